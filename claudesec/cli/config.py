@@ -1,0 +1,116 @@
+"""`claudesec config`: write, show and validate the configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from claudesec.cli._common import config_path, load
+
+app = typer.Typer(help="Write, show and validate claudesec.toml.", no_args_is_help=True)
+
+
+@app.command("init")
+def init(
+    path: Annotated[
+        Path, typer.Argument(help="Where to write the template.", dir_okay=False)
+    ] = Path("claudesec.toml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> int:
+    """Write a commented claudesec.toml holding every setting at its default."""
+    from claudesec.config import template
+    from claudesec.console import get_console
+    from claudesec.errors import ExternalServiceError, UsageError
+
+    if path.exists() and not force:
+        raise UsageError(f"{path} already exists", hint="use --force to overwrite it")
+    try:
+        path.write_text(template(), encoding="utf-8")
+    except OSError as exc:
+        raise ExternalServiceError(
+            f"cannot write {path}: {exc.strerror or exc}", hint="check the directory's permissions"
+        ) from exc
+    get_console().info(f"wrote {path}; edit it, then run `claudesec config validate`")
+    return 0
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    output_format: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help="table or json (default: table on a terminal)."),
+    ] = None,
+) -> int:
+    """Print the effective configuration, each value's source, secrets redacted."""
+    from claudesec.config import flatten
+    from claudesec.console import get_console
+    from claudesec.errors import UsageError
+    from claudesec.redact import redact
+
+    loaded = load(ctx)
+    console = get_console()
+    fmt = output_format or ("table" if console.rich_output else "json")
+    if fmt not in ("table", "json"):
+        raise UsageError(f"unknown format {fmt!r}", hint="use table or json")
+    rows: list[tuple[str, Any, str]] = []
+    for key, value, secret in flatten(loaded.config):
+        shown = _display(value, secret, redact)
+        rows.append((key, shown, loaded.sources.get(key, "default")))
+    if fmt == "json":
+        console.json(
+            {
+                "file": str(loaded.path) if loaded.path else None,
+                "values": {k: {"value": v, "source": s} for k, v, s in rows},
+            }
+        )
+    else:
+        console.info(f"config file: {loaded.path or '(none: embedded defaults)'}")
+        console.table(("key", "value", "source"), ((k, _text(v), s) for k, v, s in rows))
+    return 0
+
+
+def _display(value: Any, secret: bool, redact: Any) -> Any:
+    from claudesec.redact import looks_like_secret
+
+    if isinstance(value, str) and value and (secret or looks_like_secret(value)):
+        return redact(value)
+    if isinstance(value, tuple):
+        return [_display(v, secret, redact) for v in value]
+    if isinstance(value, dict):
+        return {k: _display(v, secret, redact) for k, v in value.items()}
+    return value
+
+
+def _text(value: Any) -> str:
+    import json
+
+    if isinstance(value, str):
+        return json.dumps(value)
+    return json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
+
+
+@app.command("validate")
+def validate(ctx: typer.Context) -> int:
+    """Check the configuration: exit 0 when valid, 2 with the file, line and key when not."""
+    from claudesec.console import get_console
+
+    loaded = load(ctx)
+    where = loaded.path or "(no config file: embedded defaults)"
+    get_console().info(f"{where}: ok")
+    return 0
+
+
+@app.command("path")
+def path_cmd(ctx: typer.Context) -> int:
+    """Print the config file in effect (nothing, exit 1, when defaults are used)."""
+    from claudesec.config import find_config_file
+
+    explicit = config_path(ctx)
+    found = explicit or find_config_file(Path.cwd())
+    if found is None:
+        return 1
+    typer.echo(str(found))
+    return 0

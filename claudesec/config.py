@@ -1,0 +1,555 @@
+"""Configuration: ``claudesec.toml`` (or ``[tool.claudesec]`` in ``pyproject.toml``) into typed,
+frozen dataclasses, with ``CLAUDESEC_*`` environment overrides and a record of where each value
+came from.
+
+The schema is the dataclasses below; field metadata carries the help text (which becomes the
+comments of ``config init``'s template) and marks secret values (redacted by ``config show``).
+Every problem is a :class:`~claudesec.errors.ConfigError` naming the file, the line and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import tomllib
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+from claudesec.errors import ConfigError
+
+CONFIG_FILENAMES = ("claudesec.toml", ".claudesec.toml")
+ENV_PREFIX = "CLAUDESEC_"
+# Environment variables with a meaning of their own, not config overrides.
+RESERVED_ENV = frozenset({"CLAUDESEC_HOME", "CLAUDESEC_CONFIG", "CLAUDESEC_DEBUG"})
+
+
+def _f(default: Any, help: str, *, secret: bool = False) -> Any:
+    """A field with help text; mutable defaults are passed as factories."""
+    meta = {"help": help, "secret": secret}
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class AnthropicConfig:
+    base_url: str = _f("https://api.anthropic.com", "Anthropic API base URL (tests: the emulator).")
+    admin_key_source: str = _f(
+        "env:ANTHROPIC_ADMIN_KEY",
+        "Where the Admin API key comes from: env:VAR, keyring:SERVICE/NAME or "
+        "secretsmanager:SECRET_ID. Never the key itself.",
+    )
+    timeout_s: float = _f(10.0, "Timeout for each Anthropic API request, in seconds.")
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    exclude_paths: tuple[str, ...] = _f(
+        (), "Glob patterns of paths never scanned (matched against repo-relative paths)."
+    )
+    allow_paths: tuple[str, ...] = _f(
+        (), "Glob patterns of paths whose findings are suppressed (fixtures, docs)."
+    )
+    disabled_rules: tuple[str, ...] = _f((), "Detector rule ids that are switched off.")
+    baseline: str = _f("", "Baseline file of known findings (relative to the config file).")
+    max_file_size_mb: int = _f(
+        256, "Files larger than this are skipped with a warning (0 = no limit)."
+    )
+    jobs: int = _f(0, "Worker processes for large trees (0 = one per core).")
+    verify_timeout_s: float = _f(5.0, "Timeout of each --verify request, in seconds.")
+    verify_concurrency: int = _f(8, "How many --verify requests may run at once.")
+    sts_endpoint_url: str = _f("", "AWS STS endpoint used by --verify (empty = AWS default).")
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    store_path: str = _f("", "Audit store SQLite file (empty = audit.db in CLAUDESEC_HOME).")
+    checkpoint_every: int = _f(1000, "Write a signed checkpoint every N events (0 = never).")
+    retention_days: int = _f(90, "Records older than this may be pruned by `logs prune`.")
+    busy_timeout_ms: int = _f(5000, "How long a writer waits for the store lock before failing.")
+    fail_closed: bool = _f(
+        True, "Refuse Claude calls when the audit record cannot be written (recommended)."
+    )
+    app: str = _f("", "Application name recorded with every event.")
+    prices: dict[str, float] = _f(
+        {},
+        "USD per million tokens for cost estimates, keyed 'MODEL_GLOB:input' / "
+        "'MODEL_GLOB:output' (e.g. 'claude-sonnet-*:input' = 3.0).",
+    )
+    key_store: Literal["file", "keyring"] = _f(
+        "file",
+        "Where the prompt-hash key and the checkpoint signing key live: 'file' (0600 files "
+        "in CLAUDESEC_HOME) or 'keyring' (the OS keyring).",
+    )
+    synchronous: Literal["normal", "full"] = _f(
+        "normal",
+        "SQLite durability: 'normal' survives a killed process; 'full' also survives power "
+        "loss, at the cost of an fsync per event.",
+    )
+
+
+@dataclass(frozen=True)
+class KeysConfig:
+    store: Literal["secretsmanager", "keyring"] = _f(
+        "secretsmanager", "Where managed keys live: AWS Secrets Manager or the OS keyring."
+    )
+    aws_region: str = _f("", "AWS region (empty = the standard AWS configuration chain).")
+    aws_endpoint_url: str = _f("", "Secrets Manager endpoint override (tests, VPC endpoints).")
+    secret_prefix: str = _f("claudesec/", "Prefix of the secrets claudesec manages.")
+    pool_secret: str = _f("claudesec/pool", "Secret holding the pool of spare keys.")
+    max_age_days: int = _f(90, "Rotate keys older than this.")
+    overlap_hours: int = _f(
+        24, "Keep the previous key active this long after rotation (> consumers' cache TTL)."
+    )
+    pool_low_watermark: int = _f(2, "Warn when fewer spare keys than this remain.")
+
+
+@dataclass(frozen=True)
+class RoleConfig:
+    models: tuple[str, ...] = _f((), "Model globs this role may call (e.g. 'claude-haiku-*').")
+    max_tokens: int = _f(4096, "Largest max_tokens a request may ask for.")
+    max_input_tokens: int = _f(100_000, "Largest estimated prompt size, in tokens.")
+    tools_allowed: bool = _f(False, "Whether requests may declare tools.")
+    tokens_per_minute: int = _f(0, "Per-user token budget per minute (0 = unlimited).")
+    tokens_per_day: int = _f(0, "Per-user token budget per day (0 = unlimited).")
+    allowed_hours: str = _f("", "UTC hours when calls are allowed, e.g. '08-19' (empty = any).")
+    dlp: Literal["block", "redact", "log"] = _f("block", "What to do with secrets/PII in prompts.")
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    users: dict[str, str] = _f({}, "User id -> role for trusted back-ends.")
+    roles: dict[str, RoleConfig] = _f({}, "Roles by name; anything not listed is denied.")
+
+
+@dataclass(frozen=True)
+class Config:
+    anthropic: AnthropicConfig = field(default_factory=AnthropicConfig)
+    scan: ScanConfig = field(default_factory=ScanConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
+    keys: KeysConfig = field(default_factory=KeysConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+
+
+SECTIONS: dict[str, type[Any]] = dict(get_type_hints(Config))
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """The effective configuration, the file it came from, and each value's source."""
+
+    config: Config
+    path: Path | None
+    sources: Mapping[str, str]
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def find_config_file(start: Path) -> Path | None:
+    """The nearest config file from ``start`` upwards: claudesec.toml, .claudesec.toml, or a
+    pyproject.toml with a ``[tool.claudesec]`` table."""
+    for directory in (start, *start.parents):
+        for name in CONFIG_FILENAMES:
+            candidate = directory / name
+            if candidate.is_file():
+                return candidate
+        pyproject = directory / "pyproject.toml"
+        if pyproject.is_file() and _has_tool_table(pyproject):
+            return pyproject
+    return None
+
+
+def _has_tool_table(pyproject: Path) -> bool:
+    try:
+        text = pyproject.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return re.search(r"^\s*\[tool\.claudesec[\].]", text, re.MULTILINE) is not None
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    cwd: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> LoadedConfig:
+    """Load the effective configuration.
+
+    ``path`` (``--config``) wins, then ``CLAUDESEC_CONFIG``, then the nearest file from ``cwd``
+    upwards; no file at all means the embedded defaults. Environment overrides apply last.
+    """
+    env = os.environ if environ is None else environ
+    if path is None and env.get("CLAUDESEC_CONFIG"):
+        path = Path(env["CLAUDESEC_CONFIG"])
+        if not path.is_file():
+            raise ConfigError(
+                "CLAUDESEC_CONFIG names a file that does not exist",
+                path=str(path),
+                hint="unset CLAUDESEC_CONFIG or point it at a claudesec.toml",
+            )
+    elif path is not None and not path.is_file():
+        raise ConfigError("config file not found", path=str(path), hint="check the --config path")
+    if path is None:
+        path = find_config_file(cwd or Path.cwd())
+
+    data: dict[str, Any] = {}
+    text = ""
+    if path is not None:
+        text, data = _read_toml(path)
+    sources: dict[str, str] = {}
+    _apply_env(data, env, sources)
+    config = _build(Config, data, "", _Context(path, text, sources))
+    return LoadedConfig(config=config, path=path, sources=sources)
+
+
+def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read config file: {exc.strerror or exc}",
+            path=str(path),
+            hint="check its permissions",
+        ) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            "config file is not valid UTF-8",
+            path=str(path),
+            line=raw[: exc.start].count(b"\n") + 1,
+            hint="save it as UTF-8 text",
+        ) from exc
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib puts the position only in the message: "... (at line 3, column 9)".
+        found = re.search(r"line (\d+)", str(exc))
+        line: int | None = int(found.group(1)) if found else None
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise ConfigError(
+            f"invalid TOML: {message}",
+            path=str(path),
+            line=line,
+            hint="fix the syntax; `claudesec config validate` re-checks it",
+        ) from exc
+    if path.name == "pyproject.toml":
+        tool = document.get("tool", {})
+        section = tool.get("claudesec", {}) if isinstance(tool, dict) else {}
+        return text, section if isinstance(section, dict) else {}
+    return text, document
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str], sources: dict[str, str]) -> None:
+    """Fold ``CLAUDESEC_<SECTION>_<KEY>`` variables into ``data``."""
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name in RESERVED_ENV:
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        section = next((s for s in SECTIONS if rest.startswith(s + "_")), None)
+        if section is None:
+            continue
+        key = rest[len(section) + 1 :]
+        hints = get_type_hints(SECTIONS[section])
+        if key not in hints:
+            known = [f"{ENV_PREFIX}{section.upper()}_{k.upper()}" for k in hints]
+            close = difflib.get_close_matches(name, known, n=1)
+            raise ConfigError(
+                f"unknown environment override {name}",
+                hint=f"did you mean {close[0]}?" if close else "unset it",
+            )
+        try:
+            parsed = _parse_env_value(value, hints[key])
+        except ValueError as exc:
+            raise ConfigError(
+                f"{name}: expected {_describe(hints[key])}, got {value!r}",
+                hint="fix or unset the variable",
+            ) from exc
+        data.setdefault(section, {})
+        if not isinstance(data[section], dict):
+            data[section] = {}
+        data[section][key] = parsed
+        sources[f"{section}.{key}"] = f"env {name}"
+
+
+def _parse_env_value(value: str, hint: Any) -> Any:
+    origin = get_origin(hint)
+    if hint is bool:
+        lowered = value.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(value)
+    if hint is int:
+        return int(value)
+    if hint is float:
+        return float(value)
+    if origin is tuple:
+        stripped = value.strip()
+        if stripped.startswith("["):
+            return tomllib.loads(f"v = {stripped}")["v"]
+        return [item.strip() for item in stripped.split(",") if item.strip()]
+    if origin is dict:
+        return tomllib.loads(f"v = {value}")["v"]
+    return value
+
+
+@dataclass
+class _Context:
+    path: Path | None
+    text: str
+    sources: dict[str, str]
+
+    def where(self, dotted: str) -> tuple[str | None, int | None]:
+        if self.path is None:
+            return None, None
+        return str(self.path), _locate(self.text, dotted, self.path.name == "pyproject.toml")
+
+
+def _locate(text: str, dotted: str, in_pyproject: bool) -> int | None:
+    """Best-effort line number of ``dotted`` (``section.key``) in the TOML text."""
+    parts = dotted.split(".")
+    if in_pyproject:
+        parts = ["tool", "claudesec", *parts]
+    table: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        header = re.match(r"^\[\[?\s*([^\]]+?)\s*\]\]?", stripped)
+        if header:
+            table = [p.strip().strip("\"'") for p in header.group(1).split(".")]
+            if table == parts:
+                return number
+            continue
+        assign = re.match(r"^([A-Za-z0-9_.\"'-]+)\s*=", stripped)
+        if assign:
+            key = [p.strip().strip("\"'") for p in assign.group(1).split(".")]
+            if table + key == parts or (len(key) > 1 and key == parts[-len(key) :]):
+                return number
+    return None
+
+
+def _build(cls: type[Any], data: Any, prefix: str, ctx: _Context) -> Any:
+    label = prefix or "top level"
+    if not isinstance(data, dict):
+        path, line = ctx.where(prefix)
+        raise ConfigError(f"'{label}' must be a table, got {_kind(data)}", path=path, line=line)
+    hints = get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            dotted = f"{prefix}.{key}" if prefix else key
+            path, line = ctx.where(dotted)
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            raise ConfigError(
+                f"unknown key '{dotted}'",
+                path=path,
+                line=line,
+                hint=f"did you mean '{close[0]}'?"
+                if close
+                else f"known keys: {', '.join(sorted(known))}",
+            )
+    values: dict[str, Any] = {}
+    for name in known:
+        if name not in data:
+            continue
+        dotted = f"{prefix}.{name}" if prefix else name
+        values[name] = _convert(hints[name], data[name], dotted, ctx)
+        if dataclasses.is_dataclass(hints[name]):
+            continue
+        if dotted not in ctx.sources:
+            path, line = ctx.where(dotted)
+            ctx.sources[dotted] = f"{path}:{line}" if line else str(path)
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, dotted: str, ctx: _Context) -> Any:
+    origin = get_origin(hint)
+    args = get_args(hint)
+
+    def wrong() -> ConfigError:
+        path, line = ctx.where(dotted)
+        return ConfigError(
+            f"'{dotted}' must be {_describe(hint)}, got {_kind(value)}",
+            path=path,
+            line=line,
+        )
+
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, dotted, ctx)  # type: ignore[arg-type]
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise wrong()
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise wrong()
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise wrong()
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise wrong()
+        return value
+    if origin is Literal:
+        if value not in args:
+            raise wrong()
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise wrong()
+        return tuple(_convert(args[0], item, dotted, ctx) for item in value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise wrong()
+        return {str(k): _convert(args[1], v, f"{dotted}.{k}", ctx) for k, v in value.items()}
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for option in args:
+            try:
+                return _convert(option, value, dotted, ctx)
+            except ConfigError:
+                continue
+        raise wrong()
+    raise TypeError(f"unsupported config type {hint!r}")  # a bug in the schema, not user input
+
+
+def _describe(hint: Any) -> str:
+    origin = get_origin(hint)
+    if hint is bool:
+        return "true or false"
+    if hint is int:
+        return "an integer"
+    if hint is float:
+        return "a number"
+    if hint is str:
+        return "a string"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(hint))
+    if origin is tuple:
+        return f"an array of {_describe(get_args(hint)[0]).removeprefix('a ').removeprefix('an ')}s"
+    if origin is dict:
+        return "a table"
+    if dataclasses.is_dataclass(hint):
+        return "a table"
+    return str(hint)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, int):
+        return f"integer {value}"
+    if isinstance(value, float):
+        return f"number {value}"
+    if isinstance(value, str):
+        return f"string {value!r}" if len(value) <= 40 else "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+# --------------------------------------------------------------------------- presenting
+
+
+def flatten(config: Config) -> list[tuple[str, Any, bool]]:
+    """``(dotted key, value, is_secret)`` for every leaf value, in schema order."""
+    rows: list[tuple[str, Any, bool]] = []
+
+    def walk(obj: Any, prefix: str) -> None:
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            dotted = f"{prefix}.{f.name}" if prefix else f.name
+            if dataclasses.is_dataclass(value):
+                walk(value, dotted)
+            elif (
+                isinstance(value, dict)
+                and value
+                and all(dataclasses.is_dataclass(v) for v in value.values())
+            ):
+                for name, sub in value.items():
+                    walk(sub, f"{dotted}.{name}")
+            else:
+                rows.append((dotted, value, bool(f.metadata.get("secret"))))
+
+    walk(config, "")
+    return rows
+
+
+def template() -> str:
+    """A commented claudesec.toml holding every setting at its default."""
+    import tomlkit
+
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment("claudesec configuration. Every value shown is the default."))
+    doc.add(
+        tomlkit.comment(
+            "Environment overrides: CLAUDESEC_<SECTION>_<KEY>, e.g. CLAUDESEC_KEYS_MAX_AGE_DAYS=30"
+        )
+    )
+    defaults = Config()
+    for section in dataclasses.fields(Config):
+        table = tomlkit.table()
+        value = getattr(defaults, section.name)
+        for f in dataclasses.fields(value):
+            table.add(tomlkit.comment(str(f.metadata.get("help", ""))))
+            current = getattr(value, f.name)
+            if isinstance(current, dict) and not current:
+                table.add(tomlkit.comment(f"{f.name} = {{}}"))
+                continue
+            item = list(current) if isinstance(current, tuple) else current
+            table.add(f.name, item)
+        doc.add(tomlkit.nl())
+        doc.add(section.name, table)
+    doc.add(tomlkit.nl())
+    doc.add(tomlkit.comment("A role, for the audited client and the proxy:"))
+    doc.add(tomlkit.comment("[policy.roles.analyst]"))
+    doc.add(tomlkit.comment('models = ["claude-haiku-*", "claude-sonnet-*"]'))
+    doc.add(tomlkit.comment("max_tokens = 2048"))
+    doc.add(tomlkit.comment("[policy.users]"))
+    doc.add(tomlkit.comment('alice = "analyst"'))
+    return tomlkit.dumps(doc)
+
+
+def reference_markdown() -> str:
+    """The README's config reference table, generated from the schema."""
+    import json
+
+    lines = ["| key | default | meaning |", "|---|---|---|"]
+
+    def walk(cls: type[Any], prefix: str) -> None:
+        for f in dataclasses.fields(cls):
+            hint = get_type_hints(cls)[f.name]
+            dotted = f"{prefix}.{f.name}" if prefix else f.name
+            if dataclasses.is_dataclass(hint):
+                walk(hint, dotted)  # type: ignore[arg-type]
+                continue
+            value_type = get_args(hint)[1] if get_origin(hint) is dict else None
+            if value_type is not None and dataclasses.is_dataclass(value_type):
+                walk(value_type, f"{dotted}.NAME")  # type: ignore[arg-type]
+                continue
+            if f.default is not dataclasses.MISSING:
+                default: Any = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                default = None
+            shown = json.dumps(list(default) if isinstance(default, tuple) else default)
+            lines.append(f"| `{dotted}` | `{shown}` | {f.metadata.get('help', '')} |")
+
+    walk(Config, "")
+    return "\n".join(lines) + "\n"

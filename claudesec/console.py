@@ -1,0 +1,153 @@
+"""The one place that decides how output looks.
+
+Reports go to stdout, diagnostics and progress to stderr. On a terminal, rich formatting and
+colour (unless ``NO_COLOR`` is set); when piped, plain text or JSON so that
+``claudesec scan --format json > out.json`` stays machine-readable. ``rich`` is imported only
+when something is actually rendered on a terminal, to keep start-up fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+
+@dataclass
+class Environment:
+    """Terminal facts, injectable so tests need not patch globals."""
+
+    stdout: IO[str] = field(default_factory=lambda: sys.stdout)
+    stderr: IO[str] = field(default_factory=lambda: sys.stderr)
+    stdout_isatty: bool = False
+    stderr_isatty: bool = False
+    color: bool = False
+    width: int = 100
+
+    @classmethod
+    def detect(cls, environ: Mapping[str, str] | None = None) -> Environment:
+        env = os.environ if environ is None else environ
+        out_tty = _isatty(sys.stdout)
+        err_tty = _isatty(sys.stderr)
+        if env.get("NO_COLOR"):
+            color = False
+        elif env.get("FORCE_COLOR"):
+            color = True
+        else:
+            color = out_tty and env.get("TERM") != "dumb"
+        try:
+            width = os.get_terminal_size().columns if out_tty else 100
+        except OSError:
+            width = 100
+        return cls(
+            stdout=sys.stdout,
+            stderr=sys.stderr,
+            stdout_isatty=out_tty,
+            stderr_isatty=err_tty,
+            color=color,
+            width=width,
+        )
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Console:
+    """Writes reports, tables and diagnostics according to the environment."""
+
+    def __init__(self, env: Environment | None = None) -> None:
+        self.env = env or Environment.detect()
+
+    # ----------------------------------------------------------------- reports (stdout)
+
+    @property
+    def rich_output(self) -> bool:
+        """Whether reports on stdout may use rich formatting."""
+        return self.env.stdout_isatty
+
+    def out(self, text: str = "") -> None:
+        self.env.stdout.write(text + "\n")
+
+    def json(self, data: Any) -> None:
+        self.env.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+    def jsonl(self, records: Iterable[Any]) -> None:
+        for record in records:
+            self.env.stdout.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+
+    def table(
+        self,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        title: str | None = None,
+    ) -> None:
+        """A rich table on a terminal, tab-separated text with a header line otherwise."""
+        if not self.rich_output:
+            self.out("\t".join(columns))
+            for row in rows:
+                self.out("\t".join("" if v is None else str(v) for v in row))
+            return
+        from rich.table import Table
+
+        table = Table(title=title, header_style="bold")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        self._rich(self.env.stdout).print(table)
+
+    def styled(self, text: str, style: str) -> None:
+        """One report line, styled on a terminal (rich markup is not interpreted)."""
+        if not self.rich_output:
+            self.out(text)
+            return
+        from rich.text import Text
+
+        self._rich(self.env.stdout).print(Text(text, style=style))
+
+    # ----------------------------------------------------------------- diagnostics (stderr)
+
+    def info(self, message: str) -> None:
+        self.env.stderr.write(message + "\n")
+
+    def warn(self, message: str) -> None:
+        self.env.stderr.write(f"warning: {message}\n")
+
+    def error(self, message: str) -> None:
+        self.env.stderr.write(f"error: {message}\n")
+
+    def _rich(self, stream: IO[str]) -> Any:
+        from rich.console import Console as RichConsole
+
+        return RichConsole(
+            file=stream,
+            force_terminal=True,
+            no_color=not self.env.color,
+            width=self.env.width,
+            highlight=False,
+        )
+
+
+_default: Console | None = None
+
+
+def get_console() -> Console:
+    """The process-wide console (tests build their own :class:`Console`)."""
+    global _default  # noqa: PLW0603
+    if _default is None:
+        _default = Console()
+    return _default
+
+
+def reset_console() -> None:
+    """Forget the cached console (after stdout/stderr were swapped, e.g. by a test runner)."""
+    global _default  # noqa: PLW0603
+    _default = None

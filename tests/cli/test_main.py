@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+
+from claudesec import __version__
+from claudesec.cli.main import invoke
+from claudesec.errors import CheckFailed, ExitCode, ExternalServiceError, PartialFailure
+from tests.fixtures.cli import REPO_ROOT, RunCli
+
+HEAVY = ("boto3", "botocore", "anthropic", "keyring", "rich")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["scan", "--help"], ["config", "--help"]])
+def test_help_does_not_import_heavy_sdks(argv: list[str]) -> None:
+    code = (
+        "import sys\n"
+        "from claudesec.cli.main import invoke\n"
+        f"rc = invoke({argv!r})\n"
+        f"loaded = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "print('LOADED=' + ','.join(loaded))\n"
+        "sys.exit(rc)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "LOADED=\n" in proc.stdout, proc.stdout.splitlines()[-1]
+
+
+def test_version(run_cli: RunCli) -> None:
+    result = run_cli("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"claudesec {__version__}"
+
+
+def test_python_dash_m_runs_the_cli(run_subprocess: RunCli) -> None:
+    result = run_subprocess("--version")
+    assert result.exit_code == 0
+    assert __version__ in result.stdout
+
+
+def test_unknown_command_is_a_usage_error(run_cli: RunCli) -> None:
+    result = run_cli("frobnicate")
+    assert result.exit_code == ExitCode.USAGE
+    assert "No such command 'frobnicate'" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_config_error_is_one_line_exit_2_without_traceback(
+    run_subprocess: RunCli, tmp_path: Path
+) -> None:
+    (tmp_path / "claudesec.toml").write_text("[keys\n", encoding="utf-8")
+    result = run_subprocess("config", "validate", cwd=tmp_path)
+    assert result.exit_code == ExitCode.USAGE
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("claudesec: error: ")
+    assert "claudesec.toml:1" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_env_shows_the_traceback(run_subprocess: RunCli, tmp_path: Path) -> None:
+    (tmp_path / "claudesec.toml").write_text("[keys\n", encoding="utf-8")
+    os.environ["CLAUDESEC_DEBUG"] = "1"
+    try:
+        result = run_subprocess("config", "validate", cwd=tmp_path)
+    finally:
+        del os.environ["CLAUDESEC_DEBUG"]
+    assert result.exit_code == ExitCode.USAGE
+    assert "Traceback" in result.stderr
+
+
+def _app_raising(error: Exception | None, code: int = 0) -> typer.Typer:
+    app = typer.Typer()
+
+    @app.command()
+    def run() -> int:
+        if error is not None:
+            raise error
+        return code
+
+    @app.command()
+    def other() -> int:
+        return 0
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (None, ExitCode.OK),
+        (CheckFailed("1 leaked key found"), ExitCode.FOUND),
+        (ExternalServiceError("AWS is unreachable"), ExitCode.EXTERNAL),
+        (PartialFailure("2 of 3 keys rotated"), ExitCode.PARTIAL),
+    ],
+)
+def test_each_error_maps_to_its_documented_exit_code(
+    error: Exception | None, expected: ExitCode, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert invoke(["run"], root=_app_raising(error)) == expected
+    err = capsys.readouterr().err
+    if error is not None:
+        assert err == f"claudesec: error: {error}\n"
+
+
+def test_unexpected_exception_is_one_line_with_code_70(capsys: pytest.CaptureFixture[str]) -> None:
+    assert invoke(["run"], root=_app_raising(RuntimeError("boom"))) == 70
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "internal error: RuntimeError: boom" in err
+
+
+def test_exit_codes_in_readme_match_the_enum() -> None:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    for code in ExitCode:
+        assert f"| {int(code)} |" in readme, f"exit code {int(code)} missing from README"
+
+
+def test_config_init_writes_a_template_that_validates(run_cli: RunCli, tmp_path: Path) -> None:
+    os.chdir(tmp_path)
+    assert run_cli("config", "init").exit_code == 0
+    assert (tmp_path / "claudesec.toml").read_text(encoding="utf-8").startswith("# claudesec")
+    assert run_cli("config", "validate").exit_code == 0
+    again = run_cli("config", "init")
+    assert again.exit_code == ExitCode.USAGE
+    assert "already exists" in again.stderr
+
+
+def test_config_init_into_unwritable_location_fails_cleanly(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    # A path below a regular file cannot be created, even by root (CI runs as root).
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("", encoding="utf-8")
+    result = run_cli("config", "init", str(blocker / "claudesec.toml"))
+    assert result.exit_code == ExitCode.EXTERNAL
+    assert result.stderr.startswith("claudesec: error: cannot write")
+    assert "Traceback" not in result.output
+
+
+def test_config_show_reports_sources_and_redacts_secrets(
+    run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_redact import fake_anthropic_key
+
+    key = fake_anthropic_key()
+    (tmp_path / "claudesec.toml").write_text(
+        f'[keys]\nmax_age_days = 30\n[audit]\napp = "{key}"\n', encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CLAUDESEC_SCAN_JOBS", "2")
+    result = run_cli("config", "show", "--format", "json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    values = data["values"]
+    assert values["keys.max_age_days"] == {"value": 30, "source": f"{tmp_path}/claudesec.toml:2"}
+    assert values["scan.jobs"] == {"value": 2, "source": "env CLAUDESEC_SCAN_JOBS"}
+    assert values["keys.overlap_hours"]["source"] == "default"
+    assert key not in result.output
+    assert values["audit.app"]["value"].startswith("sk-ant-api03-")
+
+
+def test_config_show_table_when_asked(run_cli: RunCli) -> None:
+    result = run_cli("config", "show", "--format", "table")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0] == "key\tvalue\tsource"
+    assert "keys.max_age_days\t90\tdefault" in result.stdout

@@ -1,0 +1,9 @@
+"""Shared test rig: every later test builds on these fixtures (see tests/fixtures/)."""
+
+pytest_plugins = [
+    "tests.fixtures.isolation",
+    "tests.fixtures.cli",
+    "tests.fixtures.git",
+    "tests.fixtures.aws",
+    "tests.fixtures.keyring",
+]
