@@ -130,7 +130,8 @@ class Console:
         return RichConsole(
             file=stream,
             force_terminal=True,
-            no_color=not self.env.color,
+            # No colour means no escape codes at all: tables keep their box drawing.
+            color_system="auto" if self.env.color else None,
             width=self.env.width,
             highlight=False,
         )

@@ -1,9 +1,89 @@
-"""`claudesec emulator`: a loopback Anthropic API for offline tests and drills."""
+"""`claudesec emulator`: a loopback Anthropic API for offline tests, drills and demos."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 app = typer.Typer(
     help="Run a loopback Anthropic API emulator (offline tests and drills).", no_args_is_help=True
 )
+
+
+@app.command("serve")
+def serve(
+    port: Annotated[int, typer.Option("--port", "-p", help="TCP port (0 = any free port).")] = 8765,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind; keep it on loopback.")
+    ] = "127.0.0.1",
+    api_keys: Annotated[
+        int, typer.Option("--api-keys", help="Active API keys to create at start.")
+    ] = 1,
+    admin_keys: Annotated[
+        int, typer.Option("--admin-keys", help="Admin API keys to create at start.")
+    ] = 1,
+    keys_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--keys-file",
+            help="Write the created keys as JSON to this file (mode 0600), for clients and drills.",
+        ),
+    ] = None,
+    open_mode: Annotated[
+        bool, typer.Option("--open", help="Accept any key (no authentication).")
+    ] = False,
+    control_token: Annotated[
+        str | None,
+        typer.Option(
+            "--control-token-env",
+            help="Require the control API token held in this environment variable.",
+            metavar="VAR",
+        ),
+    ] = None,
+) -> int:
+    """Serve the emulated API until Ctrl-C. Keys are never printed: use --keys-file."""
+    import os
+
+    from claudesec.console import get_console
+    from claudesec.emulator import Emulator, EmulatorState, serve_forever
+    from claudesec.errors import ExternalServiceError, UsageError
+    from claudesec.paths import create_private_file
+    from claudesec.redact import redact
+
+    token = None
+    if control_token:
+        token = os.environ.get(control_token)
+        if not token:
+            raise UsageError(
+                f"environment variable {control_token} is empty", hint="export the token first"
+            )
+    state = EmulatorState(open_mode=open_mode)
+    issued = [("api", state.add_key("api", name=f"emulator-api-{i + 1}")) for i in range(api_keys)]
+    issued += [
+        ("admin", state.add_key("admin", name=f"emulator-admin-{i + 1}")) for i in range(admin_keys)
+    ]
+    console = get_console()
+
+    def ready(emulator: Emulator) -> None:
+        if keys_file is not None:
+            records = [{"kind": kind, "key_id": key.id, "key": key.secret} for kind, key in issued]
+            create_private_file(keys_file)
+            keys_file.write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
+        console.out(f"ANTHROPIC_BASE_URL={emulator.base_url}")
+        for kind, key in issued:
+            console.info(f"{kind} key {key.id} ({redact(key.secret)})")
+        if keys_file is not None:
+            console.info(f"keys written to {keys_file}")
+        console.info("serving; Ctrl-C stops")
+
+    try:
+        serve_forever(host, port, state=state, control_token=token, on_ready=ready)
+    except OSError as exc:
+        raise ExternalServiceError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            hint="choose another --port",
+        ) from exc
+    return 0
