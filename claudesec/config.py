@@ -107,6 +107,37 @@ class KeysConfig:
         24, "Keep the previous key active this long after rotation (> consumers' cache TTL)."
     )
     pool_low_watermark: int = _f(2, "Warn when fewer spare keys than this remain.")
+    aws_max_attempts: int = _f(3, "Attempts per AWS request (botocore standard retry mode).")
+    aws_timeout_s: float = _f(10.0, "Connect and read timeout of each AWS request, in seconds.")
+    admin_max_retries: int = _f(
+        2, "Retries of an Admin API call after 429/5xx or a dropped connection."
+    )
+    admin_max_retry_wait_s: float = _f(
+        30.0, "Longest retry-after claudesec waits for; a longer one fails the run (exit 3)."
+    )
+    lease_seconds: int = _f(
+        600, "How long a rotation holds its lock on a key; a dead holder's lock expires then."
+    )
+    test_attempts: int = _f(
+        3, "Authenticated calls tried with a freshly activated key before the rotation fails."
+    )
+    test_retry_delay_s: float = _f(2.0, "Pause between those calls, in seconds.")
+    scope_readers: tuple[str, ...] = _f(
+        (), "IAM role ARNs that may read every managed key (`keys scope`)."
+    )
+    scope_secret_readers: dict[str, tuple[str, ...]] = _f(
+        {}, "Key name -> IAM role ARNs that may read that key only."
+    )
+    scope_rotator: str = _f("", "IAM role ARN that runs `keys rotate` (read and write).")
+    scope_break_glass: tuple[str, ...] = _f(
+        (), "IAM role ARNs for emergencies: full access to the secrets."
+    )
+    scope_source_vpce: tuple[str, ...] = _f(
+        (), "If set, readers must come through these VPC endpoint ids (aws:SourceVpce)."
+    )
+    scope_source_vpc: tuple[str, ...] = _f(
+        (), "If set, readers must come from these VPC ids (aws:SourceVpc)."
+    )
 
 
 @dataclass(frozen=True)
@@ -128,12 +159,169 @@ class PolicyConfig:
 
 
 @dataclass(frozen=True)
+class IdentityConfig:
+    issuer: str = _f(
+        "", "OIDC issuer URL whose JWTs identify callers (empty = plain user ids only)."
+    )
+    audience: str = _f("", "Expected 'aud' claim of caller tokens.")
+    jwks_url: str = _f(
+        "", "JWKS URL (empty = discovered from the issuer's openid-configuration). HTTPS only."
+    )
+    algorithms: tuple[str, ...] = _f(
+        ("RS256", "ES256", "EdDSA"), "Accepted signing algorithms ('none' is never accepted)."
+    )
+    leeway_s: int = _f(60, "Clock skew tolerated on exp/nbf/iat, in seconds.")
+    user_claim: str = _f("sub", "Claim that names the user.")
+    roles_claim: str = _f("groups", "Claim holding the caller's groups or roles.")
+    group_roles: dict[str, str] = _f({}, "IdP group or role -> claudesec role.")
+    jwks_cache_s: int = _f(3600, "How long fetched signing keys are trusted before a refresh.")
+    ca_bundle: str = _f("", "CA bundle for the issuer's TLS certificate (empty = system CAs).")
+    roles_claims: tuple[str, ...] = _f(
+        (),
+        "Further claims read for groups/roles besides roles_claim (Entra ID: ['roles'] for app "
+        "roles). Dotted paths reach nested claims (e.g. 'realm_access.roles').",
+    )
+    jwks_min_refresh_s: int = _f(
+        60,
+        "Least time between two JWKS fetches triggered by an unknown key id, so tokens with "
+        "random kids cannot make claudesec hammer the IdP.",
+    )
+    timeout_s: float = _f(5.0, "Timeout of each request to the IdP (discovery, JWKS), in seconds.")
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    type: Literal["jsonl", "splunk", "elastic", "datadog", "kafka", "cloudwatch", "s3"] = _f(
+        "jsonl", "Transport: jsonl, splunk (HEC), elastic (_bulk), datadog, kafka, cloudwatch, s3."
+    )
+    format: Literal["", "ocsf", "ecs", "raw"] = _f(
+        "",
+        "Event shape: ocsf (OCSF 1.8 API Activity), ecs, raw (empty = ecs for elastic, else ocsf).",
+    )
+    path: str = _f(
+        "", "jsonl: output file ('-' = stdout; relative paths are under CLAUDESEC_HOME)."
+    )
+    url: str = _f(
+        "", "splunk/elastic/datadog: base URL (e.g. https://splunk:8088, https://es:9200)."
+    )
+    token_source: str = _f(
+        "",
+        "Where the sink's token comes from: env:VAR, keyring:SERVICE/NAME or "
+        "secretsmanager:SECRET_ID (Splunk HEC token, Elastic API key, Datadog API key).",
+    )
+    username: str = _f("", "elastic: user for basic auth (with token_source as the password).")
+    index: str = _f(
+        "",
+        "splunk: index; elastic: index pattern with strftime codes of the event time "
+        "(default claude-logs-%Y.%m.%d).",
+    )
+    source: str = _f("claudesec", "splunk: source; datadog: ddsource.")
+    sourcetype: str = _f("claudesec:ocsf", "splunk: sourcetype.")
+    hec_ack: bool = _f(
+        False, "splunk: use indexer acknowledgement (the cursor moves only once indexed)."
+    )
+    service: str = _f("claudesec", "datadog: service tag.")
+    tags: tuple[str, ...] = _f((), "datadog: extra ddtags (key:value).")
+    topic: str = _f("claude-audit", "kafka: topic.")
+    brokers: str = _f("", "kafka: bootstrap.servers (host:port,...).")
+    kafka_options: dict[str, str] = _f(
+        {}, "kafka: extra librdkafka settings (e.g. security.protocol); no secrets here."
+    )
+    log_group: str = _f("", "cloudwatch: log group.")
+    log_stream: str = _f("", "cloudwatch: log stream (empty = claudesec-HOST).")
+    bucket: str = _f("", "s3: bucket (with Object Lock enabled for WORM storage).")
+    prefix: str = _f("claudesec/", "s3: key prefix.")
+    object_lock_mode: Literal["", "GOVERNANCE", "COMPLIANCE"] = _f(
+        "", "s3: Object Lock mode of each object (empty = the bucket default)."
+    )
+    object_lock_days: int = _f(0, "s3: Object Lock retention of each object, in days.")
+    aws_region: str = _f("", "cloudwatch/s3: AWS region (empty = the AWS configuration chain).")
+    aws_endpoint_url: str = _f("", "cloudwatch/s3: endpoint override (tests, VPC endpoints).")
+    ca_bundle: str = _f("", "CA bundle for the sink's TLS certificate (empty = system CAs).")
+    timeout_s: float = _f(10.0, "Timeout of each request to the sink, in seconds.")
+    batch_size: int = _f(0, "Events per request (0 = export.batch_size, capped by the sink).")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    sinks: dict[str, SinkConfig] = _f({}, "Sinks by name: [export.sinks.NAME].")
+    batch_size: int = _f(500, "Events per request to a sink.")
+    max_attempts: int = _f(
+        8, "Tries of one batch after transient errors before giving up (exit 3)."
+    )
+    backoff_initial_s: float = _f(0.5, "First retry delay, doubled each try, with full jitter.")
+    backoff_max_s: float = _f(30.0, "Longest retry delay, in seconds.")
+    poll_s: float = _f(1.0, "How often --follow looks for new events, in seconds.")
+    state_dir: str = _f("", "Cursors and dead-letter files (empty = export/ in CLAUDESEC_HOME).")
+
+
+@dataclass(frozen=True)
+class AlertTargetConfig:
+    type: Literal["slack", "webhook"] = _f("webhook", "slack (incoming webhook) or webhook (JSON).")
+    url_source: str = _f(
+        "",
+        "Where the URL comes from: env:VAR, keyring:SERVICE/NAME or secretsmanager:SECRET_ID "
+        "(a Slack webhook URL is a secret).",
+    )
+    secret_source: str = _f(
+        "", "webhook: HMAC-SHA256 key for the X-Claudesec-Signature header (same schemes)."
+    )
+    timeout_s: float = _f(5.0, "Timeout of each delivery, in seconds.")
+    ca_bundle: str = _f("", "CA bundle for the target's TLS certificate (empty = system CAs).")
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    targets: dict[str, AlertTargetConfig] = _f({}, "Alert targets by name: [alerts.targets.NAME].")
+    window: str = _f("1h", "How far back `logs alerts` looks by default.")
+    prompt_tokens_over: int = _f(10_000, "Alert on a prompt larger than this, in tokens (0 = off).")
+    on_denial: bool = _f(True, "Alert on every denied call.")
+    on_dlp: bool = _f(True, "Alert on every DLP hit.")
+    user_token_budget: int = _f(
+        0, "Alert when one user's tokens within budget_window exceed this (0 = off)."
+    )
+    budget_window: str = _f("24h", "Window of user_token_budget.")
+    allowed_hours: str = _f(
+        "", "UTC hours when calls are expected, e.g. '07-20'; calls outside alert (empty = off)."
+    )
+    auth_failures: int = _f(
+        5, "Alert when this many 401s happen within auth_window (a leaked or revoked key in use)."
+    )
+    auth_window: str = _f("5m", "Window of auth_failures.")
+    dedup_s: int = _f(3600, "An alert with the same rule and subject is sent once per this.")
+    max_per_minute: int = _f(20, "Most messages sent to one target per minute.")
+
+
+@dataclass(frozen=True)
+class ArchiveConfig:
+    directory: str = _f("", "Where archives are written (empty = archive/ in CLAUDESEC_HOME).")
+    kek_source: str = _f(
+        "file",
+        "Key-encryption key: 'file' (0600 file in CLAUDESEC_HOME), 'keyring', or "
+        "'kms:KEY_ID' (AWS KMS data keys).",
+    )
+    compression: Literal["lzma", "zlib"] = _f("lzma", "Compression before encryption.")
+    aws_region: str = _f("", "KMS/S3 region (empty = the AWS configuration chain).")
+    aws_endpoint_url: str = _f("", "KMS/S3 endpoint override (tests, VPC endpoints).")
+    s3_bucket: str = _f("", "Upload each archive to this bucket (empty = keep it local only).")
+    s3_prefix: str = _f("claudesec/archive/", "Key prefix of uploaded archives.")
+    object_lock_mode: Literal["", "GOVERNANCE", "COMPLIANCE"] = _f(
+        "COMPLIANCE", "Object Lock mode of uploaded archives (empty = the bucket default)."
+    )
+    object_lock_days: int = _f(365, "Object Lock retention of uploaded archives, in days.")
+
+
+@dataclass(frozen=True)
 class Config:
     anthropic: AnthropicConfig = field(default_factory=AnthropicConfig)
     scan: ScanConfig = field(default_factory=ScanConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
     keys: KeysConfig = field(default_factory=KeysConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
 
 
 SECTIONS: dict[str, type[Any]] = dict(get_type_hints(Config))

@@ -6,4 +6,7 @@ pytest_plugins = [
     "tests.fixtures.git",
     "tests.fixtures.aws",
     "tests.fixtures.keyring",
+    "tests.fixtures.emulator",
+    "tests.fixtures.oidc",
+    "tests.fixtures.keys",
 ]
