@@ -15,6 +15,8 @@ import typer
 from claudesec import __version__
 from claudesec.cli import completion, drill, emulator, hook, keys, logs, policy, scan
 from claudesec.cli import config as config_cli
+from claudesec.cli import mesh as mesh_cli
+from claudesec.cli import proxy as proxy_cli
 from claudesec.errors import ClaudesecError, ExitCode
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug in claudesec, not in the user's input
@@ -64,13 +66,36 @@ app.add_typer(drill.app, name="drill")
 app.add_typer(policy.app, name="policy")
 app.add_typer(config_cli.app, name="config")
 app.add_typer(emulator.app, name="emulator")
+app.add_typer(proxy_cli.app, name="proxy")
+app.add_typer(mesh_cli.app, name="mesh")
 app.add_typer(hook.app, name="hook")
 app.add_typer(completion.app, name="completion")
 
 
 def run(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    sys.exit(invoke(argv))
+    args = sys.argv[1:] if argv is None else argv
+    scan_args = _plain_scan_args(args)
+    if scan_args is not None:
+        # The pre-commit path: claudesec.scan's own stdlib parser skips building the Typer
+        # app (~40 ms). Help, completion and every other command go through Typer.
+        from claudesec.scan.__main__ import main as scan_main
+
+        sys.exit(scan_main(scan_args))
+    sys.exit(invoke(args))
+
+
+def _plain_scan_args(args: list[str]) -> list[str] | None:
+    """The arguments for the stdlib scan parser, or None when Typer must handle the call."""
+    config: list[str] = []
+    rest = args
+    if len(rest) >= 2 and rest[0] in ("-c", "--config"):
+        config, rest = ["--config", rest[1]], rest[2:]
+    elif rest and rest[0].startswith("--config="):
+        config, rest = [rest[0]], rest[1:]
+    if not rest or rest[0] != "scan" or {"-h", "--help"} & set(rest):
+        return None
+    return [*rest[1:], *config]
 
 
 def invoke(argv: list[str] | None = None, root: typer.Typer | None = None) -> int:

@@ -1,14 +1,122 @@
-"""`claudesec scan`: find leaked secrets."""
+"""`claudesec scan`: find leaked secrets in a tree, the staged index, history, or stdin."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from claudesec.cli._common import load
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``scan`` command to the root app."""
 
     @app.command("scan")
-    def scan() -> int:
-        """Find leaked keys and other secrets."""
-        return 0
+    def scan(
+        ctx: typer.Context,
+        targets: Annotated[
+            list[str] | None,
+            typer.Argument(
+                help="Files or directories to scan (default: .); '-' reads stdin; with "
+                "--staged/--history, the repository.",
+                show_default=False,
+                metavar="[PATH]...",
+            ),
+        ] = None,
+        staged: Annotated[
+            bool, typer.Option("--staged", help="Scan what is staged for commit (the index).")
+        ] = False,
+        history: Annotated[
+            bool,
+            typer.Option(
+                "--history", help="Scan every commit reachable from any ref, once per blob."
+            ),
+        ] = False,
+        since: Annotated[
+            str | None,
+            typer.Option(
+                "--since", help="With --history: only commits after this date.", metavar="DATE"
+            ),
+        ] = None,
+        branch: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--branch",
+                help="With --history: only commits reachable from this ref "
+                "(repeatable; default: all refs).",
+                metavar="REF",
+            ),
+        ] = None,
+        no_git: Annotated[
+            bool,
+            typer.Option("--no-git", help="Scan every file, ignoring .gitignore."),
+        ] = False,
+        output_format: Annotated[
+            str,
+            typer.Option(
+                "--format", "-f", help="Report format: text, json or sarif.", metavar="FORMAT"
+            ),
+        ] = "text",
+        output: Annotated[
+            str | None,
+            typer.Option("--output", "-o", help="Write the report to this file.", metavar="FILE"),
+        ] = None,
+        baseline: Annotated[
+            str | None,
+            typer.Option(
+                "--baseline",
+                help="Suppress findings recorded in this baseline file.",
+                metavar="FILE",
+            ),
+        ] = None,
+        write_baseline: Annotated[
+            str | None,
+            typer.Option(
+                "--write-baseline",
+                help="Record the current findings as the baseline and exit 0.",
+                metavar="FILE",
+            ),
+        ] = None,
+        verify: Annotated[
+            bool,
+            typer.Option(
+                "--verify",
+                help="Ask each issuer whether found keys are live "
+                "(network calls; never by default).",
+            ),
+        ] = False,
+        jobs: Annotated[
+            int | None,
+            typer.Option(
+                "--jobs",
+                "-j",
+                help="Worker processes for large trees (0 = one per core).",
+                metavar="N",
+            ),
+        ] = None,
+        disable: Annotated[
+            list[str] | None,
+            typer.Option("--disable", help="Switch off a rule id (repeatable).", metavar="RULE"),
+        ] = None,
+    ) -> int:
+        """Find leaked keys and other secrets. Exit 0 clean, 1 findings, 2 usage, 3 git failed."""
+        from claudesec.console import get_console
+        from claudesec.scan.command import ScanOptions, execute
+
+        options = ScanOptions(
+            targets=tuple(targets or ()) or (".",),
+            staged=staged,
+            history=history,
+            since=since,
+            branches=tuple(branch or ()),
+            no_git=no_git,
+            format=output_format,
+            output=output,
+            baseline=baseline,
+            write_baseline=write_baseline,
+            verify=verify,
+            jobs=jobs,
+            disable=tuple(disable or ()),
+        )
+        return execute(options, load(ctx), get_console())

@@ -10,6 +10,7 @@ import pytest
 import typer
 
 from claudesec import __version__
+from claudesec.cli import main as app_module
 from claudesec.cli.main import invoke
 from claudesec.errors import CheckFailed, ExitCode, ExternalServiceError, PartialFailure
 from tests.fixtures.cli import REPO_ROOT, RunCli
@@ -174,3 +175,52 @@ def test_config_show_table_when_asked(run_cli: RunCli) -> None:
     assert result.exit_code == 0
     assert result.stdout.splitlines()[0] == "key\tvalue\tsource"
     assert "keys.max_age_days\t90\tdefault" in result.stdout
+
+
+def test_scan_fast_path_accepts_the_same_options_as_the_typer_command() -> None:
+    from claudesec.cli.completion import command_tree
+    from claudesec.scan.__main__ import parser
+
+    typer_options = {
+        opt
+        for node in command_tree(typer.main.get_command(app_module.app))
+        if node.path == "scan"
+        for opt, _ in node.options
+    }
+    argparse_options = {opt for action in parser()._actions for opt in action.option_strings}
+    # --config and --help are global options of the Typer app, given before "scan".
+    assert typer_options - {"--help"} == argparse_options - {"-c", "--config", "-h", "--help"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["scan", "--staged"], ["--staged"]),
+        (["--config", "x.toml", "scan", "."], [".", "--config", "x.toml"]),
+        (["-c", "x.toml", "scan"], ["--config", "x.toml"]),
+        (["scan", "--help"], None),
+        (["logs", "tail"], None),
+        ([], None),
+    ],
+)
+def test_only_plain_scan_calls_take_the_fast_path(
+    argv: list[str], expected: list[str] | None
+) -> None:
+    assert app_module._plain_scan_args(argv) == expected
+
+
+def test_scan_through_the_console_script_uses_the_fast_path(tmp_path: Path) -> None:
+    (tmp_path / "clean.txt").write_text("nothing here\n", encoding="utf-8")
+    code = (
+        "import sys\n"
+        "from claudesec.cli import main\n"
+        "try:\n"
+        f"    main.run(['scan', '--no-git', {str(tmp_path)!r}])\n"
+        "except SystemExit as exc:\n"
+        "    print('typer.main' in sys.modules and 'built' or 'fast', exc.code)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert proc.stdout.split()[-1] == "0", proc.stderr

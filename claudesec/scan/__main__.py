@@ -1,0 +1,78 @@
+"""``python -m claudesec.scan``: the scan command without Typer, for the git hook.
+
+A pre-commit hook runs on every commit, so start-up is the budget: this entry imports only the
+standard library, the engine and the config loader (no typer, rich, boto3 or anthropic), and
+accepts the same options as ``claudesec scan``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from claudesec.errors import ClaudesecError, ExitCode
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="claudesec scan", description="Find leaked keys and other secrets."
+    )
+    p.add_argument("targets", nargs="*", default=["."], metavar="PATH")
+    p.add_argument("-c", "--config", default=None)
+    p.add_argument("--staged", action="store_true")
+    p.add_argument("--history", action="store_true")
+    p.add_argument("--since", default=None)
+    p.add_argument("--branch", action="append", default=[], dest="branches")
+    p.add_argument("--no-git", action="store_true")
+    p.add_argument("-f", "--format", default="text", choices=["text", "json", "sarif"])
+    p.add_argument("-o", "--output", default=None)
+    p.add_argument("--baseline", default=None)
+    p.add_argument("--write-baseline", default=None)
+    p.add_argument("--verify", action="store_true")
+    p.add_argument("-j", "--jobs", type=int, default=None)
+    p.add_argument("--disable", action="append", default=[])
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from claudesec.scan.command import ScanOptions, execute
+
+    args = parser().parse_args(argv)
+    try:
+        from claudesec.config import load_config
+        from claudesec.console import get_console
+
+        loaded = load_config(Path(args.config) if args.config else None)
+        options = ScanOptions(
+            targets=tuple(args.targets) or (".",),
+            staged=args.staged,
+            history=args.history,
+            since=args.since,
+            branches=tuple(args.branches),
+            no_git=args.no_git,
+            format=args.format,
+            output=args.output,
+            baseline=args.baseline,
+            write_baseline=args.write_baseline,
+            verify=args.verify,
+            jobs=args.jobs,
+            disable=tuple(args.disable),
+        )
+        return execute(options, loaded, get_console())
+    except ClaudesecError as exc:
+        sys.stderr.write(f"claudesec: error: {exc.user_message()}\n")
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return int(ExitCode.OK)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

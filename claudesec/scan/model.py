@@ -1,0 +1,136 @@
+"""What a scan produces: frozen findings and the result of one run.
+
+A :class:`Finding` holds the secret in memory (verification needs it) but never shows it:
+``repr`` leaves it out, and every rendering goes through :attr:`Finding.hint`
+(:func:`claudesec.redact.redact`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from claudesec.redact import redact
+
+# Fingerprints are published (SARIF partialFingerprints, JSON reports), so they must not let a
+# reader confirm a guess of a short secret cheaply: the secret goes through PBKDF2 first. The
+# salt is fixed so the same finding keeps the same fingerprint across runs and machines; the
+# iteration count is what one scan can afford per distinct secret.
+FINGERPRINT_SALT = b"claudesec.fingerprint.v1"
+FINGERPRINT_ITERATIONS = 2_000
+
+
+class Verdict:
+    """Outcomes of ``--verify``."""
+
+    LIVE = "live"
+    INVALID = "invalid"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class CommitInfo:
+    """Where a history finding was introduced."""
+
+    sha: str
+    author: str
+    email: str
+    date: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One leaked secret at one place."""
+
+    rule_id: str
+    kind: str
+    severity: str
+    path: str  # relative to the scan root (repository top for --staged and --history)
+    line: int
+    column: int
+    fix: str
+    secret: str = field(repr=False, compare=False)
+    commit: CommitInfo | None = None
+    # The AWS access key id paired with a secret key: needed by --verify, never displayed.
+    related: str | None = field(default=None, repr=False, compare=False)
+    verification: str | None = None
+    verification_detail: str | None = None
+
+    @property
+    def hint(self) -> str:
+        """The displayable form of the secret."""
+        return redact(self.secret)
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable id of (rule, path, secret) for baselines and SARIF; reveals nothing usable."""
+        return finding_fingerprint(self.rule_id, self.path, self.secret)
+
+
+@lru_cache(maxsize=8192)
+def stretched_secret(secret: str, salt: bytes = FINGERPRINT_SALT, iterations: int = 0) -> bytes:
+    """PBKDF2-HMAC-SHA256 of the secret; cached because one secret often appears many times."""
+    return hashlib.pbkdf2_hmac(
+        "sha256",
+        secret.encode("utf-8", "surrogateescape"),
+        salt,
+        iterations or FINGERPRINT_ITERATIONS,
+    )
+
+
+def finding_fingerprint(rule_id: str, path: str, secret: str) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"{rule_id}\0{path}\0".encode("utf-8", "surrogateescape"))
+    digest.update(stretched_secret(secret))
+    return digest.hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A file that was not scanned, and why (binary, too large, unreadable)."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class ScanStats:
+    """Counters filled while scanning; mutable because sources and workers add to them."""
+
+    files: int = 0
+    bytes: int = 0
+    blobs: int = 0
+    commits: int = 0
+    suppressed_inline: int = 0
+    suppressed_path: int = 0
+    suppressed_baseline: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def merge(self, other: ScanStats) -> None:
+        self.files += other.files
+        self.bytes += other.bytes
+        self.blobs += other.blobs
+        self.commits += other.commits
+        self.suppressed_inline += other.suppressed_inline
+        self.suppressed_path += other.suppressed_path
+        self.suppressed_baseline += other.suppressed_baseline
+        self.skipped.extend(other.skipped)
+        self.warnings.extend(other.warnings)
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Everything one scan run found and skipped."""
+
+    source: str  # directory | staged | history | stdin
+    root: str
+    findings: tuple[Finding, ...]
+    stats: ScanStats
+    duration_s: float
+    backend: str
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.findings else 0

@@ -1,0 +1,69 @@
+"""Machine-readable report: one JSON document (hints and fingerprints, never secrets)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from claudesec import __version__
+from claudesec.scan.model import Finding, ScanResult
+from claudesec.scan.reports.interface import ReportFormat
+
+SCHEMA_VERSION = 1
+
+
+def finding_dict(finding: Finding) -> dict[str, Any]:
+    commit = finding.commit
+    return {
+        "rule_id": finding.rule_id,
+        "kind": finding.kind,
+        "severity": finding.severity,
+        "path": finding.path,
+        "line": finding.line,
+        "column": finding.column,
+        "hint": finding.hint,
+        "fingerprint": finding.fingerprint,
+        "fix": finding.fix,
+        "commit": (
+            None
+            if commit is None
+            else {
+                "sha": commit.sha,
+                "author": commit.author,
+                "email": commit.email,
+                "date": commit.date,
+            }
+        ),
+        "verification": finding.verification,
+    }
+
+
+class JsonFormat(ReportFormat):
+    name = "json"
+
+    def render(self, result: ScanResult) -> str:
+        stats = result.stats
+        document = {
+            "version": SCHEMA_VERSION,
+            "tool": {"name": "claudesec", "version": __version__},
+            "source": result.source,
+            "root": result.root,
+            "summary": {
+                "findings": len(result.findings),
+                "files": stats.files,
+                "blobs": stats.blobs,
+                "commits": stats.commits,
+                "bytes": stats.bytes,
+                "duration_s": round(result.duration_s, 4),
+                "suppressed": {
+                    "inline": stats.suppressed_inline,
+                    "path": stats.suppressed_path,
+                    "baseline": stats.suppressed_baseline,
+                },
+                "prefilter": result.backend,
+            },
+            "findings": [finding_dict(f) for f in result.findings],
+            "skipped": [{"path": s.path, "reason": s.reason} for s in stats.skipped],
+            "warnings": list(stats.warnings),
+        }
+        return json.dumps(document, indent=2) + "\n"

@@ -1,0 +1,79 @@
+"""Human-readable report: ``path:line:col: rule [severity] kind hint`` and how to fix it."""
+
+from __future__ import annotations
+
+from claudesec.scan.model import Finding, ScanResult
+from claudesec.scan.reports.interface import ReportFormat
+
+_STYLES = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan"}
+
+
+def location(finding: Finding, root: str) -> str:
+    path = finding.path
+    if root not in (".", "", "-") and not path.startswith(root):
+        path = f"{root.rstrip('/')}/{path}"
+    return f"{path}:{finding.line}:{finding.column}"
+
+
+class TextFormat(ReportFormat):
+    name = "text"
+
+    def lines(self, result: ScanResult) -> list[tuple[str, str]]:
+        """``(line, style)`` pairs: the CLI styles them on a terminal, plain text elsewhere."""
+        out: list[tuple[str, str]] = []
+        for finding in result.findings:
+            head = (
+                f"{location(finding, result.root)}: {finding.rule_id} [{finding.severity}] "
+                f"{finding.kind} {finding.hint}"
+            )
+            out.append((head, _STYLES.get(finding.severity, "")))
+            if finding.commit is not None:
+                commit = finding.commit
+                out.append(
+                    (
+                        f"    commit {commit.sha[:12]} by {commit.author} <{commit.email}> "
+                        f"on {commit.date}",
+                        "dim",
+                    )
+                )
+            if finding.verification is not None:
+                detail = f" ({finding.verification_detail})" if finding.verification_detail else ""
+                style = "bold red" if finding.verification == "live" else "dim"
+                out.append((f"    verified: {finding.verification}{detail}", style))
+            out.append((f"    fix: {finding.fix}", ""))
+            out.append(
+                (
+                    f"    allow: if this is not a real secret, add `claudesec:allow "
+                    f"{finding.rule_id}` on this line or the line above",
+                    "dim",
+                )
+            )
+        return out
+
+    def render(self, result: ScanResult) -> str:
+        lines = [text for text, _ in self.lines(result)]
+        return "\n".join(lines) + ("\n" if lines else "")
+
+
+def summary(result: ScanResult) -> str:
+    """One line for stderr: counts, suppressions, and how to accept findings."""
+    stats = result.stats
+    scanned = (
+        f"{stats.blobs} blobs in {stats.commits} commits"
+        if result.source == "history"
+        else f"{stats.files} file{'s' if stats.files != 1 else ''}"
+    )
+    suppressed = stats.suppressed_inline + stats.suppressed_path + stats.suppressed_baseline
+    parts = [
+        f"{len(result.findings)} finding{'s' if len(result.findings) != 1 else ''} in {scanned}",
+        f"{stats.bytes / 1048576:.1f} MB in {result.duration_s:.2f}s",
+    ]
+    if suppressed:
+        parts.append(f"{suppressed} suppressed")
+    line = "claudesec scan: " + ", ".join(parts)
+    if result.findings:
+        line += (
+            "\n  to accept existing findings: claudesec scan --write-baseline "
+            ".claudesec-baseline.json, then scan with --baseline"
+        )
+    return line

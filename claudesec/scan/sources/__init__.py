@@ -1,0 +1,1 @@
+"""Scan sources: one module each, all behind :class:`claudesec.scan.sources.base.Source`."""

@@ -1,0 +1,73 @@
+"""The engine's mechanics: chunked streams, binary sniffing, inline allow comments."""
+
+from __future__ import annotations
+
+import pytest
+
+from claudesec.scan.engine import Engine, is_binary, locate
+from tests.fixtures.keys import KeyFactory
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine()
+
+
+def test_chunked_scan_matches_whole_scan_across_block_edges(engine: Engine) -> None:
+    factory = KeyFactory(21)
+    keys = [factory.anthropic_api().value for _ in range(6)]
+    filler = b"lorem ipsum dolor sit amet\n" * 4000
+    data = b"".join(
+        filler[: 37_000 * (i + 1) % len(filler)] + b"\n" + k.encode() + b"\n"
+        for i, k in enumerate(keys)
+    )
+    whole = engine.scan(data)
+    for block in (4096, 65_536, 100_003):
+        chunks = [data[i : i + block] for i in range(0, len(data), block)]
+        streamed = list(engine.scan_chunks(chunks))
+        assert [(f.hit.start, f.line, f.hit.secret) for f in streamed] == [
+            (f.hit.start, f.line, f.hit.secret) for f in whole
+        ]
+    assert len(whole) == 6
+
+
+def test_binary_is_detected_by_content_not_name() -> None:
+    assert is_binary(b"abc\0def")
+    assert not is_binary(b"plain text " * 2000)
+    assert not is_binary(b"x" * 9000 + b"\0")  # only the first 8 KB are sniffed
+
+
+def test_line_and_column_are_one_based_and_count_characters(engine: Engine) -> None:
+    key = KeyFactory(22).anthropic_api().value
+    data = f"first\nprémier = '{key}'\n".encode()
+    (found,) = engine.scan(data)
+    assert (found.line, found.column) == (2, 12)
+
+
+@pytest.mark.parametrize(
+    ("template", "allowed"),
+    [
+        ("KEY={k}  # claudesec:allow\n", True),
+        ("# claudesec:allow\nKEY={k}\n", True),
+        ("KEY={k}  # claudesec:allow anthropic-api-key\n", True),
+        ("KEY={k}  # claudesec:allow github-token\n", False),
+        ("KEY={k}  # claudesec:allow test fixture, not a real key\n", True),
+        ("# claudesec:allow\n\nKEY={k}\n", False),
+        ("KEY={k}\n# claudesec:allow\n", False),
+    ],
+)
+def test_inline_allow(engine: Engine, template: str, allowed: bool) -> None:
+    key = KeyFactory(23).anthropic_api().value
+    data = template.format(k=key).encode()
+    (found,) = engine.scan(data)
+    assert found.allowed is allowed
+
+
+def test_locate_handles_no_hits() -> None:
+    assert locate(b"abc", []) == []
+
+
+def test_disabled_rules_are_not_compiled() -> None:
+    key = KeyFactory(24).github_classic().value
+    assert Engine(disabled=["github-token"]).find(key.encode()) == []
+    assert Engine().find(key.encode())
