@@ -1,10 +1,572 @@
-"""`claudesec keys`: rotate, scope and revoke Anthropic keys (Secrets Manager or keyring)."""
+"""`claudesec keys`: rotate, scope and revoke Anthropic keys (Secrets Manager or keyring).
+
+Thin glue: each command loads the config, calls one function of ``claudesec.keys`` and
+renders the result. Keys are read from stdin or a hidden prompt, never from argv (argv is
+visible to every user of the machine and lands in shell history).
+"""
 
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING, Annotated, cast
+
 import typer
+
+from claudesec.cli._common import load
+from claudesec.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from claudesec.console import Console
+    from claudesec.keys.rotation import KeyManager, KeyResult, RotationReport
+    from claudesec.keys.scope import PlanEntry
+    from claudesec.keys.stores.secretsmanager import SecretsManagerStore
 
 app = typer.Typer(
     help="Rotate, scope and revoke Anthropic API keys in AWS Secrets Manager or the keyring.",
     no_args_is_help=True,
 )
+pool_app = typer.Typer(help="Spare keys waiting to be rotated in.", no_args_is_help=True)
+scope_app = typer.Typer(
+    help="Least-privilege resource policies for the managed secrets.", no_args_is_help=True
+)
+app.add_typer(pool_app, name="pool")
+app.add_typer(scope_app, name="scope")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (for monitoring).")]
+KeyIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--key-id",
+        help="The key's id, when several keys share its hint (`keys remote` lists them).",
+        metavar="ID",
+    ),
+]
+
+
+def _manager(ctx: typer.Context, *, admin: bool = True, audit: bool = True) -> KeyManager:
+    from claudesec.keys.factory import open_manager
+
+    return open_manager(load(ctx).config, admin=admin, audit=audit)
+
+
+def _read_keys(prompt: str, *, many: bool = False) -> list[str]:
+    """Keys from stdin (one per line) or a hidden prompt on a terminal."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        import getpass
+
+        raw = [getpass.getpass(f"{prompt}: ")]
+    else:
+        raw = (sys.stdin.read() if sys.stdin is not None else "").splitlines()
+    keys = [line.strip() for line in raw if line.strip() and not line.startswith("#")]
+    if not keys:
+        raise UsageError("no key given", hint="pipe it on stdin or type it at the prompt")
+    if not many and len(keys) > 1:
+        raise UsageError("expected one key on stdin, got several lines")
+    for number, key in enumerate(keys, start=1):
+        if not key.startswith("sk-ant-") or len(key) < 40:
+            raise UsageError(
+                f"line {number} of the input is not an Anthropic API key",
+                hint="keys start with sk-ant-api",
+            )
+        if key.startswith("sk-ant-admin"):
+            raise UsageError(f"line {number} is an Admin API key; only API keys are managed")
+    return keys
+
+
+# --------------------------------------------------------------------------- add, pool
+
+
+@app.command("add")
+def add_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Name of the managed key (secret prefix added).")],
+    key_id: KeyIdOption = None,
+) -> int:
+    """Start managing the key consumers use now (read from stdin or a hidden prompt)."""
+    from claudesec.console import get_console
+
+    key = _read_keys(f"API key for {name}")[0]
+    manager = _manager(ctx)
+    try:
+        added = manager.add(name, key, key_id=key_id)
+    finally:
+        manager.close()
+    get_console().out(
+        f"{manager.secret_name(name)}: managing {added.key_id} ({added.hint}) "
+        f"in {manager.store.kind}"
+    )
+    return int(ExitCode.OK)
+
+
+@pool_app.command("add")
+def pool_add_command(ctx: typer.Context, key_id: KeyIdOption = None) -> int:
+    """Load spare keys (one per line on stdin, or a hidden prompt) and deactivate them."""
+    from claudesec.console import get_console
+
+    keys = _read_keys("Spare API key", many=True)
+    if key_id is not None and len(keys) > 1:
+        raise UsageError("--key-id applies to a single key")
+    console = get_console()
+    manager = _manager(ctx)
+    try:
+        for key in keys:
+            spare, added = manager.pool_add(key, key_id=key_id)
+            state = "added, deactivated" if added else "already in the pool"
+            console.out(f"{spare.key_id} ({spare.hint}): {state}")
+        size = len(manager.pool.read().unclaimed())
+    finally:
+        manager.close()
+    console.info(f"pool {manager.settings.pool_secret}: {size} spare key(s)")
+    return int(ExitCode.OK)
+
+
+@pool_app.command("list")
+def pool_list_command(ctx: typer.Context, as_json: JsonOption = False) -> int:
+    """List the spare keys (hints only) and their claims."""
+    from claudesec.console import get_console
+
+    manager = _manager(ctx, admin=False, audit=False)
+    doc = manager.pool.read()
+    rows = [
+        {
+            "key_id": s.key_id,
+            "hint": s.hint,
+            "workspace": s.workspace,
+            "added_at": s.added_at,
+            "claimed_by": s.claim.secret if s.claim else None,
+        }
+        for s in doc.spares
+    ]
+    console = get_console()
+    if as_json:
+        console.json({"pool": manager.settings.pool_secret, "spares": rows})
+    else:
+        console.table(
+            ["key id", "hint", "workspace", "added", "claimed by"],
+            [
+                [r["key_id"], r["hint"], r["workspace"], r["added_at"], r["claimed_by"]]
+                for r in rows
+            ],
+        )
+    return int(ExitCode.OK)
+
+
+# --------------------------------------------------------------------------- rotate
+
+
+@app.command("rotate")
+def rotate_command(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="The managed key to rotate.")] = None,
+    all_keys: Annotated[bool, typer.Option("--all", help="Rotate every managed key.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would happen; change nothing.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rotate even keys that are not due yet.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> int:
+    """Rotate due keys to spares from the pool (resumes interrupted rotations).
+
+    Exit 0: all rotated or not due; 1: a key is due but the pool is empty; 3: a service
+    failed (rerun to resume); 4: some keys rotated and some failed.
+    """
+    if (name is None) == (not all_keys):
+        raise UsageError("name one key or pass --all")
+    manager = _manager(ctx, admin=not dry_run, audit=not dry_run)
+    try:
+        report = manager.rotate(None if all_keys else [name or ""], force=force, dry_run=dry_run)
+    finally:
+        manager.close()
+    _render_report(report, as_json)
+    return int(report.exit_code)
+
+
+def _render_report(report: RotationReport, as_json: bool) -> None:
+    from claudesec.console import get_console
+
+    console = get_console()
+    if as_json:
+        console.json(report.to_json())
+        return
+    for result in report.results:
+        _render_result(console, result)
+    console.info(f"pool: {report.pool_size} spare key(s); exit {int(report.exit_code)}")
+
+
+_STYLES = {
+    "rotated": "green",
+    "not_due": "dim",
+    "locked": "yellow",
+    "pool_empty": "red",
+    "failed": "bold red",
+}
+
+
+def _render_result(console: Console, result: KeyResult) -> None:
+    line = f"{result.name}: {result.outcome.replace('_', ' ')}"
+    if result.key_id:
+        line += f" {result.key_id} ({result.key_hint})"
+    if result.rotated and result.previous_key_id:
+        line += f" replaces {result.previous_key_id}"
+    if result.retired:
+        line += f"; retired {', '.join(result.retired)}"
+    if result.outcome == "not_due" and result.due_at:
+        line += f"; due {result.due_at}"
+    if result.message:
+        line += f"; {result.message}"
+    console.styled(line, _STYLES.get(result.outcome, ""))
+
+
+# --------------------------------------------------------------------------- rollback, revoke
+
+
+@app.command("rollback")
+def rollback_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The managed key.")],
+    as_json: JsonOption = False,
+) -> int:
+    """Move AWSCURRENT back to AWSPREVIOUS (reactivating the old key if needed)."""
+    from claudesec.console import get_console
+
+    manager = _manager(ctx)
+    try:
+        result = manager.rollback(name)
+    finally:
+        manager.close()
+    if as_json:
+        get_console().json(result.to_json())
+    else:
+        _render_result(get_console(), result)
+    return int(ExitCode.OK)
+
+
+@app.command("revoke")
+def revoke_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The managed key whose current key leaked.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOption = False,
+) -> int:
+    """Emergency: deactivate the current key now and promote a spare.
+
+    Consumers fail until they re-read the secret. Exit 1 if no spare was left.
+    """
+    from claudesec.console import get_console
+
+    if not yes:
+        if not (sys.stdin is not None and sys.stdin.isatty()):
+            raise UsageError("revoke needs --yes when not run on a terminal")
+        typer.confirm(f"Deactivate the current key of {name} now?", abort=True)
+    manager = _manager(ctx)
+    try:
+        result = manager.revoke(name)
+    finally:
+        manager.close()
+    console = get_console()
+    if as_json:
+        console.json(result.to_json())
+    else:
+        _render_result(console, result)
+    if result.outcome == "pool_empty":
+        return int(ExitCode.FOUND)
+    if result.outcome == "failed":
+        return int(ExitCode.EXTERNAL)
+    return int(ExitCode.OK)
+
+
+# --------------------------------------------------------------------------- status, remote
+
+
+@app.command("status")
+def status_command(
+    ctx: typer.Context,
+    as_json: JsonOption = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Skip the Admin API (store and pool only).")
+    ] = False,
+) -> int:
+    """Age, due date, stages and Anthropic status of each key; pool size; warnings.
+
+    Exit 1 when a key is past its max age.
+    """
+    from claudesec.console import get_console
+    from claudesec.keys.status import status
+
+    manager = _manager(ctx, admin=not offline, audit=False)
+    report = status(manager, remote=not offline)
+    console = get_console()
+    if as_json:
+        console.json(report.to_json())
+    else:
+        console.table(
+            ["key", "key id", "hint", "age (days)", "due", "stages", "anthropic"],
+            [
+                [
+                    k.name,
+                    k.key_id,
+                    k.key_hint,
+                    f"{k.age_days:.1f}",
+                    k.due_at + (" OVERDUE" if k.overdue else ""),
+                    " ".join(f"{s.removeprefix('AWS')}={i}" for s, i in k.stages.items()),
+                    k.anthropic_status,
+                ]
+                for k in report.keys
+            ],
+        )
+        console.info(f"pool: {report.pool_size} spare key(s)")
+        for warning in report.warnings:
+            console.warn(warning)
+    return int(ExitCode.FOUND if report.overdue else ExitCode.OK)
+
+
+@app.command("remote")
+def remote_command(ctx: typer.Context, as_json: JsonOption = False) -> int:
+    """The organisation's API keys from the Admin API, marked managed, spare, retiring,
+    retired, unmanaged or orphaned."""
+    from claudesec.console import get_console
+    from claudesec.keys.status import remote_inventory
+
+    entries = remote_inventory(_manager(ctx, audit=False))
+    console = get_console()
+    if as_json:
+        console.json([e.to_json() for e in entries])
+    else:
+        console.table(
+            ["key id", "name", "status", "hint", "marking", "where"],
+            [
+                [e.key.id, e.key.name, e.key.status, e.key.partial_key_hint, e.marking, e.secret]
+                for e in entries
+            ],
+        )
+    return int(ExitCode.OK)
+
+
+# --------------------------------------------------------------------------- scope
+
+
+def _scope_plan(ctx: typer.Context) -> tuple[SecretsManagerStore, list[PlanEntry]]:
+    from claudesec.keys.scope import plan
+    from claudesec.keys.stores.secretsmanager import SecretsManagerStore
+
+    config = load(ctx).config
+    manager = _manager(ctx, admin=False, audit=False)
+    store = manager.store
+    if not isinstance(store, SecretsManagerStore):
+        raise UsageError("`keys scope` applies to AWS Secrets Manager (keys.store)")
+    secrets = [s.name for s in manager.managed()]
+    if _exists(store, config.keys.pool_secret):
+        secrets.append(config.keys.pool_secret)
+    short = {s: manager.short_name(s) for s in secrets}
+    return store, plan(store, config.keys, secrets, short)
+
+
+def _exists(store: SecretsManagerStore, name: str) -> bool:
+    from claudesec.keys.stores.interface import SecretNotFound
+
+    try:
+        store.describe(name)
+    except SecretNotFound:
+        return False
+    return True
+
+
+@scope_app.command("plan")
+def scope_plan_command(ctx: typer.Context, as_json: JsonOption = False) -> int:
+    """Show the policy each secret should have, as a diff against the applied one."""
+    import json
+
+    from claudesec.console import get_console
+
+    _, typed = _scope_plan(ctx)
+    console = get_console()
+    if as_json:
+        console.json(
+            [
+                {
+                    "secret": e.secret,
+                    "changed": e.changed,
+                    "policy": json.loads(e.desired),
+                    "findings": [f.to_json() for f in e.findings],
+                }
+                for e in typed
+            ]
+        )
+    else:
+        for entry in typed:
+            console.out(entry.diff() if entry.changed else f"{entry.secret}: up to date")
+    changed = sum(e.changed for e in typed)
+    console.info(f"{changed} of {len(typed)} secret(s) would change")
+    return int(ExitCode.OK)
+
+
+@scope_app.command("lint")
+def scope_lint_command(
+    ctx: typer.Context,
+    path: Annotated[
+        str | None,
+        typer.Argument(help="A policy JSON file to lint (default: the applied policies)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> int:
+    """Flag public or wildcard principals, wildcard actions, a missing deny, readers that
+    can write. Exit 1 on any error finding."""
+    from pathlib import Path
+
+    from claudesec.console import get_console
+    from claudesec.keys.scope import Finding, lint_policy
+
+    config = load(ctx).config
+    results: list[tuple[str, list[Finding]]] = []
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        results.append(
+            (
+                path,
+                lint_policy(
+                    text,
+                    readers=config.keys.scope_readers,
+                    break_glass=config.keys.scope_break_glass,
+                ),
+            )
+        )
+    else:
+        _, entries = _scope_plan(ctx)
+        for entry in entries:
+            if entry.applied is None:
+                results.append(
+                    (entry.secret, [Finding("no-policy", "error", "no resource policy")])
+                )
+                continue
+            results.append(
+                (
+                    entry.secret,
+                    lint_policy(
+                        entry.applied,
+                        readers=config.keys.scope_readers,
+                        break_glass=config.keys.scope_break_glass,
+                    ),
+                )
+            )
+    console = get_console()
+    if as_json:
+        console.json({name: [f.to_json() for f in found] for name, found in results})
+    else:
+        for name, found in results:
+            if not found:
+                console.out(f"{name}: ok")
+            for finding in found:
+                console.out(f"{name}: {finding.severity}: {finding.rule}: {finding.message}")
+    errors = any(f.severity == "error" for _, found in results for f in found)
+    return int(ExitCode.FOUND if errors else ExitCode.OK)
+
+
+@scope_app.command("apply")
+def scope_apply_command(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> int:
+    """Apply the planned policies (with BlockPublicPolicy); refuses policies with lint errors."""
+    from claudesec.console import get_console
+    from claudesec.keys.scope import apply
+
+    store, typed = _scope_plan(ctx)
+    console = get_console()
+    if not yes:
+        if not (sys.stdin is not None and sys.stdin.isatty()):
+            raise UsageError("apply needs --yes when not run on a terminal")
+        for entry in typed:
+            if entry.changed:
+                console.out(entry.diff())
+        typer.confirm("Apply these policies?", abort=True)
+    applied = apply(store, typed)
+    for name in applied:
+        console.out(f"{name}: policy applied")
+    console.info(f"{len(applied)} polic(ies) applied, {len(typed) - len(applied)} unchanged")
+    return int(ExitCode.OK)
+
+
+# --------------------------------------------------------------------------- usage
+
+
+@app.command("usage")
+def usage_command(
+    ctx: typer.Context,
+    since: Annotated[
+        str, typer.Option("--since", help="Start: a duration (30d) or a date.", metavar="WHEN")
+    ] = "30d",
+    by: Annotated[
+        str, typer.Option("--by", help="Group by key, workspace or model.", metavar="GROUP")
+    ] = "key",
+    reconcile_log: Annotated[
+        bool,
+        typer.Option(
+            "--reconcile",
+            help="Compare tokens per model with the local audit log; exit 1 on a gap.",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> int:
+    """Usage and cost from the Admin API's usage report."""
+    from datetime import UTC, datetime
+
+    from claudesec.audit.timeparse import parse_time_ns
+    from claudesec.console import get_console
+    from claudesec.keys.factory import admin_client
+    from claudesec.keys.usage import GroupBy, audited_tokens, reconcile, usage
+
+    if by not in ("key", "workspace", "model"):
+        raise UsageError(f"--by must be key, workspace or model, got {by!r}")
+    config = load(ctx).config
+    since_ns = parse_time_ns(since)
+    start = datetime.fromtimestamp(since_ns / 1e9, UTC)
+    admin = admin_client(config)
+    group: GroupBy = cast("GroupBy", by)  # checked above
+    lines = usage(admin, since=start, by=group, prices=config.audit.prices)
+    gaps = []
+    if reconcile_log:
+        from claudesec.audit.store import AuditStore, default_store_path
+
+        model_lines = lines if by == "model" else usage(admin, since=start, by="model")
+        audited: dict[str, int] = {}
+        if default_store_path(config.audit).exists():
+            with (
+                AuditStore.from_config(config.audit, readonly=True) as store,
+                store.snapshot() as conn,
+            ):
+                audited = audited_tokens(conn, since_ns)
+        gaps = reconcile(model_lines, audited)
+    console = get_console()
+    if as_json:
+        console.json(
+            {
+                "since": start.isoformat(),
+                "by": by,
+                "usage": [line.to_json() for line in lines],
+                "unaudited": [gap.to_json() for gap in gaps] if reconcile_log else None,
+            }
+        )
+    else:
+        console.table(
+            [by, "input tokens", "output tokens", "cost (USD)"],
+            [
+                [
+                    line.group,
+                    line.input_tokens,
+                    line.output_tokens,
+                    "" if line.cost_usd is None else f"{line.cost_usd:.4f}",
+                ]
+                for line in lines
+            ],
+        )
+        for gap in gaps:
+            console.warn(
+                f"{gap.model}: Anthropic counted {gap.api_tokens} tokens, the audit log "
+                f"{gap.audited_tokens}: {gap.unaudited_tokens} tokens bypassed the audited client"
+            )
+    return int(ExitCode.FOUND if gaps else ExitCode.OK)

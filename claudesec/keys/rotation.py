@@ -1,0 +1,738 @@
+"""Managed keys: add, pool, rotate (the four-step protocol), retire, roll back, revoke.
+
+Rotation of one secret, each step checking the labels first so a rerun resumes:
+
+1. createSecret: claim a spare in the pool (claim = secret + token, written *before* the
+   pending version), write ``{key_id, key, name, workspace, created_at}`` as ``AWSPENDING``
+   under that token. A pending version left by a dead run is resumed with its own id.
+2. setSecret: activate the spare through the Admin API.
+3. testSecret: an authenticated call with it must succeed.
+4. finishSecret: move ``AWSCURRENT`` to it (``AWSPREVIOUS`` follows), drop ``AWSPENDING``.
+   A version holding both labels means a run died between those two moves: finished.
+
+Then book-keeping keyed on the ``claudesec:rotated-version`` tag: the old key is scheduled
+for retirement ``overlap_hours`` later and the spare leaves the pool. Retirement happens in
+a later run: deactivate, then prove the key answers 401. The previous key is never touched
+before finish. A lease in the pool document keeps two runs off one secret; a dead holder's
+lease simply expires.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+from claudesec.errors import (
+    CheckFailed,
+    ClaudesecError,
+    ExitCode,
+    ExternalServiceError,
+    UsageError,
+)
+from claudesec.keys.events import AuditSink, NullSink
+from claudesec.keys.model import (
+    KIND_MANAGED,
+    TAG_KIND,
+    TAG_ROTATED_AT,
+    TAG_ROTATED_VERSION,
+    ManagedKey,
+    Retiring,
+    Spare,
+    iso,
+    parse_iso,
+    utcnow,
+)
+from claudesec.keys.pool import Pool, PoolEmpty
+from claudesec.keys.stores.interface import (
+    CURRENT,
+    PENDING,
+    PREVIOUS,
+    KeyStore,
+    SecretState,
+)
+from claudesec.redact import redact
+
+if TYPE_CHECKING:
+    from claudesec.anthropic_admin import AdminClient, ProbeResult, RemoteKey
+    from claudesec.config import Config
+
+Outcome = Literal[
+    "rotated", "not_due", "locked", "pool_empty", "failed", "would_rotate", "would_resume"
+]
+Probe = Callable[[str], "ProbeResult"]
+Clock = Callable[[], datetime]
+EVENT = "key_rotation"
+
+
+class RotationFailed(ExternalServiceError):
+    """A rotation step failed; the next run resumes it (exit 3)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    prefix: str = "claudesec/"
+    pool_secret: str = "claudesec/pool"  # noqa: S105 - a secret's name, not a secret
+    max_age: timedelta = timedelta(days=90)
+    overlap: timedelta = timedelta(hours=24)
+    lease_s: int = 600
+    test_attempts: int = 3
+    test_delay_s: float = 2.0
+    low_watermark: int = 2
+
+    @classmethod
+    def from_config(cls, config: Config) -> Settings:
+        keys = config.keys
+        return cls(
+            prefix=keys.secret_prefix,
+            pool_secret=keys.pool_secret,
+            max_age=timedelta(days=keys.max_age_days),
+            overlap=timedelta(hours=keys.overlap_hours),
+            lease_s=keys.lease_seconds,
+            test_attempts=max(1, keys.test_attempts),
+            test_delay_s=keys.test_retry_delay_s,
+            low_watermark=keys.pool_low_watermark,
+        )
+
+
+@dataclass(frozen=True)
+class KeyResult:
+    """What one run did to one managed key."""
+
+    name: str
+    outcome: Outcome
+    message: str = ""
+    rotated: bool = False
+    key_id: str = ""
+    key_hint: str = ""
+    previous_key_id: str = ""
+    steps: tuple[str, ...] = ()
+    retired: tuple[str, ...] = ()
+    due_at: str = ""
+    exit_code: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "outcome": self.outcome,
+            "rotated": self.rotated,
+            "key_id": self.key_id,
+            "key_hint": self.key_hint,
+            "previous_key_id": self.previous_key_id,
+            "steps": list(self.steps),
+            "retired": list(self.retired),
+            "due_at": self.due_at,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class RotationReport:
+    results: tuple[KeyResult, ...]
+    pool_size: int
+    dry_run: bool = False
+
+    @property
+    def exit_code(self) -> ExitCode:
+        failed = [r for r in self.results if r.outcome == "failed"]
+        if failed:
+            if any(r.rotated for r in self.results):
+                return ExitCode.PARTIAL
+            if any(r.exit_code == ExitCode.USAGE for r in failed) and all(
+                r.exit_code == ExitCode.USAGE for r in failed
+            ):
+                return ExitCode.USAGE
+            return ExitCode.EXTERNAL
+        if any(r.outcome == "pool_empty" for r in self.results):
+            return ExitCode.FOUND
+        return ExitCode.OK
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "exit_code": int(self.exit_code),
+            "dry_run": self.dry_run,
+            "pool_size": self.pool_size,
+            "keys": [r.to_json() for r in self.results],
+        }
+
+
+@dataclass
+class _Run:
+    name: str
+    steps: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+
+
+class KeyManager:
+    """Managed keys in one store, the pool beside them, and the Admin API."""
+
+    def __init__(
+        self,
+        store: KeyStore,
+        settings: Settings,
+        *,
+        admin: AdminClient | None = None,
+        probe: Probe | None = None,
+        sink: AuditSink | None = None,
+        clock: Clock = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self._admin = admin
+        self._probe = probe
+        self.sink: AuditSink = sink or NullSink()
+        self.clock = clock
+        self.sleep = sleep
+        self.pool = Pool(store, settings.pool_secret, clock=clock)
+
+    def close(self) -> None:
+        close = getattr(self.sink, "close", None)
+        if callable(close):
+            close()
+
+    # ----------------------------------------------------------------- names
+
+    def secret_name(self, name: str) -> str:
+        prefix = self.settings.prefix
+        return name if name.startswith(prefix) else prefix + name
+
+    def short_name(self, secret: str) -> str:
+        return secret.removeprefix(self.settings.prefix)
+
+    def managed(self) -> list[SecretState]:
+        return [
+            s
+            for s in self.store.list_secrets(self.settings.prefix)
+            if s.tags.get(TAG_KIND) == KIND_MANAGED and s.name != self.settings.pool_secret
+        ]
+
+    @property
+    def admin(self) -> AdminClient:
+        if self._admin is None:
+            raise UsageError(
+                "this command needs the Anthropic Admin API",
+                hint="set anthropic.admin_key_source (default env:ANTHROPIC_ADMIN_KEY)",
+            )
+        return self._admin
+
+    def probe(self, key: str) -> ProbeResult:
+        if self._probe is None:
+            raise UsageError("no Anthropic API endpoint configured to test keys")
+        return self._probe(key)
+
+    def _record(self, step: str, secret: str, **fields: object) -> None:
+        self.sink.record(EVENT, step=step, secret=secret, store=self.store.kind, **fields)
+
+    # ----------------------------------------------------------------- identify
+
+    def identify(self, key: str, key_id: str | None = None) -> RemoteKey:
+        """The Admin API's record of ``key``, matched by ``partial_key_hint``.
+
+        Two keys can share a hint (3 + 4 visible characters). Keys claudesec already holds
+        are ruled out, then archived/expired ones; if several remain, ``key_id`` must pick.
+        """
+        hint = redact(key)
+        candidates = [k for k in self.admin.list_keys() if k.partial_key_hint == hint]
+        if key_id is not None:
+            chosen = [k for k in candidates if k.id == key_id]
+            if not chosen:
+                raise UsageError(
+                    f"key id {key_id} does not have the hint {hint}",
+                    hint="`claudesec keys remote` lists the organisation's keys",
+                )
+            return chosen[0]
+        if len(candidates) > 1:
+            known = self._known_key_ids()
+            candidates = [k for k in candidates if k.id not in known] or candidates
+        if len(candidates) > 1:
+            usable = [k for k in candidates if k.status in ("active", "inactive")]
+            candidates = usable or candidates
+        if not candidates:
+            raise UsageError(
+                f"no API key with the hint {hint} in this organisation",
+                hint="check that the key and the Admin API key belong to the same organisation",
+            )
+        if len(candidates) > 1:
+            ids = ", ".join(k.id for k in candidates)
+            raise UsageError(
+                f"{len(candidates)} keys share the hint {hint}: {ids}",
+                hint="pass --key-id with the right one (the Console shows key ids)",
+            )
+        return candidates[0]
+
+    def _known_key_ids(self) -> set[str]:
+        known = {s.key_id for s in self.pool.read().spares}
+        for state in self.managed():
+            for version_id in state.versions:
+                try:
+                    value = self.store.read(state.name, version_id=version_id)
+                    known.add(ManagedKey.from_json(value.text, secret=state.name).key_id)
+                except ClaudesecError:
+                    continue
+        return known
+
+    # ----------------------------------------------------------------- add, pool
+
+    def add(self, name: str, key: str, *, key_id: str | None = None) -> ManagedKey:
+        """Start managing ``key`` (the one consumers use today) as ``name``."""
+        secret = self.secret_name(name)
+        remote = self.identify(key, key_id)
+        if remote.status != "active":
+            raise UsageError(
+                f"key {remote.id} ({redact(key)}) is {remote.status}, not active",
+                hint="add the key consumers use now; spares go to `keys pool add`",
+            )
+        token = str(uuid.uuid4())
+        managed = ManagedKey(
+            key_id=remote.id,
+            key=key,
+            name=remote.name or self.short_name(secret),
+            workspace=remote.workspace_id,
+            created_at=iso(self.clock()),
+        )
+        self.store.create(
+            secret,
+            managed.to_json(),
+            tags={
+                TAG_KIND: KIND_MANAGED,
+                TAG_ROTATED_VERSION: token,
+                TAG_ROTATED_AT: managed.created_at,
+            },
+            token=token,
+        )
+        self._record("add", secret, key_id=remote.id, key_hint=managed.hint, outcome="ok")
+        return managed
+
+    def pool_add(self, key: str, *, key_id: str | None = None) -> tuple[Spare, bool]:
+        """Load a spare made in the Console and deactivate it at once.
+
+        Stored first, deactivated second: a crash in between leaves an active spare that a
+        rerun (same key) deactivates, never a key nobody holds. Returns (spare, newly added).
+        """
+        remote = self.identify(key, key_id)
+        if remote.status in ("archived", "expired"):
+            raise UsageError(f"key {remote.id} is {remote.status}; it cannot be a spare")
+        spare = Spare(
+            key_id=remote.id,
+            key=key,
+            hint=redact(key),
+            workspace=remote.workspace_id,
+            added_at=iso(self.clock()),
+        )
+        added = self.pool.add(spare)
+        existing = next(s for s in self.pool.read().spares if s.key_id == remote.id)
+        if existing.claim is None and remote.status != "inactive":
+            self.admin.set_status(remote.id, "inactive")
+        self._record(
+            "pool_add",
+            self.settings.pool_secret,
+            key_id=remote.id,
+            key_hint=spare.hint,
+            outcome="ok" if added else "already_present",
+        )
+        return existing, added
+
+    # ----------------------------------------------------------------- rotate
+
+    def rotate(
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        force: bool = False,
+        dry_run: bool = False,
+        run_id: str | None = None,
+    ) -> RotationReport:
+        """Rotate the named keys (or every managed key when ``names`` is None)."""
+        run_id = run_id or str(uuid.uuid4())
+        secrets = (
+            [s.name for s in self.managed()]
+            if names is None
+            else [self.secret_name(n) for n in names]
+        )
+        results = []
+        for secret in secrets:
+            try:
+                if dry_run:
+                    results.append(self._plan(secret, force))
+                else:
+                    results.append(self._rotate_leased(secret, force, run_id))
+            except ClaudesecError as exc:
+                results.append(
+                    KeyResult(
+                        name=self.short_name(secret),
+                        outcome="failed",
+                        message=exc.user_message(),
+                        exit_code=int(exc.exit_code),
+                    )
+                )
+        pool_size = len(self.pool.read().unclaimed())
+        return RotationReport(results=tuple(results), pool_size=pool_size, dry_run=dry_run)
+
+    def _rotate_leased(self, secret: str, force: bool, run_id: str) -> KeyResult:
+        self.store.describe(secret)
+        held = self.pool.acquire(secret, run_id, self.settings.lease_s)
+        if held is not None:
+            return KeyResult(
+                name=self.short_name(secret),
+                outcome="locked",
+                message=f"another run is rotating it (lock held until {held.expires_at})",
+            )
+        run = _Run(secret)
+        try:
+            return self._rotate_locked(run, force)
+        except ClaudesecError as exc:
+            self._record("failed", secret, outcome="failed", error=exc.user_message())
+            return KeyResult(
+                name=self.short_name(secret),
+                outcome="failed",
+                message=exc.user_message(),
+                steps=tuple(run.steps),
+                retired=tuple(run.retired),
+                exit_code=int(exc.exit_code),
+            )
+        finally:
+            self.pool.release_lease(secret, run_id)
+
+    def _rotate_locked(self, run: _Run, force: bool) -> KeyResult:
+        secret = run.name
+        state = self.store.describe(secret)
+        current_v = state.version_with(CURRENT)
+        pending_v = state.version_with(PENDING)
+        if current_v is None:
+            raise RotationFailed(f"secret {secret} has no AWSCURRENT version")
+        if pending_v == current_v:
+            # A run died between the two label moves of finishSecret: it is finished.
+            self.store.move_stage(secret, PENDING, to_version=None, from_version=pending_v)
+            run.steps.append("finish_secret")
+            self._record("finish_secret", secret, version=current_v, outcome="resumed")
+            pending_v = None
+            state = self.store.describe(secret)
+        current = self._read(secret, current_v)
+        self._settle(run, state, current)
+        self._retire(run, current)
+
+        due_at = self._due_at(current)
+        if pending_v is None:
+            if not force and due_at > self.clock():
+                finished_now = "finish_secret" in run.steps
+                return KeyResult(
+                    name=self.short_name(secret),
+                    outcome="rotated" if finished_now else "not_due",
+                    rotated=finished_now,
+                    key_id=current.key_id,
+                    key_hint=current.hint,
+                    steps=tuple(run.steps),
+                    retired=tuple(run.retired),
+                    due_at=iso(due_at),
+                    message="finished an interrupted rotation" if finished_now else "",
+                )
+            token = str(uuid.uuid4())
+            in_use = frozenset(self._key_ids(secret, state))
+            try:
+                spare = self.pool.claim(secret, token, in_use=in_use)
+            except PoolEmpty as exc:
+                overdue = due_at <= self.clock()
+                self._record("create_secret", secret, outcome="pool_empty", overdue=overdue)
+                return KeyResult(
+                    name=self.short_name(secret),
+                    outcome="pool_empty",
+                    message=exc.message + (" (key is overdue)" if overdue else ""),
+                    key_id=current.key_id,
+                    key_hint=current.hint,
+                    steps=tuple(run.steps),
+                    retired=tuple(run.retired),
+                    due_at=iso(due_at),
+                    exit_code=int(ExitCode.FOUND),
+                )
+            pending = ManagedKey(
+                key_id=spare.key_id,
+                key=spare.key,
+                name=current.name,
+                workspace=spare.workspace,
+                created_at=iso(self.clock()),
+            )
+            self.store.put_version(secret, pending.to_json(), token=token, stages=[PENDING])
+            run.steps.append("create_secret")
+            self._record(
+                "create_secret",
+                secret,
+                key_id=pending.key_id,
+                key_hint=pending.hint,
+                version=token,
+                outcome="ok",
+            )
+        else:
+            token = pending_v
+            pending = self._read(secret, pending_v)
+            run.steps.append("resume")
+            self._record("resume", secret, key_id=pending.key_id, version=token, outcome="ok")
+
+        # setSecret
+        self.admin.set_status(pending.key_id, "active")
+        run.steps.append("set_secret")
+        self._record("set_secret", secret, key_id=pending.key_id, outcome="ok")
+
+        # testSecret
+        self._test(secret, pending)
+        run.steps.append("test_secret")
+        self._record("test_secret", secret, key_id=pending.key_id, outcome="ok")
+
+        # finishSecret
+        self.store.move_stage(secret, CURRENT, to_version=token, from_version=current_v)
+        self.store.move_stage(secret, PENDING, to_version=None, from_version=token)
+        run.steps.append("finish_secret")
+        self._record(
+            "finish_secret",
+            secret,
+            key_id=pending.key_id,
+            previous_key_id=current.key_id,
+            version=token,
+            outcome="ok",
+        )
+        self._settle(run, self.store.describe(secret), pending)
+        return KeyResult(
+            name=self.short_name(secret),
+            outcome="rotated",
+            rotated=True,
+            key_id=pending.key_id,
+            key_hint=pending.hint,
+            previous_key_id=current.key_id,
+            steps=tuple(run.steps),
+            retired=tuple(run.retired),
+            due_at=iso(self._due_at(pending)),
+        )
+
+    def _test(self, secret: str, pending: ManagedKey) -> None:
+        result = None
+        for attempt in range(self.settings.test_attempts):
+            if attempt:
+                self.sleep(self.settings.test_delay_s)
+            result = self.probe(pending.key)
+            if result.outcome == "valid":
+                return
+        assert result is not None
+        self._record(
+            "test_secret", secret, key_id=pending.key_id, outcome="failed", status=result.status
+        )
+        if result.outcome == "rejected":
+            raise RotationFailed(
+                f"the new key {pending.key_id} ({pending.hint}) was refused by Anthropic "
+                f"({result.status}) after activation; AWSCURRENT is unchanged",
+                hint="rerun to retry; if it persists remove the spare from the pool",
+            )
+        raise RotationFailed(
+            f"could not test the new key {pending.key_id}: {result.detail or result.status}; "
+            "AWSCURRENT is unchanged",
+            hint="rerun to resume",
+        )
+
+    # ----------------------------------------------------------------- book-keeping
+
+    def _settle(self, run: _Run, state: SecretState, current: ManagedKey) -> None:
+        """After ``AWSCURRENT`` moved: schedule the old key's retirement, drop the spare."""
+        current_v = state.version_with(CURRENT)
+        if current_v is None or state.tags.get(TAG_ROTATED_VERSION) == current_v:
+            return
+        now = self.clock()
+        old: Retiring | None = None
+        previous_v = state.version_with(PREVIOUS)
+        if previous_v is not None and previous_v != current_v:
+            previous = self._read(state.name, previous_v)
+            old = Retiring(
+                secret=state.name,
+                key_id=previous.key_id,
+                key=previous.key,
+                not_before=iso(now + self.settings.overlap),
+            )
+        self.pool.settle(state.name, current.key_id, old)
+        self.store.set_tags(state.name, {TAG_ROTATED_VERSION: current_v, TAG_ROTATED_AT: iso(now)})
+        run.steps.append("settle")
+        self._record(
+            "settle",
+            state.name,
+            key_id=current.key_id,
+            retire_key_id=old.key_id if old else None,
+            retire_after=old.not_before if old else None,
+            outcome="ok",
+        )
+
+    def _retire(self, run: _Run, current: ManagedKey) -> None:
+        """Deactivate keys of this secret whose overlap window has passed, then prove it."""
+        now = self.clock()
+        for entry in self.pool.read().retiring:
+            if entry.secret != run.name:
+                continue
+            moment = parse_iso(entry.not_before)
+            if entry.key_id == current.key_id:
+                self.pool.retired(entry.key_id)
+                continue
+            if moment is not None and moment > now:
+                continue
+            self.deactivate(run.name, entry.key_id, entry.key, step="retire")
+            self.pool.retired(entry.key_id)
+            run.retired.append(entry.key_id)
+
+    def deactivate(self, secret: str, key_id: str, key: str, *, step: str) -> None:
+        """Deactivate ``key_id`` and prove ``key`` now answers 401."""
+        from claudesec.anthropic_admin import AnthropicError
+
+        try:
+            self.admin.set_status(key_id, "inactive")
+        except AnthropicError as exc:
+            # An archived or expired key refuses status changes (400): it is already dead,
+            # which the probe below confirms.
+            if exc.status != 400:
+                raise
+        result = self.probe(key)
+        if result.outcome == "valid":
+            self._record(step, secret, key_id=key_id, outcome="failed", verified=False)
+            raise RotationFailed(
+                f"key {key_id} ({redact(key)}) still works after deactivation",
+                hint="deactivate it in the Console now",
+            )
+        if result.outcome != "rejected":
+            raise RotationFailed(
+                f"could not verify that key {key_id} is refused: {result.detail}",
+                hint="rerun to verify",
+            )
+        self._record(step, secret, key_id=key_id, outcome="ok", verified=True)
+
+    # ----------------------------------------------------------------- helpers
+
+    def _read(self, secret: str, version_id: str) -> ManagedKey:
+        value = self.store.read(secret, version_id=version_id)
+        return ManagedKey.from_json(value.text, secret=secret)
+
+    def _key_ids(self, secret: str, state: SecretState) -> Iterable[str]:
+        for stage in (CURRENT, PREVIOUS):
+            version = state.version_with(stage)
+            if version is not None:
+                yield self._read(secret, version).key_id
+
+    def _due_at(self, key: ManagedKey) -> datetime:
+        created = parse_iso(key.created_at) or self.clock()
+        return created + self.settings.max_age
+
+    def _plan(self, secret: str, force: bool) -> KeyResult:
+        state = self.store.describe(secret)
+        current_v = state.version_with(CURRENT)
+        pending_v = state.version_with(PENDING)
+        if current_v is None:
+            raise RotationFailed(f"secret {secret} has no AWSCURRENT version")
+        current = self._read(secret, current_v)
+        due_at = self._due_at(current)
+        outcome: Outcome = "would_rotate"
+        message = ""
+        if pending_v is not None and pending_v != current_v:
+            outcome, message = "would_resume", "a rotation is pending"
+        elif not force and due_at > self.clock():
+            outcome = "not_due"
+        else:
+            pool = self.pool.read()
+            if not pool.unclaimed() and not pool.claimed_by(secret):
+                outcome, message = "pool_empty", "no spare key left in the pool"
+        return KeyResult(
+            name=self.short_name(secret),
+            outcome=outcome,
+            message=message,
+            key_id=current.key_id,
+            key_hint=current.hint,
+            due_at=iso(due_at),
+            exit_code=int(ExitCode.FOUND) if outcome == "pool_empty" else 0,
+        )
+
+    # ----------------------------------------------------------------- rollback, revoke
+
+    def rollback(self, name: str, *, run_id: str | None = None) -> KeyResult:
+        """Put ``AWSCURRENT`` back on ``AWSPREVIOUS``, reactivating the old key if needed."""
+        secret = self.secret_name(name)
+        run_id = run_id or str(uuid.uuid4())
+        self.store.describe(secret)
+        held = self.pool.acquire(secret, run_id, self.settings.lease_s)
+        if held is not None:
+            raise ExternalServiceError(
+                f"another run is rotating {name} (lock held until {held.expires_at})",
+                hint="wait for it, or for the lock to expire",
+            )
+        try:
+            state = self.store.describe(secret)
+            current_v = state.version_with(CURRENT)
+            previous_v = state.version_with(PREVIOUS)
+            if state.version_with(PENDING) not in (None, current_v):
+                raise UsageError(
+                    f"{name} has a rotation in progress",
+                    hint="finish it with `keys rotate` first",
+                )
+            if current_v is None or previous_v is None or previous_v == current_v:
+                raise CheckFailed(f"{name} has no previous version to roll back to")
+            current = self._read(secret, current_v)
+            previous = self._read(secret, previous_v)
+            remote = self.admin.retrieve_key(previous.key_id)
+            if remote.status in ("archived", "expired"):
+                raise CheckFailed(
+                    f"the previous key {previous.key_id} is {remote.status}; it cannot come back",
+                    hint="rotate to a spare instead",
+                )
+            if remote.status != "active":
+                self.admin.set_status(previous.key_id, "active")
+            self._test(secret, previous)
+            self.store.move_stage(secret, CURRENT, to_version=previous_v, from_version=current_v)
+            self._record(
+                "rollback",
+                secret,
+                key_id=previous.key_id,
+                previous_key_id=current.key_id,
+                outcome="ok",
+            )
+            run = _Run(secret, steps=["rollback"])
+            self._settle(run, self.store.describe(secret), previous)
+            return KeyResult(
+                name=self.short_name(secret),
+                outcome="rotated",
+                rotated=True,
+                key_id=previous.key_id,
+                key_hint=previous.hint,
+                previous_key_id=current.key_id,
+                steps=tuple(run.steps),
+                message=f"AWSCURRENT is back on key {previous.key_id}; {current.key_id} "
+                f"retires after the overlap window",
+            )
+        finally:
+            self.pool.release_lease(secret, run_id)
+
+    def revoke(self, name: str, *, run_id: str | None = None) -> KeyResult:
+        """Emergency: deactivate the current key now, then rotate to a spare."""
+        secret = self.secret_name(name)
+        state = self.store.describe(secret)
+        current_v = state.version_with(CURRENT)
+        if current_v is None:
+            raise RotationFailed(f"secret {secret} has no AWSCURRENT version")
+        current = self._read(secret, current_v)
+        self.deactivate(secret, current.key_id, current.key, step="revoke")
+        report = self.rotate([name], force=True, run_id=run_id)
+        result = report.results[0]
+        note = f"revoked {current.key_id} ({current.hint}); "
+        if result.rotated:
+            note += (
+                f"{name} now holds {result.key_id} ({result.key_hint}): consumers must re-read "
+                f"{secret} (AWSCURRENT) now"
+            )
+        else:
+            note += f"NO replacement key: {result.message}"
+        return KeyResult(
+            name=result.name,
+            outcome=result.outcome,
+            message=note,
+            rotated=result.rotated,
+            key_id=result.key_id,
+            key_hint=result.key_hint,
+            previous_key_id=current.key_id,
+            steps=("revoke", *result.steps),
+            retired=(current.key_id, *result.retired),
+            due_at=result.due_at,
+            exit_code=result.exit_code,
+        )

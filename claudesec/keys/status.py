@@ -1,0 +1,195 @@
+"""What is managed and what Anthropic says about it: ``keys status`` and ``keys remote``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from claudesec.errors import ClaudesecError
+from claudesec.keys.model import ManagedKey, iso, parse_iso
+from claudesec.keys.stores.interface import CURRENT, PENDING, PREVIOUS
+
+if TYPE_CHECKING:
+    from claudesec.anthropic_admin import RemoteKey
+    from claudesec.keys.rotation import KeyManager
+
+Marking = Literal["managed", "spare", "retiring", "retired", "unmanaged", "orphaned"]
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    name: str
+    key_id: str
+    key_hint: str
+    age_days: float
+    due_at: str
+    overdue: bool
+    stages: dict[str, str]  # stage -> key id
+    anthropic_status: str
+    last_used: str | None
+    pending: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "key_id": self.key_id,
+            "key_hint": self.key_hint,
+            "age_days": round(self.age_days, 2),
+            "due_at": self.due_at,
+            "overdue": self.overdue,
+            "stages": self.stages,
+            "anthropic_status": self.anthropic_status,
+            "last_used": self.last_used,
+            "rotation_pending": self.pending,
+        }
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    keys: tuple[KeyStatus, ...]
+    pool_size: int
+    warnings: tuple[str, ...]
+
+    @property
+    def overdue(self) -> bool:
+        return any(k.overdue for k in self.keys)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "keys": [k.to_json() for k in self.keys],
+            "pool_size": self.pool_size,
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class RemoteEntry:
+    key: RemoteKey
+    marking: Marking
+    secret: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.key.id,
+            "name": self.key.name,
+            "status": self.key.status,
+            "partial_key_hint": self.key.partial_key_hint,
+            "workspace_id": self.key.workspace_id,
+            "created_at": self.key.created_at,
+            "marking": self.marking,
+            "secret": self.secret,
+        }
+
+
+def _references(manager: KeyManager) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+    """key id -> (secret, stage) for labelled versions, and key id -> secret for older ones."""
+    labelled: dict[str, tuple[str, str]] = {}
+    older: dict[str, str] = {}
+    for state in manager.managed():
+        for version_id, stages in state.versions.items():
+            try:
+                value = manager.store.read(state.name, version_id=version_id)
+                key_id = ManagedKey.from_json(value.text, secret=state.name).key_id
+            except ClaudesecError:
+                continue
+            stage = next((s for s in (CURRENT, PENDING, PREVIOUS) if s in stages), "")
+            if stage:
+                labelled.setdefault(key_id, (state.name, stage))
+            else:
+                older[key_id] = state.name
+    return labelled, older
+
+
+def status(manager: KeyManager, *, remote: bool = True) -> StatusReport:
+    """Age, due date, stages and Anthropic status of every managed key, and the pool."""
+    now = manager.clock()
+    remote_keys: dict[str, RemoteKey] = {}
+    warnings: list[str] = []
+    if remote:
+        remote_keys = {k.id: k for k in manager.admin.list_keys()}
+    pool = manager.pool.read()
+    results: list[KeyStatus] = []
+    for state in manager.managed():
+        stages: dict[str, str] = {}
+        current: ManagedKey | None = None
+        for stage in (CURRENT, PENDING, PREVIOUS):
+            version = state.version_with(stage)
+            if version is None:
+                continue
+            value = manager.store.read(state.name, version_id=version)
+            key = ManagedKey.from_json(value.text, secret=state.name)
+            stages[stage] = key.key_id
+            if stage == CURRENT:
+                current = key
+        if current is None:
+            warnings.append(f"{state.name} has no AWSCURRENT version")
+            continue
+        created = parse_iso(current.created_at) or now
+        due = created + manager.settings.max_age
+        remote_key = remote_keys.get(current.key_id)
+        anthropic_status = remote_key.status if remote_key else ("unknown" if remote else "")
+        name = manager.short_name(state.name)
+        if due <= now:
+            warnings.append(f"{name}: key {current.key_id} is past its max age")
+        if remote and anthropic_status != "active":
+            warnings.append(f"{name}: current key {current.key_id} is {anthropic_status}")
+        pending_v = state.version_with(PENDING)
+        results.append(
+            KeyStatus(
+                name=name,
+                key_id=current.key_id,
+                key_hint=current.hint,
+                age_days=(now - created).total_seconds() / 86400,
+                due_at=iso(due),
+                overdue=due <= now,
+                stages=stages,
+                anthropic_status=anthropic_status,
+                last_used=None,  # the Admin API does not report it
+                pending=pending_v is not None and pending_v != state.version_with(CURRENT),
+            )
+        )
+    free = len(pool.unclaimed())
+    if free < manager.settings.low_watermark:
+        warnings.append(
+            f"pool low: {free} spare key(s) left (watermark {manager.settings.low_watermark})"
+        )
+    if remote:
+        for entry in remote_inventory(manager, remote_keys=list(remote_keys.values())):
+            if entry.marking == "unmanaged" and entry.key.status == "active":
+                warnings.append(f"unmanaged active key {entry.key.id} ({entry.key.name})")
+            if entry.marking == "spare" and entry.key.status == "active":
+                warnings.append(f"spare key {entry.key.id} is active: deactivate it")
+            if entry.marking == "orphaned" and entry.key.status == "active":
+                warnings.append(f"orphaned active key {entry.key.id} (was in {entry.secret})")
+    return StatusReport(keys=tuple(results), pool_size=free, warnings=tuple(warnings))
+
+
+def remote_inventory(
+    manager: KeyManager, *, remote_keys: list[RemoteKey] | None = None
+) -> list[RemoteEntry]:
+    """The organisation's API keys, each marked managed, spare, retiring, retired (an old
+    version's key, now inactive), unmanaged, or orphaned (an old version's key that is still
+    active although nothing schedules its retirement)."""
+    keys = remote_keys if remote_keys is not None else manager.admin.list_keys()
+    labelled, older = _references(manager)
+    pool = manager.pool.read()
+    spares = {s.key_id: s for s in pool.spares}
+    retiring = {r.key_id: r.secret for r in pool.retiring}
+    entries: list[RemoteEntry] = []
+    for key in keys:
+        if key.id in labelled:
+            secret, stage = labelled[key.id]
+            marking: Marking = "managed"
+            where = f"{manager.short_name(secret)}:{stage}"
+        elif key.id in spares:
+            claim = spares[key.id].claim
+            marking, where = "spare", (manager.short_name(claim.secret) if claim else "")
+        elif key.id in retiring:
+            marking, where = "retiring", manager.short_name(retiring[key.id])
+        elif key.id in older:
+            marking = "orphaned" if key.status == "active" else "retired"
+            where = manager.short_name(older[key.id])
+        else:
+            marking, where = "unmanaged", ""
+        entries.append(RemoteEntry(key=key, marking=marking, secret=where))
+    return entries
