@@ -91,6 +91,16 @@ class AuditConfig:
         "SQLite durability: 'normal' survives a killed process; 'full' also survives power "
         "loss, at the cost of an fsync per event.",
     )
+    environment: str = _f(
+        "prod",
+        "The environment this process runs in, which picks its sample rate (the CLAUDESEC_ENV "
+        "variable wins over this).",
+    )
+    sample_rates: dict[str, float] = _f(
+        {"dev": 0.1, "prod": 1.0},
+        "Share (0-1) of allowed Claude calls recorded, per environment; denials, DLP hits and "
+        "errors are always recorded, and an environment not listed records everything.",
+    )
 
 
 @dataclass(frozen=True)
@@ -312,6 +322,64 @@ class ArchiveConfig:
 
 
 @dataclass(frozen=True)
+class DlpConfig:
+    custom_patterns: dict[str, str] = _f(
+        {},
+        "Extra DLP detectors: kind -> Python regex, e.g. employee-id = 'EMP-[0-9]{6}'. The kind "
+        "names the placeholder ([REDACTED:employee-id]); use lower-case letters, digits, '-'.",
+    )
+    disabled: tuple[str, ...] = _f(
+        (),
+        "DLP detector ids switched off: secret rule ids (as in `scan`) or PII kinds: email, "
+        "phone, payment-card, us-ssn, iban, ip-address.",
+    )
+    responses: Literal["off", "secrets", "all"] = _f(
+        "secrets",
+        "Redact Claude's responses before the caller sees them: 'off', 'secrets' only, or "
+        "'all' (secrets and PII).",
+    )
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    listen: str = _f("127.0.0.1:8788", "HOST:PORT `claudesec proxy` listens on.")
+    upstream: str = _f("", "Anthropic API the proxy forwards to (empty = anthropic.base_url).")
+    key_source: str = _f(
+        "env:ANTHROPIC_API_KEY",
+        "Where the Anthropic API key the proxy injects comes from: env:VAR, "
+        "keyring:SERVICE/NAME or secretsmanager:SECRET_ID (a plain string, or JSON with a "
+        "'key' field as `keys rotate` writes it). Callers never see it.",
+    )
+    key_cache_s: float = _f(
+        300.0,
+        "How long the injected key is cached before it is re-read, so a rotation is picked "
+        "up without a restart (an upstream 401 re-reads it at once).",
+    )
+    tls_cert_file: str = _f("", "PEM certificate (chain) to serve HTTPS (empty = plain HTTP).")
+    tls_key_file: str = _f("", "PEM private key of tls_cert_file.")
+    max_request_bytes: int = _f(32 * 1024 * 1024, "Largest request body accepted; larger gets 413.")
+    max_concurrent_streams: int = _f(
+        256, "Streaming responses served at once; more get 429 with retry-after."
+    )
+    retry_after_s: int = _f(1, "retry-after (seconds) sent with a 429 for too many streams.")
+    upstream_timeout_s: float = _f(
+        600.0, "Longest wait for the upstream's next bytes (long generations stream slowly)."
+    )
+    shutdown_grace_s: float = _f(
+        30.0, "On SIGTERM/SIGINT, how long in-flight requests and streams may run to the end."
+    )
+    token_store: str = _f(
+        "", "Proxy token file (hashes only; empty = proxy-tokens.json in CLAUDESEC_HOME)."
+    )
+    token_default_days: int = _f(30, "Lifetime of a proxy token when --expires is not given.")
+    token_max_days: int = _f(365, "Longest lifetime a proxy token may be given.")
+    public_url: str = _f(
+        "",
+        "URL clients use to reach the proxy, printed by `proxy env` (empty = built from listen).",
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     anthropic: AnthropicConfig = field(default_factory=AnthropicConfig)
     scan: ScanConfig = field(default_factory=ScanConfig)
@@ -319,9 +387,11 @@ class Config:
     keys: KeysConfig = field(default_factory=KeysConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     identity: IdentityConfig = field(default_factory=IdentityConfig)
+    dlp: DlpConfig = field(default_factory=DlpConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)
 
 
 SECTIONS: dict[str, type[Any]] = dict(get_type_hints(Config))

@@ -1,0 +1,303 @@
+"""Real clients through the proxy on loopback: the anthropic SDK and plain HTTP."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from claudesec.audit.store import AuditStore, default_store_path
+from claudesec.emulator import Emulator, generate_secret
+from tests.fixtures.emulator import API_VERSION, MODEL
+from tests.proxy.conftest import RunningProxy
+
+MESSAGE = {"model": MODEL, "max_tokens": 32, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def send(
+    proxy: RunningProxy,
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    raw: bytes | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """What curl, n8n or another SDK sends: x-api-key and anthropic-version."""
+    sent = {"content-type": "application/json", "anthropic-version": API_VERSION}
+    sent.update(headers or {})
+    connection = http.client.HTTPConnection(proxy.host, proxy.port, timeout=10)
+    try:
+        payload = raw if raw is not None else (None if body is None else json.dumps(body))
+        connection.request(method, path, body=payload, headers=sent)
+        response = connection.getresponse()
+        return (
+            response.status,
+            {k.lower(): v for k, v in response.getheaders()},
+            response.read(),
+        )
+    finally:
+        connection.close()
+
+
+def events(proxy: RunningProxy) -> list[Any]:
+    with AuditStore.open(default_store_path(proxy.config.audit), readonly=True) as store:
+        head = store.head().seq
+        found = [store.get(seq) for seq in range(1, head + 1)]
+    return [e.event for e in found if e is not None]
+
+
+def wait_for_call(proxy: RunningProxy) -> Any:
+    # The record is written as the stream ends, a moment after the client has read it.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        calls = [e for e in events(proxy) if e.type == "call"]
+        if calls:
+            return calls[0]
+        time.sleep(0.02)
+    raise AssertionError("no call recorded")
+
+
+def test_sdk_call_goes_through_with_the_injected_key(
+    proxy: RunningProxy, emulator: Emulator
+) -> None:
+    import anthropic
+
+    token = proxy.token()
+    with anthropic.Anthropic(api_key=token, base_url=proxy.base_url, max_retries=0) as client:
+        message = client.messages.create(**MESSAGE)
+        count = client.messages.count_tokens(model=MODEL, messages=MESSAGE["messages"])
+        models = client.models.list()
+    assert message.content[0].text
+    assert count.input_tokens > 0
+    assert models.data
+    log = emulator.state.requests()
+    assert [r.path for r in log] == ["/v1/messages", "/v1/messages/count_tokens", "/v1/models"]
+    assert {r.key_id for r in log} == {proxy.upstream_key.id}
+    assert all(token not in json.dumps(r.to_json()) for r in log)
+    calls = [e for e in events(proxy) if e.type == "call"]
+    assert [c.user for c in calls] == ["alice"] * 3
+    assert calls[0].identity_source == "proxy_token"
+    assert calls[0].output_tokens > 0
+
+
+def test_plain_http_client_with_x_api_key(proxy: RunningProxy, emulator: Emulator) -> None:
+    status, headers, body = send(
+        proxy, "POST", "/v1/messages", MESSAGE, {"x-api-key": proxy.token()}
+    )
+    assert status == 200, body
+    assert json.loads(body)["type"] == "message"
+    assert headers["x-claudesec-request-id"].startswith("csreq_")
+    assert emulator.state.requests()[0].key_id == proxy.upstream_key.id
+
+
+def test_no_identity_is_401_and_nothing_reaches_upstream(
+    proxy: RunningProxy, emulator: Emulator
+) -> None:
+    status, _, body = send(proxy, "POST", "/v1/messages", MESSAGE)
+    assert status == 401
+    assert json.loads(body)["error"]["type"] == "authentication_error"
+    assert emulator.state.requests() == []
+    assert [e.reason for e in events(proxy)] == ["no_identity"]
+
+
+def test_forbidden_model_is_403_in_anthropic_shape(proxy: RunningProxy, emulator: Emulator) -> None:
+    import anthropic
+
+    client = anthropic.Anthropic(api_key=proxy.token(), base_url=proxy.base_url, max_retries=0)
+    with client as c, pytest.raises(anthropic.PermissionDeniedError) as caught:
+        c.messages.create(**{**MESSAGE, "model": "claude-opus-4-1"})
+    assert "model_not_allowed" in str(caught.value)
+    assert emulator.state.requests() == []
+    assert events(proxy)[-1].reason == "model_not_allowed"
+
+
+def test_client_side_anthropic_key_is_refused_and_never_forwarded(
+    proxy: RunningProxy, emulator: Emulator
+) -> None:
+    client_key = emulator.state.add_key("api", name="leaked-client-key")
+    for headers in (
+        {"x-api-key": client_key.secret},
+        {"authorization": f"Bearer {client_key.secret}"},
+    ):
+        status, _, body = send(proxy, "POST", "/v1/messages", MESSAGE, headers)
+        assert status == 401
+        assert client_key.secret not in body.decode()
+    # Alongside a valid token too: the real key decides, and is recorded.
+    status, _, _ = send(
+        proxy,
+        "POST",
+        "/v1/messages",
+        MESSAGE,
+        {"x-api-key": proxy.token(), "authorization": f"Bearer {client_key.secret}"},
+    )
+    assert status == 401
+    assert emulator.state.requests() == []
+    recorded = events(proxy)
+    assert {e.reason for e in recorded} == {"anthropic_key_presented"}
+    assert all(client_key.secret not in e.canonical_json() for e in recorded)
+
+
+def test_expired_and_revoked_tokens_are_refused(proxy: RunningProxy, emulator: Emulator) -> None:
+    expired = proxy.tokens.create(user="bob", role="dev", lifetime_s=0.01).secret
+    issued = proxy.tokens.create(user="carol", role="dev", lifetime_s=3600)
+    time.sleep(0.05)
+    assert send(proxy, "POST", "/v1/messages", MESSAGE, {"x-api-key": expired})[0] == 401
+    assert send(proxy, "POST", "/v1/messages", MESSAGE, {"x-api-key": issued.secret})[0] == 200
+    proxy.tokens.revoke(issued.record.id)
+    status, _, body = send(proxy, "POST", "/v1/messages", MESSAGE, {"x-api-key": issued.secret})
+    assert status == 401
+    assert "revoked" in json.loads(body)["error"]["message"]
+    reasons = [e.reason for e in events(proxy) if e.type == "denial"]
+    assert reasons == ["token_expired", "token_revoked"]
+    assert len(emulator.state.requests()) == 1
+
+
+def test_streaming_passes_events_through_as_they_arrive(
+    proxy: RunningProxy, emulator: Emulator
+) -> None:
+    emulator.state.configure(stream_event_delay_ms=150)
+    connection = http.client.HTTPConnection(proxy.host, proxy.port, timeout=10)
+    started = time.perf_counter()
+    connection.request(
+        "POST",
+        "/v1/messages",
+        body=json.dumps({**MESSAGE, "stream": True}),
+        headers={"x-api-key": proxy.token(), "anthropic-version": API_VERSION},
+    )
+    response = connection.getresponse()
+    assert response.status == 200
+    assert response.getheader("content-type", "").startswith("text/event-stream")
+    first = response.readline()
+    first_at = time.perf_counter() - started
+    rest = response.read()
+    total = time.perf_counter() - started
+    connection.close()
+    assert first.startswith(b"event: message_start")
+    assert b"message_stop" in rest
+    # Several delayed events follow the first: had the proxy buffered, the first would
+    # only arrive with the last.
+    assert total > 0.5
+    assert first_at < total / 2, (first_at, total)
+    call = wait_for_call(proxy)
+    assert call.output_tokens > 0 and call.stop_reason == "end_turn"
+
+
+def test_sdk_streaming(proxy: RunningProxy) -> None:
+    import anthropic
+
+    client = anthropic.Anthropic(api_key=proxy.token(), base_url=proxy.base_url, max_retries=0)
+    with client as c, c.messages.stream(**MESSAGE) as stream:
+        text = "".join(stream.text_stream)
+    assert text
+
+
+def test_dlp_blocks_a_secret_in_the_prompt(proxy: RunningProxy, emulator: Emulator) -> None:
+    leaked = generate_secret("api")
+    body = {**MESSAGE, "messages": [{"role": "user", "content": f"debug this: {leaked}"}]}
+    status, _, answer = send(proxy, "POST", "/v1/messages", body, {"x-api-key": proxy.token()})
+    assert status == 403
+    assert leaked not in answer.decode()
+    assert emulator.state.requests() == []
+    assert events(proxy)[-1].type == "dlp_hit"
+
+
+def test_dlp_redacts_for_a_redacting_role(proxy: RunningProxy, emulator: Emulator) -> None:
+    leaked = generate_secret("api")
+    body = {**MESSAGE, "messages": [{"role": "user", "content": f"debug this: {leaked}"}]}
+    token = proxy.token(user="rita", role="redactor")
+    status, _, answer = send(proxy, "POST", "/v1/messages", body, {"x-api-key": token})
+    assert status == 200
+    forwarded = json.dumps(emulator.state.requests()[0].body)
+    assert leaked not in forwarded and "[REDACTED:" in forwarded
+    # The emulator echoes the prompt: the echoed (redacted) text comes back redacted.
+    assert leaked not in answer.decode()
+
+
+def test_admin_api_is_not_proxied(proxy: RunningProxy, emulator: Emulator) -> None:
+    status, _, _ = send(
+        proxy, "GET", "/v1/organizations/api_keys", headers={"x-api-key": proxy.token()}
+    )
+    assert status == 404
+    assert emulator.state.requests() == []
+
+
+def test_request_size_limit_is_413(start_proxy: Any, emulator: Emulator) -> None:
+    proxy = start_proxy(max_request_bytes=2048)
+    big = {**MESSAGE, "messages": [{"role": "user", "content": "x" * 4096}]}
+    status, _, body = send(proxy, "POST", "/v1/messages", big, {"x-api-key": proxy.token()})
+    assert status == 413
+    assert json.loads(body)["error"]["type"] == "request_too_large"
+    assert emulator.state.requests() == []
+
+
+def test_concurrent_stream_limit_is_429_with_retry_after(
+    start_proxy: Any, emulator: Emulator
+) -> None:
+    proxy = start_proxy(max_concurrent_streams=1)
+    emulator.state.configure(stream_event_delay_ms=100)
+    token = proxy.token()
+    opened = threading.Event()
+
+    def hold() -> None:
+        connection = http.client.HTTPConnection(proxy.host, proxy.port, timeout=10)
+        connection.request(
+            "POST",
+            "/v1/messages",
+            body=json.dumps({**MESSAGE, "stream": True}),
+            headers={"x-api-key": token, "anthropic-version": API_VERSION},
+        )
+        response = connection.getresponse()
+        response.readline()
+        opened.set()
+        response.read()
+        connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert opened.wait(5)
+    status, headers, body = send(
+        proxy, "POST", "/v1/messages", {**MESSAGE, "stream": True}, {"x-api-key": token}
+    )
+    holder.join(10)
+    assert status == 429
+    assert headers["retry-after"] == "1"
+    assert json.loads(body)["error"]["type"] == "rate_limit_error"
+    # Non-streaming calls are not counted against the stream limit.
+    assert send(proxy, "POST", "/v1/messages", MESSAGE, {"x-api-key": token})[0] == 200
+
+
+def test_oidc_caller(start_proxy: Any, tmp_path: Any, oidc_idp: Any, emulator: Emulator) -> None:
+    import dataclasses
+
+    from tests.proxy.conftest import make_config
+
+    base = make_config(tmp_path)
+    dev = base.policy.roles["dev"]
+    roles = {**base.policy.roles, "analyst": dev, "admin": dev}
+    config = dataclasses.replace(
+        base,
+        identity=oidc_idp.identity_config(),
+        policy=dataclasses.replace(base.policy, roles=roles),
+    )
+    proxy = start_proxy(config)
+    jwt_token = oidc_idp.token()
+    status, _, body = send(
+        proxy, "POST", "/v1/messages", MESSAGE, {"authorization": f"Bearer {jwt_token}"}
+    )
+    assert status == 200, body
+    expired = oidc_idp.token(exp=int(time.time()) - 3600, iat=int(time.time()) - 7200)
+    status, _, body = send(
+        proxy, "POST", "/v1/messages", MESSAGE, {"authorization": f"Bearer {expired}"}
+    )
+    assert status == 401
+    assert len(emulator.state.requests()) == 1
+
+
+def test_healthz(proxy: RunningProxy) -> None:
+    status, _, body = send(proxy, "GET", "/healthz")
+    assert status == 200
+    assert json.loads(body)["status"] == "ok"
