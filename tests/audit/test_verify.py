@@ -1,0 +1,332 @@
+"""Every kind of tampering is detected and located (the tests edit the SQLite file directly)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from claudesec.audit import AuditStore
+from claudesec.audit.checkpoint import Checkpoint, checkpoint_genesis, sign_checkpoint
+from claudesec.audit.store import ROLLUP_COUNTERS_SQL, ROLLUP_KEY_SQL, record_hash
+from claudesec.audit.verify import VerifyReport, verify_store
+
+from .helpers import build, raw
+
+N = 30  # checkpoints at 10, 20, 30
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "audit.db"
+    build(path, N, checkpoint_every=10).close()
+    return path
+
+
+def check(path: Path, **kwargs: object) -> VerifyReport:
+    with AuditStore.open(path, readonly=True) as store:
+        return verify_store(store, **kwargs)  # type: ignore[arg-type]
+
+
+def first(report: VerifyReport) -> tuple[str, int | None]:
+    assert not report.ok, "tampering was not detected"
+    problem = report.problems[0]
+    return str(problem.kind), problem.seq
+
+
+def rehash_from(conn: sqlite3.Connection, start: int) -> None:
+    """What a careful attacker does after editing: recompute every later hash."""
+    prev = conn.execute("SELECT rec_hash FROM events WHERE seq = ?", (start - 1,)).fetchone()[0]
+    rows = conn.execute(
+        "SELECT seq, body FROM events WHERE seq >= ? ORDER BY seq", (start,)
+    ).fetchall()
+    for seq, body in rows:
+        digest = record_hash(prev, seq, body.encode())
+        conn.execute(
+            "UPDATE events SET prev_hash = ?, rec_hash = ? WHERE seq = ?", (prev, digest, seq)
+        )
+        prev = digest
+
+
+def recount_rollups(conn: sqlite3.Connection) -> None:
+    """An attacker who also fixes the summary tables."""
+    conn.execute("DELETE FROM rollups")
+    conn.execute(
+        f"INSERT INTO rollups SELECT {ROLLUP_KEY_SQL}, {ROLLUP_COUNTERS_SQL} "  # noqa: S608
+        "FROM events GROUP BY 1, 2, 3, 4"
+    )
+
+
+def export(path: Path) -> Checkpoint:
+    with AuditStore.open(path, readonly=True) as store:
+        last = store.last_checkpoint()
+    assert last is not None
+    return Checkpoint.from_export(last.to_export())
+
+
+def move(conn: sqlite3.Connection, where: str, delta: int) -> None:
+    """Renumber rows without tripping the primary key mid-update."""
+    conn.execute(f"UPDATE events SET seq = -(seq + ?) WHERE {where}", (delta,))  # noqa: S608
+    conn.execute("UPDATE events SET seq = -seq WHERE seq < 0")
+
+
+# --------------------------------------------------------------------------- clean stores
+
+
+def test_a_clean_store_verifies(db: Path) -> None:
+    report = check(db)
+    assert report.ok
+    assert (report.records, report.first_seq, report.last_seq, report.checkpoints) == (30, 1, 30, 3)
+
+
+def test_an_empty_fresh_store_verifies(tmp_path: Path) -> None:
+    build(tmp_path / "audit.db", 0).close()
+    report = check(tmp_path / "audit.db")
+    assert report.ok
+    assert report.records == 0
+
+
+def test_a_clean_store_matches_its_exported_anchor(db: Path) -> None:
+    anchor = export(db)
+    report = check(db, anchor=anchor)
+    assert report.ok
+    assert report.anchor == anchor
+
+
+# --------------------------------------------------------------------------- records
+
+
+def test_modified_record_is_named(db: Path) -> None:
+    with raw(db) as conn:
+        conn.execute("UPDATE events SET body = replace(body, 'user2', 'user9') WHERE seq = 14")
+    assert first(check(db)) == ("modified", 14)
+
+
+def test_modified_record_with_recomputed_hash_is_named(db: Path) -> None:
+    with raw(db) as conn:
+        conn.execute(
+            "UPDATE events SET body = replace(body, '\"allow\"', '\"deny\"') WHERE seq = 14"
+        )
+        body, prev = conn.execute("SELECT body, prev_hash FROM events WHERE seq = 14").fetchone()
+        conn.execute(
+            "UPDATE events SET rec_hash = ? WHERE seq = 14", (record_hash(prev, 14, body.encode()),)
+        )
+    assert first(check(db)) == ("modified", 14)
+
+
+def test_rewritten_history_is_caught_by_the_signed_checkpoint(db: Path) -> None:
+    with raw(db) as conn:
+        conn.execute("UPDATE events SET body = replace(body, 'user2', 'user9') WHERE seq = 14")
+        rehash_from(conn, 14)
+        recount_rollups(conn)
+    report = check(db)
+    assert first(report) == ("modified", 11)
+    assert report.problems[0].checkpoint == 2
+
+
+def test_deleted_record_is_named(db: Path) -> None:
+    with raw(db) as conn:
+        conn.execute("DELETE FROM events WHERE seq = 14")
+    assert first(check(db)) == ("deleted", 14)
+
+
+def test_deleted_first_record_is_named(db: Path) -> None:
+    with raw(db) as conn:
+        conn.execute("DELETE FROM events WHERE seq = 1")
+    assert first(check(db)) == ("deleted", 1)
+
+
+def test_deleted_records_with_renumbering_are_named(db: Path) -> None:
+    with raw(db) as conn:
+        conn.execute("DELETE FROM events WHERE seq BETWEEN 14 AND 16")
+        move(conn, "seq > 16", -3)
+    report = check(db)
+    assert first(report) == ("deleted", 14)
+    assert "3 records" in report.problems[0].message
+
+
+def _forge(conn: sqlite3.Connection, seq: int, *, valid: bool) -> None:
+    body = conn.execute("SELECT body FROM events WHERE seq = 1").fetchone()[0]
+    body = body.replace("user1", "ghost")
+    prev = conn.execute("SELECT rec_hash FROM events WHERE seq = ?", (seq - 1,)).fetchone()[0]
+    digest = record_hash(prev, seq, body.encode()) if valid else b"\0" * 32
+    conn.execute(
+        "INSERT INTO events (seq, prev_hash, rec_hash, body) VALUES (?, ?, ?, ?)",
+        (seq, prev if valid else b"\0" * 32, digest, body),
+    )
+
+
+@pytest.mark.parametrize("valid", [True, False], ids=["chained-forgery", "garbage-forgery"])
+def test_inserted_record_is_named(db: Path, valid: bool) -> None:
+    with raw(db) as conn:
+        move(conn, "seq >= 14", 1)
+        _forge(conn, 14, valid=valid)
+    assert first(check(db)) == ("inserted", 14)
+
+
+def test_appended_forgery_after_a_gap_is_a_deletion(db: Path) -> None:
+    with raw(db) as conn:
+        _forge(conn, 31, valid=True)
+        conn.execute("UPDATE events SET seq = 33 WHERE seq = 31")
+    assert first(check(db)) == ("deleted", 31)
+
+
+def test_reordered_records_are_named(db: Path) -> None:
+    with raw(db) as conn:
+        conn.execute("UPDATE events SET seq = -1 WHERE seq = 14")
+        conn.execute("UPDATE events SET seq = 14 WHERE seq = 15")
+        conn.execute("UPDATE events SET seq = 15 WHERE seq = -1")
+    assert first(check(db)) == ("reordered", 14)
+
+
+def test_swapped_contents_are_named_as_reordered(db: Path) -> None:
+    with raw(db) as conn:
+        b14 = conn.execute("SELECT body FROM events WHERE seq = 14").fetchone()[0]
+        b15 = conn.execute("SELECT body FROM events WHERE seq = 15").fetchone()[0]
+        conn.execute("UPDATE events SET body = ? WHERE seq = 14", (b15,))
+        conn.execute("UPDATE events SET body = ? WHERE seq = 15", (b14,))
+    assert first(check(db)) == ("reordered", 14)
+
+
+# --------------------------------------------------------------------------- truncation
+
+
+def test_tail_cut_after_a_checkpoint_is_truncation(db: Path) -> None:
+    with raw(db) as conn:
+        conn.execute("DELETE FROM events WHERE seq > 25")
+        recount_rollups(conn)
+    report = check(db)
+    assert first(report) == ("truncated", 26)
+    assert "26..30" in report.problems[0].message
+
+
+def test_tail_and_checkpoints_cut_together_need_the_exported_anchor(db: Path) -> None:
+    anchor = export(db)
+    with raw(db) as conn:
+        conn.execute("DELETE FROM events WHERE seq > 20")
+        conn.execute("DELETE FROM checkpoints WHERE number = 3")
+        recount_rollups(conn)
+    assert check(db).ok  # the honest limit: nothing on the host can tell
+    report = check(db, anchor=anchor)
+    assert first(report)[0] == "truncated"
+    assert report.problems[0].checkpoint == 3
+
+
+def test_an_emptied_store_is_truncated_against_its_anchor(db: Path) -> None:
+    anchor = export(db)
+    with raw(db) as conn:
+        conn.execute("DELETE FROM events")
+        conn.execute("DELETE FROM checkpoints")
+        conn.execute("DELETE FROM rollups")
+    assert first(check(db, anchor=anchor))[0] == "truncated"
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def test_bad_checkpoint_signature_is_named(db: Path) -> None:
+    with raw(db) as conn:
+        conn.execute("UPDATE checkpoints SET signature = zeroblob(64) WHERE number = 2")
+    report = check(db)
+    assert first(report) == ("bad_signature", 20)
+    assert report.problems[0].checkpoint == 2
+
+
+def test_edited_checkpoint_fields_break_its_signature(db: Path) -> None:
+    with raw(db) as conn:
+        conn.execute("UPDATE checkpoints SET seq = 19 WHERE number = 2")
+    assert first(check(db))[0] == "bad_signature"
+
+
+def test_deleted_checkpoint_is_named(db: Path) -> None:
+    with raw(db) as conn:
+        conn.execute("DELETE FROM checkpoints WHERE number = 2")
+    report = check(db)
+    assert first(report)[0] == "deleted"
+    assert report.problems[0].checkpoint == 2
+
+
+def _resign_with_attacker_key(conn: sqlite3.Connection) -> bytes:
+    """Rewrite history, then re-sign every checkpoint with a key the attacker made."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from claudesec.audit.checkpoint import public_key_bytes
+
+    key = Ed25519PrivateKey.generate()
+    store_id = bytes.fromhex(
+        conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0]
+    )
+    conn.execute("UPDATE events SET body = replace(body, 'user2', 'user9') WHERE seq = 14")
+    rehash_from(conn, 14)
+    recount_rollups(conn)
+    prev = checkpoint_genesis(store_id)
+    rows = conn.execute("SELECT number, seq, time_ns FROM checkpoints ORDER BY number").fetchall()
+    for number, seq, time_ns in rows:
+        rec = conn.execute("SELECT rec_hash FROM events WHERE seq = ?", (seq,)).fetchone()[0]
+        cp = sign_checkpoint(
+            key,
+            store_id=store_id,
+            number=number,
+            seq=seq,
+            rec_hash=rec,
+            prev_hash=prev,
+            time_ns=time_ns,
+        )
+        conn.execute(
+            "UPDATE checkpoints SET rec_hash = ?, prev_hash = ?, public_key = ?, signature = ? "
+            "WHERE number = ?",
+            (cp.rec_hash, cp.prev_hash, cp.public_key, cp.signature, number),
+        )
+        prev = cp.hash
+    public = public_key_bytes(key)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'public_key'", (public.hex(),))
+    return public
+
+
+def test_a_replaced_signing_key_is_caught_by_the_anchor(db: Path) -> None:
+    with AuditStore.open(db, readonly=True) as store:
+        first_cp = store.checkpoints()[0]
+        genuine_key = store.public_key()
+    anchor = Checkpoint.from_export(first_cp.to_export())
+    with raw(db) as conn:
+        _resign_with_attacker_key(conn)
+    assert check(db).ok  # self-consistent forgery: only an outside anchor or key can tell
+    assert first(check(db, anchor=anchor))[0] == "bad_signature"
+    assert first(check(db, public_key=genuine_key))[0] == "bad_signature"
+    assert first(check(db, local_public_key=genuine_key))[0] == "bad_signature"
+
+
+def test_an_anchor_from_another_store_means_the_store_was_replaced(
+    db: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other" / "audit.db"
+    build(other, 10).close()
+    assert first(check(db, anchor=export(other)))[0] == "replaced"
+
+
+def test_a_forged_anchor_file_is_refused(db: Path) -> None:
+    from claudesec.errors import UsageError
+
+    data = export(db).to_export()
+    data["seq"] = 5
+    with pytest.raises(UsageError, match="signature"):
+        Checkpoint.from_export(data)
+
+
+# --------------------------------------------------------------------------- side tables
+
+
+def test_tampered_rollups_are_reported(db: Path) -> None:
+    with raw(db) as conn:
+        conn.execute("UPDATE rollups SET input_tokens = 0")
+    report = check(db)
+    assert first(report)[0] == "modified"
+    assert "rollups" in report.problems[0].message
+    assert check(db, check_rollups=False).ok
+
+
+def test_a_forged_prune_marker_is_reported(db: Path) -> None:
+    with raw(db) as conn:
+        conn.execute("INSERT INTO meta VALUES ('pruned_through_checkpoint', '2')")
+    assert first(check(db)) == ("modified", 20)
