@@ -68,7 +68,11 @@ class ScanConfig:
 
 @dataclass(frozen=True)
 class AuditConfig:
-    store_path: str = _f("", "Audit store SQLite file (empty = audit.db in CLAUDESEC_HOME).")
+    store_path: str = _f(
+        "",
+        "Audit store SQLite file (empty = audit.db in CLAUDESEC_HOME; a relative path is "
+        "resolved under CLAUDESEC_HOME).",
+    )
     checkpoint_every: int = _f(1000, "Write a signed checkpoint every N events (0 = never).")
     retention_days: int = _f(90, "Records older than this may be pruned by `logs prune`.")
     busy_timeout_ms: int = _f(5000, "How long a writer waits for the store lock before failing.")

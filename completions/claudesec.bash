@@ -5,12 +5,12 @@ _claudesec() {
         w="${COMP_WORDS[i]}"
         [[ "$w" == -* ]] && continue
         case "$cmdpath:$w" in
-            :completion|:config|:drill|:emulator|:hook|:keys|:logs|:policy|:scan|completion:install|completion:show|config:init|config:path|config:show|config:validate)
+            :completion|:config|:drill|:emulator|:hook|:keys|:logs|:mesh|:policy|:proxy|:scan|completion:install|completion:show|config:init|config:path|config:show|config:validate|emulator:serve|hook:install|hook:uninstall|keys:add|keys:exec|keys:pool|keys:remote|keys:revoke|keys:rollback|keys:rotate|keys:scope|keys:status|keys:usage|'keys pool:add'|'keys pool:list'|'keys scope:apply'|'keys scope:lint'|'keys scope:plan'|logs:alerts|logs:archive|logs:checkpoint|logs:export|logs:prune|logs:public-key|logs:query|logs:show|logs:summary|logs:tail|logs:verify|logs:watch|'logs alerts:test'|'logs archive:verify'|'logs export:status'|mesh:lint|mesh:render|policy:check|policy:show|proxy:env|proxy:token|'proxy token:create'|'proxy token:list'|'proxy token:revoke')
                 cmdpath="${cmdpath:+$cmdpath }$w" ;;
         esac
     done
     case "$cmdpath" in
-        '') words='completion config drill emulator hook keys logs policy scan --config --help --version -c' ;;
+        '') words='completion config drill emulator hook keys logs mesh policy proxy scan --config --help --version -c' ;;
         completion) words='install show --help' ;;
         'completion install') words=--help ;;
         'completion show') words=--help ;;
@@ -20,12 +20,56 @@ _claudesec() {
         'config show') words='--format --help -f' ;;
         'config validate') words=--help ;;
         drill) words=--help ;;
-        emulator) words=--help ;;
-        hook) words=--help ;;
-        keys) words=--help ;;
-        logs) words=--help ;;
-        policy) words=--help ;;
-        scan) words=--help ;;
+        emulator) words='serve --help' ;;
+        'emulator serve') words='--admin-keys --api-keys --control-token-env --help --host --keys-file --open --port -p' ;;
+        hook) words='install uninstall --help' ;;
+        'hook install') words='--force --help --repo -C' ;;
+        'hook uninstall') words='--help --repo -C' ;;
+        keys) words='add exec pool remote revoke rollback rotate scope status usage --help' ;;
+        'keys add') words='--help --key-id' ;;
+        'keys exec') words='--env --help' ;;
+        'keys pool') words='add list --help' ;;
+        'keys pool add') words='--help --key-id' ;;
+        'keys pool list') words='--help --json' ;;
+        'keys remote') words='--help --json' ;;
+        'keys revoke') words='--help --json --yes -y' ;;
+        'keys rollback') words='--help --json' ;;
+        'keys rotate') words='--abandon-pending --all --dry-run --force --help --json' ;;
+        'keys scope') words='apply lint plan --help' ;;
+        'keys scope apply') words='--help --yes -y' ;;
+        'keys scope lint') words='--help --json' ;;
+        'keys scope plan') words='--help --json' ;;
+        'keys status') words='--help --json --offline' ;;
+        'keys usage') words='--by --help --json --reconcile --since' ;;
+        logs) words='alerts archive checkpoint export prune public-key query show summary tail verify watch --help' ;;
+        'logs alerts') words='test --dry-run --format --help --since --store --target' ;;
+        'logs alerts test') words='--help --target' ;;
+        'logs archive') words='verify --help --older-than --prune --store --upload' ;;
+        'logs archive verify') words='--format --help --no-decrypt --public-key' ;;
+        'logs checkpoint') words='--export --help --store' ;;
+        'logs export') words='status --all --follow --help --since --sink --store -f' ;;
+        'logs export status') words='--format --help --store' ;;
+        'logs prune') words='--help --older-than --store' ;;
+        'logs public-key') words='--format --help --store' ;;
+        'logs query') words='--decision --format --help --limit --min-tokens --model --role --since --store --type --until --user' ;;
+        'logs show') words='--format --help --store' ;;
+        'logs summary') words='--by --format --help --since --store --top --until' ;;
+        'logs tail') words='--follow --format --help --lines --store -f -n' ;;
+        'logs verify') words='--anchor --archive --format --help --no-rollups --public-key --rollups --store' ;;
+        'logs watch') words='--help --store --target' ;;
+        mesh) words='lint render --help' ;;
+        'mesh lint') words='--help --json --namespace -n' ;;
+        'mesh render') words='--client-namespace --help --kind --namespace --output --port --service --service-account -c -k -n -o' ;;
+        policy) words='check show --help' ;;
+        'policy check') words='--format --help --input-tokens --max-tokens --model --role --token-file --tools --user -f -m -r -u' ;;
+        'policy show') words='--format --help -f' ;;
+        proxy) words='env token --help --listen --tls-cert --tls-key --upstream -l' ;;
+        'proxy env') words='--help --shell --url' ;;
+        'proxy token') words='create list revoke --help' ;;
+        'proxy token create') words='--expires --help --json --name --role --user -r -u' ;;
+        'proxy token list') words='--all --help --json' ;;
+        'proxy token revoke') words=--help ;;
+        scan) words='--baseline --branch --disable --format --help --history --jobs --no-git --output --since --staged --verify --write-baseline -f -j -o' ;;
     esac
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }

@@ -7,12 +7,12 @@ _claudesec() {
         w=${words[i]}
         [[ $w == -* ]] && continue
         case "$cmdpath:$w" in
-            :completion|:config|:drill|:emulator|:hook|:keys|:logs|:policy|:scan|completion:install|completion:show|config:init|config:path|config:show|config:validate)
+            :completion|:config|:drill|:emulator|:hook|:keys|:logs|:mesh|:policy|:proxy|:scan|completion:install|completion:show|config:init|config:path|config:show|config:validate|emulator:serve|hook:install|hook:uninstall|keys:add|keys:exec|keys:pool|keys:remote|keys:revoke|keys:rollback|keys:rotate|keys:scope|keys:status|keys:usage|'keys pool:add'|'keys pool:list'|'keys scope:apply'|'keys scope:lint'|'keys scope:plan'|logs:alerts|logs:archive|logs:checkpoint|logs:export|logs:prune|logs:public-key|logs:query|logs:show|logs:summary|logs:tail|logs:verify|logs:watch|'logs alerts:test'|'logs archive:verify'|'logs export:status'|mesh:lint|mesh:render|policy:check|policy:show|proxy:env|proxy:token|'proxy token:create'|'proxy token:list'|'proxy token:revoke')
                 cmdpath="${cmdpath:+$cmdpath }$w" ;;
         esac
     done
     case "$cmdpath" in
-        '') cmds=('completion\:Print or install shell completions (bash, zsh, fish).' 'config\:Write, show and validate claudesec.toml.' 'drill\:Chaos drills that leak a key on purpose and prove each defence blocks it.' 'emulator\:Run a loopback Anthropic API emulator (offline tests and drills).' 'hook\:Install the claudesec pre-commit hook into a git repository.' 'keys\:Rotate, scope and revoke Anthropic API keys in AWS Secrets Manager or the...' 'logs\:Tail, query, summarise, verify and prune the audit log.' 'policy\:Inspect and check the role policy of the audited client and proxy.' 'scan\:Find leaked keys and other secrets.'); opts=(--config --help --version -c) ;;
+        '') cmds=('completion\:Print or install shell completions (bash, zsh, fish).' 'config\:Write, show and validate claudesec.toml.' 'drill\:Chaos drills that leak a key on purpose and prove each defence blocks it.' 'emulator\:Run a loopback Anthropic API emulator (offline tests and drills).' 'hook\:Install the claudesec pre-commit hook into a git repository.' 'keys\:Rotate, scope and revoke Anthropic API keys in AWS Secrets Manager or the...' 'logs\:Tail, query, summarise, verify and prune the audit log.' 'mesh\:Render and lint Istio/Linkerd manifests that force Claude traffic through the...' 'policy\:Inspect and check the role policy of the audited client and proxy.' 'proxy\:Run the zero-trust proxy (no subcommand), manage its tokens, print client...' 'scan\:Find leaked keys and other secrets.'); opts=(--config --help --version -c) ;;
         completion) cmds=('install\:Install the completion script for SHELL into the user'\''s completion directory.' 'show\:Print the completion script for SHELL.'); opts=(--help) ;;
         'completion install') cmds=(); opts=(--help) ;;
         'completion show') cmds=(); opts=(--help) ;;
@@ -22,12 +22,56 @@ _claudesec() {
         'config show') cmds=(); opts=(--format --help -f) ;;
         'config validate') cmds=(); opts=(--help) ;;
         drill) cmds=(); opts=(--help) ;;
-        emulator) cmds=(); opts=(--help) ;;
-        hook) cmds=(); opts=(--help) ;;
-        keys) cmds=(); opts=(--help) ;;
-        logs) cmds=(); opts=(--help) ;;
-        policy) cmds=(); opts=(--help) ;;
-        scan) cmds=(); opts=(--help) ;;
+        emulator) cmds=('serve\:Serve the emulated API until Ctrl-C.'); opts=(--help) ;;
+        'emulator serve') cmds=(); opts=(--admin-keys --api-keys --control-token-env --help --host --keys-file --open --port -p) ;;
+        hook) cmds=('install\:Write .git/hooks/pre-commit so every commit runs `claudesec scan --staged`.' 'uninstall\:Remove the claudesec pre-commit hook (restoring a hook it replaced).'); opts=(--help) ;;
+        'hook install') cmds=(); opts=(--force --help --repo -C) ;;
+        'hook uninstall') cmds=(); opts=(--help --repo -C) ;;
+        keys) cmds=('add\:Start managing the key consumers use now (read from stdin or a hidden prompt).' 'exec\:Run a command with the current key in its environment\: `keys exec NAME -- CMD...' 'pool\:Spare keys waiting to be rotated in.' 'remote\:The organisation'\''s API keys from the Admin API, marked managed, spare,...' 'revoke\:Emergency\: deactivate the current key now and promote a spare.' 'rollback\:Move AWSCURRENT back to AWSPREVIOUS (reactivating the old key if needed).' 'rotate\:Rotate due keys to spares from the pool (resumes interrupted rotations).' 'scope\:Least-privilege resource policies for the managed secrets.' 'status\:Age, due date, stages and Anthropic status of each key; pool size; warnings.' 'usage\:Usage and cost from the Admin API'\''s usage report.'); opts=(--help) ;;
+        'keys add') cmds=(); opts=(--help --key-id) ;;
+        'keys exec') cmds=(); opts=(--env --help) ;;
+        'keys pool') cmds=('add\:Load spare keys (one per line on stdin, or a hidden prompt) and deactivate them.' 'list\:List the spare keys (hints only) and their claims.'); opts=(--help) ;;
+        'keys pool add') cmds=(); opts=(--help --key-id) ;;
+        'keys pool list') cmds=(); opts=(--help --json) ;;
+        'keys remote') cmds=(); opts=(--help --json) ;;
+        'keys revoke') cmds=(); opts=(--help --json --yes -y) ;;
+        'keys rollback') cmds=(); opts=(--help --json) ;;
+        'keys rotate') cmds=(); opts=(--abandon-pending --all --dry-run --force --help --json) ;;
+        'keys scope') cmds=('apply\:Apply the planned policies (with BlockPublicPolicy); refuses policies with...' 'lint\:Flag public or wildcard principals, wildcard actions, a missing deny, readers...' 'plan\:Show the policy each secret should have, as a diff against the applied one.'); opts=(--help) ;;
+        'keys scope apply') cmds=(); opts=(--help --yes -y) ;;
+        'keys scope lint') cmds=(); opts=(--help --json) ;;
+        'keys scope plan') cmds=(); opts=(--help --json) ;;
+        'keys status') cmds=(); opts=(--help --json --offline) ;;
+        'keys usage') cmds=(); opts=(--by --help --json --reconcile --since) ;;
+        logs) cmds=('alerts\:Evaluate alert rules over recent events and notify targets.' 'archive\:Write old records to encrypted, signed archive files.' 'checkpoint\:Sign the current end of the log now; --export it to keep an anchor off the host.' 'export\:Ship the audit log to SIEMs (--sink NAME), or show each sink'\''s lag (status).' 'prune\:Remove old records up to a checkpoint, which stays as the new anchor; logs...' 'public-key\:Print the checkpoint signing key'\''s public half, for auditors (`verify...' 'query\:Search the audit log.' 'show\:Show one record in full.' 'summary\:Calls, tokens, denials, DLP hits and estimated cost per user, model, day or...' 'tail\:Show the latest events (-f/--follow\: keep watching).' 'verify\:Check the hash chain and signed checkpoints; exit 1 naming the first damaged...' 'watch\:Follow the audit log and send alerts as rules fire (Ctrl-C or SIGTERM to stop).'); opts=(--help) ;;
+        'logs alerts') cmds=('test\:Send a sample alert to every configured target (or --target NAME).'); opts=(--dry-run --format --help --since --store --target) ;;
+        'logs alerts test') cmds=(); opts=(--help --target) ;;
+        'logs archive') cmds=('verify\:Check an archive'\''s signature, ciphertext and (decrypted) hash chain; exit 1...'); opts=(--help --older-than --prune --store --upload) ;;
+        'logs archive verify') cmds=(); opts=(--format --help --no-decrypt --public-key) ;;
+        'logs checkpoint') cmds=(); opts=(--export --help --store) ;;
+        'logs export') cmds=('status\:Each sink'\''s cursor and lag behind the store (events, and age of the oldest...'); opts=(--all --follow --help --since --sink --store -f) ;;
+        'logs export status') cmds=(); opts=(--format --help --store) ;;
+        'logs prune') cmds=(); opts=(--help --older-than --store) ;;
+        'logs public-key') cmds=(); opts=(--format --help --store) ;;
+        'logs query') cmds=(); opts=(--decision --format --help --limit --min-tokens --model --role --since --store --type --until --user) ;;
+        'logs show') cmds=(); opts=(--format --help --store) ;;
+        'logs summary') cmds=(); opts=(--by --format --help --since --store --top --until) ;;
+        'logs tail') cmds=(); opts=(--follow --format --help --lines --store -f -n) ;;
+        'logs verify') cmds=(); opts=(--anchor --archive --format --help --no-rollups --public-key --rollups --store) ;;
+        'logs watch') cmds=(); opts=(--help --store --target) ;;
+        mesh) cmds=('lint\:Flag manifests that let pods reach the Anthropic API around the proxy (exit 1).' 'render\:Write the manifests (multi-document YAML) for `kubectl apply -f`.'); opts=(--help) ;;
+        'mesh lint') cmds=(); opts=(--help --json --namespace -n) ;;
+        'mesh render') cmds=(); opts=(--client-namespace --help --kind --namespace --output --port --service --service-account -c -k -n -o) ;;
+        policy) cmds=('check\:Explain whether a caller may make this request\: every check, pass or fail.' 'show\:Print the effective policy\: roles, users and identity settings (secrets...'); opts=(--help) ;;
+        'policy check') cmds=(); opts=(--format --help --input-tokens --max-tokens --model --role --token-file --tools --user -f -m -r -u) ;;
+        'policy show') cmds=(); opts=(--format --help -f) ;;
+        proxy) cmds=('env\:Print the lines that point Claude Code or another client at the proxy.' 'token\:Issue, list and revoke proxy tokens.'); opts=(--help --listen --tls-cert --tls-key --upstream -l) ;;
+        'proxy env') cmds=(); opts=(--help --shell --url) ;;
+        'proxy token') cmds=('create\:Issue a token.' 'list\:Tokens issued (hints only, never the tokens).' 'revoke\:Revoke a token; a running proxy refuses it from the next request on.'); opts=(--help) ;;
+        'proxy token create') cmds=(); opts=(--expires --help --json --name --role --user -r -u) ;;
+        'proxy token list') cmds=(); opts=(--all --help --json) ;;
+        'proxy token revoke') cmds=(); opts=(--help) ;;
+        scan) cmds=(); opts=(--baseline --branch --disable --format --help --history --jobs --no-git --output --since --staged --verify --write-baseline -f -j -o) ;;
     esac
     (( ${#cmds} )) && _describe 'command' cmds
     compadd -- $opts

@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.emulator",
     "tests.fixtures.oidc",
     "tests.fixtures.keys",
+    "tests.fixtures.sinks",
 ]

@@ -298,8 +298,22 @@ def verify_command(
         str | None, typer.Option("--format", help="text or json (default: text).", metavar="FORMAT")
     ] = None,
     store: StoreOption = None,
+    archive: Annotated[
+        Path | None,
+        typer.Option(
+            "--archive",
+            help="Verify this archive file (`logs archive`) instead of the store.",
+            metavar="FILE",
+        ),
+    ] = None,
 ) -> int:
     """Check the hash chain and signed checkpoints; exit 1 naming the first damaged record."""
+    if archive is not None:
+        from claudesec.cli.logs_export import archive_verify_command
+
+        return archive_verify_command(
+            ctx, archive, public_key=public_key, no_decrypt=False, fmt=fmt
+        )
     from claudesec.audit.checkpoint import Checkpoint, load_public_key
     from claudesec.audit.verify import VerifyReport, verify_store
     from claudesec.console import get_console
@@ -722,3 +736,10 @@ def _empty_with_anchor(report: VerifyReport, anchor: Any) -> VerifyReport:
         checkpoint=anchor.number,
     )
     return VerifyReport(report.path, 0, 0, 0, 0, None, 0, None, anchor, (problem,))
+
+
+# Export, alerts and archive commands live in their own module; registered last so they
+# appear after the core `logs` commands in help.
+from claudesec.cli import logs_export  # noqa: E402
+
+logs_export.register(app)

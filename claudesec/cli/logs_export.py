@@ -1,0 +1,595 @@
+"""`claudesec logs export | alerts | watch | archive`: the audit log leaving the host.
+
+Thin glue over ``claudesec.audit.export``, ``claudesec.audit.alerts`` and
+``claudesec.audit.archive``: parse options, call one domain function, render. Registered into
+``claudesec logs`` by :func:`register`; every domain import happens inside a command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from claudesec.cli._common import load
+from claudesec.errors import ClaudesecError, ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from claudesec.audit.store import AuditStore
+    from claudesec.config import AuditConfig
+    from claudesec.console import Console
+
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="Audit store file (default: audit.store_path, or audit.db in CLAUDESEC_HOME).",
+        metavar="PATH",
+    ),
+]
+FormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help="table or json (default: table on a terminal, json when piped).",
+        metavar="FORMAT",
+    ),
+]
+
+export_app = typer.Typer(
+    help="Ship the audit log to SIEMs (--sink NAME), or show each sink's lag (status)."
+)
+alerts_app = typer.Typer(help="Evaluate alert rules over recent events and notify targets.")
+archive_app = typer.Typer(help="Write old records to encrypted, signed archive files.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``export``, ``alerts``, ``watch`` and ``archive`` to the ``logs`` group (idempotent)."""
+    names = {group.name for group in app.registered_groups}
+    if "export" in names:
+        return
+    app.add_typer(export_app, name="export")
+    app.add_typer(alerts_app, name="alerts")
+    app.add_typer(archive_app, name="archive")
+    app.command("watch")(watch_command)
+
+
+# --------------------------------------------------------------------------- export
+
+
+@export_app.callback(invoke_without_command=True)
+def export_command(
+    ctx: typer.Context,
+    sinks: Annotated[
+        list[str] | None,
+        typer.Option("--sink", help="Sink name from [export.sinks.NAME]; repeatable."),
+    ] = None,
+    all_sinks: Annotated[bool, typer.Option("--all", help="Every configured sink.")] = False,
+    follow: Annotated[
+        bool,
+        typer.Option("--follow", "-f", help="Keep shipping new events until Ctrl-C / SIGTERM."),
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Move the sink's cursor to the first event at or after this time (e.g. 7d, "
+            "2026-01-31): backwards re-sends, forwards skips.",
+        ),
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Ship new events to sinks; resumes from each sink's cursor (nothing lost, no duplicates
+    where the sink has idempotent ids)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from claudesec.audit.export.cursor import CursorStore
+    from claudesec.audit.export.runner import RunStats, build_exporter
+    from claudesec.audit.timeparse import parse_time_ns
+    from claudesec.console import get_console
+
+    config = load(ctx).config
+    names = sorted(config.export.sinks) if all_sinks else list(dict.fromkeys(sinks or []))
+    if not names:
+        raise UsageError("name a sink with --sink NAME, or pass --all")
+    if follow and len(names) > 1:
+        raise UsageError("--follow ships to one sink; run one process per sink")
+    since_ns = parse_time_ns(since) if since else None
+    console = get_console()
+    opened = _open_reader(config.audit, store)
+    from claudesec.audit.export import state_dir
+
+    stop = _StopFlag()
+    failures: list[str] = []
+    with CursorStore(state_dir(config.export) / "cursors.db") as cursors:
+        for name in names:
+            try:
+                exporter = build_exporter(
+                    opened,
+                    config.export,
+                    name,
+                    cursors,
+                    on_progress=_progress(console, name),
+                    on_retry=lambda message, delay: console.warn(
+                        f"{message}; retrying in {delay:.1f} s"
+                    ),
+                )
+                if since_ns is not None:
+                    exporter.seek(since_ns)
+                if follow:
+                    stop.install()
+                try:
+                    result: RunStats = exporter.run(
+                        follow=follow, poll_s=config.export.poll_s, stop=stop
+                    )
+                except KeyboardInterrupt:
+                    console.info("")
+                    return
+            except ClaudesecError as exc:
+                if len(names) == 1:
+                    raise
+                console.error(f"{name}: {exc.user_message()}")
+                failures.append(name)
+                continue
+            _clear_progress(console)
+            line = (
+                f"{name}: shipped {result.shipped} events in {result.batches} batches, "
+                f"cursor {result.cursor} of {result.head}"
+            )
+            if result.dead_lettered:
+                line += f"; {result.dead_lettered} rejected (see {name}.deadletter.jsonl)"
+            if result.skipped_pruned:
+                line += f"; {result.skipped_pruned} pruned before they were shipped"
+            console.info(line)
+    opened.close()
+    if failures:
+        code = ExitCode.EXTERNAL if len(failures) == len(names) else ExitCode.PARTIAL
+        raise typer.Exit(int(code))
+
+
+@export_app.command("status")
+def export_status_command(
+    ctx: typer.Context, fmt: FormatOption = None, store: StoreOption = None
+) -> int:
+    """Each sink's cursor and lag behind the store (events, and age of the oldest unshipped)."""
+    from claudesec.audit.export import state_dir
+    from claudesec.audit.export.cursor import CursorStore
+    from claudesec.audit.export.status import export_status
+    from claudesec.console import get_console
+
+    config = load(ctx).config
+    console = get_console()
+    fmt = _format(console, fmt)
+    path = _store_path(config.audit, store)
+    opened = _open_reader(config.audit, store) if path.exists() else None
+    try:
+        with CursorStore(state_dir(config.export) / "cursors.db") as cursors:
+            rows = export_status(opened, cursors, config.export.sinks)
+    finally:
+        if opened is not None:
+            opened.close()
+    if fmt == "json":
+        console.json([row.to_dict() for row in rows])
+        return int(ExitCode.OK)
+    if not rows:
+        console.out("no sinks configured: add [export.sinks.NAME] to claudesec.toml")
+        return int(ExitCode.OK)
+    console.table(
+        (
+            "sink",
+            "type",
+            "cursor",
+            "head",
+            "lag",
+            "oldest unshipped",
+            "shipped",
+            "rejected",
+            "last error",
+        ),
+        [
+            (
+                row.sink + (" (other store)" if row.foreign_cursor else ""),
+                row.type,
+                row.cursor,
+                row.head,
+                row.lag_events,
+                _age(row.lag_s),
+                row.shipped,
+                row.dead_lettered,
+                row.last_error,
+            )
+            for row in rows
+        ],
+        title="export",
+    )
+    return int(ExitCode.OK)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class _StopFlag:
+    """Set by SIGTERM so a follower finishes its batch (and its cursor) before exiting."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def install(self) -> None:
+        def handler(signum: int, frame: Any) -> None:
+            self.stopped = True
+
+        # Outside the main thread (tests) only Ctrl-C can stop a follower.
+        with contextlib.suppress(ValueError):
+            signal.signal(signal.SIGTERM, handler)
+
+    def __call__(self) -> bool:
+        return self.stopped
+
+
+def _progress(console: Console, name: str) -> Callable[[Any], None] | None:
+    if not console.env.stderr_isatty:
+        return None
+
+    def show(stats: Any) -> None:
+        console.env.stderr.write(
+            f"\r{name}: shipped {stats.shipped}, cursor {stats.cursor}/{stats.head}\x1b[K"
+        )
+        console.env.stderr.flush()
+
+    return show
+
+
+def _clear_progress(console: Console) -> None:
+    if console.env.stderr_isatty:
+        console.env.stderr.write("\r\x1b[K")
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86_400:.1f}d"
+
+
+def _format(console: Console, fmt: str | None) -> str:
+    chosen = fmt or ("table" if console.rich_output else "json")
+    if chosen not in ("table", "json"):
+        raise UsageError(f"--format must be table or json, got {chosen!r}")
+    return chosen
+
+
+def _store_path(audit: AuditConfig, store: str | None) -> Path:
+    from claudesec.audit.store import default_store_path
+
+    return Path(store).expanduser() if store else default_store_path(audit)
+
+
+def _open_reader(audit: AuditConfig, store: str | None) -> AuditStore:
+    from claudesec.audit.store import AuditStore
+
+    return AuditStore.open(
+        _store_path(audit, store), readonly=True, busy_timeout_ms=audit.busy_timeout_ms
+    )
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+@alerts_app.callback(invoke_without_command=True)
+def alerts_command(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Look at events since this time (default: alerts.window)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the alerts without sending them.")
+    ] = False,
+    targets: Annotated[
+        list[str] | None, typer.Option("--target", help="Only these targets; repeatable.")
+    ] = None,
+    fmt: FormatOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Evaluate the alert rules over recent events and notify the targets; exit 1 if any fired."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import time
+
+    from claudesec.audit.alerts import evaluate
+    from claudesec.audit.timeparse import parse_time_ns
+    from claudesec.console import get_console
+
+    config = load(ctx).config
+    console = get_console()
+    fmt = _format(console, fmt)
+    now = time.time_ns()
+    since_ns = parse_time_ns(since or config.alerts.window, now_ns=now)
+    opened = _open_reader(config.audit, store)
+    try:
+        alerts = evaluate(opened, config.alerts, since_ns=since_ns, now_ns=now)
+    finally:
+        opened.close()
+    _render_alerts(console, fmt, alerts)
+    if alerts and not dry_run:
+        _notify(ctx, console, alerts, targets or [], now)
+    if alerts:
+        raise typer.Exit(int(ExitCode.FOUND))
+
+
+@alerts_app.command("test")
+def alerts_test_command(
+    ctx: typer.Context,
+    targets: Annotated[
+        list[str] | None, typer.Option("--target", help="Only these targets; repeatable.")
+    ] = None,
+) -> int:
+    """Send a sample alert to every configured target (or --target NAME)."""
+    from claudesec.audit.alerts import build_targets, notify, sample_alert
+    from claudesec.console import get_console
+
+    config = load(ctx).config
+    console = get_console()
+    built = build_targets(config.alerts.targets, targets or [])
+    if not built:
+        raise UsageError("no alert targets configured: add [alerts.targets.NAME]")
+    result = notify([sample_alert()], built, None, config.alerts)
+    for failure in result.failures:
+        console.error(failure)
+    console.out(f"sent a test alert to {result.sent} of {len(built)} targets")
+    if result.failures:
+        return int(ExitCode.EXTERNAL if result.sent == 0 else ExitCode.PARTIAL)
+    return int(ExitCode.OK)
+
+
+def watch_command(
+    ctx: typer.Context,
+    targets: Annotated[
+        list[str] | None, typer.Option("--target", help="Only these targets; repeatable.")
+    ] = None,
+    store: StoreOption = None,
+) -> int:
+    """Follow the audit log and send alerts as rules fire (Ctrl-C or SIGTERM to stop)."""
+    import time
+
+    from claudesec.audit.alerts import evaluate_events, evaluate_windows
+    from claudesec.audit.query import follow
+    from claudesec.console import get_console
+
+    config = load(ctx).config
+    console = get_console()
+    opened = _open_reader(config.audit, store)
+    stop = _StopFlag()
+    stop.install()
+    console.info("watching the audit log for alerts (Ctrl-C to stop)")
+    try:
+        start = opened.head().seq
+        for batch in follow(opened, start, poll_s=config.export.poll_s, stop=stop):
+            now = time.time_ns()
+            alerts = evaluate_events(batch, config.alerts)
+            alerts += evaluate_windows(opened, config.alerts, now_ns=now)
+            if alerts:
+                _render_alerts(console, "json" if not console.rich_output else "table", alerts)
+                _notify(ctx, console, alerts, targets or [], now)
+    except KeyboardInterrupt:
+        console.info("")
+    finally:
+        opened.close()
+    return int(ExitCode.OK)
+
+
+def _notify(
+    ctx: typer.Context, console: Console, alerts: list[Any], targets: list[str], now: int
+) -> None:
+    from claudesec.audit.alerts import AlertState, build_targets, notify
+    from claudesec.audit.export import state_dir
+
+    config = load(ctx).config
+    built = build_targets(config.alerts.targets, targets)
+    if not built:
+        console.warn("no alert targets configured: alerts were only printed")
+        return
+    state = AlertState(state_dir(config.export).parent / "alerts.db")
+    try:
+        result = notify(alerts, built, state, config.alerts, now_ns=now)
+    finally:
+        state.close()
+    for failure in result.failures:
+        console.error(failure)
+    console.info(
+        f"alerts: {result.sent} sent, {result.duplicates} already sent, "
+        f"{result.rate_limited} over the rate limit"
+    )
+
+
+def _render_alerts(console: Console, fmt: str, alerts: list[Any]) -> None:
+    if fmt == "json":
+        console.jsonl(alert.to_dict() for alert in alerts)
+        return
+    if not alerts:
+        console.out("no alerts")
+        return
+    console.table(
+        ("severity", "rule", "user", "count", "first", "last", "detail"),
+        [
+            (
+                a.severity,
+                a.rule,
+                a.subject,
+                a.count,
+                a.to_dict()["first"],
+                a.to_dict()["last"],
+                ", ".join(f"{k}={v}" for k, v in sorted(a.detail.items())),
+            )
+            for a in alerts
+        ],
+        title="alerts",
+    )
+
+
+# --------------------------------------------------------------------------- archive
+
+
+@archive_app.callback(invoke_without_command=True)
+def archive_command(
+    ctx: typer.Context,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            help="Archive records older than this (default: audit.retention_days), up to the "
+            "checkpoint `logs prune` would keep as its anchor.",
+        ),
+    ] = None,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Prune the archived records once the file verifies.")
+    ] = False,
+    upload: Annotated[
+        bool, typer.Option("--upload", help="Also put the file in archive.s3_bucket.")
+    ] = False,
+    store: StoreOption = None,
+) -> int:
+    """Write old records to a compressed, AES-GCM encrypted, signed archive file."""
+    if ctx.invoked_subcommand is not None:
+        return int(ExitCode.OK)
+    import time
+
+    from claudesec.audit.archive import kek_from_config, plan_range, upload_archive, write_archive
+    from claudesec.audit.checkpoint import public_key_bytes
+    from claudesec.audit.secrets import AuditKeys
+    from claudesec.audit.store import AuditStore
+    from claudesec.audit.timeparse import parse_duration_ns
+    from claudesec.console import get_console
+
+    config = load(ctx).config
+    audit, settings = config.audit, config.archive
+    console = get_console()
+    if older_than is None:
+        if audit.retention_days <= 0:
+            raise UsageError("audit.retention_days is 0 (keep forever); pass --older-than")
+        cutoff = time.time_ns() - audit.retention_days * 86_400 * 1_000_000_000
+    else:
+        cutoff = time.time_ns() - parse_duration_ns(older_than)
+    if upload and not settings.s3_bucket:
+        raise UsageError("--upload needs archive.s3_bucket")
+    signer = AuditKeys.from_config(audit).signing_key()
+    kek = kek_from_config(
+        settings.kek_source, region=settings.aws_region, endpoint_url=settings.aws_endpoint_url
+    )
+    with AuditStore.open(
+        _store_path(audit, store),
+        checkpoint_every=audit.checkpoint_every,
+        busy_timeout_ms=audit.busy_timeout_ms,
+        synchronous=audit.synchronous,
+        keys=AuditKeys.from_config(audit),
+        app=audit.app,
+    ) as opened:
+        planned = plan_range(opened, cutoff)
+        if planned is None:
+            console.out("nothing to archive: no checkpoint covers only records that old")
+            return int(ExitCode.OK)
+        first, anchor = planned
+        result = write_archive(
+            opened,
+            first,
+            anchor,
+            _archive_dir(settings.directory),
+            kek,
+            signer.sign,
+            public_key_bytes(signer),
+            compression=settings.compression,
+        )
+        console.out(
+            f"archived records {result.first_seq}..{result.last_seq} ({result.count}) to "
+            f"{result.path}"
+        )
+        if upload:
+            key = upload_archive(result, settings)
+            console.out(f"uploaded to s3://{settings.s3_bucket}/{key}")
+        if prune:
+            pruned = opened.prune(older_than_ns=cutoff)
+            if pruned.through_seq != result.last_seq:
+                raise ClaudesecError(
+                    f"prune removed records through {pruned.through_seq}, the archive ends "
+                    f"at {result.last_seq}",
+                    hint="archive again to cover the difference",
+                )
+            console.out(f"pruned {pruned.deleted} records through {pruned.through_seq}")
+    return int(ExitCode.OK)
+
+
+@archive_app.command("verify")
+def archive_verify_command(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="Archive file (.csarc).")],
+    public_key: Annotated[
+        Path | None,
+        typer.Option("--public-key", help="The store's public key (`logs public-key`) to pin."),
+    ] = None,
+    no_decrypt: Annotated[
+        bool,
+        typer.Option("--no-decrypt", help="Check signature and ciphertext only (no KEK)."),
+    ] = False,
+    fmt: FormatOption = None,
+) -> int:
+    """Check an archive's signature, ciphertext and (decrypted) hash chain; exit 1 if damaged."""
+    from claudesec.audit.archive import kek_from_config, verify_archive
+    from claudesec.audit.checkpoint import load_public_key
+    from claudesec.console import get_console
+
+    config = load(ctx).config
+    console = get_console()
+    fmt = _format(console, fmt)
+    pinned = None
+    if public_key is not None:
+        pinned = load_public_key(public_key.read_text(encoding="utf-8"), source=str(public_key))
+    kek = None
+    if not no_decrypt:
+        kek = kek_from_config(
+            config.archive.kek_source,
+            region=config.archive.aws_region,
+            endpoint_url=config.archive.aws_endpoint_url,
+        )
+    result = verify_archive(path, kek=kek, public_key=pinned)
+    manifest = result.manifest
+    if fmt == "json":
+        console.json(
+            {
+                "path": str(path),
+                "ok": result.ok,
+                "problems": list(result.problems),
+                "decrypted": result.decrypted,
+                "records": result.records,
+                "first_seq": manifest.get("first_seq"),
+                "last_seq": manifest.get("last_seq"),
+                "store_id": manifest.get("store_id"),
+            }
+        )
+    elif result.ok:
+        what = f"{result.records} records, chain verified" if result.decrypted else "not decrypted"
+        console.out(
+            f"ok: {path.name}: records {manifest.get('first_seq')}..{manifest.get('last_seq')} "
+            f"({what})"
+        )
+    else:
+        for problem in result.problems:
+            console.out(f"DAMAGED: {path.name}: {problem}")
+    return int(ExitCode.OK if result.ok else ExitCode.FOUND)
+
+
+def _archive_dir(directory: str) -> Path:
+    from claudesec.paths import ensure_home, home_dir
+
+    if directory:
+        path = Path(directory).expanduser()
+        return path if path.is_absolute() else home_dir() / path
+    return ensure_home() / "archive"

@@ -1,0 +1,277 @@
+"""CloudWatch Logs and S3 Object Lock against moto's server; Kafka's delivery reports."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from claudesec.audit.export import build_sink
+from claudesec.audit.export.cursor import CursorStore
+from claudesec.audit.export.interface import Encoded, Sink, SinkRetry, SinkUnavailable
+from claudesec.audit.export.runner import DeadLetter, Exporter, RetryPolicy
+from claudesec.config import SinkConfig
+from tests.audit.export.helpers import make_store
+from tests.audit.helpers import event
+
+FAST = RetryPolicy(max_attempts=4, initial_s=0.001, max_s=0.01)
+
+
+def run(tmp_path: Path, sink: Sink, n: int = 25, batch: int = 10, **kw: Any) -> Exporter:
+    store = make_store(tmp_path / "audit.db", n, **kw)
+    export = Exporter(
+        store,
+        sink,
+        CursorStore(tmp_path / "c.db"),
+        DeadLetter(tmp_path / "dl.jsonl"),
+        batch_size=batch,
+        retry=FAST,
+        sleep=lambda s: None,
+    )
+    export.run()
+    return export
+
+
+def test_cloudwatch_creates_group_and_stream_and_ships_in_order(
+    tmp_path: Path, aws_endpoint: str, aws_client: Any
+) -> None:
+    sink = build_sink(
+        "cw",
+        SinkConfig(
+            type="cloudwatch",
+            log_group="/claudesec/audit",
+            log_stream="host-1",
+            aws_region="us-east-1",
+            aws_endpoint_url=aws_endpoint,
+        ),
+    )
+    store = make_store(tmp_path / "audit.db", 0)
+    now = time.time_ns()
+    store.append_many(event(i, time_ns=now - (30 - i) * 10**6) for i in range(1, 26))
+    export = Exporter(
+        store,
+        sink,
+        CursorStore(tmp_path / "c.db"),
+        DeadLetter(tmp_path / "d"),
+        batch_size=10,
+        retry=FAST,
+        sleep=lambda s: None,
+    )
+    export.run()
+    assert export.position() == 25
+    logs = aws_client("logs")
+    events = logs.get_log_events(
+        logGroupName="/claudesec/audit", logStreamName="host-1", startFromHead=True
+    )["events"]
+    docs = [json.loads(e["message"]) for e in events]
+    assert [d["metadata"]["sequence"] for d in docs] == list(range(1, 26))
+    assert events[0]["timestamp"] == docs[0]["time"]
+
+
+def test_cloudwatch_splits_batches_spanning_more_than_a_day(
+    tmp_path: Path, aws_endpoint: str, aws_client: Any
+) -> None:
+    sink = build_sink(
+        "cw",
+        SinkConfig(
+            type="cloudwatch",
+            log_group="g",
+            log_stream="s",
+            aws_region="us-east-1",
+            aws_endpoint_url=aws_endpoint,
+        ),
+    )
+    store = make_store(tmp_path / "audit.db", 0)
+    day = 86_400 * 10**9
+    now = time.time_ns()
+    # Two days apart: one request may only span 24 hours. The third is older than
+    # CloudWatch accepts (14 days): rejected for good, into the dead-letter file.
+    store.append_many(
+        [event(1, time_ns=now - 2 * day), event(2, time_ns=now), event(3, time_ns=now - 30 * day)]
+    )
+    export = Exporter(
+        store,
+        sink,
+        CursorStore(tmp_path / "c.db"),
+        DeadLetter(tmp_path / "d"),
+        retry=FAST,
+        sleep=lambda s: None,
+    )
+    stats = export.run()
+    assert stats.shipped == 2 and stats.dead_lettered == 1
+    events = aws_client("logs").get_log_events(
+        logGroupName="g", logStreamName="s", startFromHead=True
+    )["events"]
+    assert len(events) == 2
+
+
+def test_s3_objects_are_locked_gzip_jsonl_with_deterministic_keys(
+    tmp_path: Path, aws_endpoint: str, aws_client: Any
+) -> None:
+    s3 = aws_client("s3")
+    s3.create_bucket(Bucket="audit-worm", ObjectLockEnabledForBucket=True)
+    sink = build_sink(
+        "s3",
+        SinkConfig(
+            type="s3",
+            bucket="audit-worm",
+            prefix="logs/",
+            object_lock_mode="COMPLIANCE",
+            object_lock_days=30,
+            aws_region="us-east-1",
+            aws_endpoint_url=aws_endpoint,
+        ),
+    )
+    export = run(tmp_path, sink)
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="audit-worm")["Contents"])
+    sid = export.store_id
+    assert keys == [
+        f"logs/2026/05/28/{sid}-{a:012d}-{b:012d}.jsonl.gz"
+        for a, b in ((1, 10), (11, 20), (21, 25))
+    ]
+    head = s3.head_object(Bucket="audit-worm", Key=keys[0])
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    body = s3.get_object(Bucket="audit-worm", Key=keys[0])["Body"].read()
+    lines = gzip.decompress(body).decode().splitlines()
+    assert [json.loads(x)["metadata"]["sequence"] for x in lines] == list(range(1, 11))
+
+
+def test_s3_missing_bucket_stops_the_run(tmp_path: Path, aws_endpoint: str) -> None:
+    sink = build_sink(
+        "s3",
+        SinkConfig(type="s3", bucket="nope", aws_region="us-east-1", aws_endpoint_url=aws_endpoint),
+    )
+    with pytest.raises(SinkUnavailable, match="NoSuchBucket"):
+        run(tmp_path, sink, n=2)
+
+
+# --------------------------------------------------------------------------- Kafka
+
+
+class FakeError:
+    """Shaped like confluent_kafka.KafkaError: name(), str(), retriable()."""
+
+    def __init__(self, name: str, retriable: bool) -> None:
+        self._name, self._retriable = name, retriable
+
+    def name(self) -> str:
+        return self._name
+
+    def str(self) -> str:
+        return self._name.lower()
+
+    def retriable(self) -> bool:
+        return self._retriable
+
+
+class FakeProducer:
+    """Records produce() calls and answers each with a scripted delivery report."""
+
+    def __init__(self, errors: dict[int, FakeError | None] | None = None) -> None:
+        self.errors = errors or {}
+        self.messages: list[dict[str, Any]] = []
+        self._pending: list[Any] = []
+
+    def produce(self, **kwargs: Any) -> None:
+        callback = kwargs.pop("on_delivery")
+        self.messages.append(kwargs)
+        seq = int(dict(kwargs["headers"])["claudesec-seq"])
+        self._pending.append((callback, self.errors.pop(seq, None)))
+
+    def poll(self, timeout: float) -> int:
+        return 0
+
+    def flush(self, timeout: float) -> int:
+        for callback, err in self._pending:
+            callback(err, None)
+        self._pending.clear()
+        return 0
+
+
+def kafka_sink(producer: Any) -> Any:
+    from claudesec.audit.export import renderer
+    from claudesec.audit.export.kafka import KafkaSink
+
+    return KafkaSink("kafka", producer, renderer(SinkConfig(type="kafka")), topic="audit")
+
+
+def test_kafka_messages_are_keyed_by_store_with_uid_headers(tmp_path: Path) -> None:
+    producer = FakeProducer()
+    export = run(tmp_path, kafka_sink(producer), n=5)
+    first = producer.messages[0]
+    assert first["topic"] == "audit"
+    assert first["key"] == export.store_id.encode()
+    headers = dict(first["headers"])
+    assert headers["claudesec-uid"] == f"{export.store_id}-1".encode()
+    assert json.loads(first["value"])["class_uid"] == 6003
+    assert len(producer.messages) == 5
+
+
+def test_kafka_delivery_reports_retry_transient_and_dead_letter_oversized(
+    tmp_path: Path,
+) -> None:
+    producer = FakeProducer(
+        {
+            2: FakeError("_MSG_TIMED_OUT", retriable=False),
+            3: FakeError("MSG_SIZE_TOO_LARGE", retriable=False),
+            4: FakeError("NOT_ENOUGH_REPLICAS", retriable=True),
+        }
+    )
+    export = run(tmp_path, kafka_sink(producer), n=5)
+    seqs = [int(dict(m["headers"])["claudesec-seq"]) for m in producer.messages]
+    assert seqs == [1, 2, 3, 4, 5, 2, 4]
+    assert export.position() == 5
+    [letter] = [json.loads(x) for x in (tmp_path / "dl.jsonl").read_text().splitlines()]
+    assert letter["seq"] == 3 and "MSG_SIZE_TOO_LARGE" in letter["reason"]
+
+
+def test_kafka_authorization_failure_stops(tmp_path: Path) -> None:
+    sink = kafka_sink(FakeProducer({1: FakeError("TOPIC_AUTHORIZATION_FAILED", False)}))
+    with pytest.raises(SinkUnavailable, match="TOPIC_AUTHORIZATION_FAILED"):
+        run(tmp_path, sink, n=1)
+
+
+def test_kafka_real_client_reports_an_unreachable_broker_as_retry(tmp_path: Path) -> None:
+    pytest.importorskip("confluent_kafka")
+    sink = build_sink("kafka", SinkConfig(type="kafka", brokers="127.0.0.1:9", timeout_s=0.3))
+    store = make_store(tmp_path / "audit.db", 2)
+    from claudesec.audit.export.interface import ExportItem
+
+    items = [
+        ExportItem(s.seq, s.rec_hash, s.event, "ab" * 16)
+        for s in (store.get(1), store.get(2))
+        if s is not None
+    ]
+    with pytest.raises(SinkRetry) as caught:
+        sink.send([Encoded(i, sink.encode(i)) for i in items])
+    assert caught.value.pending == (1, 2)
+
+
+@pytest.mark.skipif(
+    not os.environ.get("CLAUDESEC_TEST_KAFKA"),
+    reason="set CLAUDESEC_TEST_KAFKA=host:port to test against a real broker",
+)
+def test_kafka_real_broker_round_trip(tmp_path: Path) -> None:
+    from confluent_kafka import Consumer
+
+    brokers = os.environ["CLAUDESEC_TEST_KAFKA"]
+    topic = f"claudesec-test-{os.getpid()}"
+    export = run(
+        tmp_path, build_sink("kafka", SinkConfig(type="kafka", brokers=brokers, topic=topic)), n=20
+    )
+    consumer = Consumer(
+        {"bootstrap.servers": brokers, "group.id": topic, "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([topic])
+    got = []
+    while len(got) < 20:
+        msg = consumer.poll(10)
+        assert msg is not None and msg.error() is None
+        got.append(json.loads(msg.value())["metadata"]["sequence"])
+    consumer.close()
+    assert sorted(got) == list(range(1, 21)) and export.position() == 20
