@@ -1,0 +1,141 @@
+"""AsyncAuditedAnthropic against the emulator: calls, streams, denials, redaction."""
+
+# ruff: noqa: F811 - the client fixtures are imported and requested by name
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from claudesec.audit.dlp import placeholder
+from claudesec.audit.pipeline import CallDenied
+from claudesec.audit.store import AuditStore
+from claudesec.emulator import Emulator, IssuedKey
+from tests.audit.test_client import store  # noqa: F401 - fixture
+from tests.audit.test_pipeline import audit_config, records
+from tests.fixtures.emulator import MODEL
+from tests.fixtures.keys import KeyFactory
+
+Run = Callable[[Callable[[Any], Coroutine[Any, Any, Any]]], Any]
+
+
+@pytest.fixture
+def run(emulator: Emulator, emulator_api_key: IssuedKey, store: AuditStore) -> Run:
+    """Runs ``body(client_factory)`` in a fresh event loop, closing every client it made."""
+    from claudesec import AsyncAuditedAnthropic
+
+    def runner(body: Callable[[Any], Coroutine[Any, Any, Any]]) -> Any:
+        async def main() -> Any:
+            made: list[AsyncAuditedAnthropic] = []
+
+            def make(user: str = "alice", **kwargs: Any) -> AsyncAuditedAnthropic:
+                client = AsyncAuditedAnthropic(
+                    user=user,
+                    claudesec_config=audit_config(),
+                    store=store,
+                    api_key=emulator_api_key.secret,
+                    base_url=emulator.base_url,
+                    max_retries=0,
+                    **kwargs,
+                )
+                made.append(client)
+                return client
+
+            try:
+                return await body(make)
+            finally:
+                for client in made:
+                    await client.close()
+
+        return asyncio.run(main())
+
+    return runner
+
+
+def test_async_create_is_recorded(run: Run, store: AuditStore) -> None:
+    async def body(make: Any) -> Any:
+        return await make().messages.create(
+            model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "async hi"}]
+        )
+
+    reply = run(body)
+    [event] = records(store)
+    assert event.output_tokens == reply.usage.output_tokens and event.decision == "allow"
+    assert event.request_id == reply._request_id
+
+
+def test_async_denial_sends_nothing(run: Run, emulator: Emulator, store: AuditStore) -> None:
+    async def body(make: Any) -> Any:
+        with pytest.raises(CallDenied, match="unknown_user"):
+            await make("mallory").messages.create(
+                model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "x"}]
+            )
+
+    run(body)
+    assert emulator.state.requests() == []
+    assert [e.reason for e in records(store)] == ["policy.unknown_user"]
+
+
+def test_async_streams_both_ways_are_recorded(run: Run, store: AuditStore) -> None:
+    async def body(make: Any) -> Any:
+        client = make()
+        stream = await client.messages.create(
+            model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "s1"}], stream=True
+        )
+        async for _ in stream:
+            pass
+        async with client.messages.stream(
+            model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "s2"}]
+        ) as helper:
+            return await helper.get_final_message()
+
+    final = run(body)
+    first, second = records(store)
+    assert first.extra["stream_end"] == second.extra["stream_end"] == "complete"
+    assert second.output_tokens == final.usage.output_tokens > 0
+    assert first.input_tokens > 0
+
+
+def test_async_abandoned_stream_is_recorded(
+    run: Run, emulator: Emulator, store: AuditStore
+) -> None:
+    emulator.state.configure(stream_event_delay_ms=5)
+
+    async def body(make: Any) -> Any:
+        async with make().messages.stream(
+            model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "bye now"}]
+        ) as helper:
+            async for _ in helper:
+                break
+
+    run(body)
+    [event] = records(store)
+    assert event.extra["stream_end"] == "abandoned"
+
+
+def test_async_redaction_both_ways(
+    run: Run,
+    emulator: Emulator,
+    store: AuditStore,
+    fake_keys: KeyFactory,
+) -> None:
+    key = fake_keys.openai().value
+
+    async def body(make: Any) -> Any:
+        sent = await make("bob").messages.create(
+            model=MODEL, max_tokens=200, messages=[{"role": "user", "content": f"k {key}"}]
+        )
+        echoed = await make("carol").messages.create(
+            model=MODEL, max_tokens=200, messages=[{"role": "user", "content": f"{key}"}]
+        )
+        return sent, echoed
+
+    sent, echoed = run(body)
+    assert key not in json.dumps(emulator.state.requests()[0].body)
+    assert placeholder("openai-api-key") in sent.content[0].text
+    assert key not in echoed.content[0].text
+    assert [e.decision for e in records(store)] == ["redact", "allow"]
