@@ -17,7 +17,7 @@ from claudesec.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
     from claudesec.console import Console
-    from claudesec.keys.rotation import KeyManager, KeyResult, RotationReport
+    from claudesec.keys.rotation import AbandonResult, KeyManager, KeyResult, RotationReport
     from claudesec.keys.scope import PlanEntry
     from claudesec.keys.stores.secretsmanager import SecretsManagerStore
 
@@ -165,15 +165,32 @@ def rotate_command(
     force: Annotated[
         bool, typer.Option("--force", help="Rotate even keys that are not due yet.")
     ] = False,
+    abandon_pending: Annotated[
+        bool,
+        typer.Option(
+            "--abandon-pending",
+            help="Give up NAME's pending rotation (its spare is archived, deleted or refused): "
+            "drop AWSPENDING, return a healthy spare to the pool deactivated, discard a bad "
+            "one. AWSCURRENT is not touched.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> int:
     """Rotate due keys to spares from the pool (resumes interrupted rotations).
 
-    Exit 0: all rotated or not due; 1: a key is due but the pool is empty; 3: a service
-    failed (rerun to resume); 4: some keys rotated and some failed.
+    Exit 0: all rotated or not due; 1: a key is due but cannot rotate until you act (empty
+    pool, or a pending rotation stuck on a bad spare: the line names the command); 2: refused
+    (e.g. a revoked key); 3: a service failed (rerun to resume); 4: some keys rotated and
+    some failed.
     """
     if (name is None) == (not all_keys):
         raise UsageError("name one key or pass --all")
+    if abandon_pending:
+        if name is None or dry_run or force:
+            raise UsageError(
+                "--abandon-pending takes one key NAME, without --all/--dry-run/--force"
+            )
+        return _abandon(ctx, name, as_json)
     manager = _manager(ctx, admin=not dry_run, audit=not dry_run)
     try:
         report = manager.rotate(None if all_keys else [name or ""], force=force, dry_run=dry_run)
@@ -181,6 +198,38 @@ def rotate_command(
         manager.close()
     _render_report(report, as_json)
     return int(report.exit_code)
+
+
+def _abandon(ctx: typer.Context, name: str, as_json: bool) -> int:
+    from claudesec.console import get_console
+
+    manager = _manager(ctx)
+    try:
+        result = manager.abandon_pending(name)
+    finally:
+        manager.close()
+    console = get_console()
+    if as_json:
+        console.json(result.to_json())
+        return int(ExitCode.OK)
+    _render_abandon(console, result)
+    return int(ExitCode.OK)
+
+
+def _render_abandon(console: Console, result: AbandonResult) -> None:
+    if result.nothing_pending:
+        console.out(f"{result.name}: no pending rotation; nothing to abandon")
+        return
+    console.out(
+        f"{result.name}: pending rotation abandoned; AWSCURRENT unchanged ({result.current_key_id})"
+    )
+    for key in result.keys:
+        if key.disposition == "returned":
+            console.out(f"{key.key_id} ({key.key_hint}): back in the pool, deactivated")
+        elif key.disposition == "discarded":
+            console.warn(f"{key.key_id} ({key.key_hint}): removed from the pool: {key.reason}")
+        else:
+            console.out(f"{key.key_id} ({key.key_hint}): claim dropped; {key.reason}")
 
 
 def _render_report(report: RotationReport, as_json: bool) -> None:
@@ -273,8 +322,60 @@ def revoke_command(
     if result.outcome == "pool_empty":
         return int(ExitCode.FOUND)
     if result.outcome == "failed":
-        return int(ExitCode.EXTERNAL)
+        return result.exit_code or int(ExitCode.EXTERNAL)
     return int(ExitCode.OK)
+
+
+# --------------------------------------------------------------------------- exec
+
+_ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+
+
+@app.command(
+    "exec",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def exec_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The managed key to hand to the command.")],
+    env_var: Annotated[
+        str,
+        typer.Option("--env", help="Environment variable that receives the key.", metavar="VAR"),
+    ] = "ANTHROPIC_API_KEY",
+) -> int:
+    """Run a command with the current key in its environment: `keys exec NAME -- CMD ARGS...`.
+
+    The key goes into the child's environment only, never argv or output (argv is readable
+    by every user of the machine). The child does not inherit the Admin API key variable.
+    Exit: the command's own exit code (128+N if killed by signal N).
+    """
+    import os
+    import re
+    import subprocess
+
+    from claudesec.keys import current_key
+
+    command = list(ctx.args)
+    if not command:
+        raise UsageError("no command given", hint=f"claudesec keys exec {name} -- CMD ARGS...")
+    if not re.fullmatch(_ENV_NAME, env_var):
+        raise UsageError(f"--env {env_var!r} is not a valid environment variable name")
+    config = load(ctx).config
+    key = current_key(name, config, ttl_s=0)
+    env = dict(os.environ)
+    scheme, _, admin_var = config.anthropic.admin_key_source.partition(":")
+    if scheme == "env" and admin_var != env_var:
+        # The command is an application, not the rotation job: least privilege.
+        env.pop(admin_var, None)
+    env[env_var] = key
+    try:
+        # argv comes from the operator's own command line; no shell is involved.
+        code = subprocess.call(command, env=env)
+    except FileNotFoundError:
+        raise UsageError(f"command not found: {command[0]}") from None
+    except PermissionError:
+        raise UsageError(f"command not executable: {command[0]}") from None
+    return code if code >= 0 else 128 - code
 
 
 # --------------------------------------------------------------------------- status, remote

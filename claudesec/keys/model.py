@@ -92,11 +92,16 @@ class ManagedKey:
 
 @dataclass(frozen=True)
 class Claim:
-    """A spare reserved for one rotation of one secret; ``token`` is that rotation's version."""
+    """A spare reserved for one rotation of one secret; ``token`` is that rotation's version.
+
+    ``rejections`` counts the runs whose testSecret saw Anthropic refuse the activated key:
+    kept across runs so that a spare that will never work is called out, not retried forever.
+    """
 
     secret: str
     token: str
     at: str
+    rejections: int = 0
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,8 @@ class Spare:
                 "token": self.claim.token,
                 "at": self.claim.at,
             }
+            if self.claim.rejections:
+                data["claim"]["rejections"] = self.claim.rejections
         return data
 
     @classmethod
@@ -135,6 +142,7 @@ class Spare:
                 secret=str(raw_claim.get("secret", "")),
                 token=str(raw_claim.get("token", "")),
                 at=str(raw_claim.get("at", "")),
+                rejections=int(raw_claim.get("rejections") or 0),
             )
         return cls(
             key_id=str(data.get("key_id", "")),
@@ -186,16 +194,33 @@ class Retiring:
 
 
 @dataclass(frozen=True)
-class PoolDoc:
-    """The pool secret's value: the spares, the rotation leases of every managed secret, and
-    the keys waiting to be deactivated once their overlap window has passed.
+class Revoked:
+    """A key that ``keys revoke`` took out of service: claudesec never activates it again."""
 
-    They live in one document so that each change is one compare-and-swap.
+    key_id: str
+    hint: str
+    secret: str
+    at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hint": self.hint, "secret": self.secret, "at": self.at}
+
+
+@dataclass(frozen=True)
+class PoolDoc:
+    """The pool secret's value: the spares, the rotation leases of every managed secret, the
+    keys waiting to be deactivated once their overlap window has passed, and the revoked keys.
+
+    They live in one document so that each change is one compare-and-swap. Revoked keys are
+    kept here rather than on each managed secret because every path that could bring a key
+    back (rollback, a pending version, ``pool add`` of the same key) reads this document
+    anyway, and a key id can move between secrets.
     """
 
     spares: tuple[Spare, ...] = ()
     leases: Mapping[str, Lease] = field(default_factory=dict)
     retiring: tuple[Retiring, ...] = ()
+    revoked: Mapping[str, Revoked] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -207,6 +232,7 @@ class PoolDoc:
                     for k, v in sorted(self.leases.items())
                 },
                 "retiring": [r.to_dict() for r in self.retiring],
+                "revoked": {k: v.to_dict() for k, v in sorted(self.revoked.items())},
             },
             sort_keys=True,
         )
@@ -223,12 +249,21 @@ class PoolDoc:
                 for k, v in (data.get("leases") or {}).items()
             }
             retiring = tuple(Retiring.from_dict(r) for r in data.get("retiring", []))
+            revoked = {
+                str(k): Revoked(
+                    key_id=str(k),
+                    hint=str(v.get("hint", "")),
+                    secret=str(v.get("secret", "")),
+                    at=str(v.get("at", "")),
+                )
+                for k, v in (data.get("revoked") or {}).items()
+            }
         except (ValueError, TypeError, AttributeError):
             raise StoreError(
                 f"the pool secret {secret} is not a claudesec pool document",
                 hint="check keys.pool_secret",
             ) from None
-        return cls(spares=spares, leases=leases, retiring=retiring)
+        return cls(spares=spares, leases=leases, retiring=retiring, revoked=revoked)
 
     def unclaimed(self) -> list[Spare]:
         return [s for s in self.spares if s.claim is None]

@@ -23,6 +23,7 @@ from claudesec.keys.model import (
     Lease,
     PoolDoc,
     Retiring,
+    Revoked,
     Spare,
     iso,
     utcnow,
@@ -130,7 +131,13 @@ class Pool:
                 spare = mine[0]
                 if spare.claim is not None and spare.claim.token == token:
                     return doc, spare
-                moved = replace(spare, claim=Claim(secret=secret, token=token, at=now))
+                # Keep the refusal count: a spare that Anthropic keeps refusing must not get
+                # a clean slate just because a run died before writing its pending version.
+                rejections = spare.claim.rejections if spare.claim is not None else 0
+                moved = replace(
+                    spare,
+                    claim=Claim(secret=secret, token=token, at=now, rejections=rejections),
+                )
                 return doc.replace_spare(spare.key_id, moved), moved
             free = doc.unclaimed()
             if not free:
@@ -156,6 +163,51 @@ class Pool:
             return replace(doc, spares=tuple(s for s in doc.spares if s.key_id not in gone)), gone
 
         return self.update(change)
+
+    def reject(self, secret: str, key_id: str) -> int:
+        """Count one more run whose testSecret saw ``key_id`` refused; 0 if it is not claimed
+        by ``secret`` (nothing to count on)."""
+
+        def change(doc: PoolDoc) -> tuple[PoolDoc, int]:
+            spare = next((s for s in doc.claimed_by(secret) if s.key_id == key_id), None)
+            if spare is None or spare.claim is None:
+                return doc, 0
+            count = spare.claim.rejections + 1
+            moved = replace(spare, claim=replace(spare.claim, rejections=count))
+            return doc.replace_spare(key_id, moved), count
+
+        return self.update(change)
+
+    def abandon(self, secret: str, returned: list[Spare], discarded: set[str]) -> None:
+        """Undo the claims of ``secret``: ``returned`` spares go back unclaimed (re-added if
+        their claim was already gone), every other spare it claimed leaves the pool."""
+        back = {s.key_id: replace(s, claim=None) for s in returned}
+
+        def change(doc: PoolDoc) -> tuple[PoolDoc, None]:
+            spares: list[Spare] = []
+            for spare in doc.spares:
+                mine = spare.claim is not None and spare.claim.secret == secret
+                if spare.key_id in discarded or (mine and spare.key_id not in back):
+                    continue
+                spares.append(back.get(spare.key_id, spare) if mine else spare)
+            present = {s.key_id for s in spares}
+            spares.extend(s for k, s in back.items() if k not in present)
+            return replace(doc, spares=tuple(spares)), None
+
+        self.update(change)
+
+    def mark_revoked(self, key_id: str, hint: str, secret: str) -> None:
+        """Remember for good that ``key_id`` was revoked (and take it out of the pool)."""
+        entry = Revoked(key_id=key_id, hint=hint, secret=secret, at=iso(self.clock()))
+
+        def change(doc: PoolDoc) -> tuple[PoolDoc, None]:
+            if key_id in doc.revoked and not any(s.key_id == key_id for s in doc.spares):
+                return doc, None
+            revoked = {**doc.revoked, key_id: doc.revoked.get(key_id, entry)}
+            spares = tuple(s for s in doc.spares if s.key_id != key_id)
+            return replace(doc, spares=spares, revoked=revoked), None
+
+        self.update(change)
 
     def remove(self, key_id: str) -> bool:
         def change(doc: PoolDoc) -> tuple[PoolDoc, bool]:

@@ -14,7 +14,13 @@ Then book-keeping keyed on the ``claudesec:rotated-version`` tag: the old key is
 for retirement ``overlap_hours`` later and the spare leaves the pool. Retirement happens in
 a later run: deactivate, then prove the key answers 401. The previous key is never touched
 before finish. A lease in the pool document keeps two runs off one secret; a dead holder's
-lease simply expires.
+lease simply expires, and a live holder renews it between steps (a slow Admin API or a long
+``--all`` must not let a second run in halfway through).
+
+Keys revoked with ``keys revoke`` are remembered in the pool document; rollback, a pending
+rotation, ``add`` and ``pool add`` refuse to bring one back. A pending rotation whose spare
+can never work (archived, deleted in the Console, refused run after run) is reported with
+the command that undoes it, :meth:`KeyManager.abandon_pending`.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from claudesec.keys.model import (
     TAG_ROTATED_AT,
     TAG_ROTATED_VERSION,
     ManagedKey,
+    PoolDoc,
     Retiring,
     Spare,
     iso,
@@ -72,6 +79,25 @@ class RotationFailed(ExternalServiceError):
     """A rotation step failed; the next run resumes it (exit 3)."""
 
 
+class KeyRevoked(UsageError):
+    """Something asked claudesec to put a revoked key back in service (exit 2)."""
+
+
+class PendingStuck(CheckFailed):
+    """A pending rotation can never finish: its spare is archived, gone or always refused.
+
+    Rerunning cannot fix it (exit 1); ``keys rotate NAME --abandon-pending`` does.
+    """
+
+
+class LeaseLost(ExternalServiceError):
+    """Another run took this secret's lease: stop before the next change (exit 3)."""
+
+
+def abandon_command(name: str) -> str:
+    return f"`claudesec keys rotate {name} --abandon-pending`"
+
+
 @dataclass(frozen=True)
 class Settings:
     prefix: str = "claudesec/"
@@ -82,6 +108,9 @@ class Settings:
     test_attempts: int = 3
     test_delay_s: float = 2.0
     low_watermark: int = 2
+    # Runs in a row whose testSecret saw the activated spare refused before claudesec calls
+    # the rotation stuck: one refusal can be Anthropic's activation still propagating.
+    stuck_after: int = 3
 
     @classmethod
     def from_config(cls, config: Config) -> Settings:
@@ -141,10 +170,11 @@ class RotationReport:
         if failed:
             if any(r.rotated for r in self.results):
                 return ExitCode.PARTIAL
-            if any(r.exit_code == ExitCode.USAGE for r in failed) and all(
-                r.exit_code == ExitCode.USAGE for r in failed
-            ):
-                return ExitCode.USAGE
+            codes = {r.exit_code for r in failed}
+            # One kind of failure keeps its meaning (2: refused, e.g. a revoked key; 1: stuck,
+            # act on it); a mix is reported as a failed run.
+            if len(codes) == 1 and codes <= {ExitCode.USAGE, ExitCode.FOUND}:
+                return ExitCode(codes.pop())
             return ExitCode.EXTERNAL
         if any(r.outcome == "pool_empty" for r in self.results):
             return ExitCode.FOUND
@@ -164,6 +194,47 @@ class _Run:
     name: str
     steps: list[str] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
+    owner: str = ""  # the lease holder; empty for work done without a lease
+    renewed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Abandoned:
+    """What ``abandon_pending`` did with one key the pending rotation held."""
+
+    key_id: str
+    key_hint: str
+    disposition: Literal["returned", "discarded", "kept"]
+    reason: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "key_id": self.key_id,
+            "key_hint": self.key_hint,
+            "disposition": self.disposition,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class AbandonResult:
+    name: str
+    current_key_id: str
+    pending_version: str | None
+    keys: tuple[Abandoned, ...]
+
+    @property
+    def nothing_pending(self) -> bool:
+        return self.pending_version is None and not self.keys
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "current_key_id": self.current_key_id,
+            "pending_version": self.pending_version,
+            "nothing_pending": self.nothing_pending,
+            "keys": [k.to_json() for k in self.keys],
+        }
 
 
 class KeyManager:
@@ -227,6 +298,38 @@ class KeyManager:
     def _record(self, step: str, secret: str, **fields: object) -> None:
         self.sink.record(EVENT, step=step, secret=secret, store=self.store.kind, **fields)
 
+    def _refuse_revoked(
+        self, key_id: str, hint: str, *, doing: str, fix: str, doc: PoolDoc | None = None
+    ) -> None:
+        entry = (doc if doc is not None else self.pool.read()).revoked.get(key_id)
+        if entry is None:
+            return
+        raise KeyRevoked(
+            f"key {key_id} ({entry.hint or hint}) was revoked on {entry.at}; "
+            f"claudesec will not {doing}",
+            hint=fix,
+        )
+
+    def _keep_lease(self, run: _Run) -> None:
+        """Renew the run's lease once a third of it has gone, and stop if it was taken.
+
+        Renewing at every step would cost a compare-and-swap of the pool per step; a third
+        leaves two thirds of the lease as margin for the slowest step that follows.
+        """
+        if not run.owner:
+            return
+        now = self.clock()
+        margin = timedelta(seconds=self.settings.lease_s / 3)
+        if run.renewed_at is not None and now - run.renewed_at < margin:
+            return
+        held = self.pool.acquire(run.name, run.owner, self.settings.lease_s)
+        if held is not None:
+            raise LeaseLost(
+                f"lost the lock on {run.name} to another run (held until {held.expires_at})",
+                hint="that run resumes the rotation; raise keys.lease_seconds if this recurs",
+            )
+        run.renewed_at = now
+
     # ----------------------------------------------------------------- identify
 
     def identify(self, key: str, key_id: str | None = None) -> RemoteKey:
@@ -281,6 +384,12 @@ class KeyManager:
         """Start managing ``key`` (the one consumers use today) as ``name``."""
         secret = self.secret_name(name)
         remote = self.identify(key, key_id)
+        self._refuse_revoked(
+            remote.id,
+            redact(key),
+            doing="manage it again",
+            fix="manage a new key made in the Console",
+        )
         if remote.status != "active":
             raise UsageError(
                 f"key {remote.id} ({redact(key)}) is {remote.status}, not active",
@@ -314,6 +423,12 @@ class KeyManager:
         rerun (same key) deactivates, never a key nobody holds. Returns (spare, newly added).
         """
         remote = self.identify(key, key_id)
+        self._refuse_revoked(
+            remote.id,
+            redact(key),
+            doing="use it as a spare",
+            fix="load a new key made in the Console",
+        )
         if remote.status in ("archived", "expired"):
             raise UsageError(f"key {remote.id} is {remote.status}; it cannot be a spare")
         spare = Spare(
@@ -381,7 +496,7 @@ class KeyManager:
                 outcome="locked",
                 message=f"another run is rotating it (lock held until {held.expires_at})",
             )
-        run = _Run(secret)
+        run = _Run(secret, owner=run_id, renewed_at=self.clock())
         try:
             return self._rotate_locked(run, force)
         except ClaudesecError as exc:
@@ -399,6 +514,7 @@ class KeyManager:
 
     def _rotate_locked(self, run: _Run, force: bool) -> KeyResult:
         secret = run.name
+        name = self.short_name(secret)
         state = self.store.describe(secret)
         current_v = state.version_with(CURRENT)
         pending_v = state.version_with(PENDING)
@@ -413,14 +529,17 @@ class KeyManager:
             state = self.store.describe(secret)
         current = self._read(secret, current_v)
         self._settle(run, state, current)
-        self._retire(run, current)
+        doc = self.pool.read()
+        self._retire(run, current, doc)
 
         due_at = self._due_at(current)
+        # A revoked key still in AWSCURRENT (revoke found no spare) is due now, whatever its age.
+        revoked_current = current.key_id in doc.revoked
         if pending_v is None:
-            if not force and due_at > self.clock():
+            if not force and not revoked_current and due_at > self.clock():
                 finished_now = "finish_secret" in run.steps
                 return KeyResult(
-                    name=self.short_name(secret),
+                    name=name,
                     outcome="rotated" if finished_now else "not_due",
                     rotated=finished_now,
                     key_id=current.key_id,
@@ -430,15 +549,16 @@ class KeyManager:
                     due_at=iso(due_at),
                     message="finished an interrupted rotation" if finished_now else "",
                 )
+            self._keep_lease(run)
             token = str(uuid.uuid4())
             in_use = frozenset(self._key_ids(secret, state))
             try:
                 spare = self.pool.claim(secret, token, in_use=in_use)
             except PoolEmpty as exc:
-                overdue = due_at <= self.clock()
+                overdue = due_at <= self.clock() or revoked_current
                 self._record("create_secret", secret, outcome="pool_empty", overdue=overdue)
                 return KeyResult(
-                    name=self.short_name(secret),
+                    name=name,
                     outcome="pool_empty",
                     message=exc.message + (" (key is overdue)" if overdue else ""),
                     key_id=current.key_id,
@@ -472,16 +592,25 @@ class KeyManager:
             self._record("resume", secret, key_id=pending.key_id, version=token, outcome="ok")
 
         # setSecret
-        self.admin.set_status(pending.key_id, "active")
+        self._keep_lease(run)
+        self._refuse_revoked(
+            pending.key_id,
+            pending.hint,
+            doing="activate it",
+            fix=f"abandon the pending rotation: {abandon_command(name)}",
+            doc=doc,
+        )
+        self._activate_pending(secret, pending)
         run.steps.append("set_secret")
         self._record("set_secret", secret, key_id=pending.key_id, outcome="ok")
 
         # testSecret
-        self._test(secret, pending)
+        self._test(run, pending)
         run.steps.append("test_secret")
         self._record("test_secret", secret, key_id=pending.key_id, outcome="ok")
 
         # finishSecret
+        self._keep_lease(run)
         self.store.move_stage(secret, CURRENT, to_version=token, from_version=current_v)
         self.store.move_stage(secret, PENDING, to_version=None, from_version=token)
         run.steps.append("finish_secret")
@@ -495,7 +624,7 @@ class KeyManager:
         )
         self._settle(run, self.store.describe(secret), pending)
         return KeyResult(
-            name=self.short_name(secret),
+            name=name,
             outcome="rotated",
             rotated=True,
             key_id=pending.key_id,
@@ -506,11 +635,53 @@ class KeyManager:
             due_at=iso(self._due_at(pending)),
         )
 
-    def _test(self, secret: str, pending: ManagedKey) -> None:
+    def _activate_pending(self, secret: str, pending: ManagedKey) -> None:
+        """setSecret; an archived or deleted spare is reported as stuck, not as retryable."""
+        from claudesec.anthropic_admin import AnthropicError
+
+        try:
+            self.admin.set_status(pending.key_id, "active")
+            return
+        except AnthropicError as exc:
+            # 400 is also what a malformed request gets: only the key's own record can say
+            # that it is archived for good. 404: deleted, or not in this organisation.
+            if exc.status not in (400, 404):
+                raise
+            failure = exc
+        why, _ = self._dead_reason(pending.key_id)
+        if why is None:
+            raise failure
+        self._record(
+            "set_secret", secret, key_id=pending.key_id, outcome="failed", why=why, stuck=True
+        )
+        raise PendingStuck(
+            f"the pending key {pending.key_id} ({pending.hint}) {why}; it can never be "
+            "activated, so this rotation cannot finish (AWSCURRENT is unchanged)",
+            hint=f"run {abandon_command(self.short_name(secret))}",
+        )
+
+    def _dead_reason(self, key_id: str) -> tuple[str | None, RemoteKey | None]:
+        """Why the Admin API says ``key_id`` can never be used again (None if it can), and
+        the key's record when there is one."""
+        from claudesec.anthropic_admin import AnthropicError
+
+        try:
+            remote = self.admin.retrieve_key(key_id)
+        except AnthropicError as exc:
+            if exc.status == 404:
+                return "is not in the organisation any more (deleted in the Console?)", None
+            raise
+        if remote.status in ("archived", "expired"):
+            return f"is {remote.status}", remote
+        return None, remote
+
+    def _test(self, run: _Run, pending: ManagedKey, *, rotation: bool = True) -> None:
+        secret = run.name
         result = None
         for attempt in range(self.settings.test_attempts):
             if attempt:
                 self.sleep(self.settings.test_delay_s)
+            self._keep_lease(run)
             result = self.probe(pending.key)
             if result.outcome == "valid":
                 return
@@ -518,11 +689,26 @@ class KeyManager:
         self._record(
             "test_secret", secret, key_id=pending.key_id, outcome="failed", status=result.status
         )
+        name = self.short_name(secret)
+        if result.outcome == "rejected" and not rotation:
+            raise RotationFailed(
+                f"key {pending.key_id} ({pending.hint}) was refused by Anthropic "
+                f"({result.status}) after activation; AWSCURRENT is unchanged",
+                hint="rerun to retry",
+            )
         if result.outcome == "rejected":
+            refusals = self.pool.reject(secret, pending.key_id)
+            if refusals >= self.settings.stuck_after:
+                raise PendingStuck(
+                    f"Anthropic refused the new key {pending.key_id} ({pending.hint}) "
+                    f"({result.status}) after activation in {refusals} runs; it will not "
+                    "start working (AWSCURRENT is unchanged)",
+                    hint=f"run {abandon_command(name)}",
+                )
             raise RotationFailed(
                 f"the new key {pending.key_id} ({pending.hint}) was refused by Anthropic "
                 f"({result.status}) after activation; AWSCURRENT is unchanged",
-                hint="rerun to retry; if it persists remove the spare from the pool",
+                hint=f"rerun to retry; if it persists run {abandon_command(name)}",
             )
         raise RotationFailed(
             f"could not test the new key {pending.key_id}: {result.detail or result.status}; "
@@ -560,10 +746,10 @@ class KeyManager:
             outcome="ok",
         )
 
-    def _retire(self, run: _Run, current: ManagedKey) -> None:
+    def _retire(self, run: _Run, current: ManagedKey, doc: PoolDoc) -> None:
         """Deactivate keys of this secret whose overlap window has passed, then prove it."""
         now = self.clock()
-        for entry in self.pool.read().retiring:
+        for entry in doc.retiring:
             if entry.secret != run.name:
                 continue
             moment = parse_iso(entry.not_before)
@@ -572,6 +758,7 @@ class KeyManager:
                 continue
             if moment is not None and moment > now:
                 continue
+            self._keep_lease(run)
             self.deactivate(run.name, entry.key_id, entry.key, step="retire")
             self.pool.retired(entry.key_id)
             run.retired.append(entry.key_id)
@@ -627,12 +814,15 @@ class KeyManager:
         due_at = self._due_at(current)
         outcome: Outcome = "would_rotate"
         message = ""
+        pool = self.pool.read()
+        revoked = current.key_id in pool.revoked
         if pending_v is not None and pending_v != current_v:
             outcome, message = "would_resume", "a rotation is pending"
-        elif not force and due_at > self.clock():
+        elif not force and not revoked and due_at > self.clock():
             outcome = "not_due"
         else:
-            pool = self.pool.read()
+            if revoked:
+                message = "the current key was revoked"
             if not pool.unclaimed() and not pool.claimed_by(secret):
                 outcome, message = "pool_empty", "no spare key left in the pool"
         return KeyResult(
@@ -671,6 +861,14 @@ class KeyManager:
                 raise CheckFailed(f"{name} has no previous version to roll back to")
             current = self._read(secret, current_v)
             previous = self._read(secret, previous_v)
+            # Checked before anything else: a revoked key is presumed compromised, and its
+            # status at Anthropic (inactive) is exactly what a rollback would "fix".
+            self._refuse_revoked(
+                previous.key_id,
+                previous.hint,
+                doing="roll back to it",
+                fix=f"rotate to a spare instead: `claudesec keys rotate {name} --force`",
+            )
             remote = self.admin.retrieve_key(previous.key_id)
             if remote.status in ("archived", "expired"):
                 raise CheckFailed(
@@ -679,7 +877,7 @@ class KeyManager:
                 )
             if remote.status != "active":
                 self.admin.set_status(previous.key_id, "active")
-            self._test(secret, previous)
+            self._test(_Run(secret), previous, rotation=False)
             self.store.move_stage(secret, CURRENT, to_version=previous_v, from_version=current_v)
             self._record(
                 "rollback",
@@ -712,6 +910,10 @@ class KeyManager:
         if current_v is None:
             raise RotationFailed(f"secret {secret} has no AWSCURRENT version")
         current = self._read(secret, current_v)
+        # Recorded before the deactivation: if the run dies in between, the key is already
+        # barred from coming back, and a rerun of revoke deactivates it.
+        self.pool.mark_revoked(current.key_id, current.hint, secret)
+        self._record("revoke_marked", secret, key_id=current.key_id, outcome="ok")
         self.deactivate(secret, current.key_id, current.key, step="revoke")
         report = self.rotate([name], force=True, run_id=run_id)
         result = report.results[0]
@@ -736,3 +938,134 @@ class KeyManager:
             due_at=result.due_at,
             exit_code=result.exit_code,
         )
+
+    # ----------------------------------------------------------------- abandon
+
+    def abandon_pending(self, name: str, *, run_id: str | None = None) -> AbandonResult:
+        """Give up the pending rotation of ``name``; ``AWSCURRENT`` is not touched.
+
+        Every key the rotation holds (the ``AWSPENDING`` version, the spare claimed for it)
+        is judged: one Anthropic will never accept (revoked, archived, deleted, refused
+        although active) leaves the pool; a healthy one is deactivated and goes back.
+
+        Order matters for a crash: deactivate, drop ``AWSPENDING``, then release the claim.
+        A claim outliving ``AWSPENDING`` is harmless (a rerun, or the next rotation, finds
+        it); a spare released while still ``AWSPENDING`` could be claimed by another secret
+        and then resumed here as well.
+        """
+        secret = self.secret_name(name)
+        run_id = run_id or str(uuid.uuid4())
+        self.store.describe(secret)
+        held = self.pool.acquire(secret, run_id, self.settings.lease_s)
+        if held is not None:
+            raise ExternalServiceError(
+                f"another run is rotating {name} (lock held until {held.expires_at})",
+                hint="wait for it, or for the lock to expire",
+            )
+        try:
+            return self._abandon_locked(_Run(secret, owner=run_id, renewed_at=self.clock()))
+        finally:
+            self.pool.release_lease(secret, run_id)
+
+    def _abandon_locked(self, run: _Run) -> AbandonResult:
+        secret = run.name
+        name = self.short_name(secret)
+        state = self.store.describe(secret)
+        current_v = state.version_with(CURRENT)
+        pending_v = state.version_with(PENDING)
+        if current_v is None:
+            raise RotationFailed(f"secret {secret} has no AWSCURRENT version")
+        if pending_v == current_v:
+            raise UsageError(
+                f"the pending rotation of {name} already finished (AWSPENDING is on AWSCURRENT)",
+                hint=f"`claudesec keys rotate {name}` completes its book-keeping",
+            )
+        current = self._read(secret, current_v)
+        live = set(self._key_ids(secret, state))
+        doc = self.pool.read()
+        held: dict[str, Spare] = {}
+        if pending_v is not None:
+            pending = self._read(secret, pending_v)
+            held[pending.key_id] = Spare(
+                key_id=pending.key_id,
+                key=pending.key,
+                hint=pending.hint,
+                workspace=pending.workspace,
+                added_at=pending.created_at,
+            )
+        for spare in doc.claimed_by(secret):
+            held[spare.key_id] = spare  # the pool's record keeps its original added_at
+        verdicts: list[Abandoned] = []
+        returned: list[Spare] = []
+        for key_id, spare in held.items():
+            if key_id in live:
+                verdicts.append(Abandoned(key_id, spare.hint, "kept", "it is in AWSCURRENT"))
+                continue
+            self._keep_lease(run)
+            why = self._unusable(spare, doc)
+            if why is None:
+                self.admin.set_status(key_id, "inactive")
+                returned.append(spare)
+                verdicts.append(Abandoned(key_id, spare.hint, "returned", "healthy; deactivated"))
+            else:
+                self._deactivate_quietly(key_id)
+                verdicts.append(Abandoned(key_id, spare.hint, "discarded", why))
+        if pending_v is not None:
+            self._keep_lease(run)
+            self.store.move_stage(secret, PENDING, to_version=None, from_version=pending_v)
+        discarded = {v.key_id for v in verdicts if v.disposition == "discarded"}
+        self.pool.abandon(secret, returned, discarded)
+        for verdict in verdicts:
+            self._record(
+                "abandon_pending",
+                secret,
+                key_id=verdict.key_id,
+                key_hint=verdict.key_hint,
+                disposition=verdict.disposition,
+                why=verdict.reason,
+                version=pending_v,
+                current_key_id=current.key_id,
+                outcome="ok",
+            )
+        if not verdicts:
+            self._record("abandon_pending", secret, outcome="nothing_pending")
+        return AbandonResult(
+            name=name,
+            current_key_id=current.key_id,
+            pending_version=pending_v,
+            keys=tuple(verdicts),
+        )
+
+    def _deactivate_quietly(self, key_id: str) -> None:
+        """Deactivate a discarded key if Anthropic still lets us: once it leaves the pool
+        nobody holds it, so an active one would be a live credential nobody watches."""
+        from claudesec.anthropic_admin import AnthropicError
+
+        try:
+            self.admin.set_status(key_id, "inactive")
+        except AnthropicError as exc:
+            if exc.status not in (400, 404):  # archived or gone: already harmless
+                raise
+
+    def _unusable(self, spare: Spare, doc: PoolDoc) -> str | None:
+        """Why ``spare`` must leave the pool, or None if it is healthy."""
+        if spare.key_id in doc.revoked:
+            return "it was revoked"
+        why, remote = self._dead_reason(spare.key_id)
+        if why is not None or remote is None:
+            return f"it {why}"
+        if remote.status == "active":
+            result = self.probe(spare.key)
+            if result.outcome == "rejected":
+                return f"Anthropic refuses it ({result.status}) although it is active"
+            if result.outcome != "valid":
+                raise RotationFailed(
+                    f"could not test the pending key {spare.key_id}: "
+                    f"{result.detail or result.status}",
+                    hint="rerun to resume; nothing was changed for this key",
+                )
+            return None
+        refusals = spare.claim.rejections if spare.claim is not None else 0
+        if refusals >= self.settings.stuck_after:
+            return f"Anthropic refused it in {refusals} runs"
+        return None

@@ -206,7 +206,7 @@ def test_expired_aws_credentials_are_one_line_exit_3(
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_revoke_and_rollback_from_the_cli(
+def test_revoke_then_rollback_from_the_cli_refuses_the_revoked_key(
     rig: Rig, loaded: tuple[IssuedKey, list[IssuedKey]], run_cli: RunCli
 ) -> None:
     current, spares = loaded
@@ -216,6 +216,19 @@ def test_revoke_and_rollback_from_the_cli(
     assert redact(current.secret) in result.stdout
     _no_key_leaked(result, current, *spares)
 
+    result = run_cli("keys", "rollback", "app")
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert current.id in line and redact(current.secret) in line and "revoked" in line
+    assert rig.current_key() == spares[0].secret
+    assert rig.emulator.state.get_key(current.id).status == "inactive"
+
+
+def test_rollback_from_the_cli_after_a_plain_rotation(
+    rig: Rig, loaded: tuple[IssuedKey, list[IssuedKey]], run_cli: RunCli
+) -> None:
+    current, _ = loaded
+    assert run_cli("keys", "rotate", "app", "--force").exit_code == 0
     result = run_cli("keys", "rollback", "app")
     assert result.exit_code == 0, result.output
     assert rig.current_key() == current.secret
