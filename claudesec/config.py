@@ -326,6 +326,37 @@ class ArchiveConfig:
 
 
 @dataclass(frozen=True)
+class PromptVaultConfig:
+    enabled: bool = _f(
+        False,
+        "Keep the text of each recorded call, encrypted, in a separate vault file (for teams "
+        "whose compliance needs it). The audit store itself never holds prompt text.",
+    )
+    path: str = _f(
+        "",
+        "Vault SQLite file (empty = prompt-vault.db in CLAUDESEC_HOME; a relative path is "
+        "resolved under CLAUDESEC_HOME).",
+    )
+    kek_source: str = _f(
+        "file",
+        "Key-encryption key of the vault: 'file' (0600 file in CLAUDESEC_HOME), 'keyring', or "
+        "'kms:KEY_ID' (AWS KMS data keys). Separate from the archive's KEK.",
+    )
+    aws_region: str = _f("", "KMS region (empty = the AWS configuration chain).")
+    aws_endpoint_url: str = _f("", "KMS endpoint override (tests, VPC endpoints).")
+    retention_days: int = _f(
+        0,
+        "Prompts older than this are removed by `logs prune` even while their records stay "
+        "(0 = kept as long as their audit records).",
+    )
+    data_key_uses: int = _f(
+        10_000,
+        "Prompts sealed under one data key before a new one is made (bounds what one leaked "
+        "data key exposes; each new key is one KMS call).",
+    )
+
+
+@dataclass(frozen=True)
 class DlpConfig:
     custom_patterns: dict[str, str] = _f(
         {},
@@ -395,6 +426,7 @@ class Config:
     export: ExportConfig = field(default_factory=ExportConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
+    prompt_vault: PromptVaultConfig = field(default_factory=PromptVaultConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
 
 

@@ -4,7 +4,8 @@ A file holds one contiguous range of records, exactly as stored (``seq``, ``prev
 ``rec_hash``, body), compressed then encrypted with AES-256-GCM under a fresh data key.
 Envelope encryption: the data key is wrapped by a key-encryption key, either AWS KMS
 (``GenerateDataKey``/``Decrypt`` with the store id as encryption context) or a local 32-byte
-KEK (RFC 3394 AES key wrap) kept in a 0600 file or the OS keyring.
+KEK (RFC 3394 AES key wrap) kept in a 0600 file or the OS keyring
+(:mod:`claudesec.audit.envelope`, shared with the prompt vault).
 
 Layout: ``CLAUDESEC-ARCHIVE-1\\n`` + the manifest (canonical JSON) + ``\\n`` + the Ed25519
 signature of the manifest by the store's checkpoint key (hex) + ``\\n`` + the ciphertext. The
@@ -16,20 +17,20 @@ re-computes the whole hash chain up to the checkpoint.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import lzma
 import os
-import secrets
 import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from claudesec.audit import envelope
 from claudesec.audit.checkpoint import Checkpoint
+from claudesec.audit.envelope import KeyEncryptionKey, KmsKek, LocalKek
 from claudesec.audit.events import canonical_dumps
 from claudesec.audit.store import AuditStore, record_hash
 from claudesec.errors import (
@@ -47,107 +48,26 @@ MAGIC = b"CLAUDESEC-ARCHIVE-1\n"
 KEK_NAME = "archive-kek"
 _AAD_DOMAIN = "claudesec.archive.v1"
 
-
-class KeyEncryptionKey(Protocol):
-    """Wraps and unwraps data keys."""
-
-    def new_data_key(self, context: str) -> tuple[bytes, dict[str, str]]:
-        """A fresh 32-byte data key and how to recover it (stored in the manifest)."""
-        ...
-
-    def unwrap(self, wrapped: dict[str, str], context: str) -> bytes: ...
-
-
-class LocalKek:
-    """A local 32-byte KEK (0600 file in CLAUDESEC_HOME, or the OS keyring)."""
-
-    def __init__(self, key: bytes) -> None:
-        if len(key) != 32:
-            raise ConfigError("the archive key-encryption key must be 32 bytes")
-        self._key = key
-        self.key_id = "local:" + hashlib.sha256(b"claudesec.kek\x00" + key).hexdigest()[:16]
-
-    @classmethod
-    def load(cls, backend: str, directory: Path) -> LocalKek:
-        """The installation's KEK, created on first use (race-free, like the audit keys)."""
-        from claudesec.audit.secrets import AuditKeys
-
-        keys = AuditKeys(directory, "keyring" if backend == "keyring" else "file")
-        return cls(keys._load_or_create(KEK_NAME))
-
-    def new_data_key(self, context: str) -> tuple[bytes, dict[str, str]]:
-        from cryptography.hazmat.primitives.keywrap import aes_key_wrap
-
-        data_key = secrets.token_bytes(32)
-        wrapped = aes_key_wrap(self._key, data_key)
-        return data_key, {"kek": self.key_id, "wrapped_key": base64.b64encode(wrapped).decode()}
-
-    def unwrap(self, wrapped: dict[str, str], context: str) -> bytes:
-        from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
-
-        if wrapped.get("kek") != self.key_id:
-            raise UsageError(
-                f"this archive was encrypted under {wrapped.get('kek')}, not {self.key_id}"
-            )
-        try:
-            return aes_key_unwrap(self._key, base64.b64decode(wrapped["wrapped_key"]))
-        except (InvalidUnwrap, KeyError, ValueError) as exc:
-            raise UsageError("the archive's data key does not unwrap with this KEK") from exc
-
-
-class KmsKek:
-    """AWS KMS: the data key comes from ``GenerateDataKey`` and never leaves memory in clear."""
-
-    def __init__(self, key_id: str, client: Any) -> None:
-        self.key_id = key_id
-        self._kms = client
-
-    @classmethod
-    def create(cls, key_id: str, region: str = "", endpoint_url: str = "") -> KmsKek:
-        import boto3
-
-        return cls(
-            key_id,
-            boto3.client("kms", region_name=region or None, endpoint_url=endpoint_url or None),
-        )
-
-    def new_data_key(self, context: str) -> tuple[bytes, dict[str, str]]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            answer = self._kms.generate_data_key(
-                KeyId=self.key_id, KeySpec="AES_256", EncryptionContext={"claudesec": context}
-            )
-        except (BotoCoreError, ClientError) as exc:
-            raise ExternalServiceError(f"KMS GenerateDataKey failed: {exc}") from exc
-        return bytes(answer["Plaintext"]), {
-            "kek": f"kms:{answer.get('KeyId', self.key_id)}",
-            "wrapped_key": base64.b64encode(answer["CiphertextBlob"]).decode(),
-        }
-
-    def unwrap(self, wrapped: dict[str, str], context: str) -> bytes:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            answer = self._kms.decrypt(
-                CiphertextBlob=base64.b64decode(wrapped["wrapped_key"]),
-                EncryptionContext={"claudesec": context},
-            )
-        except (BotoCoreError, ClientError) as exc:
-            raise ExternalServiceError(f"KMS Decrypt failed: {exc}") from exc
-        return bytes(answer["Plaintext"])
+# The KEK classes moved to claudesec.audit.envelope (shared with the prompt vault); they stay
+# importable from here.
+__all__ = [
+    "ArchiveResult",
+    "ArchiveVerification",
+    "KeyEncryptionKey",
+    "KmsKek",
+    "LocalKek",
+    "kek_from_config",
+    "plan_range",
+    "upload",
+    "upload_archive",
+    "verify_archive",
+    "write_archive",
+]
 
 
 def kek_from_config(source: str, *, region: str = "", endpoint_url: str = "") -> KeyEncryptionKey:
-    from claudesec.paths import ensure_home
-
-    if source.startswith("kms:"):
-        return KmsKek.create(source[4:], region, endpoint_url)
-    if source in ("file", "keyring"):
-        return LocalKek.load(source, ensure_home())
-    raise ConfigError(
-        f"archive.kek_source must be 'file', 'keyring' or 'kms:KEY_ID', got {source!r}"
-    )
+    """The archive's KEK per ``archive.kek_source``."""
+    return envelope.kek_from_config(source, region=region, endpoint_url=endpoint_url, name=KEK_NAME)
 
 
 # --------------------------------------------------------------------------- writing
@@ -221,10 +141,7 @@ def write_archive(
     context = f"{store_id}:{first_seq}-{last_seq}"
     data_key, wrapped = kek.new_data_key(context)
     compressed = _compress(plaintext, compression)
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    nonce = secrets.token_bytes(12)
-    ciphertext = AESGCM(data_key).encrypt(nonce, compressed, _aad(context))
+    nonce, ciphertext = envelope.encrypt(data_key, compressed, _aad(context))
     manifest = {
         "format": 1,
         "store_id": store_id,
@@ -382,17 +299,13 @@ def _check_contents(
     checkpoint: Checkpoint | None,
     problems: list[str],
 ) -> int:
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
     first, last = int(manifest["first_seq"]), int(manifest["last_seq"])
     context = f"{manifest['store_id']}:{first}-{last}"
     data_key = kek.unwrap(manifest["encryption"], context)
-    try:
-        compressed = AESGCM(data_key).decrypt(
-            bytes.fromhex(manifest["nonce"]), ciphertext, _aad(context)
-        )
-    except InvalidTag:
+    compressed = envelope.decrypt(
+        data_key, bytes.fromhex(manifest["nonce"]), ciphertext, _aad(context)
+    )
+    if compressed is None:
         problems.append("decryption failed: wrong key or tampered ciphertext")
         return 0
     plaintext = _decompress(compressed, str(manifest["compression"]))

@@ -446,6 +446,11 @@ def prune_command(
     console = get_console()
     with _open_writer(audit, store) as opened:
         result = opened.prune(older_than_ns=cutoff)
+    if result.deleted:
+        from claudesec.audit.prompt_vault import prune_prompt_vault
+
+        # Encrypted prompts never outlive the records they belong to.
+        prune_prompt_vault(load(ctx).config.prompt_vault, through_seq=result.through_seq)
     if result.deleted == 0:
         console.out(
             f"nothing to prune: no checkpoint covers only records before {format_ns(cutoff)}"

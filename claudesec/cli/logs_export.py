@@ -20,7 +20,7 @@ from claudesec.errors import ClaudesecError, ExitCode, UsageError
 
 if TYPE_CHECKING:
     from claudesec.audit.store import AuditStore
-    from claudesec.config import AuditConfig
+    from claudesec.config import AuditConfig, PromptVaultConfig
     from claudesec.console import Console
 
 StoreOption = Annotated[
@@ -48,7 +48,8 @@ archive_app = typer.Typer(help="Write old records to encrypted, signed archive f
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``export``, ``alerts``, ``watch`` and ``archive`` to the ``logs`` group (idempotent)."""
+    """Add ``export``, ``alerts``, ``watch``, ``archive`` and ``prompt`` to the ``logs`` group
+    (idempotent)."""
     names = {group.name for group in app.registered_groups}
     if "export" in names:
         return
@@ -56,6 +57,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(alerts_app, name="alerts")
     app.add_typer(archive_app, name="archive")
     app.command("watch")(watch_command)
+    app.command("prompt")(prompt_command)
 
 
 # --------------------------------------------------------------------------- export
@@ -524,6 +526,7 @@ def archive_command(
                     hint="archive again to cover the difference",
                 )
             console.out(f"pruned {pruned.deleted} records through {pruned.through_seq}")
+            _prune_prompts(console, config.prompt_vault, pruned.through_seq)
     return int(ExitCode.OK)
 
 
@@ -584,6 +587,107 @@ def archive_verify_command(
         for problem in result.problems:
             console.out(f"DAMAGED: {path.name}: {problem}")
     return int(ExitCode.OK if result.ok else ExitCode.FOUND)
+
+
+# --------------------------------------------------------------------------- prompt vault
+
+
+def prompt_command(
+    ctx: typer.Context,
+    seq: Annotated[int, typer.Argument(help="The audit record's seq (as `logs show` lists it).")],
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="text or json (default: text on a terminal, json when piped).",
+            metavar="FORMAT",
+        ),
+    ] = None,
+    store: StoreOption = None,
+) -> int:
+    """Decrypt the prompt of one record from the prompt vault (needs its KEK; each access is
+    itself recorded in the audit log)."""
+    import getpass
+
+    from claudesec.audit.prompt_vault import PromptVault, default_vault_path, open_prompt
+    from claudesec.audit.secrets import AuditKeys
+    from claudesec.audit.store import AuditStore
+    from claudesec.console import get_console
+
+    config = load(ctx).config
+    audit, settings = config.audit, config.prompt_vault
+    console = get_console()
+    chosen = fmt or ("text" if console.rich_output else "json")
+    if chosen not in ("text", "json"):
+        raise UsageError(f"--format must be text or json, got {chosen!r}")
+    if not default_vault_path(settings).exists():
+        raise UsageError(
+            "there is no prompt vault",
+            hint="prompts are kept only with [prompt_vault] enabled = true",
+        )
+    with (
+        PromptVault.from_config(settings) as vault,
+        AuditStore.open(
+            _store_path(audit, store),
+            checkpoint_every=audit.checkpoint_every,
+            busy_timeout_ms=audit.busy_timeout_ms,
+            synchronous=audit.synchronous,
+            keys=AuditKeys.from_config(audit),
+            app=audit.app,
+        ) as opened,
+    ):
+        prompt = open_prompt(opened, vault, seq, reader=getpass.getuser(), app=audit.app)
+    if chosen == "json":
+        console.json(
+            {
+                "seq": prompt.seq,
+                "request_id": prompt.request_id,
+                "time_ns": prompt.time_ns,
+                "body": prompt.body,
+            }
+        )
+    else:
+        console.out(_prompt_text(prompt.body))
+    return int(ExitCode.OK)
+
+
+def _prune_prompts(console: Console, settings: PromptVaultConfig, through_seq: int) -> None:
+    """Prompts go with their records (and past prompt_vault.retention_days)."""
+    from claudesec.audit.prompt_vault import prune_prompt_vault
+
+    removed = prune_prompt_vault(settings, through_seq=through_seq)
+    if removed:
+        console.out(f"removed {removed} prompts from the prompt vault")
+
+
+def _prompt_text(body: Any) -> str:
+    """A readable rendering of a Messages request body: system prompt, then each turn."""
+    import json
+
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        return json.dumps(body, indent=2, ensure_ascii=False)
+    lines: list[str] = []
+    if body.get("system"):
+        lines.append(f"[system] {_content_text(body['system'])}")
+    for message in body["messages"]:
+        if isinstance(message, dict):
+            lines.append(f"[{message.get('role', '?')}] {_content_text(message.get('content'))}")
+    return "\n".join(lines)
+
+
+def _content_text(content: Any) -> str:
+    import json
+
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            block["text"]
+            if isinstance(block, dict) and isinstance(block.get("text"), str)
+            else json.dumps(block, ensure_ascii=False)
+            for block in content
+        )
+    return json.dumps(content, ensure_ascii=False)
 
 
 def _archive_dir(directory: str) -> Path:
