@@ -1,0 +1,87 @@
+"""Every drill claudesec ships, in the order reports list them, and how a run selects them."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+from claudesec.drill.base import Drill
+from claudesec.drill.drills.audit import (
+    AuditTamper,
+    BadTokens,
+    DlpPrompt,
+    FailClosed,
+    ForbiddenModel,
+)
+from claudesec.drill.drills.keys import RevokedKey401, RotationCrashResume, ScopeUnlistedPrincipal
+from claudesec.drill.drills.live import (
+    NoKeyPastMaxAge,
+    NoUnmanagedActiveKey,
+    PolicyDeniesUnlisted,
+    RotatedOutRejected,
+)
+from claudesec.drill.drills.proxy import ProxyIdentity
+from claudesec.drill.drills.scan import (
+    DotenvLeak,
+    HistoryScan,
+    MinifiedJsLeak,
+    NotebookLeak,
+    PlaceholderQuiet,
+    PreCommitHook,
+    UrlLeak,
+)
+from claudesec.drill.drills.sweep import NoCanaryInClear
+from claudesec.errors import UsageError
+
+TAGS = ("offline", "live")
+
+DRILLS: tuple[type[Drill], ...] = (
+    PreCommitHook,
+    HistoryScan,
+    NotebookLeak,
+    DotenvLeak,
+    MinifiedJsLeak,
+    UrlLeak,
+    PlaceholderQuiet,
+    RevokedKey401,
+    RotationCrashResume,
+    ScopeUnlistedPrincipal,
+    ForbiddenModel,
+    BadTokens,
+    DlpPrompt,
+    ProxyIdentity,
+    AuditTamper,
+    FailClosed,
+    NoCanaryInClear,
+    RotatedOutRejected,
+    PolicyDeniesUnlisted,
+    NoKeyPastMaxAge,
+    NoUnmanagedActiveKey,
+)
+
+DRILLS_BY_NAME: dict[str, type[Drill]] = {d.name: d for d in DRILLS}
+
+
+def select(names: Sequence[str] = (), tags: Sequence[str] = ()) -> list[type[Drill]]:
+    """The drills named (all when none is), narrowed to those carrying any of ``tags``."""
+    for tag in tags:
+        if tag not in TAGS:
+            raise UsageError(f"unknown tag {tag!r}", hint=f"choose {' or '.join(TAGS)}")
+    chosen: list[type[Drill]] = []
+    for name in names:
+        drill = DRILLS_BY_NAME.get(name)
+        if drill is None:
+            close = difflib.get_close_matches(name, list(DRILLS_BY_NAME), n=1)
+            raise UsageError(
+                f"unknown drill {name!r}",
+                hint=f"did you mean {close[0]!r}?"
+                if close
+                else "`claudesec drill list` names them",
+            )
+        if drill not in chosen:
+            chosen.append(drill)
+    pool = chosen or list(DRILLS)
+    if tags:
+        pool = [d for d in pool if set(d.tags) & set(tags)]
+    # A final drill sweeps what the others produced: it always runs last.
+    return [d for d in pool if not d.final] + [d for d in pool if d.final]
