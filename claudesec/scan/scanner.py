@@ -9,7 +9,7 @@ import stat
 from collections.abc import Iterable, Iterator, Sequence
 from fnmatch import fnmatchcase
 
-from claudesec.scan.engine import Engine, Located, is_binary
+from claudesec.scan.engine import BINARY_SNIFF, Engine, Located, is_binary
 from claudesec.scan.model import CommitInfo, Finding, ScanStats, Skipped
 
 # Files up to this size are read whole; larger ones are streamed in blocks with an overlap, so
@@ -17,6 +17,8 @@ from claudesec.scan.model import CommitInfo, Finding, ScanStats, Skipped
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 WHOLE_READ_LIMIT = 32 * 1024 * 1024
+# Files larger than this are sniffed for binary content before they are read whole.
+SNIFF_FIRST = 64 * 1024
 BLOCK_SIZE = 16 * 1024 * 1024
 
 
@@ -54,6 +56,12 @@ class BlobScanner:
         self.allow_paths = tuple(allow_paths)
         self.max_file_size = max_file_size
         self.stats = ScanStats()
+
+    def fresh(self) -> BlobScanner:
+        """A scanner with the same settings and its own, empty counters (one per worker)."""
+        return BlobScanner(
+            self.engine, allow_paths=self.allow_paths, max_file_size=self.max_file_size
+        )
 
     def scan_bytes(self, path: str, data: bytes, commit: CommitInfo | None = None) -> list[Finding]:
         """Findings in one in-memory buffer (a blob, stdin, a small file)."""
@@ -105,6 +113,14 @@ class BlobScanner:
                 return []
             self.stats.files += 1
             if size <= WHOLE_READ_LIMIT:
+                if size > SNIFF_FIRST:
+                    # Most bytes of a source tree are binaries (shared objects, wheels, images):
+                    # judge by the head before reading the rest.
+                    head = os.read(fd, BINARY_SNIFF)
+                    if b"\0" in head:
+                        self.stats.skipped.append(Skipped(rel_path, "binary"))
+                        return []
+                    return self.scan_bytes(rel_path, head + _read_all(fd, size - len(head)))
                 return self.scan_bytes(rel_path, _read_all(fd, size))
             with os.fdopen(fd, "rb", closefd=False) as handle:
                 return self.scan_stream(rel_path, iter(lambda: handle.read(BLOCK_SIZE), b""))
@@ -152,16 +168,10 @@ class BlobScanner:
 
 def _read_all(fd: int, size: int) -> bytes:
     # os.read straight into bytes: no file object per file, which matters over 30k small files.
+    # One read of one byte more than fstat said: a short read is the end of a regular file, and
+    # a full one means the file grew meanwhile, so read on.
     data = os.read(fd, size + 1)
-    if len(data) <= size:
-        parts = [data]
-        while True:  # a file that grew, or a short read
-            more = os.read(fd, 1 << 20)
-            if not more:
-                break
-            parts.append(more)
-        data = b"".join(parts) if len(parts) > 1 else data
-    else:
+    if len(data) > size:
         data += _drain(fd)
     return data
 

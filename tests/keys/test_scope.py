@@ -129,3 +129,35 @@ def test_scope_plan_apply_lint_against_moto(
     result = run_cli("keys", "scope", "lint", str(bad))
     assert result.exit_code == 1
     assert "public-principal" in result.stdout and "missing-deny" in result.stdout
+
+
+def test_an_allow_for_a_principal_the_config_does_not_name_is_flagged() -> None:
+    spec = ScopeSpec(readers=(READER,), rotator=ROTATOR, break_glass=(GLASS,))
+    policy = build_policy(spec)
+    stranger = READER.rsplit("/", 1)[0] + "/stranger"
+    policy["Statement"][0]["Principal"]["AWS"].append(stranger)
+    rules = _rules(policy, readers=[READER], break_glass=[GLASS], rotator=ROTATOR)
+    assert "unlisted-principal" in rules
+    # Without the rotator the linter cannot know the full set and stays quiet about it.
+    assert "unlisted-principal" not in _rules(policy, readers=[READER], break_glass=[GLASS])
+
+
+def test_widening_the_deny_exemptions_for_a_stranger_is_flagged_too() -> None:
+    spec = ScopeSpec(readers=(READER,), rotator=ROTATOR, break_glass=(GLASS,))
+    policy = build_policy(spec)
+    stranger = READER.rsplit("/", 1)[0] + "/stranger"
+    policy["Statement"][0]["Principal"]["AWS"].append(stranger)
+    deny = next(s for s in policy["Statement"] if s["Sid"] == "ClaudesecDenyEveryoneElse")
+    deny["Condition"]["StringNotEquals"]["aws:PrincipalArn"].append(stranger)
+    rules = _rules(policy, readers=[READER], break_glass=[GLASS], rotator=ROTATOR)
+    assert {"unlisted-principal", "unlisted-exemption"} <= rules
+
+
+def test_the_built_policy_passes_the_full_lint() -> None:
+    spec = ScopeSpec(
+        readers=(READER,), rotator=ROTATOR, break_glass=(GLASS,), source_vpc=("vpc-1",)
+    )
+    assert (
+        lint_policy(build_policy(spec), readers=[READER], break_glass=[GLASS], rotator=ROTATOR)
+        == []
+    )

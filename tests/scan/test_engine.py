@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from claudesec.scan.engine import Engine, is_binary, locate
+from claudesec.scan.engine import Engine, hyperscan_available, is_binary, locate
 from tests.fixtures.keys import KeyFactory
 
 
@@ -71,3 +71,55 @@ def test_disabled_rules_are_not_compiled() -> None:
     key = KeyFactory(24).github_classic().value
     assert Engine(disabled=["github-token"]).find(key.encode()) == []
     assert Engine().find(key.encode())
+
+
+def test_gates_are_prefixes_of_their_patterns() -> None:
+    """A gate may only drop keyword hits that cannot match: wherever the rule matches, its gate
+    matches at the same start (checked on each rule's own positive contexts)."""
+    import re
+
+    from claudesec.detectors import DETECTORS_BY_ID
+
+    factory = KeyFactory(60)
+    _, password = factory.connection_url()
+    samples = {
+        "connection-url-password": [
+            f"postgresql://app:{password.value}@db.internal:5432/app",
+            f"redis://:{password.value}@cache:6379",
+        ],
+        "generic-secret-assignment": [
+            template.format(v=factory.password().value)
+            for template in (
+                "DB_PASSWORD={v}\n",
+                'Api-Key: "{v}"',
+                "password := '{v}'",
+                '"client_secret" => `{v}`',
+                'PASSWORD = \\"{v}\\"',
+                "ACCESS_KEY\t=\t{v}",
+            )
+        ],
+    }
+    for rule_id, texts in samples.items():
+        detector = DETECTORS_BY_ID[rule_id]
+        gate = re.compile(detector.gate.encode(), re.IGNORECASE if detector.caseless else 0)
+        assert detector.anchored
+        for text in texts:
+            data = text.encode()
+            starts = [m.start() for m in detector.regex.finditer(data)]
+            assert starts, text
+            for start in starts:
+                assert gate.match(data, start), text
+
+
+@pytest.mark.skipif(not hyperscan_available(), reason="hyperscan not installed")
+def test_gated_hyperscan_reports_far_fewer_hits_but_the_same_findings() -> None:
+    python, gated = Engine(backend="python"), Engine(backend="hyperscan")
+    key = KeyFactory(61).password().value
+    text = (
+        "see https://docs.python.org/3/ and token = tok(x)\n" * 50
+        + f'secret_token = "{key}"\n'
+        + "password is required\n" * 50
+    ).encode()
+    assert len(gated._prefilter.hits(text)) < len(python._prefilter.hits(text)) / 10
+    assert gated.find(text) == python.find(text)
+    assert [h.rule_id for h in gated.find(text)] == ["generic-secret-assignment"]

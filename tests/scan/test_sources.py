@@ -121,7 +121,7 @@ def test_parallel_scan_gives_the_same_findings(
         (tmp_path / f"f{i:03}.txt").write_text(text)
     serial = DirectorySource(str(tmp_path), use_git=False).scan(BlobScanner(Engine()), jobs=1)
     monkeypatch.setattr(directory_module, "PARALLEL_MIN_FILES", 10)
-    monkeypatch.setattr(directory_module, "BATCH_FILES", 8)
+    monkeypatch.setattr(directory_module, "CHUNK_FILES", 8)
     scanner = BlobScanner(Engine())
     parallel = DirectorySource(str(tmp_path), use_git=False).scan(scanner, jobs=2)
     assert parallel == serial and len(serial) == 9
@@ -286,3 +286,68 @@ def test_history_sees_content_only_a_merge_introduced(git_repo: GitRepo, run_cli
     merge = git_repo.commit("merge")
     found = report(run_cli("scan", "--history", str(git_repo.path), "-f", "json"))["findings"]
     assert [(f["path"], f["commit"]["sha"]) for f in found] == [("merge-only.txt", merge)]
+
+
+def test_large_files_are_sniffed_before_being_read_whole(tmp_path: Path) -> None:
+    key = KeyFactory(62).anthropic_api().value
+    big_binary = b"\x7fELF\0\0" + os.urandom(200_000) + f"\nKEY={key}\n".encode()
+    (tmp_path / "lib.so").write_bytes(big_binary)
+    (tmp_path / "big.txt").write_text("text line\n" * 20_000 + f"KEY={key}\n")
+    scanner = BlobScanner(Engine())
+    (finding,) = DirectorySource(str(tmp_path), use_git=False).scan(scanner)
+    assert (finding.path, finding.line) == ("big.txt", 20_001)
+    assert [(s.path, s.reason) for s in scanner.stats.skipped] == [("lib.so", "binary")]
+    assert scanner.stats.bytes == (tmp_path / "big.txt").stat().st_size
+
+
+def test_history_shared_between_processes_gives_the_same_findings(
+    git_repo: GitRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from claudesec.scan.sources import history as history_module
+    from claudesec.scan.sources.history import HistorySource
+
+    factory = KeyFactory(63)
+    for n in range(30):
+        git_repo.write(f"f{n % 7}.txt", f"version {n}\n")
+        if n % 4 == 0:
+            git_repo.write(f"leak{n}.env", f"KEY={factory.anthropic_api().value}\n")
+        git_repo.add()
+        git_repo.commit(f"c{n}")
+    git_repo.git("gc", "-q")  # packed: the storage order and delta bases matter
+    git_repo.write("loose.env", f"KEY={factory.github_classic().value}\n")
+    git_repo.add()
+    git_repo.commit("loose objects too")
+    root = str(git_repo.path)
+    serial_scanner = BlobScanner(Engine())
+    serial = HistorySource(root).scan(serial_scanner, jobs=1)
+    monkeypatch.setattr(history_module, "PARALLEL_MIN_BLOBS", 5)
+    monkeypatch.setattr(history_module, "CHUNK_BLOBS", 3)
+    scanner = BlobScanner(Engine())
+    shared = HistorySource(root).scan(scanner, jobs=3)
+    assert shared == serial and len(serial) == 9
+    assert scanner.stats.blobs == serial_scanner.stats.blobs
+    assert scanner.stats.commits == serial_scanner.stats.commits == 31
+
+
+def test_history_skips_oversized_blobs_without_reading_them(
+    git_repo: GitRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from claudesec.scan.sources import _git
+    from claudesec.scan.sources.history import HistorySource
+
+    key = KeyFactory(64).anthropic_api().value
+    git_repo.commit_file("big.log", "x" * 5000 + f"\nKEY={key}\n", "big")
+    git_repo.commit_file("small.env", f"KEY={key}\n", "small")
+    requested: list[bytes] = []
+    real = _git.cat_blobs
+
+    def spy(cwd: str, names: list[bytes]) -> object:
+        requested.extend(names)
+        return real(cwd, names)
+
+    monkeypatch.setattr("claudesec.scan.sources.history.cat_blobs", spy)
+    scanner = BlobScanner(Engine(), max_file_size=4096)
+    found = HistorySource(str(git_repo.path)).scan(scanner)
+    assert [f.path for f in found] == ["small.env"]
+    assert len(requested) == 1
+    assert any("big.log" in w and "max_file_size" in w for w in scanner.stats.warnings)

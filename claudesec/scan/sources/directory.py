@@ -2,47 +2,24 @@
 
 Inside a git work tree the file list comes from ``git ls-files -co --exclude-standard`` so
 ``.gitignore`` is respected; ``--no-git`` (or no repository) walks every file instead. Symlinks
-are never followed. Large trees are split across worker processes: forking costs ~10 ms, so
-small scans stay in-process.
+are never followed. Large trees are shared between forked processes (:mod:`parallel`): forking
+costs a few ms, so small scans stay in-process.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
-from claudesec.scan.engine import Engine
+from claudesec.scan import parallel
 from claudesec.scan.model import Finding, ScanStats
 from claudesec.scan.scanner import BlobScanner, path_matches
 from claudesec.scan.sources._git import repo_top, run_git
 from claudesec.scan.sources.base import Source
 
-# Below this many files a process pool costs more than it saves.
+# Below this many files forking costs more than it saves.
 PARALLEL_MIN_FILES = 1500
-BATCH_FILES = 96
-
-
-@dataclass(frozen=True)
-class _WorkerSetup:
-    engine: Engine
-    allow_paths: tuple[str, ...]
-    max_file_size: int
-
-
-_SETUP: _WorkerSetup | None = None
-
-
-def _scan_batch(batch: Sequence[tuple[str, str]]) -> tuple[list[Finding], ScanStats]:
-    assert _SETUP is not None
-    scanner = BlobScanner(
-        _SETUP.engine, allow_paths=_SETUP.allow_paths, max_file_size=_SETUP.max_file_size
-    )
-    findings: list[Finding] = []
-    for fs_path, rel in batch:
-        findings.extend(scanner.scan_file(fs_path, rel))
-    return findings, scanner.stats
+CHUNK_FILES = 64
 
 
 class DirectorySource(Source):
@@ -78,7 +55,7 @@ class DirectorySource(Source):
 
     def scan(self, scanner: BlobScanner, *, jobs: int = 1) -> list[Finding]:
         files = self.files()
-        if jobs > 1 and len(files) >= PARALLEL_MIN_FILES and sys.platform.startswith("linux"):
+        if jobs > 1 and len(files) >= PARALLEL_MIN_FILES and parallel.can_fork():
             return self._scan_parallel(files, scanner, jobs)
         findings: list[Finding] = []
         for fs_path, rel in files:
@@ -89,24 +66,21 @@ class DirectorySource(Source):
     def _scan_parallel(
         self, files: list[tuple[str, str]], scanner: BlobScanner, jobs: int
     ) -> list[Finding]:
-        import multiprocessing
+        size = max(CHUNK_FILES, -(-len(files) // parallel.MAX_CHUNKS))
+        chunks = [files[i : i + size] for i in range(0, len(files), size)]
 
-        global _SETUP  # noqa: PLW0603 - handed to forked workers without pickling the engine
-        _SETUP = _WorkerSetup(scanner.engine, scanner.allow_paths, scanner.max_file_size)
-        # Interleave so each batch mixes big and small files from across the tree.
-        batches = [
-            files[i :: max(1, len(files) // BATCH_FILES)]
-            for i in range(max(1, len(files) // BATCH_FILES))
-        ]
+        def work(claim: parallel.Claim) -> tuple[list[Finding], ScanStats]:
+            share = scanner.fresh()
+            found: list[Finding] = []
+            while (index := claim()) is not None:
+                for fs_path, rel in chunks[index]:
+                    found.extend(share.scan_file(fs_path, rel))
+            return found, share.stats
+
         findings: list[Finding] = []
-        context = multiprocessing.get_context("fork")
-        try:
-            with context.Pool(processes=jobs) as pool:
-                for found, stats in pool.imap_unordered(_scan_batch, batches):
-                    findings.extend(found)
-                    scanner.stats.merge(stats)
-        finally:
-            _SETUP = None
+        for found, stats in parallel.share(len(chunks), jobs, work):
+            findings.extend(found)
+            scanner.stats.merge(stats)
         findings.sort(key=lambda f: (f.path, f.line, f.column))
         return findings
 

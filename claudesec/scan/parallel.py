@@ -1,0 +1,130 @@
+"""Share a scan between forked processes (Linux), with next to no coordination cost.
+
+The work is cut into numbered chunks. Every chunk number is written into a pipe up front;
+each process (the parent included, so no core waits on the others) reads four bytes at a time
+to claim the next chunk until the pipe is empty. Reads that small from a pipe are atomic, so
+no chunk is claimed twice, and fast processes simply claim more: that balances a tree whose
+big files cluster in one corner. Each child sends its result back pickled through its own
+pipe, once, at the end.
+
+Measured on a 47,000-file tree this replaced a ``multiprocessing.Pool`` whose task and result
+plumbing cost the parent ~0.35 s of CPU and the workers ~0.15 s more than the scan itself.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import pickle
+import signal
+from collections.abc import Callable
+from typing import TypeVar, cast
+
+R = TypeVar("R")
+
+# Chunk numbers are 4-byte integers; the pipe must hold all of them before anyone reads, and a
+# Linux pipe holds 64 KiB by default.
+_INDEX_BYTES = 4
+MAX_CHUNKS = 65536 // _INDEX_BYTES - 1
+
+Claim = Callable[[], "int | None"]
+
+
+class WorkerFailed(RuntimeError):
+    """A forked worker died or raised: its share of the scan is missing."""
+
+
+def can_fork() -> bool:
+    return hasattr(os, "fork") and os.uname().sysname == "Linux"
+
+
+def share(chunks: int, jobs: int, work: Callable[[Claim], R]) -> list[R]:
+    """Run ``work(claim)`` in ``jobs`` processes; ``claim()`` gives the next chunk or None.
+
+    Returns every process's result (the parent's first). ``chunks`` must not exceed
+    :data:`MAX_CHUNKS`. ``work`` runs in forked children, so it may use anything the parent
+    built (a compiled engine) without pickling it; its result must pickle.
+    """
+    if chunks > MAX_CHUNKS:
+        raise ValueError(f"at most {MAX_CHUNKS} chunks, got {chunks}")
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, b"".join(i.to_bytes(_INDEX_BYTES, "little") for i in range(chunks)))
+    finally:
+        os.close(write_end)
+
+    def claim() -> int | None:
+        raw = os.read(read_end, _INDEX_BYTES)
+        return int.from_bytes(raw, "little") if len(raw) == _INDEX_BYTES else None
+
+    # Objects alive now are only read by the children: keep the collector from walking (and
+    # so copying) every page of them in each child.
+    gc.freeze()
+    children: list[tuple[int, int]] = []
+    try:
+        for _ in range(max(0, min(jobs, chunks) - 1)):
+            result_read, result_write = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child; its result is what is tested
+                os.close(result_read)
+                _child(work, claim, result_write)
+            os.close(result_write)
+            children.append((pid, result_read))
+        results = [work(claim)]
+        while children:
+            pid, fd = children.pop(0)
+            results.append(cast(R, _collect(pid, fd)))
+        return results
+    finally:
+        for pid, fd in children:  # only after an error: do not leave workers behind
+            _stop(pid)
+            os.close(fd)
+        os.close(read_end)
+        gc.unfreeze()
+
+
+def _child(work: Callable[[Claim], R], claim: Claim, out: int) -> None:  # pragma: no cover
+    code = 0
+    try:
+        payload = pickle.dumps((True, work(claim)), protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException as exc:
+        payload = pickle.dumps((False, f"{type(exc).__name__}: {exc}"))
+        code = 1
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(out, view) :]
+    finally:
+        # No atexit handlers, no flushing of the parent's stdio buffers a second time.
+        os._exit(code)
+
+
+def _collect(pid: int, fd: int) -> object:
+    parts: list[bytes] = []
+    try:
+        while chunk := os.read(fd, 1 << 20):
+            parts.append(chunk)
+    finally:
+        os.close(fd)
+        _, status = os.waitpid(pid, 0)
+    if not parts:
+        raise WorkerFailed(f"scan worker {pid} died ({_describe(status)})")
+    # Written by our own forked child into a pipe only it and we hold.
+    ok, value = pickle.loads(b"".join(parts))  # noqa: S301
+    if not ok:
+        raise WorkerFailed(f"scan worker {pid} failed: {value}")
+    return value
+
+
+def _stop(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"signal {os.WTERMSIG(status)}"
+    return f"exit status {os.waitstatus_to_exitcode(status)}"
