@@ -11,6 +11,7 @@ wins, so a specific rule beats the generic assignment rule that also saw the lin
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,6 +109,16 @@ class _HyperscanPrefilter:
             elements=len(expressions),
             flags=flags,
         )
+        # Hyperscan scratch space may be used by one scan at a time: the audited client and
+        # the proxy scan prompts on many threads at once, so each thread gets its own clone.
+        self._prototype = hyperscan.Scratch(self._db)
+        self._local = threading.local()
+
+    def _scratch(self) -> Any:
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = self._prototype.clone()
+        return scratch
 
     def hits(self, data: bytes) -> list[tuple[int, int]]:
         raw: list[tuple[int, int, int]] = []
@@ -117,7 +128,7 @@ class _HyperscanPrefilter:
             append((expr_id, start, end))
 
         if data:
-            self._db.scan(data, match_event_handler=on_match)
+            self._db.scan(data, match_event_handler=on_match, scratch=self._scratch())
         det_index, lengths = self._det_index, self._lengths
         return [
             (det_index[i], end - lengths[i] if lengths[i] >= 0 else start) for i, start, end in raw

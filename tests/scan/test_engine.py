@@ -123,3 +123,23 @@ def test_gated_hyperscan_reports_far_fewer_hits_but_the_same_findings() -> None:
     assert len(gated._prefilter.hits(text)) < len(python._prefilter.hits(text)) / 10
     assert gated.find(text) == python.find(text)
     assert [h.rule_id for h in gated.find(text)] == ["generic-secret-assignment"]
+
+
+def test_one_engine_scans_on_many_threads_at_once() -> None:
+    # The audited client and the proxy share one engine across request threads.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from claudesec.scan.engine import default_engine
+    from tests.fixtures.keys import KeyFactory
+
+    engine = default_engine()
+    key = KeyFactory(7).anthropic_api().value
+    blob = (b"filler line without secrets\n" * 20_000) + f"ANTHROPIC_API_KEY={key}\n".encode()
+
+    def count(_: int) -> int:
+        return len(engine.find(blob))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(count, range(64)))
+    assert results == [results[0]] * 64
+    assert results[0] >= 1
