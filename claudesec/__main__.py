@@ -1,4 +1,4 @@
-from claudesec.cli.main import run
+from claudesec.cli.entry import run
 
 if __name__ == "__main__":
     run()

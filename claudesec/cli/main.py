@@ -73,29 +73,10 @@ app.add_typer(completion.app, name="completion")
 
 
 def run(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
-    args = sys.argv[1:] if argv is None else argv
-    scan_args = _plain_scan_args(args)
-    if scan_args is not None:
-        # The pre-commit path: claudesec.scan's own stdlib parser skips building the Typer
-        # app (~40 ms). Help, completion and every other command go through Typer.
-        from claudesec.scan.__main__ import main as scan_main
+    """Entry point for callers that already imported this module (tests, embedding)."""
+    from claudesec.cli.entry import run as entry_run
 
-        sys.exit(scan_main(scan_args))
-    sys.exit(invoke(args))
-
-
-def _plain_scan_args(args: list[str]) -> list[str] | None:
-    """The arguments for the stdlib scan parser, or None when Typer must handle the call."""
-    config: list[str] = []
-    rest = args
-    if len(rest) >= 2 and rest[0] in ("-c", "--config"):
-        config, rest = ["--config", rest[1]], rest[2:]
-    elif rest and rest[0].startswith("--config="):
-        config, rest = [rest[0]], rest[1:]
-    if not rest or rest[0] != "scan" or {"-h", "--help"} & set(rest):
-        return None
-    return [*rest[1:], *config]
+    entry_run(argv)
 
 
 def invoke(argv: list[str] | None = None, root: typer.Typer | None = None) -> int:

@@ -206,21 +206,23 @@ def test_scan_fast_path_accepts_the_same_options_as_the_typer_command() -> None:
 def test_only_plain_scan_calls_take_the_fast_path(
     argv: list[str], expected: list[str] | None
 ) -> None:
-    assert app_module._plain_scan_args(argv) == expected
+    from claudesec.cli.entry import plain_scan_args
+
+    assert plain_scan_args(argv) == expected
 
 
 def test_scan_through_the_console_script_uses_the_fast_path(tmp_path: Path) -> None:
     (tmp_path / "clean.txt").write_text("nothing here\n", encoding="utf-8")
     code = (
         "import sys\n"
-        "from claudesec.cli import main\n"
+        "from claudesec.cli import entry\n"
         "try:\n"
-        f"    main.run(['scan', '--no-git', {str(tmp_path)!r}])\n"
+        f"    entry.run(['scan', '--no-git', {str(tmp_path)!r}])\n"
         "except SystemExit as exc:\n"
-        "    print('typer.main' in sys.modules and 'built' or 'fast', exc.code)\n"
+        "    print('typer' in sys.modules and 'built' or 'fast', exc.code)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
     )
-    assert proc.stdout.split()[-1] == "0", proc.stderr
+    assert proc.stdout.split() == ["fast", "0"], proc.stderr
