@@ -38,10 +38,15 @@ def main() -> None:
     rows = [
         ("python -c 'import typer'", baseline),
         ("claudesec --help", median_wall([py, "-m", "claudesec", "--help"], args.runs)),
-        ("claudesec scan --help", median_wall([py, "-m", "claudesec", "scan", "--help"], args.runs)),
+        (
+            "claudesec scan --help",
+            median_wall([py, "-m", "claudesec", "scan", "--help"], args.runs),
+        ),
         ("claudesec --version", median_wall([py, "-m", "claudesec", "--version"], args.runs)),
     ]
-    print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     print(f"{'command':<28} {'median ms':>10} {'vs import typer':>16}")
     for name, seconds in rows:
         print(f"{name:<28} {seconds * 1000:>10.1f} {seconds / baseline:>15.2f}x")

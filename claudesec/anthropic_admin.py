@@ -395,50 +395,10 @@ def resolve_admin_key(
     environ: Mapping[str, str] | None = None,
     keys_config: KeysConfig | None = None,
 ) -> str:
-    """The Admin API key named by ``anthropic.admin_key_source``.
+    """The Admin API key named by ``anthropic.admin_key_source`` (see
+    :mod:`claudesec.secrets_source` for the schemes)."""
+    from claudesec.secrets_source import read_secret
 
-    ``env:VAR``, ``keyring:SERVICE/NAME`` or ``secretsmanager:SECRET_ID`` (a plain string, or
-    JSON with a ``key`` field, read at ``AWSCURRENT``).
-    """
-    import os
-
-    scheme, _, rest = source.partition(":")
-    if not rest:
-        raise ConfigError(
-            f"anthropic.admin_key_source {source!r} has no scheme",
-            hint="use env:VAR, keyring:SERVICE/NAME or secretsmanager:SECRET_ID",
-        )
-    if scheme == "env":
-        env = os.environ if environ is None else environ
-        value = env.get(rest, "")
-        if not value:
-            raise ConfigError(
-                f"the Admin API key variable {rest} is not set",
-                hint="export it, or set anthropic.admin_key_source",
-            )
-        return value.strip()
-    if scheme == "keyring":
-        service, _, name = rest.partition("/")
-        import keyring
-
-        value = keyring.get_password(service, name) or ""
-        if not value:
-            raise ConfigError(f"no Admin API key in the keyring at {service}/{name}")
-        return value.strip()
-    if scheme == "secretsmanager":
-        from claudesec.config import KeysConfig
-        from claudesec.keys.stores.secretsmanager import SecretsManagerStore
-
-        store = SecretsManagerStore.from_config(keys_config or KeysConfig())
-        value = store.read(rest).text
-        try:
-            data = json.loads(value)
-        except ValueError:
-            return value.strip()
-        if isinstance(data, dict) and isinstance(data.get("key"), str):
-            return str(data["key"]).strip()
-        return value.strip()
-    raise ConfigError(
-        f"unknown scheme {scheme!r} in anthropic.admin_key_source",
-        hint="use env:VAR, keyring:SERVICE/NAME or secretsmanager:SECRET_ID",
-    )
+    return read_secret(
+        source, setting="anthropic.admin_key_source", keys_config=keys_config, environ=environ
+    ).value

@@ -5,7 +5,7 @@ _claudesec() {
         w="${COMP_WORDS[i]}"
         [[ "$w" == -* ]] && continue
         case "$cmdpath:$w" in
-            :completion|:config|:drill|:emulator|:hook|:keys|:logs|:mesh|:policy|:proxy|:scan|completion:install|completion:show|config:init|config:path|config:show|config:validate|emulator:serve|hook:install|hook:uninstall|keys:add|keys:exec|keys:pool|keys:remote|keys:revoke|keys:rollback|keys:rotate|keys:scope|keys:status|keys:usage|'keys pool:add'|'keys pool:list'|'keys scope:apply'|'keys scope:lint'|'keys scope:plan'|logs:alerts|logs:archive|logs:checkpoint|logs:export|logs:prune|logs:public-key|logs:query|logs:show|logs:summary|logs:tail|logs:verify|logs:watch|'logs alerts:test'|'logs archive:verify'|'logs export:status'|mesh:lint|mesh:render|policy:check|policy:show|proxy:env|proxy:token|'proxy token:create'|'proxy token:list'|'proxy token:revoke')
+            :completion|:config|:drill|:emulator|:hook|:keys|:logs|:mesh|:policy|:proxy|:scan|completion:install|completion:show|config:init|config:path|config:show|config:validate|drill:list|drill:run|emulator:serve|hook:install|hook:uninstall|keys:add|keys:exec|keys:pool|keys:remote|keys:revoke|keys:rollback|keys:rotate|keys:scope|keys:status|keys:usage|'keys pool:add'|'keys pool:list'|'keys scope:apply'|'keys scope:lint'|'keys scope:plan'|logs:alerts|logs:archive|logs:checkpoint|logs:export|logs:prompt|logs:prune|logs:public-key|logs:query|logs:show|logs:summary|logs:tail|logs:verify|logs:watch|'logs alerts:test'|'logs archive:verify'|'logs export:status'|mesh:lint|mesh:render|policy:check|policy:show|proxy:env|proxy:token|'proxy token:create'|'proxy token:list'|'proxy token:revoke')
                 cmdpath="${cmdpath:+$cmdpath }$w" ;;
         esac
     done
@@ -19,7 +19,9 @@ _claudesec() {
         'config path') words=--help ;;
         'config show') words='--format --help -f' ;;
         'config validate') words=--help ;;
-        drill) words=--help ;;
+        drill) words='list run --help' ;;
+        'drill list') words='--help --tag -t' ;;
+        'drill run') words='--help --jobs --json --junit --tag -j -t' ;;
         emulator) words='serve --help' ;;
         'emulator serve') words='--admin-keys --api-keys --control-token-env --help --host --keys-file --open --port -p' ;;
         hook) words='install uninstall --help' ;;
@@ -41,7 +43,7 @@ _claudesec() {
         'keys scope plan') words='--help --json' ;;
         'keys status') words='--help --json --offline' ;;
         'keys usage') words='--by --help --json --reconcile --since' ;;
-        logs) words='alerts archive checkpoint export prune public-key query show summary tail verify watch --help' ;;
+        logs) words='alerts archive checkpoint export prompt prune public-key query show summary tail verify watch --help' ;;
         'logs alerts') words='test --dry-run --format --help --since --store --target' ;;
         'logs alerts test') words='--help --target' ;;
         'logs archive') words='verify --help --older-than --prune --store --upload' ;;
@@ -49,6 +51,7 @@ _claudesec() {
         'logs checkpoint') words='--export --help --store' ;;
         'logs export') words='status --all --follow --help --since --sink --store -f' ;;
         'logs export status') words='--format --help --store' ;;
+        'logs prompt') words='--format --help --store' ;;
         'logs prune') words='--help --older-than --store' ;;
         'logs public-key') words='--format --help --store' ;;
         'logs query') words='--decision --format --help --limit --min-tokens --model --role --since --store --type --until --user' ;;

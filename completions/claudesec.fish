@@ -5,7 +5,7 @@ function __claudesec_path
     for w in $tokens[2..-1]
         string match -q -- '-*' $w; and continue
         set -l candidate (string join ' ' -- $cmdpath $w | string trim)
-        if contains -- "$cmdpath:$w" ':completion' ':config' ':drill' ':emulator' ':hook' ':keys' ':logs' ':mesh' ':policy' ':proxy' ':scan' 'completion:install' 'completion:show' 'config:init' 'config:path' 'config:show' 'config:validate' 'emulator:serve' 'hook:install' 'hook:uninstall' 'keys:add' 'keys:exec' 'keys:pool' 'keys:remote' 'keys:revoke' 'keys:rollback' 'keys:rotate' 'keys:scope' 'keys:status' 'keys:usage' 'keys pool:add' 'keys pool:list' 'keys scope:apply' 'keys scope:lint' 'keys scope:plan' 'logs:alerts' 'logs:archive' 'logs:checkpoint' 'logs:export' 'logs:prune' 'logs:public-key' 'logs:query' 'logs:show' 'logs:summary' 'logs:tail' 'logs:verify' 'logs:watch' 'logs alerts:test' 'logs archive:verify' 'logs export:status' 'mesh:lint' 'mesh:render' 'policy:check' 'policy:show' 'proxy:env' 'proxy:token' 'proxy token:create' 'proxy token:list' 'proxy token:revoke'
+        if contains -- "$cmdpath:$w" ':completion' ':config' ':drill' ':emulator' ':hook' ':keys' ':logs' ':mesh' ':policy' ':proxy' ':scan' 'completion:install' 'completion:show' 'config:init' 'config:path' 'config:show' 'config:validate' 'drill:list' 'drill:run' 'emulator:serve' 'hook:install' 'hook:uninstall' 'keys:add' 'keys:exec' 'keys:pool' 'keys:remote' 'keys:revoke' 'keys:rollback' 'keys:rotate' 'keys:scope' 'keys:status' 'keys:usage' 'keys pool:add' 'keys pool:list' 'keys scope:apply' 'keys scope:lint' 'keys scope:plan' 'logs:alerts' 'logs:archive' 'logs:checkpoint' 'logs:export' 'logs:prompt' 'logs:prune' 'logs:public-key' 'logs:query' 'logs:show' 'logs:summary' 'logs:tail' 'logs:verify' 'logs:watch' 'logs alerts:test' 'logs archive:verify' 'logs export:status' 'mesh:lint' 'mesh:render' 'policy:check' 'policy:show' 'proxy:env' 'proxy:token' 'proxy token:create' 'proxy token:list' 'proxy token:revoke'
             set cmdpath $candidate
         end
     end
@@ -44,7 +44,19 @@ complete -c claudesec -n 'test (__claudesec_path) = \'config show\'' -l format -
 complete -c claudesec -n 'test (__claudesec_path) = \'config show\'' -l help -d 'Show help and exit.'
 complete -c claudesec -n 'test (__claudesec_path) = \'config show\'' -s f -d 'table or json (default: table on a terminal).'
 complete -c claudesec -n 'test (__claudesec_path) = \'config validate\'' -l help -d 'Show help and exit.'
+complete -c claudesec -f -n 'test (__claudesec_path) = \'drill\'' -a 'list' -d 'List every drill, its tags and what it proves.'
+complete -c claudesec -f -n 'test (__claudesec_path) = \'drill\'' -a 'run' -d 'Run drills; exit 0 when every defence held, 1 when one failed, 3 when a drill...'
 complete -c claudesec -n 'test (__claudesec_path) = \'drill\'' -l help -d 'Show help and exit.'
+complete -c claudesec -n 'test (__claudesec_path) = \'drill list\'' -l help -d 'Show help and exit.'
+complete -c claudesec -n 'test (__claudesec_path) = \'drill list\'' -l tag -d 'Only drills with this tag: offline or live (repeatable).'
+complete -c claudesec -n 'test (__claudesec_path) = \'drill list\'' -s t -d 'Only drills with this tag: offline or live (repeatable).'
+complete -c claudesec -n 'test (__claudesec_path) = \'drill run\'' -l help -d 'Show help and exit.'
+complete -c claudesec -n 'test (__claudesec_path) = \'drill run\'' -l jobs -d 'Drills run at once (0 = automatic).'
+complete -c claudesec -n 'test (__claudesec_path) = \'drill run\'' -l json -d 'Also write a JSON report.'
+complete -c claudesec -n 'test (__claudesec_path) = \'drill run\'' -l junit -d 'Also write a JUnit XML report.'
+complete -c claudesec -n 'test (__claudesec_path) = \'drill run\'' -l tag -d 'Only drills with this tag: offline or live (repeatable).'
+complete -c claudesec -n 'test (__claudesec_path) = \'drill run\'' -s j -d 'Drills run at once (0 = automatic).'
+complete -c claudesec -n 'test (__claudesec_path) = \'drill run\'' -s t -d 'Only drills with this tag: offline or live (repeatable).'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'emulator\'' -a 'serve' -d 'Serve the emulated API until Ctrl-C.'
 complete -c claudesec -n 'test (__claudesec_path) = \'emulator\'' -l help -d 'Show help and exit.'
 complete -c claudesec -n 'test (__claudesec_path) = \'emulator serve\'' -l admin-keys -d 'Admin API keys to create at start.'
@@ -125,6 +137,7 @@ complete -c claudesec -f -n 'test (__claudesec_path) = \'logs\'' -a 'alerts' -d 
 complete -c claudesec -f -n 'test (__claudesec_path) = \'logs\'' -a 'archive' -d 'Write old records to encrypted, signed archive files.'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'logs\'' -a 'checkpoint' -d 'Sign the current end of the log now; --export it to keep an anchor off the host.'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'logs\'' -a 'export' -d 'Ship the audit log to SIEMs (--sink NAME), or show each sink\'s lag (status).'
+complete -c claudesec -f -n 'test (__claudesec_path) = \'logs\'' -a 'prompt' -d 'Decrypt the prompt of one record from the prompt vault (needs its KEK; each...'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'logs\'' -a 'prune' -d 'Remove old records up to a checkpoint, which stays as the new anchor; logs...'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'logs\'' -a 'public-key' -d 'Print the checkpoint signing key\'s public half, for auditors (`verify...'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'logs\'' -a 'query' -d 'Search the audit log.'
@@ -167,6 +180,9 @@ complete -c claudesec -n 'test (__claudesec_path) = \'logs export\'' -s f -d 'Ke
 complete -c claudesec -n 'test (__claudesec_path) = \'logs export status\'' -l format -d 'table or json (default: table on a terminal, json when piped).'
 complete -c claudesec -n 'test (__claudesec_path) = \'logs export status\'' -l help -d 'Show help and exit.'
 complete -c claudesec -n 'test (__claudesec_path) = \'logs export status\'' -l store -d 'Audit store file (default: audit.store_path, or audit.db in CLAUDESEC_HOME).'
+complete -c claudesec -n 'test (__claudesec_path) = \'logs prompt\'' -l format -d 'text or json (default: text on a terminal, json when piped).'
+complete -c claudesec -n 'test (__claudesec_path) = \'logs prompt\'' -l help -d 'Show help and exit.'
+complete -c claudesec -n 'test (__claudesec_path) = \'logs prompt\'' -l store -d 'Audit store file (default: audit.store_path, or audit.db in CLAUDESEC_HOME).'
 complete -c claudesec -n 'test (__claudesec_path) = \'logs prune\'' -l help -d 'Show help and exit.'
 complete -c claudesec -n 'test (__claudesec_path) = \'logs prune\'' -l older-than -d 'Remove records older than this (e.g. 90d; default: audit.retention_days).'
 complete -c claudesec -n 'test (__claudesec_path) = \'logs prune\'' -l store -d 'Audit store file (default: audit.store_path, or audit.db in CLAUDESEC_HOME).'

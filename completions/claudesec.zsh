@@ -7,7 +7,7 @@ _claudesec() {
         w=${words[i]}
         [[ $w == -* ]] && continue
         case "$cmdpath:$w" in
-            :completion|:config|:drill|:emulator|:hook|:keys|:logs|:mesh|:policy|:proxy|:scan|completion:install|completion:show|config:init|config:path|config:show|config:validate|emulator:serve|hook:install|hook:uninstall|keys:add|keys:exec|keys:pool|keys:remote|keys:revoke|keys:rollback|keys:rotate|keys:scope|keys:status|keys:usage|'keys pool:add'|'keys pool:list'|'keys scope:apply'|'keys scope:lint'|'keys scope:plan'|logs:alerts|logs:archive|logs:checkpoint|logs:export|logs:prune|logs:public-key|logs:query|logs:show|logs:summary|logs:tail|logs:verify|logs:watch|'logs alerts:test'|'logs archive:verify'|'logs export:status'|mesh:lint|mesh:render|policy:check|policy:show|proxy:env|proxy:token|'proxy token:create'|'proxy token:list'|'proxy token:revoke')
+            :completion|:config|:drill|:emulator|:hook|:keys|:logs|:mesh|:policy|:proxy|:scan|completion:install|completion:show|config:init|config:path|config:show|config:validate|drill:list|drill:run|emulator:serve|hook:install|hook:uninstall|keys:add|keys:exec|keys:pool|keys:remote|keys:revoke|keys:rollback|keys:rotate|keys:scope|keys:status|keys:usage|'keys pool:add'|'keys pool:list'|'keys scope:apply'|'keys scope:lint'|'keys scope:plan'|logs:alerts|logs:archive|logs:checkpoint|logs:export|logs:prompt|logs:prune|logs:public-key|logs:query|logs:show|logs:summary|logs:tail|logs:verify|logs:watch|'logs alerts:test'|'logs archive:verify'|'logs export:status'|mesh:lint|mesh:render|policy:check|policy:show|proxy:env|proxy:token|'proxy token:create'|'proxy token:list'|'proxy token:revoke')
                 cmdpath="${cmdpath:+$cmdpath }$w" ;;
         esac
     done
@@ -21,7 +21,9 @@ _claudesec() {
         'config path') cmds=(); opts=(--help) ;;
         'config show') cmds=(); opts=(--format --help -f) ;;
         'config validate') cmds=(); opts=(--help) ;;
-        drill) cmds=(); opts=(--help) ;;
+        drill) cmds=('list\:List every drill, its tags and what it proves.' 'run\:Run drills; exit 0 when every defence held, 1 when one failed, 3 when a drill...'); opts=(--help) ;;
+        'drill list') cmds=(); opts=(--help --tag -t) ;;
+        'drill run') cmds=(); opts=(--help --jobs --json --junit --tag -j -t) ;;
         emulator) cmds=('serve\:Serve the emulated API until Ctrl-C.'); opts=(--help) ;;
         'emulator serve') cmds=(); opts=(--admin-keys --api-keys --control-token-env --help --host --keys-file --open --port -p) ;;
         hook) cmds=('install\:Write .git/hooks/pre-commit so every commit runs `claudesec scan --staged`.' 'uninstall\:Remove the claudesec pre-commit hook (restoring a hook it replaced).'); opts=(--help) ;;
@@ -43,7 +45,7 @@ _claudesec() {
         'keys scope plan') cmds=(); opts=(--help --json) ;;
         'keys status') cmds=(); opts=(--help --json --offline) ;;
         'keys usage') cmds=(); opts=(--by --help --json --reconcile --since) ;;
-        logs) cmds=('alerts\:Evaluate alert rules over recent events and notify targets.' 'archive\:Write old records to encrypted, signed archive files.' 'checkpoint\:Sign the current end of the log now; --export it to keep an anchor off the host.' 'export\:Ship the audit log to SIEMs (--sink NAME), or show each sink'\''s lag (status).' 'prune\:Remove old records up to a checkpoint, which stays as the new anchor; logs...' 'public-key\:Print the checkpoint signing key'\''s public half, for auditors (`verify...' 'query\:Search the audit log.' 'show\:Show one record in full.' 'summary\:Calls, tokens, denials, DLP hits and estimated cost per user, model, day or...' 'tail\:Show the latest events (-f/--follow\: keep watching).' 'verify\:Check the hash chain and signed checkpoints; exit 1 naming the first damaged...' 'watch\:Follow the audit log and send alerts as rules fire (Ctrl-C or SIGTERM to stop).'); opts=(--help) ;;
+        logs) cmds=('alerts\:Evaluate alert rules over recent events and notify targets.' 'archive\:Write old records to encrypted, signed archive files.' 'checkpoint\:Sign the current end of the log now; --export it to keep an anchor off the host.' 'export\:Ship the audit log to SIEMs (--sink NAME), or show each sink'\''s lag (status).' 'prompt\:Decrypt the prompt of one record from the prompt vault (needs its KEK; each...' 'prune\:Remove old records up to a checkpoint, which stays as the new anchor; logs...' 'public-key\:Print the checkpoint signing key'\''s public half, for auditors (`verify...' 'query\:Search the audit log.' 'show\:Show one record in full.' 'summary\:Calls, tokens, denials, DLP hits and estimated cost per user, model, day or...' 'tail\:Show the latest events (-f/--follow\: keep watching).' 'verify\:Check the hash chain and signed checkpoints; exit 1 naming the first damaged...' 'watch\:Follow the audit log and send alerts as rules fire (Ctrl-C or SIGTERM to stop).'); opts=(--help) ;;
         'logs alerts') cmds=('test\:Send a sample alert to every configured target (or --target NAME).'); opts=(--dry-run --format --help --since --store --target) ;;
         'logs alerts test') cmds=(); opts=(--help --target) ;;
         'logs archive') cmds=('verify\:Check an archive'\''s signature, ciphertext and (decrypted) hash chain; exit 1...'); opts=(--help --older-than --prune --store --upload) ;;
@@ -51,6 +53,7 @@ _claudesec() {
         'logs checkpoint') cmds=(); opts=(--export --help --store) ;;
         'logs export') cmds=('status\:Each sink'\''s cursor and lag behind the store (events, and age of the oldest...'); opts=(--all --follow --help --since --sink --store -f) ;;
         'logs export status') cmds=(); opts=(--format --help --store) ;;
+        'logs prompt') cmds=(); opts=(--format --help --store) ;;
         'logs prune') cmds=(); opts=(--help --older-than --store) ;;
         'logs public-key') cmds=(); opts=(--format --help --store) ;;
         'logs query') cmds=(); opts=(--decision --format --help --limit --min-tokens --model --role --since --store --type --until --user) ;;

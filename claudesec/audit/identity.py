@@ -42,7 +42,9 @@ from claudesec.errors import CheckFailed, ConfigError, ExternalServiceError
 if TYPE_CHECKING:
     from claudesec.config import IdentityConfig, PolicyConfig
 
-IdentitySource = Literal["trusted", "oidc"]
+# "proxy_token": established by ``claudesec proxy`` from a token it issued for one user and role;
+# like a verified OIDC token (and unlike a plain user id), the credential itself grants the role.
+IdentitySource = Literal["trusted", "oidc", "proxy_token"]
 
 MAX_TOKEN_CHARS = 16 * 1024  # real IdP tokens are a few KB; larger is abuse or a mistake
 MAX_DOCUMENT_BYTES = 1024 * 1024

@@ -14,8 +14,15 @@ another. An adapter does three things per HTTP attempt::
     # forward monitor.feed(chunk) for each chunk; monitor.finish("complete" | "abandoned" | ...)
 
 What is recorded: one record per HTTP attempt (the SDK retries a 429 or 5xx: each attempt is
-its own record, with ``attempt`` in its extra fields), allowed or denied. Allowed calls may be
+its own record, with ``attempt`` in its extra fields), allowed or denied, with the HTTP status
+the caller got as ``http_status`` (the alert on bursts of 401s reads it). Allowed calls may be
 sampled (``audit.sample_rates``); denials, redactions, DLP hits and errors are always kept.
+
+A gateway (``claudesec proxy``) is one more adapter: it establishes who calls from its own
+credential (``Caller(identity=...)``, source ``proxy_token``), records refusals that happen
+before anyone is identified with :meth:`AuditPipeline.reject`, and describes itself in
+``ApiRequest.origin`` (recorded as ``via``, ``client``, ``token_id``...). It answers a
+:class:`CallDenied` with :attr:`CallDenied.status`, which the denial's record already carries.
 
 Fail closed: when a record cannot be written, :meth:`AuditPipeline.finish` raises
 :class:`AuditUnavailable` instead of handing the response over, and the pipeline refuses every
@@ -70,9 +77,37 @@ _IDENTITY_CACHE = 256
 
 
 class RecordSink(Protocol):
-    """Where records go: :class:`claudesec.audit.store.AuditStore` or anything alike."""
+    """Where records go: :class:`claudesec.audit.store.AuditStore`, a
+    :class:`claudesec.audit.writer.BackgroundWriter` in front of one (which returns None: the
+    record is queued, not yet written), or anything alike.
 
-    def append(self, event: AuditEvent) -> StoredRecord: ...
+    A sink may also have a ``problem`` attribute (a string, empty while healthy): while it is
+    set, a fail-closed pipeline refuses new calls before anything is sent.
+    """
+
+    def append(self, event: AuditEvent) -> StoredRecord | None: ...
+
+
+# The HTTP answer a gateway gives to a refusal, by the reason's prefix (or whole code): what an
+# Anthropic client expects, so SDKs and Claude Code show it sensibly. 401 says "your credential
+# is not good here"; 403 "you, but not this"; 503 "claudesec itself cannot decide now".
+_DENIAL_STATUS: dict[str, tuple[int, str]] = {
+    "identity": (401, "authentication_error"),
+    "identity.idp_unavailable": (503, "api_error"),
+    "identity.token_store_unavailable": (503, "api_error"),
+    "audit.unavailable": (503, "api_error"),
+    "policy.malformed_request": (400, "invalid_request_error"),
+    "request.malformed": (400, "invalid_request_error"),
+    "request.too_large": (413, "request_too_large"),
+    "request.not_proxied": (404, "not_found_error"),
+}
+_DENIED = (403, "permission_error")
+
+
+def denial_status(reason: str) -> tuple[int, str]:
+    """The HTTP status and Anthropic ``error.type`` a gateway answers a denial with."""
+    found = _DENIAL_STATUS.get(reason) or _DENIAL_STATUS.get(reason.partition(".")[0])
+    return found or _DENIED
 
 
 class CallDenied(CheckFailed):
@@ -95,6 +130,7 @@ class CallDenied(CheckFailed):
     ) -> None:
         super().__init__(f"claudesec denied the call ({reason}): {message}", hint=hint)
         self.reason = reason
+        self.status, self.error_type = denial_status(reason)
         self.user = user
         self.role = role
         self.dlp = dlp or DlpReport()
@@ -111,11 +147,47 @@ class AuditWriteWarning(UserWarning):
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who says they are calling: a trusted user id, or an OIDC token; and the role asked for."""
+    """Who says they are calling: a trusted user id, or an OIDC token; and the role asked for.
+
+    ``identity`` is one the adapter has already established from a credential of its own
+    (the proxy's tokens): the pipeline takes it as verified, so only code that checked a
+    credential may set it.
+    """
 
     user: str | None = None
     token: str | None = field(default=None, repr=False)
     role: str | None = None
+    identity: Identity | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where an attempt came from when a gateway relays it; every non-empty field is recorded.
+
+    ``via`` names the gateway (``proxy``); ``client`` is the peer address; ``token_id`` the
+    gateway credential's id (never the credential); ``request_id`` the gateway's own id, the
+    one its answer carries (``x-claudesec-request-id``); ``credential`` the kind presented and
+    ``credential_hint`` its redacted form, recorded with refusals only.
+    """
+
+    via: str = ""
+    client: str = ""
+    token_id: str = ""
+    request_id: str = ""
+    credential: str = ""
+    credential_hint: str = ""
+
+    def fields(self, *, refused: bool) -> dict[str, str]:
+        found = {
+            "via": self.via,
+            "client": self.client,
+            "token_id": self.token_id,
+            "claudesec_request_id": self.request_id,
+        }
+        if refused:
+            found["credential"] = self.credential
+            found["credential_hint"] = self.credential_hint
+        return {k: v[:256] for k, v in found.items() if v}
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +195,9 @@ class ApiRequest:
     """One HTTP attempt as the pipeline sees it.
 
     ``body`` is the parsed JSON body (None for GETs); ``opaque`` says the body is something DLP
-    cannot read (a multipart upload, raw bytes). ``path`` has no query string.
+    cannot read (a multipart upload, raw bytes). ``path`` has no query string. ``origin`` is
+    set by a gateway; with one, refusals are answered over HTTP, so their records carry the
+    status (:attr:`CallDenied.status`).
     """
 
     method: str
@@ -132,6 +206,7 @@ class ApiRequest:
     opaque: bool = False
     stream: bool = False
     attempt: int = 0
+    origin: Origin | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +392,8 @@ class AuditPipeline:
         """The caller's verified identity (cached per token until it expires)."""
         from claudesec.audit.identity import resolve_identity
 
+        if caller.identity is not None:
+            return caller.identity
         if not caller.token:
             return resolve_identity(user=caller.user, policy=self.policy.config)
         key = (caller.token, caller.user or "")
@@ -342,7 +419,10 @@ class AuditPipeline:
         from claudesec.audit.identity import IdentityProviderError, IdentityRejected
 
         started = time.perf_counter()
-        source = "oidc" if caller.token else "trusted"
+        if caller.identity is not None:
+            source: str = caller.identity.source
+        else:
+            source = "oidc" if caller.token else "trusted"
         path = request.path
         try:
             identity = self.identify(caller)
@@ -406,11 +486,12 @@ class AuditPipeline:
             )
         if report:
             if mode == "block":
+                where = _batch_items_with_findings(body, slots, per_slot) if body else ""
                 self._deny(
                     request,
                     started,
                     "dlp.blocked",
-                    f"the request holds {report.describe()}; role {role!r} blocks them",
+                    f"the request{where} holds {report.describe()}; role {role!r} blocks them",
                     user=user,
                     role=role,
                     source=identity.source,
@@ -428,8 +509,9 @@ class AuditPipeline:
                 send = replace_texts(request.body, replacements)
                 verdict = Decision.REDACT
 
-        if self._store_broken and self.fail_closed:
-            self._refuse_while_broken(request, started, user, role, identity.source, model)
+        problem = self.recording_problem() if self.fail_closed else ""
+        if problem:
+            self._refuse_while_broken(request, started, user, role, identity.source, model, problem)
         sampled = self.sample_rate >= 1.0 or self._rng() < self.sample_rate
         return Admission(
             request=request,
@@ -442,6 +524,37 @@ class AuditPipeline:
             prompt_hash=prompt_hash,
             sampled=sampled,
             started=started,
+            extra=_batch_extra(request, body),
+        )
+
+    def reject(
+        self,
+        request: ApiRequest,
+        reason: str,
+        message: str,
+        *,
+        source: str = "",
+        user: str = "",
+        started: float | None = None,
+        hint: str | None = None,
+    ) -> NoReturn:
+        """Record a refusal that happens before anyone is identified, and raise it.
+
+        For a gateway's own checks: no credential, a credential of the wrong kind (an
+        Anthropic key), one of its own tokens that is unknown, expired or revoked, or a
+        request it will not relay (``request.too_large``, ``request.malformed``,
+        ``request.not_proxied``). ``reason`` is a code like those of :meth:`admit`.
+        Raises :class:`CallDenied` like :meth:`admit` does, after recording it.
+        """
+        self._deny(
+            request,
+            time.perf_counter() if started is None else started,
+            reason,
+            message,
+            user=user,
+            role="",
+            source=source,
+            hint=hint,
         )
 
     def _decide(
@@ -465,19 +578,7 @@ class AuditPipeline:
             )
             return self.policy.evaluate(identity, counted, role=role), model
         if body is not None and path == _BATCH_PATH and request.method.upper() == "POST":
-            requests = body.get("requests")
-            first: PolicyDecision | None = None
-            for item in requests if isinstance(requests, list) else []:
-                params = item.get("params") if isinstance(item, Mapping) else None
-                decision = self.policy.evaluate(
-                    identity, params if isinstance(params, Mapping) else {}, role=role
-                )
-                model = model or (_str(params.get("model")) if isinstance(params, Mapping) else "")
-                if not decision.allowed:
-                    return decision, model
-                first = first or decision
-            if first is not None:
-                return first, model
+            return self._decide_batch(identity, role, body)
         # Endpoints without a prompt (models, batch results, files...): the caller must still
         # hold a defined role; the model checks have nothing to look at.
         decision = self.policy.evaluate(identity, PolicyRequest(model=""), role=role)
@@ -488,6 +589,48 @@ class AuditPipeline:
 
             return replace(decision, allowed=True, reason=Reason.ALLOWED, message="allowed"), model
         return decision, model
+
+    def _decide_batch(
+        self, identity: Identity, role: str | None, body: Mapping[str, Any]
+    ) -> tuple[PolicyDecision, str]:
+        """Each request of a batch is judged as if sent alone; the first refused one decides,
+        named by its ``custom_id``. One record covers the batch (it is one HTTP attempt)."""
+        from dataclasses import replace
+
+        from claudesec.audit.policy import Check, PolicyDecision, PolicyRequest, Reason
+
+        requests = body.get("requests")
+        first: PolicyDecision | None = None
+        model = ""
+        for index, item in enumerate(requests if isinstance(requests, list) else []):
+            params = item.get("params") if isinstance(item, Mapping) else None
+            params = params if isinstance(params, Mapping) else {}
+            decision = self.policy.evaluate(identity, params, role=role)
+            model = model or _str(params.get("model"))
+            if not decision.allowed:
+                name = _custom_id(item, index)
+                return replace(decision, message=f"batch request {name}: {decision.message}"), (
+                    _str(params.get("model")) or model
+                )
+            first = first or decision
+        if first is not None:
+            return first, model
+        # An empty batch sends no prompt, but it must not slip through as a "read".
+        decision = self.policy.evaluate(identity, PolicyRequest(model=""), role=role)
+        if decision.checks and not decision.checks[0].passed:
+            return decision, model
+        message = "a batch needs a non-empty list of requests"
+        return PolicyDecision(
+            allowed=False,
+            reason=Reason.MALFORMED_REQUEST,
+            message=message,
+            user=identity.user,
+            role=decision.role,
+            checks=(
+                decision.checks[0],
+                Check("request", False, message, Reason.MALFORMED_REQUEST),
+            ),
+        ), model
 
     # ----------------------------------------------------------------- recording
 
@@ -513,8 +656,10 @@ class AuditPipeline:
         extra: dict[str, Any] = {"path": request.path, **admission.extra, **outcome.extra}
         if request.attempt:
             extra["attempt"] = request.attempt
+        if request.origin is not None:
+            extra.update(request.origin.fields(refused=False))
         if outcome.status:
-            extra["status"] = outcome.status
+            extra["http_status"] = outcome.status
         if request.stream:
             extra["stream"] = True
         if admission.dlp:
@@ -569,6 +714,10 @@ class AuditPipeline:
         extra: dict[str, Any] = {"path": request.path}
         if request.attempt:
             extra["attempt"] = request.attempt
+        if request.origin is not None:
+            # A gateway answers the refusal over HTTP: record the status its caller sees.
+            extra.update(request.origin.fields(refused=True))
+            extra["http_status"] = denial_status(reason)[0]
         if report:
             extra["dlp_counts"] = dict(report.counts)
         event = AuditEvent(
@@ -594,15 +743,31 @@ class AuditPipeline:
             reason, message, user=user, role=role, dlp=report, record=record, hint=hint
         ) from None
 
+    def recording_problem(self) -> str:
+        """Why records cannot be written now ("" when they can): what a fail-closed pipeline
+        refuses calls for, and what a health check reports."""
+        problem = getattr(self.store, "problem", None)
+        if isinstance(problem, str):
+            return problem  # the sink knows better than our last write did
+        return "the last record could not be written" if self._store_broken else ""
+
     def _refuse_while_broken(
-        self, request: ApiRequest, started: float, user: str, role: str, source: str, model: str
+        self,
+        request: ApiRequest,
+        started: float,
+        user: str,
+        role: str,
+        source: str,
+        model: str,
+        problem: str,
     ) -> None:
         try:
             self._deny(
                 request,
                 started,
                 "audit.unavailable",
-                "the audit log could not be written, so calls are refused (audit.fail_closed)",
+                f"the audit log cannot be written ({problem}), so calls are refused "
+                "(audit.fail_closed)",
                 user=user,
                 role=role,
                 source=source,
@@ -703,6 +868,45 @@ class AuditPipeline:
     def stream_monitor(self, admission: Admission, *, status: int, request_id: str) -> SseMonitor:
         """A monitor for an SSE response: forward ``feed(chunk)``'s output, then ``finish``."""
         return SseMonitor(self, admission, status=status, request_id=request_id)
+
+
+def _custom_id(item: Any, index: int) -> str:
+    custom = item.get("custom_id") if isinstance(item, Mapping) else None
+    return repr(custom[:64]) if isinstance(custom, str) and custom else f"#{index}"
+
+
+def _batch_items_with_findings(
+    body: Mapping[str, Any], slots: list[Any], per_slot: list[list[Finding]]
+) -> str:
+    """`` (batch requests 'a', 'b')`` naming the items that hold findings; "" otherwise."""
+    requests = body.get("requests")
+    if not isinstance(requests, list):
+        return ""
+    indices = sorted(
+        {
+            slot.path[1]
+            for slot, found in zip(slots, per_slot, strict=True)
+            if found and len(slot.path) > 1 and slot.path[0] == "requests"
+        }
+    )
+    if not indices:
+        return ""
+    named = [_custom_id(requests[i], i) for i in indices[:5]]
+    more = f" and {len(indices) - 5} more" if len(indices) > 5 else ""
+    return f" (batch requests {', '.join(named)}{more})"
+
+
+def _batch_extra(request: ApiRequest, body: Mapping[str, Any] | None) -> dict[str, Any]:
+    if body is None or request.path != _BATCH_PATH or request.method.upper() != "POST":
+        return {}
+    requests = body.get("requests")
+    items = requests if isinstance(requests, list) else []
+    models = {
+        _str(item["params"].get("model"))
+        for item in items
+        if isinstance(item, Mapping) and isinstance(item.get("params"), Mapping)
+    }
+    return {"batch_requests": len(items), "batch_models": sorted(m for m in models if m)[:20]}
 
 
 def _hash_texts(key: bytes, texts: list[str]) -> str:

@@ -11,8 +11,8 @@ the role's UTC hours; the user's token budgets for the last minute and day are n
 
 Roles come from ``policy.users`` first: a user listed there has exactly that role, and asking
 for another is denied (a caller cannot pick a stronger role than assigned). A user not listed
-there may still use the roles mapped from a verified OIDC token's groups; a trusted (plain) user
-id that is not listed is unknown and denied.
+there may still use the roles mapped from a verified OIDC token's groups, or the role a proxy
+token was issued for; a trusted (plain) user id that is not listed is unknown and denied.
 """
 
 from __future__ import annotations
@@ -41,6 +41,12 @@ _MAX_DEPTH = 32
 
 _HOURS_RE = re.compile(r"^\s*(\d{1,2})\s*-\s*(\d{1,2})\s*$")
 _GLOB_CHARS_RE = re.compile(r"^[A-Za-z0-9._:@/*?\[\]!-]+$")
+# Identity sources whose verified credential carries roles (a plain user id carries none).
+_CREDENTIAL_SOURCES = frozenset({"oidc", "proxy_token"})
+_GRANTED_BY = {  # (what grants, "does not grant", "grants") in each source's grammar
+    "oidc": ("token groups", "do not grant", "grant"),
+    "proxy_token": ("proxy token", "does not grant", "grants"),
+}
 
 
 class Reason(StrEnum):
@@ -386,16 +392,17 @@ class Policy:
                 )
             candidates = [assigned]
             how = f"{user} is assigned role {assigned!r} in policy.users"
-        elif identity.source == "oidc" and identity.roles:
+        elif identity.source in _CREDENTIAL_SOURCES and identity.roles:
+            what, refuses, grants = _GRANTED_BY[identity.source]
             if requested and requested not in identity.roles:
                 return [], Check(
                     "identity",
                     False,
-                    f"{user}'s token groups do not grant role {requested!r}",
+                    f"{user}'s {what} {refuses} role {requested!r}",
                     Reason.ROLE_NOT_ASSIGNED,
                 )
             candidates = [requested] if requested else list(identity.roles)
-            how = f"{user}'s token groups grant {', '.join(map(repr, candidates))}"
+            how = f"{user}'s {what} {grants} {', '.join(map(repr, candidates))}"
         else:
             where = "policy.users" if identity.source == "trusted" else "policy.users or groups"
             return [], Check(

@@ -1,42 +1,47 @@
 """The seam between the HTTP server and the audit pipeline.
 
-The server knows HTTP: routes, credentials, bodies, streams, limits. Everything about *whether*
-a call may go ahead and *what is recorded* (identity -> policy -> DLP -> sampling -> audit) is
-the pipeline's, shared with :class:`claudesec.audit.client.AuditedAnthropic`. This module
-names the few operations the server needs from it, so the server can be tested with a stand-in
-and the adapter in :mod:`claudesec.proxy.pipeline_gate` stays a thin translation.
+The server knows HTTP: routes, credentials, bodies, streams, limits. Whether a call may go
+ahead and what is recorded (identity -> policy -> DLP -> sampling -> audit) belongs to
+:class:`claudesec.audit.pipeline.AuditPipeline`, the same object
+:class:`claudesec.audit.client.AuditedAnthropic` runs on. This module holds the two
+translations between them: what the server knows about a request into the pipeline's
+:class:`~claudesec.audit.pipeline.ApiRequest` (with the proxy's :class:`Origin`), and a
+:class:`~claudesec.audit.pipeline.CallDenied` into the error JSON Anthropic clients expect.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from claudesec.audit.pipeline import ApiRequest, Origin
 
 if TYPE_CHECKING:
-    from claudesec.audit.identity import Identity
+    from claudesec.audit.pipeline import CallDenied
 
 
 @dataclass(frozen=True, slots=True)
 class RequestInfo:
-    """What the server knows about a request, for the audit record."""
+    """What the server knows about a request before its body is read."""
 
-    request_id: str
+    request_id: str  # the proxy's own id, sent back as x-claudesec-request-id
     method: str
     path: str
     client: str  # peer address
-    user_agent: str = ""
-    credential: str = ""  # the credential kind: proxy_token, jwt, anthropic_key, ...
+    credential: str = ""  # the credential kind: proxy_token, jwt, anthropic_key, none...
     credential_hint: str = ""  # redacted, never the credential
-    token_id: str = ""  # the proxy token's id, when one was used
+    token_id: str = ""  # the proxy token's id, once verified
 
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """An authenticated caller and the role it acts as (a proxy token fixes one)."""
-
-    identity: Identity
-    role: str | None = None
+    def api_request(self, body: Any = None, *, stream: bool = False) -> ApiRequest:
+        origin = Origin(
+            via="proxy",
+            client=self.client,
+            token_id=self.token_id,
+            request_id=self.request_id,
+            credential=self.credential,
+            credential_hint=self.credential_hint,
+        )
+        return ApiRequest(self.method, self.path, body=body, stream=stream, origin=origin)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,130 +51,12 @@ class Denial:
     status: int
     error_type: str  # authentication_error, permission_error, invalid_request_error, ...
     message: str
-    reason: str = ""  # machine-readable reason code for the record
+    reason: str = ""  # the machine-readable code, as recorded
 
     def body(self) -> dict[str, Any]:
         return {"type": "error", "error": {"type": self.error_type, "message": self.message}}
 
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    stop_reason: str = ""
-    model: str = ""
-
-
-class StreamFilter(Protocol):
-    """Rewrites a streamed (SSE) response on its way to the client: response-side DLP.
-
-    ``feed`` may hold back bytes (a secret can straddle two events); ``close`` returns the
-    rest. A pass-through filter returns its input at once, which keeps streaming unbuffered.
-    """
-
-    def feed(self, chunk: bytes) -> bytes: ...
-
-    def close(self) -> bytes: ...
-
-    @property
-    def usage(self) -> Usage: ...
-
-
-class Call(Protocol):
-    """One admitted call: the body to forward and what to do with the answer."""
-
-    @property
-    def body(self) -> Mapping[str, Any] | None:
-        """The request body to forward (DLP may have redacted it); None: forward as received."""
-        ...
-
-    def filter_response(self, data: Any) -> Any:
-        """Response-side DLP on a JSON answer."""
-        ...
-
-    def stream_filter(self) -> StreamFilter: ...
-
-    def finish(
-        self, *, status: int, usage: Usage | None, latency_ms: float, error: str = ""
-    ) -> None:
-        """Record the outcome (may raise when the store cannot be written and fail_closed)."""
-        ...
-
-
-class Gate(Protocol):
-    """What the server asks of the pipeline."""
-
-    def reject_identity(self, info: RequestInfo, reason: str, message: str) -> None:
-        """Record a request refused before anyone was identified (401)."""
-        ...
-
-    def admit(
-        self, caller: Caller, body: Mapping[str, Any] | None, info: RequestInfo
-    ) -> Call | Denial:
-        """Decide one request; ``body`` is None for reads (model lists, batch status)."""
-        ...
-
-
-# --------------------------------------------------------------------------- pass-through
-
-
-@dataclass
-class PassThroughStream:
-    """A filter that changes nothing but still reads usage from the events going by."""
-
-    _usage: dict[str, Any] = field(default_factory=dict)
-    _tail: bytes = b""
-
-    def feed(self, chunk: bytes) -> bytes:
-        self._scan(chunk)
-        return chunk
-
-    def close(self) -> bytes:
-        return b""
-
-    @property
-    def usage(self) -> Usage:
-        u = self._usage
-        return Usage(
-            int(u.get("input_tokens", 0)),
-            int(u.get("output_tokens", 0)),
-            str(u.get("stop_reason", "")),
-            str(u.get("model", "")),
-        )
-
-    def _scan(self, chunk: bytes) -> None:
-        import json
-
-        data = self._tail + chunk
-        lines = data.split(b"\n")
-        self._tail = lines.pop()[-65536:]
-        for line in lines:
-            if not line.startswith(b"data:"):
-                continue
-            if b"usage" not in line and b"stop_reason" not in line:
-                continue
-            try:
-                event = json.loads(line[5:])
-            except ValueError:
-                continue
-            read_usage_event(event, self._usage)
-
-
-def read_usage_event(event: Any, into: dict[str, Any]) -> None:
-    """Fold one SSE event's usage (message_start / message_delta) into ``into``."""
-    if not isinstance(event, dict):
-        return
-    message = event.get("message") if event.get("type") == "message_start" else None
-    if isinstance(message, dict):
-        into["model"] = message.get("model", "")
-        usage = message.get("usage") or {}
-    else:
-        usage = event.get("usage") or {}
-    if isinstance(usage, dict):
-        for name in ("input_tokens", "output_tokens"):
-            value = usage.get(name)
-            if isinstance(value, int) and value >= into.get(name, 0):
-                into[name] = value
-    delta = event.get("delta")
-    if isinstance(delta, dict) and delta.get("stop_reason"):
-        into["stop_reason"] = delta["stop_reason"]
+    @classmethod
+    def of(cls, denied: CallDenied) -> Denial:
+        # The pipeline's messages name kinds and counts, never values: safe to send back.
+        return cls(denied.status, denied.error_type, denied.user_message(), denied.reason)

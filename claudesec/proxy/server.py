@@ -3,12 +3,14 @@
 One event loop serves clients and talks to the upstream through one pooled
 ``aiohttp.ClientSession``, so a streamed answer goes from the upstream socket to the client
 socket chunk by chunk as it arrives, with no thread hand-off and no buffering (both sides
-run with ``TCP_NODELAY``).
+run with ``TCP_NODELAY``). Audit records leave the loop through a
+:class:`~claudesec.audit.writer.BackgroundWriter`, so SQLite never stalls a request.
 
 Request path, in order, so that nothing reaches the upstream before it is decided:
-route allow-list -> credential (401) -> size limit (413) -> body parse (400) -> the gate:
-identity, policy, DLP (403 / redacted body) -> stream limit (429) -> inject the key, strip
-every client credential header -> forward -> response-side DLP -> record.
+route allow-list -> credential (401) -> size limit (413) -> body parse (400) -> the audit
+pipeline: identity, policy, DLP (401/403 / redacted body; 503 when the audit log cannot be
+written) -> stream limit (429) -> inject the key, strip every client credential header ->
+forward -> response-side DLP (JSON and SSE) -> record.
 """
 
 from __future__ import annotations
@@ -21,27 +23,38 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 from aiohttp.client_exceptions import ClientError
 from multidict import CIMultiDict
 
+from claudesec.audit.pipeline import (
+    Admission,
+    ApiRequest,
+    AuditPipeline,
+    AuditUnavailable,
+    CallDenied,
+    Caller,
+    Outcome,
+    SseMonitor,
+    StreamEnd,
+)
 from claudesec.errors import ClaudesecError, ConfigError, ExternalServiceError
 from claudesec.proxy.auth import CLIENT_AUTH_HEADERS, Credential, extract_credential
-from claudesec.proxy.gate import Call, Caller, Denial, Gate, PassThroughStream, RequestInfo, Usage
+from claudesec.proxy.gate import Denial, RequestInfo
 from claudesec.proxy.keysource import CachedKey
 from claudesec.proxy.tokens import TokenRejected, TokenStore
 
 if TYPE_CHECKING:
-    from claudesec.audit.identity import OidcVerifier
+    from claudesec.audit.writer import BackgroundWriter
 
 log = logging.getLogger("claudesec.proxy")
 
-# Endpoints forwarded; everything else (the Admin API above all) is refused here. The bool
-# says whether the JSON body is a Messages request the gate must see.
+# Endpoints forwarded; everything else (the Admin API above all) is refused here. The kind
+# says whether the pipeline sees the JSON body ("message", "batch") or only the path ("read").
 _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("POST", re.compile(r"^/v1/messages$"), "message"),
     ("POST", re.compile(r"^/v1/messages/count_tokens$"), "message"),
@@ -53,6 +66,12 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("GET", re.compile(r"^/v1/messages/batches/[^/]+/results$"), "read"),
     ("POST", re.compile(r"^/v1/messages/batches/[^/]+/cancel$"), "read"),
     ("DELETE", re.compile(r"^/v1/messages/batches/[^/]+$"), "read"),
+)
+# Answers read whole, for usage and response-side DLP; every other answer streams through.
+_BUFFERED_PATHS = frozenset({"/v1/messages", "/v1/messages/count_tokens"})
+_WITHHELD = (
+    "claudesec could not write the audit record of this call, so its answer is withheld "
+    "(audit.fail_closed)"
 )
 
 _HOP_BY_HOP = frozenset(
@@ -73,7 +92,7 @@ _HOP_BY_HOP = frozenset(
     }
 )
 _DROP_RESPONSE = _HOP_BY_HOP | {"set-cookie"}
-_MAX_JSON_RESPONSE = 64 * 1024 * 1024
+_MAX_JSON_RESPONSE = 64 * 1024 * 1024  # a Messages answer is far smaller; this bounds memory
 
 
 @dataclass(frozen=True)
@@ -139,22 +158,26 @@ def _denial(denial: Denial, request_id: str) -> web.Response:
 
 
 class ProxyServer:
-    """The proxy application. ``await start()`` / ``await stop()``, or :meth:`run` to block."""
+    """The proxy application. ``await start()`` / ``await stop()``, or :meth:`run` to block.
+
+    ``writer`` is the pipeline's record sink when the server owns it: :meth:`stop` writes what
+    is queued once the last stream has finished, then closes the store.
+    """
 
     def __init__(
         self,
         settings: ProxySettings,
         *,
-        gate: Gate,
+        pipeline: AuditPipeline,
         key: CachedKey,
         tokens: TokenStore,
-        verifier: OidcVerifier | None = None,
+        writer: BackgroundWriter | None = None,
     ) -> None:
         self.settings = settings
-        self._gate = gate
+        self._pipeline = pipeline
         self._key = key
         self._tokens = tokens
-        self._verifier = verifier
+        self._writer = writer
         self._streams = 0
         self._inflight = 0
         self._session: ClientSession | None = None
@@ -226,11 +249,18 @@ class ProxyServer:
             self.port = int(sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
-        """Stop accepting, let in-flight requests and streams finish (up to the grace period)."""
+        """Stop accepting, let in-flight requests and streams finish (up to the grace period),
+        then write the audit records still queued."""
         self.draining = True
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.close)
+
+    def flush_audit(self, timeout: float = 10.0) -> bool:
+        """Wait until every record so far is in the store (tests, drills); False on timeout."""
+        return self._writer.flush(timeout) if self._writer is not None else True
 
     @property
     def base_url(self) -> str:
@@ -259,14 +289,17 @@ class ProxyServer:
     # ----------------------------------------------------------------- endpoints
 
     async def _healthz(self, _request: web.Request) -> web.Response:
-        status = "draining" if self.draining else "ok"
+        audit = self._pipeline.recording_problem()
+        status = "draining" if self.draining else ("audit_unavailable" if audit else "ok")
         body = {
             "status": status,
             "in_flight": self._inflight,
             "streams": self._streams,
             "key_loaded": self._key.peek() is not None,
+            "audit": audit or "ok",
+            "audit_pending": self._writer.pending if self._writer is not None else 0,
         }
-        return web.json_response(body, status=503 if self.draining else 200)
+        return web.json_response(body, status=200 if status == "ok" else 503)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self._inflight += 1
@@ -278,55 +311,60 @@ class ProxyServer:
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         request_id = "csreq_" + uuid.uuid4().hex
-        kind = _route_kind(request.method, request.path)
-        if kind is None:
-            return _error(404, "not_found_error", f"{request.method} {request.path} is not proxied")
-
         credential = extract_credential(request.headers)
         info = RequestInfo(
             request_id=request_id,
             method=request.method,
             path=request.path,
             client=request.remote or "",
-            user_agent=request.headers.get("user-agent", "")[:256],
             credential=credential.kind,
             credential_hint=credential.hint,
         )
-        caller_or_denial = await self._authenticate(credential, info)
-        if isinstance(caller_or_denial, Denial):
-            return _denial(caller_or_denial, request_id)
-        caller, info = caller_or_denial
+        kind = _route_kind(request.method, request.path)
+        if kind is None:
+            # Recorded: a client trying the Admin API through the proxy is worth knowing about.
+            denial = self._refuse(
+                info, None, "request.not_proxied", f"{request.method} {request.path} is not proxied"
+            )
+            return _denial(denial, request_id)
+
+        authenticated = await self._authenticate(credential, info, started)
+        if isinstance(authenticated, Denial):
+            return _denial(authenticated, request_id)
+        caller, info = authenticated
 
         body_bytes = b""
         body: Any = None
         if request.method == "POST":
-            read = await self._read_body(request)
-            if isinstance(read, web.Response):
-                return read
+            limit = self.settings.max_request_bytes
+            read = await self._read_body(request, limit)
+            if read is None:
+                message = f"the request body exceeds the proxy's limit of {limit} bytes"
+                return _denial(self._refuse(info, caller, "request.too_large", message), request_id)
             body_bytes = read
             if kind != "read":
                 try:
                     body = json.loads(body_bytes)
                 except ValueError:
-                    return _error(400, "invalid_request_error", "the request body is not JSON")
+                    body = None
                 if not isinstance(body, dict):
-                    return _error(
-                        400, "invalid_request_error", "the request body must be a JSON object"
-                    )
-
-        calls, denial = self._admit(kind, caller, body, info)
-        if denial is not None:
-            return _denial(denial, request_id)
-
-        forward_body = body_bytes
-        if kind == "message" and calls and calls[0].body is not None:
-            forward_body = json.dumps(calls[0].body).encode()
-        elif kind == "batch" and any(c.body is not None for c in calls):
-            forward_body = json.dumps(_rebuild_batch(body, calls)).encode()
+                    message = "the request body must be a JSON object"
+                    denial = self._refuse(info, caller, "request.malformed", message)
+                    return _denial(denial, request_id)
 
         streaming = kind == "message" and isinstance(body, dict) and body.get("stream") is True
+        api = info.api_request(body, stream=streaming)
+        admitted = self._admit(caller, api)
+        if isinstance(admitted, Denial):
+            return _denial(admitted, request_id)
+        admission = admitted
+
+        forward_body = body_bytes
+        if admission.body is not api.body:
+            forward_body = json.dumps(admission.body, ensure_ascii=False).encode("utf-8")
+
         if streaming and self._streams >= self.settings.max_concurrent_streams:
-            self._finish_all(calls, 429, None, started, "too_many_streams")
+            self._finish(admission, Outcome(status=429, error="proxy.too_many_streams"))
             return _error(
                 429,
                 "rate_limit_error",
@@ -337,7 +375,7 @@ class ProxyServer:
         if streaming:
             self._streams += 1
         try:
-            return await self._forward(request, forward_body, calls, info, started)
+            return await self._forward(request, forward_body, admission, info)
         finally:
             if streaming:
                 self._streams -= 1
@@ -345,16 +383,24 @@ class ProxyServer:
     # ----------------------------------------------------------------- identity
 
     async def _authenticate(
-        self, credential: Credential, info: RequestInfo
+        self, credential: Credential, info: RequestInfo, started: float
     ) -> tuple[Caller, RequestInfo] | Denial:
+        """Who calls, before the body is read: an unidentified client cannot make the proxy
+        read (up to) ``max_request_bytes``."""
         from claudesec.audit.identity import Identity, IdentityProviderError, IdentityRejected
 
-        def reject(reason: str, message: str) -> Denial:
+        def reject(reason: str, message: str, source: str = "", user: str = "") -> Denial:
             try:
-                self._gate.reject_identity(info, reason, message)
-            except ClaudesecError:
-                log.exception("could not record a rejected identity")
-            return Denial(401, "authentication_error", message, reason)
+                self._pipeline.reject(
+                    info.api_request(),
+                    f"identity.{reason}",
+                    message,
+                    source=source,
+                    user=user,
+                    started=started,
+                )
+            except CallDenied as denied:
+                return Denial.of(denied)
 
         if credential.kind == "none":
             return reject(
@@ -376,99 +422,90 @@ class ProxyServer:
             try:
                 record = self._tokens.verify(credential.value)
             except TokenRejected as exc:
-                return reject(exc.reason.value, exc.message)
+                if exc.token is not None:
+                    info = replace(info, token_id=exc.token.id)
+                    return reject(exc.reason.value, exc.message, "proxy_token", exc.token.user)
+                return reject(exc.reason.value, exc.message, "proxy_token")
             except ClaudesecError as exc:
-                log.error("token store unavailable: %s", exc)
-                return Denial(503, "api_error", "the proxy cannot read its token store")
-            info = _with_token(info, record.id)
-            identity = Identity(
-                user=record.user, roles=(record.role,), source="trusted", subject=record.id
-            )
-            return Caller(identity, record.role), info
-        if credential.kind == "jwt":
-            if self._verifier is None:
+                log.error("token store unavailable: %s", exc.message)
                 return reject(
-                    "oidc_not_configured", "OIDC tokens are not accepted: identity.issuer is unset"
+                    "token_store_unavailable",
+                    "the proxy cannot read its token store",
+                    "proxy_token",
                 )
+            info = replace(info, token_id=record.id)
+            identity = Identity(
+                user=record.user, roles=(record.role,), source="proxy_token", subject=record.id
+            )
+            return Caller(identity=identity, role=record.role), info
+        if credential.kind == "jwt":
             try:
-                identity = await asyncio.to_thread(self._verifier.verify, credential.value)
-            except IdentityRejected as exc:
-                return reject(exc.reason.value, exc.message)
-            except IdentityProviderError as exc:
-                # Fail closed: no verified identity, no call.
-                log.error("identity provider unavailable: %s", exc)
-                return Denial(
-                    503, "api_error", "the identity provider is unreachable", "idp_unavailable"
+                # Verification may fetch the IdP's JWKS: off the loop. The pipeline caches the
+                # verified identity until the token expires.
+                identity = await asyncio.to_thread(
+                    self._pipeline.identify, Caller(token=credential.value)
                 )
-            return Caller(identity, None), info
+            except IdentityRejected as exc:
+                return reject(exc.reason.value, exc.message, "oidc")
+            except IdentityProviderError as exc:
+                log.error("identity provider unavailable: %s", exc.message)
+                return reject(
+                    "idp_unavailable", "the identity provider is unreachable (fail closed)", "oidc"
+                )
+            return Caller(identity=identity), info
         return reject("unknown_credential", "the credential is neither a proxy token nor a JWT")
 
-    # ----------------------------------------------------------------- body and gate
+    # ----------------------------------------------------------------- body and pipeline
 
-    async def _read_body(self, request: web.Request) -> bytes | web.Response:
-        limit = self.settings.max_request_bytes
-        too_large = _error(
-            413, "request_too_large", f"the request body exceeds the proxy's limit of {limit} bytes"
-        )
+    async def _read_body(self, request: web.Request, limit: int) -> bytes | None:
+        """The body, or None when it is over ``limit`` (not read further)."""
         length = request.content_length
         if length is not None and length > limit:
-            return too_large
+            return None
         chunks: list[bytes] = []
         total = 0
         async for chunk in request.content.iter_any():
             total += len(chunk)
             if total > limit:
-                return too_large
+                return None
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _admit(
-        self, kind: str, caller: Caller, body: Any, info: RequestInfo
-    ) -> tuple[list[Call], Denial | None]:
+    def _refuse(
+        self, info: RequestInfo, caller: Caller | None, reason: str, message: str
+    ) -> Denial:
+        """Record and answer a request the proxy will not relay, whoever sent it."""
+        identity = caller.identity if caller is not None else None
         try:
-            if kind == "batch":
-                return self._admit_batch(caller, body, info)
-            result = self._gate.admit(caller, body if kind == "message" else None, info)
+            self._pipeline.reject(
+                info.api_request(),
+                reason,
+                message,
+                source=identity.source if identity is not None else "",
+                user=identity.user if identity is not None else "",
+            )
+        except CallDenied as denied:
+            return Denial.of(denied)
+
+    def _admit(self, caller: Caller, api: ApiRequest) -> Admission | Denial:
+        try:
+            return self._pipeline.admit(caller, api)
+        except CallDenied as denied:
+            return Denial.of(denied)
         except ClaudesecError as exc:
-            log.error("the audit pipeline failed: %s", exc)
-            return [], Denial(503, "api_error", f"claudesec refused the call: {exc.message}")
-        if isinstance(result, Denial):
-            return [], result
-        return [result], None
+            log.error("the audit pipeline failed: %s", exc.message)
+            return Denial(503, "api_error", f"claudesec refused the call: {exc.message}")
 
-    def _admit_batch(
-        self, caller: Caller, body: Mapping[str, Any], info: RequestInfo
-    ) -> tuple[list[Call], Denial | None]:
-        items = body.get("requests")
-        if not isinstance(items, list) or not items:
-            return [], Denial(400, "invalid_request_error", "a batch needs a list of requests")
-        calls: list[Call] = []
-        for item in items:
-            params = item.get("params") if isinstance(item, dict) else None
-            if not isinstance(params, dict):
-                return [], Denial(400, "invalid_request_error", "each batch request needs params")
-            result = self._gate.admit(caller, params, info)
-            if isinstance(result, Denial):
-                custom_id = str(item.get("custom_id", ""))[:64]
-                message = f"batch request {custom_id!r}: {result.message}"
-                return [], Denial(result.status, result.error_type, message, result.reason)
-            calls.append(result)
-        return calls, None
-
-    def _finish_all(
-        self,
-        calls: list[Call],
-        status: int,
-        usage: Usage | None,
-        started: float,
-        error: str = "",
-    ) -> None:
-        latency = (time.perf_counter() - started) * 1000
-        for call in calls:
-            try:
-                call.finish(status=status, usage=usage, latency_ms=latency, error=error)
-            except ClaudesecError:
-                log.exception("could not record the call's outcome")
+    def _finish(self, admission: Admission, outcome: Outcome) -> bool:
+        """Record the outcome; False when the answer must be withheld (fail closed)."""
+        try:
+            self._pipeline.finish(admission, outcome)
+        except AuditUnavailable:
+            return False  # already logged by the pipeline
+        except ClaudesecError as exc:
+            log.error("could not record the call's outcome: %s", exc.message)
+            return False
+        return True
 
     # ----------------------------------------------------------------- forwarding
 
@@ -487,19 +524,14 @@ class ProxyServer:
         return headers
 
     async def _forward(
-        self,
-        request: web.Request,
-        body: bytes,
-        calls: list[Call],
-        info: RequestInfo,
-        started: float,
+        self, request: web.Request, body: bytes, admission: Admission, info: RequestInfo
     ) -> web.StreamResponse:
         assert self._session is not None
         try:
             key = await self._key.get()
         except ClaudesecError as exc:
-            log.error("no upstream key: %s", exc)
-            self._finish_all(calls, 503, None, started, "no_upstream_key")
+            log.error("no upstream key: %s", exc.message)
+            self._finish(admission, Outcome(status=503, error="proxy.no_upstream_key"))
             return _error(503, "api_error", "the proxy has no Anthropic key to call with")
         url = self._upstream + request.rel_url.raw_path_qs
         try:
@@ -507,12 +539,12 @@ class ProxyServer:
                 request.method,
                 url,
                 data=body if request.method != "GET" else None,
-                headers=self._upstream_headers(request, key.key),
+                headers=self._upstream_headers(request, key.value),
                 allow_redirects=False,
             )
         except (ClientError, TimeoutError, OSError) as exc:
             log.warning("upstream unreachable: %s", exc)
-            self._finish_all(calls, 502, None, started, "upstream_unreachable")
+            self._finish(admission, Outcome(status=529, error="upstream.unreachable"))
             return _error(529, "overloaded_error", "the upstream Anthropic API is unreachable")
 
         if upstream.status == 401:
@@ -520,8 +552,10 @@ class ProxyServer:
             self._key.invalidate()
         try:
             if upstream.content_type == "text/event-stream":
-                return await self._relay_stream(request, upstream, calls, info, started)
-            return await self._relay_body(upstream, calls, info, started)
+                return await self._relay_stream(request, upstream, admission, info)
+            if admission.request.path in _BUFFERED_PATHS:
+                return await self._relay_body(upstream, admission, info)
+            return await self._relay_through(request, upstream, admission, info)
         finally:
             upstream.release()
 
@@ -534,62 +568,95 @@ class ProxyServer:
         return headers
 
     async def _relay_body(
-        self, upstream: Any, calls: list[Call], info: RequestInfo, started: float
+        self, upstream: Any, admission: Admission, info: RequestInfo
     ) -> web.StreamResponse:
+        chunks: list[bytes] = []
+        size = 0
         try:
-            raw: bytes = await upstream.content.read(_MAX_JSON_RESPONSE)
-        except (ClientError, TimeoutError, OSError) as exc:
+            async for chunk in upstream.content.iter_any():
+                size += len(chunk)
+                if size > _MAX_JSON_RESPONSE:
+                    raise ValueError("the upstream answer is too large")
+                chunks.append(chunk)
+        except (ClientError, TimeoutError, OSError, ValueError) as exc:
             log.warning("upstream failed mid-response: %s", exc)
-            self._finish_all(calls, 502, None, started, "upstream_failed")
+            self._finish(admission, Outcome(status=529, error="upstream.failed"))
             return _error(529, "overloaded_error", "the upstream Anthropic API failed")
-        usage: Usage | None = None
-        if calls and upstream.content_type == "application/json" and raw:
-            try:
-                data = json.loads(raw)
-            except ValueError:
-                data = None
-            if data is not None:
-                filtered = calls[0].filter_response(data) if upstream.status == 200 else data
-                if filtered is not data:
-                    raw = json.dumps(filtered).encode()
-                usage = _usage_of(data)
-        self._finish_all(calls, upstream.status, usage, started)
+        raw = b"".join(chunks)
+        status = upstream.status
+        request_id = str(upstream.headers.get("request-id", ""))
+        outcome, rewritten = self._pipeline.response_outcome(
+            admission, status, request_id, raw if status < 400 else None
+        )
+        if not self._finish(admission, outcome):
+            return _error(503, "api_error", _WITHHELD)
         return web.Response(
-            status=upstream.status, body=raw, headers=self._response_headers(upstream, info)
+            status=status,
+            body=raw if rewritten is None else rewritten,
+            headers=self._response_headers(upstream, info),
         )
 
-    async def _relay_stream(
-        self,
-        request: web.Request,
-        upstream: Any,
-        calls: list[Call],
-        info: RequestInfo,
-        started: float,
+    async def _relay_through(
+        self, request: web.Request, upstream: Any, admission: Admission, info: RequestInfo
     ) -> web.StreamResponse:
-        stream_filter = calls[0].stream_filter() if calls else PassThroughStream()
+        """Model lists, batch status and results (JSONL, possibly large): passed on as they
+        arrive; the record says how the attempt ended."""
+        status = upstream.status
+        request_id = str(upstream.headers.get("request-id", ""))
+        outcome, _ = self._pipeline.response_outcome(admission, status, request_id, None)
+        response = web.StreamResponse(status=status, headers=self._response_headers(upstream, info))
+        await response.prepare(request)
+        try:
+            async for chunk in upstream.content.iter_any():
+                await response.write(chunk)
+            await response.write_eof()
+        except (ClientError, TimeoutError) as exc:
+            log.warning("upstream broke mid-response: %s", exc)
+            outcome = replace(outcome, error="upstream.failed")
+        finally:
+            self._finish(admission, outcome)
+        return response
+
+    async def _relay_stream(
+        self, request: web.Request, upstream: Any, admission: Admission, info: RequestInfo
+    ) -> web.StreamResponse:
+        monitor = self._pipeline.stream_monitor(
+            admission,
+            status=upstream.status,
+            request_id=str(upstream.headers.get("request-id", "")),
+        )
         response = web.StreamResponse(
             status=upstream.status, headers=self._response_headers(upstream, info)
         )
         await response.prepare(request)
+        how: StreamEnd = "complete"
         error = ""
         try:
             async for chunk in upstream.content.iter_any():
-                out = stream_filter.feed(chunk)
+                # With response redaction on, the monitor releases whole events and holds back
+                # a text tail that may be the start of a secret finished by the next event.
+                out = monitor.feed(chunk)
                 if out:
                     await response.write(out)
-            rest = stream_filter.close()
-            if rest:
-                await response.write(rest)
             await response.write_eof()
         except (ClientError, TimeoutError) as exc:
-            error = "upstream_failed"
+            how, error = "failed", "upstream.failed"
             log.warning("upstream stream broke: %s", exc)
         except (ConnectionResetError, asyncio.CancelledError):
-            error = "client_gone"
+            how = "abandoned"
             raise
         finally:
-            self._finish_all(calls, upstream.status, stream_filter.usage, started, error)
+            # The answer has been sent: a failed record cannot withhold it, only refuse the
+            # next calls (the pipeline does) and be logged.
+            _finish_stream(monitor, how, error)
         return response
+
+
+def _finish_stream(monitor: SseMonitor, how: StreamEnd, error: str) -> None:
+    try:
+        monitor.finish(how, error)
+    except ClaudesecError as exc:
+        log.error("claudesec: %s", exc.message)
 
 
 def _route_kind(method: str, path: str) -> str | None:
@@ -597,37 +664,6 @@ def _route_kind(method: str, path: str) -> str | None:
         if route_method == method and pattern.match(path):
             return kind
     return None
-
-
-def _with_token(info: RequestInfo, token_id: str) -> RequestInfo:
-    from dataclasses import replace
-
-    return replace(info, token_id=token_id)
-
-
-def _usage_of(data: Any) -> Usage | None:
-    if not isinstance(data, dict):
-        return None
-    usage = data.get("usage")
-    if not isinstance(usage, dict):
-        # count_tokens answers {"input_tokens": N}
-        if isinstance(data.get("input_tokens"), int):
-            return Usage(input_tokens=data["input_tokens"])
-        return None
-    return Usage(
-        int(usage.get("input_tokens") or 0),
-        int(usage.get("output_tokens") or 0),
-        str(data.get("stop_reason") or ""),
-        str(data.get("model") or ""),
-    )
-
-
-def _rebuild_batch(body: Mapping[str, Any], calls: list[Call]) -> dict[str, Any]:
-    items = []
-    for item, call in zip(body["requests"], calls, strict=True):
-        params = call.body if call.body is not None else item["params"]
-        items.append({**item, "params": dict(params)})
-    return {**body, "requests": items}
 
 
 # --------------------------------------------------------------------------- in a thread

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 from claudesec.errors import UsageError
 
 if TYPE_CHECKING:
+    from claudesec.audit.pipeline import AuditPipeline
+    from claudesec.audit.writer import BackgroundWriter
     from claudesec.config import Config, ProxyConfig
-    from claudesec.proxy.gate import Gate
     from claudesec.proxy.server import ProxyServer
     from claudesec.proxy.tokens import IssuedToken, TokenStore
 
@@ -35,13 +36,18 @@ def build_server(
     config: Config,
     options: ServeOptions | None = None,
     *,
-    gate: Gate | None = None,
+    pipeline: AuditPipeline | None = None,
     environ: dict[str, str] | None = None,
 ) -> ProxyServer:
-    """Everything the proxy needs, checked before it binds: a bad setting fails at start."""
-    from claudesec.proxy.keysource import CachedKey, check_source, read_key
+    """Everything the proxy needs, checked before it binds: a bad setting fails at start.
+
+    ``pipeline`` defaults to the configuration's, writing through a background writer that
+    the server flushes and closes when it stops.
+    """
+    from claudesec.proxy.keysource import CachedKey
     from claudesec.proxy.server import ProxyServer, ProxySettings, parse_listen, server_ssl_context
     from claudesec.proxy.tokens import TokenStore
+    from claudesec.secrets_source import check_source, read_secret
 
     opts = options or ServeOptions()
     proxy = config.proxy
@@ -61,7 +67,7 @@ def build_server(
     ):
         if value <= 0:
             raise UsageError(f"proxy.{label} must be > 0")
-    check_source(proxy.key_source)
+    check_source(proxy.key_source, setting="proxy.key_source")
     settings = ProxySettings(
         host=host,
         port=port,
@@ -76,20 +82,35 @@ def build_server(
     )
     source, keys = proxy.key_source, config.keys
     key = CachedKey(
-        lambda: read_key(source, keys_config=keys, environ=environ), ttl_s=proxy.key_cache_s
+        lambda: read_secret(source, setting="proxy.key_source", keys_config=keys, environ=environ),
+        ttl_s=proxy.key_cache_s,
     )
+    tokens = TokenStore.from_config(proxy)
+    writer = None
+    if pipeline is None:
+        pipeline, writer = _pipeline(config)
+    return ProxyServer(settings, pipeline=pipeline, key=key, tokens=tokens, writer=writer)
+
+
+def _pipeline(config: Config) -> tuple[AuditPipeline, BackgroundWriter]:
+    """The shared audit pipeline, its records written off the event loop."""
+    from claudesec.audit.pipeline import AuditPipeline
+    from claudesec.audit.store import AuditStore
+    from claudesec.audit.writer import BackgroundWriter
+
     verifier = None
     if config.identity.issuer or config.identity.jwks_url:
         from claudesec.audit.identity import OidcVerifier
 
         verifier = OidcVerifier(config.identity)
-    if gate is None:
-        from claudesec.proxy.pipeline_gate import PipelineGate
-
-        gate = PipelineGate.from_config(config)
-    return ProxyServer(
-        settings, gate=gate, key=key, tokens=TokenStore.from_config(proxy), verifier=verifier
-    )
+    # Opened now, so an unwritable store stops the proxy at start, not on the first call.
+    writer = BackgroundWriter(AuditStore.from_config(config.audit))
+    try:
+        pipeline = AuditPipeline.from_config(config, store=writer, verifier=verifier)
+    except BaseException:
+        writer.close()
+        raise
+    return pipeline, writer
 
 
 # --------------------------------------------------------------------------- tokens

@@ -67,9 +67,12 @@ _MESSAGES = {
 class TokenRejected(CheckFailed):
     """A presented proxy token is not valid; the message never quotes the token."""
 
-    def __init__(self, reason: TokenRejectReason) -> None:
+    def __init__(self, reason: TokenRejectReason, token: ProxyToken | None = None) -> None:
         super().__init__(_MESSAGES[reason], hint="ask for a new one: claudesec proxy token create")
         self.reason = reason
+        # Known for an expired or revoked token: its id and user tell the audit trail whose
+        # old credential is still being tried.
+        self.token = token
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,9 +156,9 @@ class TokenStore:
             raise TokenRejected(TokenRejectReason.UNKNOWN)
         status = record.status(self._clock())
         if status == "revoked":
-            raise TokenRejected(TokenRejectReason.REVOKED)
+            raise TokenRejected(TokenRejectReason.REVOKED, record)
         if status == "expired":
-            raise TokenRejected(TokenRejectReason.EXPIRED)
+            raise TokenRejected(TokenRejectReason.EXPIRED, record)
         return record
 
     def _refresh(self) -> None:

@@ -80,7 +80,7 @@ def test_an_allowed_call_is_recorded_with_usage_and_request_id(
     assert event.output_tokens == reply.usage.output_tokens
     assert event.stop_reason == "end_turn" and event.model == MODEL
     assert event.request_id == reply._request_id
-    assert event.extra["status"] == 200 and event.latency_ms > 0
+    assert event.extra["http_status"] == 200 and event.latency_ms > 0
 
 
 def test_a_denied_call_sends_nothing(
@@ -128,7 +128,7 @@ def test_retries_record_each_attempt(
     reply = ask(make_client(max_retries=1), "retry me")
     assert reply.content
     first, second = records(store)
-    assert (first.decision, first.reason, first.extra["status"]) == ("error", "http.429", 429)
+    assert (first.decision, first.reason, first.extra["http_status"]) == ("error", "http.429", 429)
     assert "attempt" not in first.extra and second.extra["attempt"] == 1
     assert second.decision == "allow" and second.output_tokens > 0
 

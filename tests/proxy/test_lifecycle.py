@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from claudesec.emulator import Emulator
-from claudesec.proxy.keysource import CachedKey, KeyUnavailable, UpstreamKey, read_key
+from claudesec.errors import ExternalServiceError
+from claudesec.proxy.keysource import CachedKey
+from claudesec.secrets_source import ResolvedSecret
 from tests.fixtures.emulator import API_VERSION, MODEL
-from tests.proxy.conftest import make_config
 
 MESSAGE = {"model": MODEL, "max_tokens": 32, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -95,30 +96,18 @@ def test_upstream_401_rereads_the_rotated_key(start_proxy: Any, emulator: Emulat
 
 def test_key_cache_serves_the_last_key_through_a_brief_outage() -> None:
     now = [0.0]
-    answers: list[UpstreamKey | Exception] = [UpstreamKey("first"), KeyUnavailable("down")]
+    answers: list[ResolvedSecret | Exception] = [
+        ResolvedSecret("first"),
+        ExternalServiceError("down"),
+    ]
 
-    def load() -> UpstreamKey:
+    def load() -> ResolvedSecret:
         answer = answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
         return answer
 
     cache = CachedKey(load, ttl_s=10, max_stale_s=60, clock=lambda: now[0])
-    assert asyncio.run(cache.get()).key == "first"
+    assert asyncio.run(cache.get()).value == "first"
     now[0] = 20
-    assert asyncio.run(cache.get()).key == "first"
-
-
-def test_key_sources(tmp_path: Any) -> None:
-    import keyring
-
-    assert read_key("env:X", environ={"X": " value "}).key == "value"
-    keyring.set_password("claudesec-test", "upstream", "from-keyring")
-    assert read_key("keyring:claudesec-test/upstream").key == "from-keyring"
-    with pytest.raises(KeyUnavailable):
-        read_key("env:MISSING", environ={})
-    from claudesec.errors import ConfigError
-
-    with pytest.raises(ConfigError):
-        read_key("plain-value")
-    assert make_config(tmp_path).proxy.key_source.startswith("env:")
+    assert asyncio.run(cache.get()).value == "first"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import http.server
 import json
 import threading
 import time
@@ -12,6 +13,7 @@ import pytest
 
 from claudesec.audit.store import AuditStore, default_store_path
 from claudesec.emulator import Emulator, generate_secret
+from claudesec.proxy.tokens import TokenStore
 from tests.fixtures.emulator import API_VERSION, MODEL
 from tests.proxy.conftest import RunningProxy
 
@@ -44,6 +46,8 @@ def send(
 
 
 def events(proxy: RunningProxy) -> list[Any]:
+    # Records are written by the proxy's background writer: wait for it to catch up.
+    assert proxy.handle.server.flush_audit(5)
     with AuditStore.open(default_store_path(proxy.config.audit), readonly=True) as store:
         head = store.head().seq
         found = [store.get(seq) for seq in range(1, head + 1)]
@@ -101,7 +105,9 @@ def test_no_identity_is_401_and_nothing_reaches_upstream(
     assert status == 401
     assert json.loads(body)["error"]["type"] == "authentication_error"
     assert emulator.state.requests() == []
-    assert [e.reason for e in events(proxy)] == ["no_identity"]
+    [denial] = events(proxy)
+    assert (denial.type, denial.reason) == ("denial", "identity.no_identity")
+    assert denial.extra["http_status"] == 401 and denial.extra["via"] == "proxy"
 
 
 def test_forbidden_model_is_403_in_anthropic_shape(proxy: RunningProxy, emulator: Emulator) -> None:
@@ -112,7 +118,8 @@ def test_forbidden_model_is_403_in_anthropic_shape(proxy: RunningProxy, emulator
         c.messages.create(**{**MESSAGE, "model": "claude-opus-4-1"})
     assert "model_not_allowed" in str(caught.value)
     assert emulator.state.requests() == []
-    assert events(proxy)[-1].reason == "model_not_allowed"
+    assert events(proxy)[-1].reason == "policy.model_not_allowed"
+    assert events(proxy)[-1].extra["http_status"] == 403
 
 
 def test_client_side_anthropic_key_is_refused_and_never_forwarded(
@@ -137,7 +144,7 @@ def test_client_side_anthropic_key_is_refused_and_never_forwarded(
     assert status == 401
     assert emulator.state.requests() == []
     recorded = events(proxy)
-    assert {e.reason for e in recorded} == {"anthropic_key_presented"}
+    assert {e.reason for e in recorded} == {"identity.anthropic_key_presented"}
     assert all(client_key.secret not in e.canonical_json() for e in recorded)
 
 
@@ -151,8 +158,10 @@ def test_expired_and_revoked_tokens_are_refused(proxy: RunningProxy, emulator: E
     status, _, body = send(proxy, "POST", "/v1/messages", MESSAGE, {"x-api-key": issued.secret})
     assert status == 401
     assert "revoked" in json.loads(body)["error"]["message"]
-    reasons = [e.reason for e in events(proxy) if e.type == "denial"]
-    assert reasons == ["token_expired", "token_revoked"]
+    denials = [e for e in events(proxy) if e.type == "denial"]
+    assert [e.reason for e in denials] == ["identity.token_expired", "identity.token_revoked"]
+    # The old token's id and user are known: the record says whose credential is being tried.
+    assert denials[1].extra["token_id"] == issued.record.id and denials[1].user == "carol"
     assert len(emulator.state.requests()) == 1
 
 
@@ -202,7 +211,12 @@ def test_dlp_blocks_a_secret_in_the_prompt(proxy: RunningProxy, emulator: Emulat
     assert status == 403
     assert leaked not in answer.decode()
     assert emulator.state.requests() == []
-    assert events(proxy)[-1].type == "dlp_hit"
+    last = events(proxy)[-1]
+    assert (last.type, last.reason, last.dlp_kinds) == (
+        "denial",
+        "dlp.blocked",
+        ("anthropic-api-key",),
+    )
 
 
 def test_dlp_redacts_for_a_redacting_role(proxy: RunningProxy, emulator: Emulator) -> None:
@@ -223,6 +237,8 @@ def test_admin_api_is_not_proxied(proxy: RunningProxy, emulator: Emulator) -> No
     )
     assert status == 404
     assert emulator.state.requests() == []
+    [refused] = events(proxy)
+    assert (refused.reason, refused.extra["http_status"]) == ("request.not_proxied", 404)
 
 
 def test_request_size_limit_is_413(start_proxy: Any, emulator: Emulator) -> None:
@@ -232,6 +248,12 @@ def test_request_size_limit_is_413(start_proxy: Any, emulator: Emulator) -> None
     assert status == 413
     assert json.loads(body)["error"]["type"] == "request_too_large"
     assert emulator.state.requests() == []
+    [refused] = events(proxy)
+    assert (refused.reason, refused.user, refused.extra["http_status"]) == (
+        "request.too_large",
+        "alice",
+        413,
+    )
 
 
 def test_concurrent_stream_limit_is_429_with_retry_after(
@@ -301,3 +323,177 @@ def test_healthz(proxy: RunningProxy) -> None:
     status, _, body = send(proxy, "GET", "/healthz")
     assert status == 200
     assert json.loads(body)["status"] == "ok"
+
+
+# --------------------------------------------------------------------------- response DLP
+
+
+class _SplitSecretUpstream(http.server.BaseHTTPRequestHandler):
+    """An upstream that streams a secret cut in two across two text_delta events, each sent
+    in its own write with a pause between, as a real model's tokens arrive."""
+
+    disable_nagle_algorithm = True
+    protocol_version = "HTTP/1.1"
+    secret = ""
+    seen: list[dict[str, str]] = []  # noqa: RUF012 - the test's shared log
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        self.seen.append({k.lower(): v for k, v in self.headers.items()})
+        half = len(self.secret) // 2
+        pieces = [f"here it is: {self.secret[:half]}", f"{self.secret[half:]} and more"]
+        events: list[tuple[str, dict[str, Any]]] = [
+            (
+                "message_start",
+                {
+                    "type": "message_start",
+                    "message": {"model": MODEL, "usage": {"input_tokens": 3, "output_tokens": 1}},
+                },
+            ),
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text"}},
+            ),
+            *[
+                (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "text_delta", "text": piece},
+                    },
+                )
+                for piece in pieces
+            ],
+            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn"},
+                    "usage": {"output_tokens": 9},
+                },
+            ),
+            ("message_stop", {"type": "message_stop"}),
+        ]
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        for name, data in events:
+            frame = f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(frame), frame))
+            self.wfile.flush()
+            time.sleep(0.02)
+        self.wfile.write(b"0\r\n\r\n")
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+def test_a_secret_split_across_two_sse_events_is_redacted(tmp_path: Any) -> None:
+    from claudesec.audit.dlp import placeholder
+    from claudesec.proxy.server import ThreadedProxy
+    from claudesec.proxy.service import ServeOptions, build_server
+    from tests.proxy.conftest import KEY_VAR, make_config
+
+    secret = generate_secret("api")
+    _SplitSecretUpstream.secret = secret
+    _SplitSecretUpstream.seen = []
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SplitSecretUpstream)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    config = make_config(tmp_path)
+    injected = generate_secret("api")
+    import os
+
+    os.environ[KEY_VAR] = injected
+    server = build_server(
+        config,
+        ServeOptions(listen="127.0.0.1:0", upstream=f"http://127.0.0.1:{upstream.server_port}"),
+    )
+    try:
+        with ThreadedProxy(server) as handle:
+            running = RunningProxy(
+                handle.base_url,
+                config,
+                TokenStore.from_config(config.proxy),
+                None,
+                handle,  # type: ignore[arg-type]
+            )
+            status, _, body = send(
+                running,
+                "POST",
+                "/v1/messages",
+                {**MESSAGE, "stream": True},
+                {"x-api-key": running.token()},
+            )
+            call = wait_for_call(running)
+    finally:
+        upstream.shutdown()
+        del os.environ[KEY_VAR]
+    assert status == 200
+    assert secret not in body.decode()
+    for half in (secret[: len(secret) // 2], secret[len(secret) // 2 :]):
+        assert half not in body.decode()
+    text = "".join(
+        json.loads(line[5:])["delta"]["text"]
+        for line in body.split(b"\n")
+        if line.startswith(b"data:") and b"text_delta" in line
+    )
+    assert text == f"here it is: {placeholder('anthropic-api-key')} and more"
+    assert call.extra["response_dlp_counts"] == {"anthropic-api-key": 1}
+    assert call.output_tokens == 9
+    # The upstream saw the injected key, never the client's token.
+    [headers] = _SplitSecretUpstream.seen
+    assert headers["x-api-key"] == injected and "authorization" not in headers
+
+
+# --------------------------------------------------------------------------- fail closed
+
+
+def test_an_audit_store_that_fails_turns_new_calls_away_with_503(
+    tmp_path: Any, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from claudesec.audit.pipeline import AuditPipeline
+    from claudesec.audit.writer import BackgroundWriter
+    from claudesec.proxy.server import ThreadedProxy
+    from claudesec.proxy.service import ServeOptions, build_server
+    from tests.audit.test_pipeline_gateway import SlowFlakyStore
+    from tests.proxy.conftest import KEY_VAR, make_config
+
+    config = make_config(tmp_path)
+    monkeypatch.setenv(KEY_VAR, emulator.state.add_key("api").secret)
+    backing = SlowFlakyStore(AuditStore.from_config(config.audit))
+    writer = BackgroundWriter(backing, retry_s=0.01)
+    pipeline = AuditPipeline.from_config(config, store=writer)
+    server = build_server(
+        config, ServeOptions(listen="127.0.0.1:0", upstream=emulator.base_url), pipeline=pipeline
+    )
+    tokens = TokenStore.from_config(config.proxy)
+    token = tokens.create(user="alice", role="dev", lifetime_s=3600).secret
+    try:
+        with ThreadedProxy(server) as handle:
+            running = RunningProxy(handle.base_url, config, tokens, None, handle)  # type: ignore[arg-type]
+            backing.failing = True
+            # Admitted before anyone knew: answered, and its record waits in the queue.
+            assert send(running, "POST", "/v1/messages", MESSAGE, {"x-api-key": token})[0] == 200
+            deadline = time.monotonic() + 5
+            while not writer.problem and time.monotonic() < deadline:
+                time.sleep(0.005)
+            status, headers, body = send(
+                running, "POST", "/v1/messages", MESSAGE, {"x-api-key": token}
+            )
+            assert status == 503
+            assert json.loads(body)["error"]["type"] == "api_error"
+            assert "disk is full" in json.loads(body)["error"]["message"]
+            assert headers["x-claudesec-reason"] == "audit.unavailable"
+            assert send(running, "GET", "/healthz")[0] == 503
+            assert len(emulator.state.requests()) == 1  # the refused call never left
+            backing.failing = False
+            assert writer.flush(5)
+            assert send(running, "POST", "/v1/messages", MESSAGE, {"x-api-key": token})[0] == 200
+    finally:
+        writer.close()
+    with AuditStore.open(default_store_path(config.audit), readonly=True) as store:
+        reasons = [store.get(seq).event.reason for seq in range(1, store.head().seq + 1)]  # type: ignore[union-attr]
+    assert reasons == ["allowed", "audit.unavailable", "allowed"]

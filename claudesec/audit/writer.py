@@ -1,0 +1,210 @@
+"""Audit records written by one background thread, so a server's event loop never waits on
+SQLite.
+
+An append to the store is a transaction (tens of microseconds, milliseconds when a signed
+checkpoint or a WAL checkpoint falls due); on an event loop that time is added to every
+request in flight. :class:`BackgroundWriter` takes records into a bounded queue and one thread
+writes them in batches (one transaction per batch, which also raises throughput).
+
+Fail closed, without losing records:
+
+* a batch the store refuses stays at the head of the queue and is retried every
+  ``retry_s``; meanwhile :attr:`BackgroundWriter.problem` says why, and a fail-closed
+  :class:`~claudesec.audit.pipeline.AuditPipeline` refuses new calls (the refusals are queued
+  too, and written once the store recovers);
+* when the queue is full, :meth:`BackgroundWriter.append` raises :class:`StoreError`: the
+  pipeline then withholds the result of the call being recorded and refuses new ones;
+* :meth:`BackgroundWriter.close` writes what is queued before it returns (a store still
+  failing at that point is logged with the number of records lost).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from claudesec.errors import ClaudesecError, StoreError
+
+if TYPE_CHECKING:
+    from claudesec.audit.events import AuditEvent
+    from claudesec.audit.store import StoredRecord
+
+log = logging.getLogger("claudesec.audit")
+
+DEFAULT_MAX_PENDING = 10_000
+DEFAULT_BATCH = 512
+# How long the first queued record waits for others to share its transaction. Each wake-up
+# of the writer competes with the event loop for the GIL, and one transaction per record costs
+# several times what a record inside a batch does; a few milliseconds of delay in the store
+# buys both back.
+DEFAULT_LINGER_S = 0.01
+
+
+class BatchStore(Protocol):
+    """What the writer needs of a store (:class:`claudesec.audit.store.AuditStore`)."""
+
+    def append_many(self, events: Iterable[AuditEvent]) -> Sequence[StoredRecord]: ...
+
+    def close(self) -> None: ...
+
+
+class BackgroundWriter:
+    """A record sink for :class:`~claudesec.audit.pipeline.AuditPipeline` that never blocks
+    its caller on the store. Thread-safe; start it with the constructor, stop with
+    :meth:`close`."""
+
+    def __init__(
+        self,
+        store: BatchStore,
+        *,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        batch: int = DEFAULT_BATCH,
+        linger_s: float = DEFAULT_LINGER_S,
+        retry_s: float = 1.0,
+        owns_store: bool = True,
+    ) -> None:
+        if max_pending < 1 or batch < 1:
+            raise ValueError("max_pending and batch must be >= 1")
+        self.store = store
+        self.max_pending = max_pending
+        self._batch = batch
+        self._linger_s = linger_s
+        self._retry_s = retry_s
+        self._owns_store = owns_store
+        self._pending: deque[AuditEvent] = deque()
+        self._in_flight = 0
+        self._cond = threading.Condition()
+        self._failure = ""
+        self._closing = False
+        self._closed = False
+        self._flushing = 0  # callers waiting in flush(): no lingering for them
+        self.written = 0
+        self._thread = threading.Thread(
+            target=self._run, name="claudesec-audit-writer", daemon=True
+        )
+        self._thread.start()
+
+    # ----------------------------------------------------------------- the caller's side
+
+    def append(self, event: AuditEvent) -> None:
+        """Queue ``event``; raises :class:`StoreError` when the queue is full or closed."""
+        with self._cond:
+            if self._closing:
+                raise StoreError("the audit writer is closed")
+            if len(self._pending) + self._in_flight >= self.max_pending:
+                raise StoreError(
+                    f"the audit queue is full ({self.max_pending} records waiting"
+                    + (f"; the store failed: {self._failure})" if self._failure else ")")
+                )
+            self._pending.append(event)
+            if len(self._pending) == 1 or len(self._pending) >= self._batch:
+                self._cond.notify()  # the writer lingers on the first, hurries on a full batch
+
+    @property
+    def problem(self) -> str:
+        """Why new calls should be refused now; "" while records are being written."""
+        with self._cond:
+            if self._closing:
+                return "the audit writer is closed"
+            if self._failure:
+                return f"the audit store failed: {self._failure}"
+            if len(self._pending) + self._in_flight >= self.max_pending:
+                return f"the audit queue is full ({self.max_pending} records waiting)"
+            return ""
+
+    @property
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._pending) + self._in_flight
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything queued so far is written; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            self._flushing += 1
+            self._cond.notify_all()
+            try:
+                return self._wait_empty(deadline)
+            finally:
+                self._flushing -= 1
+
+    def _wait_empty(self, deadline: float | None) -> bool:
+        # Called with the lock held.
+        while self._pending or self._in_flight:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            self._cond.wait(left)
+        return True
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Write what is queued, stop the thread, close the store (if owned). Idempotent."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        with self._cond:
+            self._closed = True
+            lost = len(self._pending) + self._in_flight
+        if lost:
+            log.error("claudesec: %d audit record(s) could not be written before shutdown", lost)
+        if self._owns_store and not self._thread.is_alive():
+            self.store.close()
+
+    # ----------------------------------------------------------------- the writer thread
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closing:
+                    self._cond.wait()
+                if not self._pending:
+                    return  # closing, and nothing left
+                deadline = time.monotonic() + self._linger_s
+                while len(self._pending) < self._batch and not self._closing and not self._flushing:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+                batch = [
+                    self._pending.popleft() for _ in range(min(self._batch, len(self._pending)))
+                ]
+                self._in_flight = len(batch)
+                closing = self._closing
+            failure = self._write(batch)
+            with self._cond:
+                if failure:
+                    # Back to the head of the queue, in order: the chain keeps arrival order.
+                    self._pending.extendleft(reversed(batch))
+                    self._failure = failure
+                else:
+                    self.written += len(batch)
+                    self._failure = ""
+                self._in_flight = 0
+                self._cond.notify_all()
+                if failure and closing:
+                    return  # one last try was made; close() reports what is lost
+                # Appends notify too: wait out the whole pause, not just until the next one.
+                deadline = time.monotonic() + self._retry_s
+                while failure and not self._closing:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+
+    def _write(self, batch: list[AuditEvent]) -> str:
+        try:
+            self.store.append_many(batch)
+        except (ClaudesecError, OSError) as exc:
+            text = exc.message if isinstance(exc, ClaudesecError) else type(exc).__name__
+            log.error("claudesec audit store write failed (will retry): %s", text)
+            return text
+        except Exception:  # a bug, not an outage: retrying would wedge every later record
+            log.exception("claudesec: %d audit record(s) dropped: unexpected error", len(batch))
+        return ""
