@@ -41,8 +41,9 @@ class AnthropicConfig:
     base_url: str = _f("https://api.anthropic.com", "Anthropic API base URL (tests: the emulator).")
     admin_key_source: str = _f(
         "env:ANTHROPIC_ADMIN_KEY",
-        "Where the Admin API key comes from: env:VAR, keyring:SERVICE/NAME or "
-        "secretsmanager:SECRET_ID. Never the key itself.",
+        "Where the Admin API key comes from: env:VAR, keyring:SERVICE/NAME, "
+        "secretsmanager:SECRET_ID or store:NAME (a key managed by `claudesec keys`). Never "
+        "the key itself.",
     )
     timeout_s: float = _f(10.0, "Timeout for each Anthropic API request, in seconds.")
 
@@ -382,8 +383,9 @@ class ProxyConfig:
     key_source: str = _f(
         "env:ANTHROPIC_API_KEY",
         "Where the Anthropic API key the proxy injects comes from: env:VAR, "
-        "keyring:SERVICE/NAME or secretsmanager:SECRET_ID (a plain string, or JSON with a "
-        "'key' field as `keys rotate` writes it). Callers never see it.",
+        "keyring:SERVICE/NAME, secretsmanager:SECRET_ID (a plain string, or JSON with a "
+        "'key' field as `keys rotate` writes it) or store:NAME (a key managed by "
+        "`claudesec keys`, re-read after rotation). Callers never see it.",
     )
     key_cache_s: float = _f(
         300.0,

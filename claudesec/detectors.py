@@ -632,6 +632,17 @@ DETECTORS: tuple[Detector, ...] = (
         after=300,
     ),
     Detector(
+        id="claudesec-proxy-token",
+        kind="claudesec proxy token",
+        keywords=("csp_",),
+        pattern=rf"{_START}(?P<secret>csp_[{_B64URL}]{{43}}){_END}",
+        severity=Severity.HIGH,
+        fix="Revoke it with `claudesec proxy token revoke ID` (`claudesec proxy token list` "
+        "shows its hint) and issue a new one kept in the client's secret store.",
+        validate=_random_body(4, 4.0),
+        after=60,
+    ),
+    Detector(
         id="generic-secret-assignment",
         kind="secret assigned in code or config",
         keywords=(
@@ -661,17 +672,6 @@ DETECTORS: tuple[Detector, ...] = (
         "real, or mark a test value with `claudesec:allow`.",
         validate=_assignment,
         after=300,
-    ),
-    Detector(
-        id="claudesec-proxy-token",
-        kind="claudesec proxy token",
-        keywords=("csp_",),
-        pattern=rf"{_START}(?P<secret>csp_[{_B64URL}]{{43}}){_END}",
-        severity=Severity.HIGH,
-        fix="Revoke it with `claudesec proxy token revoke ID` (`claudesec proxy token list` "
-        "shows its hint) and issue a new one kept in the client's secret store.",
-        validate=_random_body(4, 4.0),
-        after=60,
     ),
 )
 

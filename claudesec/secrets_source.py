@@ -120,17 +120,26 @@ def _from_keyring(rest: str, setting: str) -> ResolvedSecret:
     return ResolvedSecret(value)
 
 
+# JSON secrets hold their value under one of these names, in this order: `keys rotate` writes
+# "key"; SIEM tokens and webhook URLs are usually stored as "token", "password" or "url".
+JSON_FIELDS = ("key", "token", "api_key", "password", "url", "secret")
+
+
 def parse_secret(text: str, what: str) -> ResolvedSecret:
-    """A stored secret's value: plain text, or JSON ``{"key": ..., "key_id": ...}``."""
+    """A stored secret's value: plain text, or JSON with one of :data:`JSON_FIELDS` (and
+    ``key_id`` beside a managed key)."""
     stripped = text.strip()
     if stripped.startswith("{"):
         try:
             data = json.loads(stripped)
         except ValueError:
             data = None
-        if isinstance(data, dict) and isinstance(data.get("key"), str) and data["key"].strip():
-            return ResolvedSecret(data["key"].strip(), str(data.get("key_id") or ""))
-        raise ConfigError(f"{what} is JSON without a 'key' field")
+        if isinstance(data, dict):
+            for name in JSON_FIELDS:
+                value = data.get(name)
+                if isinstance(value, str) and value.strip():
+                    return ResolvedSecret(value.strip(), str(data.get("key_id") or ""))
+        raise ConfigError(f"{what} is JSON without a {'/'.join(JSON_FIELDS)} field")
     if not stripped:
         raise ConfigError(f"{what} is empty")
     return ResolvedSecret(stripped)

@@ -48,13 +48,16 @@ def test_secrets_manager_plain_and_json(aws_client: Callable[..., Any], aws_endp
     client = aws_client("secretsmanager")
     client.create_secret(Name="plain", SecretString="plain-value")
     client.create_secret(Name="json", SecretString=json.dumps({"key": "k1", "key_id": "id1"}))
-    client.create_secret(Name="keyless", SecretString=json.dumps({"token": "t"}))
+    client.create_secret(Name="token", SecretString=json.dumps({"token": "t"}))
+    client.create_secret(Name="keyless", SecretString=json.dumps({"other": "t"}))
     keys = KeysConfig(aws_region="us-east-1", aws_endpoint_url=aws_endpoint, aws_max_attempts=1)
     assert read("secretsmanager:plain", keys_config=keys) == "plain-value"
     found = read_secret("secretsmanager:json", setting=SETTING, keys_config=keys)
     assert (found.value, found.key_id) == ("k1", "id1")
     assert "k1" not in repr(found)
-    with pytest.raises(ConfigError, match="without a 'key' field"):
+    # SIEM tokens and webhook URLs are often stored as {"token": ...} or {"url": ...}.
+    assert read("secretsmanager:token", keys_config=keys) == "t"
+    with pytest.raises(ConfigError, match="JSON without a key/token/"):
         read("secretsmanager:keyless", keys_config=keys)
 
 

@@ -63,6 +63,7 @@ from claudesec.errors import CheckFailed, ClaudesecError, StoreError
 if TYPE_CHECKING:
     from claudesec.audit.identity import Identity, OidcVerifier
     from claudesec.audit.policy import Policy, PolicyDecision
+    from claudesec.audit.prompt_vault import PromptVault
     from claudesec.audit.secrets import AuditKeys
     from claudesec.audit.store import StoredRecord
     from claudesec.config import Config, PolicyConfig
@@ -305,8 +306,10 @@ class AuditPipeline:
         sample_rate: float = 1.0,
         rng: Callable[[], float] = random.random,
         owns_store: bool = False,
+        prompt_vault: PromptVault | None = None,
     ) -> None:
         self.store = store
+        self.prompt_vault = prompt_vault
         self.policy = policy
         self.scanner = scanner
         self.verifier = verifier
@@ -365,6 +368,17 @@ class AuditPipeline:
             if owns and isinstance(store, AuditStore):
                 store.close()
             raise
+        vault = None
+        if config.prompt_vault.enabled:
+            from claudesec.audit.prompt_vault import PromptVault
+
+            try:
+                # A missing key-encryption key fails here, before any call is made.
+                vault = PromptVault.from_config(config.prompt_vault)
+            except BaseException:
+                if owns and isinstance(store, AuditStore):
+                    store.close()
+                raise
         env = resolve_environment(environment, config.audit.environment)
         return cls(
             store=store,
@@ -378,13 +392,16 @@ class AuditPipeline:
             sample_rate=config.audit.sample_rates.get(env, 1.0),
             rng=rng or random.random,
             owns_store=owns,
+            prompt_vault=vault,
         )
 
     def close(self) -> None:
-        """Close the store if this pipeline opened it."""
+        """Close the store if this pipeline opened it, and the prompt vault."""
         close = getattr(self.store, "close", None)
         if self._owns_store and callable(close):
             close()
+        if self.prompt_vault is not None:
+            self.prompt_vault.close()
 
     # ----------------------------------------------------------------- identity
 
@@ -693,7 +710,34 @@ class AuditPipeline:
             request_id=outcome.request_id[:200],
             extra=extra,
         )
-        return self._write(event, raising=self.fail_closed)
+        record = self._write(event, raising=self.fail_closed)
+        if record is not None and self.prompt_vault is not None:
+            self._store_prompt(admission, record, outcome.request_id, event.time_ns)
+        return record
+
+    def _store_prompt(
+        self, admission: Admission, record: StoredRecord, request_id: str, time_ns: int
+    ) -> None:
+        """Seal the body as sent (after redaction) beside its record, for prompt_vault users.
+
+        Only records written synchronously get one: a queued writer (the proxy's) has no
+        ``seq`` to seal against yet.
+        """
+        assert self.prompt_vault is not None
+        if admission.body is None or admission.request.opaque:
+            return
+        try:
+            self.prompt_vault.store_prompt(
+                record.seq, record.rec_hash, admission.body, request_id=request_id, time_ns=time_ns
+            )
+        except (ClaudesecError, OSError) as exc:
+            text = exc.message if isinstance(exc, ClaudesecError) else type(exc).__name__
+            if self.fail_closed:
+                raise AuditUnavailable(
+                    f"the prompt vault could not be written: {text}",
+                    hint="audit.fail_closed is on, so the call's result is withheld",
+                ) from None
+            log.warning("claudesec prompt not stored in the vault: %s", text)
 
     def _deny(
         self,

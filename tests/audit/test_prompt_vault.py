@@ -162,17 +162,16 @@ def test_prune_follows_the_audit_prune_and_its_own_retention(tmp_path: Path) -> 
 def test_pipeline_hook_stores_the_body_as_sent_never_the_redacted_secret(
     tmp_path: Path, fake_keys: KeyFactory
 ) -> None:
-    """What the pipeline's ``finish`` does with a vault: seal ``admission.body`` under the
-    record it just wrote."""
+    """The pipeline's ``finish`` seals ``admission.body`` (as sent) under the record it wrote."""
     key = fake_keys.anthropic_api().value
     with open_store(tmp_path / "audit.db") as store, vault_at(tmp_path) as vault:
         pipeline = AuditPipeline.from_config(audit_config(), store=store)
+        pipeline.prompt_vault = vault
         admission = pipeline.admit(
             Caller("bob"), ApiRequest("POST", "/v1/messages", message_body(f"{MARKER} {key}"))
         )
         record = pipeline.finish(admission, Outcome(status=200, request_id="req_x"))
         assert record is not None
-        vault.store_prompt(record.seq, record.rec_hash, admission.body, request_id="req_x")
         body = open_prompt(store, vault, record.seq, reader="auditor").body
         text = body["messages"][0]["content"]
         assert placeholder("anthropic-api-key") in text and key not in json.dumps(body)
@@ -250,3 +249,26 @@ path = "{tmp_path / "vault.db"}"
     assert "removed 20 prompts from the prompt vault" in result.stdout
     with PromptVault.open(tmp_path / "vault.db") as vault:
         assert vault.count() == 5 and vault.rec_hash_of(20) is None
+
+
+def test_a_pipeline_built_from_config_with_the_vault_on_stores_every_sent_prompt(
+    tmp_path: Path,
+) -> None:
+    config = replace(
+        audit_config(),
+        prompt_vault=replace(PromptVaultConfig(), enabled=True, path=str(tmp_path / "vault.db")),
+    )
+    with open_store(tmp_path / "audit.db") as store:
+        pipeline = AuditPipeline.from_config(config, store=store)
+        try:
+            admission = pipeline.admit(
+                Caller("bob"), ApiRequest("POST", "/v1/messages", message_body(f"{MARKER} one"))
+            )
+            record = pipeline.finish(admission, Outcome(status=200, request_id="req_1"))
+        finally:
+            pipeline.close()
+        assert record is not None
+        with PromptVault.from_config(config.prompt_vault) as vault:
+            body = open_prompt(store, vault, record.seq, reader="auditor").body
+    assert body["messages"][0]["content"] == f"{MARKER} one"
+    assert MARKER.encode() not in (tmp_path / "vault.db").read_bytes()
