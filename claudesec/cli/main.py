@@ -6,22 +6,100 @@ Every error becomes one line on stderr and a documented exit code
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from claudesec import __version__
-from claudesec.cli import completion, drill, emulator, hook, keys, logs, policy, scan
-from claudesec.cli import config as config_cli
-from claudesec.cli import mesh as mesh_cli
-from claudesec.cli import proxy as proxy_cli
 from claudesec.errors import ClaudesecError, ExitCode
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug in claudesec, not in the user's input
 
+# Each command group's module and its one-line help, in help order. Modules are imported and
+# their commands built only when that group is invoked: building every command's parameters
+# costs ~70 ms, which `claudesec --help` and cron jobs should not pay for groups they never
+# use. A test keeps these lines equal to each module's own help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "scan": ("claudesec.cli.scan", "Find leaked keys and other secrets."),
+    "keys": (
+        "claudesec.cli.keys",
+        "Rotate, scope and revoke Anthropic API keys in AWS Secrets Manager or the keyring.",
+    ),
+    "logs": ("claudesec.cli.logs", "Tail, query, summarise, verify and prune the audit log."),
+    "drill": (
+        "claudesec.cli.drill",
+        "Chaos drills that leak a key on purpose and prove each defence blocks it.",
+    ),
+    "policy": (
+        "claudesec.cli.policy",
+        "Inspect and check the role policy of the audited client and proxy.",
+    ),
+    "config": ("claudesec.cli.config", "Write, show and validate claudesec.toml."),
+    "emulator": (
+        "claudesec.cli.emulator",
+        "Run a loopback Anthropic API emulator (offline tests and drills).",
+    ),
+    "proxy": (
+        "claudesec.cli.proxy",
+        "Run the zero-trust proxy (no subcommand), manage its tokens, print client settings.",
+    ),
+    "mesh": (
+        "claudesec.cli.mesh",
+        "Render and lint Istio/Linkerd manifests that force Claude traffic through the proxy.",
+    ),
+    "hook": ("claudesec.cli.hook", "Install the claudesec pre-commit hook into a git repository."),
+    "completion": (
+        "claudesec.cli.completion",
+        "Print or install shell completions (bash, zsh, fish).",
+    ),
+}
+
+
+def load_command(name: str) -> Any:
+    """Import one group's module and build its click command (plain help, no rich)."""
+    module = importlib.import_module(COMMANDS[name][0])
+    command: Any
+    if hasattr(module, "app"):
+        command = typer.main.get_group(module.app)
+    else:  # a single command registered on a Typer of its own (scan)
+        single = typer.Typer(add_completion=False)
+        module.register(single)
+        command = typer.main.get_command(single)
+    command.name = name
+    _plain_help(command)
+    return command
+
+
+def _plain_help(command: Any) -> None:
+    # The root sets rich_markup_mode=None; groups built on their own would default to rich.
+    command.rich_markup_mode = None
+    for sub in getattr(command, "commands", {}).values():
+        _plain_help(sub)
+
+
+class LazyGroup(TyperGroup):
+    """The root group: lists every command group, builds one only when it is used."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*COMMANDS, *(name for name in self.commands if name not in COMMANDS)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self.commands[cmd_name] = load_command(cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = [(name, help_line) for name, (_, help_line) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
 app = typer.Typer(
+    cls=LazyGroup,
     name="claudesec",
     help="Zero-trust control for Anthropic Claude API deployments.",
     no_args_is_help=True,
@@ -57,19 +135,6 @@ def main(
     ] = False,
 ) -> None:
     """Zero-trust control for Anthropic Claude API deployments."""
-
-
-scan.register(app)
-app.add_typer(keys.app, name="keys")
-app.add_typer(logs.app, name="logs")
-app.add_typer(drill.app, name="drill")
-app.add_typer(policy.app, name="policy")
-app.add_typer(config_cli.app, name="config")
-app.add_typer(emulator.app, name="emulator")
-app.add_typer(proxy_cli.app, name="proxy")
-app.add_typer(mesh_cli.app, name="mesh")
-app.add_typer(hook.app, name="hook")
-app.add_typer(completion.app, name="completion")
 
 
 def run(argv: list[str] | None = None) -> None:

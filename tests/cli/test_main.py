@@ -226,3 +226,28 @@ def test_scan_through_the_console_script_uses_the_fast_path(tmp_path: Path) -> N
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
     )
     assert proc.stdout.split() == ["fast", "0"], proc.stderr
+
+
+def test_root_help_lines_match_each_group_s_own_help() -> None:
+    for name, (_, help_line) in app_module.COMMANDS.items():
+        command = app_module.load_command(name)
+        assert command.get_short_help_str(limit=1000) == help_line, name
+
+
+def test_root_help_builds_no_command_group() -> None:
+    code = (
+        "import sys\n"
+        "from claudesec.cli.main import invoke\n"
+        "rc = invoke(['--help'])\n"
+        "print('GROUPS=' + ','.join(m for m in sys.modules if m.startswith('claudesec.cli.')"
+        " and m not in ('claudesec.cli.main',)))\n"
+        "sys.exit(rc)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "GROUPS="
+    for name in app_module.COMMANDS:
+        assert f"  {name} " in proc.stdout
