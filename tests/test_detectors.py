@@ -24,6 +24,7 @@ from claudesec.detectors import (
 from claudesec.scan.engine import Engine, hyperscan_available
 from tests.fixtures.keys import (
     AWS_ID_PREFIX,
+    KEY_MAKERS,
     FakeKey,
     KeyFactory,
     contexts,
@@ -34,26 +35,6 @@ from tests.fixtures.keys import (
 )
 
 BACKENDS = ["python", "hyperscan"] if hyperscan_available() else ["python"]
-KEY_MAKERS = [
-    "anthropic_api",
-    "anthropic_admin",
-    "anthropic_oauth",
-    "anthropic_other",
-    "aws_key_id",
-    "github_classic",
-    "github_fine_grained",
-    "gitlab",
-    "slack_token",
-    "slack_webhook",
-    "stripe",
-    "google",
-    "openai",
-    "huggingface",
-    "pypi",
-    "npm",
-    "private_key",
-    "jwt",
-]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

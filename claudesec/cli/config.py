@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from claudesec.cli._common import config_path, load
+from claudesec.cli._common import TableOrJsonOption, config_path, load, table_or_json
 
 app = typer.Typer(help="Write, show and validate claudesec.toml.", no_args_is_help=True)
 
@@ -39,22 +39,16 @@ def init(
 @app.command("show")
 def show(
     ctx: typer.Context,
-    output_format: Annotated[
-        str | None,
-        typer.Option("--format", "-f", help="table or json (default: table on a terminal)."),
-    ] = None,
+    output_format: TableOrJsonOption = None,
 ) -> int:
     """Print the effective configuration, each value's source, secrets redacted."""
     from claudesec.config import flatten
     from claudesec.console import get_console
-    from claudesec.errors import UsageError
     from claudesec.redact import redact
 
     loaded = load(ctx)
     console = get_console()
-    fmt = output_format or ("table" if console.rich_output else "json")
-    if fmt not in ("table", "json"):
-        raise UsageError(f"unknown format {fmt!r}", hint="use table or json")
+    fmt = table_or_json(console, output_format)
     rows: list[tuple[str, Any, str]] = []
     for key, value, secret in flatten(loaded.config):
         shown = _display(value, secret, redact)

@@ -8,6 +8,7 @@ visible to every user of the machine and lands in shell history).
 from __future__ import annotations
 
 import sys
+from contextlib import closing
 from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
@@ -86,11 +87,8 @@ def add_command(
     from claudesec.console import get_console
 
     key = _read_keys(f"API key for {name}")[0]
-    manager = _manager(ctx)
-    try:
+    with closing(_manager(ctx)) as manager:
         added = manager.add(name, key, key_id=key_id)
-    finally:
-        manager.close()
     get_console().out(
         f"{manager.secret_name(name)}: managing {added.key_id} ({added.hint}) "
         f"in {manager.store.kind}"
@@ -107,15 +105,12 @@ def pool_add_command(ctx: typer.Context, key_id: KeyIdOption = None) -> int:
     if key_id is not None and len(keys) > 1:
         raise UsageError("--key-id applies to a single key")
     console = get_console()
-    manager = _manager(ctx)
-    try:
+    with closing(_manager(ctx)) as manager:
         for key in keys:
             spare, added = manager.pool_add(key, key_id=key_id)
             state = "added, deactivated" if added else "already in the pool"
             console.out(f"{spare.key_id} ({spare.hint}): {state}")
         size = len(manager.pool.read().unclaimed())
-    finally:
-        manager.close()
     console.info(f"pool {manager.settings.pool_secret}: {size} spare key(s)")
     return int(ExitCode.OK)
 
@@ -191,11 +186,8 @@ def rotate_command(
                 "--abandon-pending takes one key NAME, without --all/--dry-run/--force"
             )
         return _abandon(ctx, name, as_json)
-    manager = _manager(ctx, admin=not dry_run, audit=not dry_run)
-    try:
+    with closing(_manager(ctx, admin=not dry_run, audit=not dry_run)) as manager:
         report = manager.rotate(None if all_keys else [name or ""], force=force, dry_run=dry_run)
-    finally:
-        manager.close()
     _render_report(report, as_json)
     return int(report.exit_code)
 
@@ -203,11 +195,8 @@ def rotate_command(
 def _abandon(ctx: typer.Context, name: str, as_json: bool) -> int:
     from claudesec.console import get_console
 
-    manager = _manager(ctx)
-    try:
+    with closing(_manager(ctx)) as manager:
         result = manager.abandon_pending(name)
-    finally:
-        manager.close()
     console = get_console()
     if as_json:
         console.json(result.to_json())
@@ -253,6 +242,16 @@ _STYLES = {
 }
 
 
+def _show_result(result: KeyResult, as_json: bool) -> None:
+    from claudesec.console import get_console
+
+    console = get_console()
+    if as_json:
+        console.json(result.to_json())
+    else:
+        _render_result(console, result)
+
+
 def _render_result(console: Console, result: KeyResult) -> None:
     line = f"{result.name}: {result.outcome.replace('_', ' ')}"
     if result.key_id:
@@ -278,17 +277,9 @@ def rollback_command(
     as_json: JsonOption = False,
 ) -> int:
     """Move AWSCURRENT back to AWSPREVIOUS (reactivating the old key if needed)."""
-    from claudesec.console import get_console
-
-    manager = _manager(ctx)
-    try:
+    with closing(_manager(ctx)) as manager:
         result = manager.rollback(name)
-    finally:
-        manager.close()
-    if as_json:
-        get_console().json(result.to_json())
-    else:
-        _render_result(get_console(), result)
+    _show_result(result, as_json)
     return int(ExitCode.OK)
 
 
@@ -303,22 +294,13 @@ def revoke_command(
 
     Consumers fail until they re-read the secret. Exit 1 if no spare was left.
     """
-    from claudesec.console import get_console
-
     if not yes:
         if not (sys.stdin is not None and sys.stdin.isatty()):
             raise UsageError("revoke needs --yes when not run on a terminal")
         typer.confirm(f"Deactivate the current key of {name} now?", abort=True)
-    manager = _manager(ctx)
-    try:
+    with closing(_manager(ctx)) as manager:
         result = manager.revoke(name)
-    finally:
-        manager.close()
-    console = get_console()
-    if as_json:
-        console.json(result.to_json())
-    else:
-        _render_result(console, result)
+    _show_result(result, as_json)
     if result.outcome == "pool_empty":
         return int(ExitCode.FOUND)
     if result.outcome == "failed":

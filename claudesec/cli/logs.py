@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from claudesec.cli._common import load
+from claudesec.cli._common import StoreOption, load, open_existing_reader, open_writer
 from claudesec.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -30,14 +30,6 @@ app = typer.Typer(
 
 EVENT_FORMATS = ("table", "json", "jsonl", "csv")
 
-StoreOption = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        help="Audit store file (default: audit.store_path, or audit.db in CLAUDESEC_HOME).",
-        metavar="PATH",
-    ),
-]
 FormatOption = Annotated[
     str | None,
     typer.Option(
@@ -71,7 +63,7 @@ def tail_command(
     console = get_console()
     fmt = _event_format(console, fmt)
     audit = _audit_config(ctx)
-    opened = _open_reader(audit, store, allow_missing=True)
+    opened = open_existing_reader(audit, store)
     if lines < 0:
         raise UsageError("-n must be 0 or more")
     try:
@@ -111,7 +103,7 @@ def show_command(
     from claudesec.errors import CheckFailed
 
     console = get_console()
-    opened = _open_reader(_audit_config(ctx), store, allow_missing=True)
+    opened = open_existing_reader(_audit_config(ctx), store)
     found = None
     if opened is not None:
         with opened:
@@ -203,7 +195,7 @@ def query_command(
         until_ns=parse_time_ns(until) if until else None,
         min_tokens=min_tokens,
     )
-    opened = _open_reader(_audit_config(ctx), store, allow_missing=True)
+    opened = open_existing_reader(_audit_config(ctx), store)
     if opened is None:
         _render_events(console, fmt, [])
         return int(ExitCode.OK)
@@ -251,7 +243,7 @@ def summary_command(
     fmt = fmt or ("table" if console.rich_output else "json")
     _check_format(fmt)
     audit = _audit_config(ctx)
-    opened = _open_reader(audit, store, allow_missing=True)
+    opened = open_existing_reader(audit, store)
     if opened is None:
         from claudesec.audit.query import Summary, SummaryRow
 
@@ -333,7 +325,7 @@ def verify_command(
 
         # Only this host's own store is expected to be signed with this host's key.
         local_key = AuditKeys.from_config(audit).existing_public_key()
-    opened = _open_reader(audit, store, allow_missing=True)
+    opened = open_existing_reader(audit, store)
     if opened is None:
         from claudesec.audit.store import default_store_path
 
@@ -372,7 +364,7 @@ def checkpoint_command(
     from claudesec.console import get_console
 
     console = get_console()
-    with _open_writer(_audit_config(ctx), store) as opened:
+    with open_writer(_audit_config(ctx), store) as opened:
         checkpoint = opened.checkpoint()
     data = checkpoint.to_export()
     if file is not None:
@@ -407,7 +399,7 @@ def public_key_command(
 
     if fmt not in ("pem", "hex"):
         raise UsageError(f"--format must be pem or hex, got {fmt!r}")
-    with _open_writer(_audit_config(ctx), store) as opened:
+    with open_writer(_audit_config(ctx), store) as opened:
         key = opened.public_key()
     if key is None:  # pragma: no cover - a writable open records the key
         raise UsageError("this audit store has no signing key yet")
@@ -444,7 +436,7 @@ def prune_command(
         age_ns = parse_duration_ns(older_than)
     cutoff = time.time_ns() - age_ns
     console = get_console()
-    with _open_writer(audit, store) as opened:
+    with open_writer(audit, store) as opened:
         result = opened.prune(older_than_ns=cutoff)
     if result.deleted:
         from claudesec.audit.prompt_vault import prune_prompt_vault
@@ -471,38 +463,6 @@ def prune_command(
 
 def _audit_config(ctx: typer.Context) -> AuditConfig:
     return load(ctx).config.audit
-
-
-def _store_path(audit: AuditConfig, store: str | None) -> Path:
-    from claudesec.audit.store import default_store_path
-
-    return Path(store).expanduser() if store else default_store_path(audit)
-
-
-def _open_reader(
-    audit: AuditConfig, store: str | None, *, allow_missing: bool
-) -> AuditStore | None:
-    """The store read-only, or None when it does not exist yet (nothing recorded)."""
-    from claudesec.audit.store import AuditStore
-
-    path = _store_path(audit, store)
-    if allow_missing and not path.exists():
-        return None
-    return AuditStore.open(path, readonly=True, busy_timeout_ms=audit.busy_timeout_ms)
-
-
-def _open_writer(audit: AuditConfig, store: str | None) -> AuditStore:
-    from claudesec.audit.secrets import AuditKeys
-    from claudesec.audit.store import AuditStore
-
-    return AuditStore.open(
-        _store_path(audit, store),
-        checkpoint_every=audit.checkpoint_every,
-        busy_timeout_ms=audit.busy_timeout_ms,
-        synchronous=audit.synchronous,
-        keys=AuditKeys.from_config(audit),
-        app=audit.app,
-    )
 
 
 def _read_text(path: Path) -> str:
@@ -609,7 +569,7 @@ def _follow(
     try:
         while opened is None:
             time.sleep(0.5)  # the store does not exist yet: wait for the first writer
-            opened = _open_reader(audit, store, allow_missing=True)
+            opened = open_existing_reader(audit, store)
         if not initial:
             last = 0
         for batch in follow_events(opened, last):

@@ -15,22 +15,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from claudesec.cli._common import load
+from claudesec.cli._common import StoreOption, load, open_existing_reader, open_reader, open_writer
 from claudesec.errors import ClaudesecError, ExitCode, UsageError
 
 if TYPE_CHECKING:
-    from claudesec.audit.store import AuditStore
-    from claudesec.config import AuditConfig, PromptVaultConfig
+    from claudesec.config import PromptVaultConfig
     from claudesec.console import Console
 
-StoreOption = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        help="Audit store file (default: audit.store_path, or audit.db in CLAUDESEC_HOME).",
-        metavar="PATH",
-    ),
-]
 FormatOption = Annotated[
     str | None,
     typer.Option(
@@ -102,7 +93,7 @@ def export_command(
         raise UsageError("--follow ships to one sink; run one process per sink")
     since_ns = parse_time_ns(since) if since else None
     console = get_console()
-    opened = _open_reader(config.audit, store)
+    opened = open_reader(config.audit, store)
     from claudesec.audit.export import state_dir
 
     stop = _StopFlag()
@@ -166,8 +157,7 @@ def export_status_command(
     config = load(ctx).config
     console = get_console()
     fmt = _format(console, fmt)
-    path = _store_path(config.audit, store)
-    opened = _open_reader(config.audit, store) if path.exists() else None
+    opened = open_existing_reader(config.audit, store)
     try:
         with CursorStore(state_dir(config.export) / "cursors.db") as cursors:
             rows = export_status(opened, cursors, config.export.sinks)
@@ -269,20 +259,6 @@ def _format(console: Console, fmt: str | None) -> str:
     return chosen
 
 
-def _store_path(audit: AuditConfig, store: str | None) -> Path:
-    from claudesec.audit.store import default_store_path
-
-    return Path(store).expanduser() if store else default_store_path(audit)
-
-
-def _open_reader(audit: AuditConfig, store: str | None) -> AuditStore:
-    from claudesec.audit.store import AuditStore
-
-    return AuditStore.open(
-        _store_path(audit, store), readonly=True, busy_timeout_ms=audit.busy_timeout_ms
-    )
-
-
 # --------------------------------------------------------------------------- alerts
 
 
@@ -316,7 +292,7 @@ def alerts_command(
     fmt = _format(console, fmt)
     now = time.time_ns()
     since_ns = parse_time_ns(since or config.alerts.window, now_ns=now)
-    opened = _open_reader(config.audit, store)
+    opened = open_reader(config.audit, store)
     try:
         alerts = evaluate(opened, config.alerts, since_ns=since_ns, now_ns=now)
     finally:
@@ -369,7 +345,7 @@ def watch_command(
 
     config = load(ctx).config
     console = get_console()
-    opened = _open_reader(config.audit, store)
+    opened = open_reader(config.audit, store)
     stop = _StopFlag()
     stop.install()
     console.info("watching the audit log for alerts (Ctrl-C to stop)")
@@ -468,7 +444,6 @@ def archive_command(
     from claudesec.audit.archive import kek_from_config, plan_range, upload_archive, write_archive
     from claudesec.audit.checkpoint import public_key_bytes
     from claudesec.audit.secrets import AuditKeys
-    from claudesec.audit.store import AuditStore
     from claudesec.audit.timeparse import parse_duration_ns
     from claudesec.console import get_console
 
@@ -487,14 +462,7 @@ def archive_command(
     kek = kek_from_config(
         settings.kek_source, region=settings.aws_region, endpoint_url=settings.aws_endpoint_url
     )
-    with AuditStore.open(
-        _store_path(audit, store),
-        checkpoint_every=audit.checkpoint_every,
-        busy_timeout_ms=audit.busy_timeout_ms,
-        synchronous=audit.synchronous,
-        keys=AuditKeys.from_config(audit),
-        app=audit.app,
-    ) as opened:
+    with open_writer(audit, store) as opened:
         planned = plan_range(opened, cutoff)
         if planned is None:
             console.out("nothing to archive: no checkpoint covers only records that old")
@@ -610,8 +578,6 @@ def prompt_command(
     import getpass
 
     from claudesec.audit.prompt_vault import PromptVault, default_vault_path, open_prompt
-    from claudesec.audit.secrets import AuditKeys
-    from claudesec.audit.store import AuditStore
     from claudesec.console import get_console
 
     config = load(ctx).config
@@ -627,14 +593,7 @@ def prompt_command(
         )
     with (
         PromptVault.from_config(settings) as vault,
-        AuditStore.open(
-            _store_path(audit, store),
-            checkpoint_every=audit.checkpoint_every,
-            busy_timeout_ms=audit.busy_timeout_ms,
-            synchronous=audit.synchronous,
-            keys=AuditKeys.from_config(audit),
-            app=audit.app,
-        ) as opened,
+        open_writer(audit, store) as opened,
     ):
         prompt = open_prompt(opened, vault, seq, reader=getpass.getuser(), app=audit.app)
     if chosen == "json":

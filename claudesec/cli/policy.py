@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from claudesec.cli._common import load
+from claudesec.cli._common import TableOrJsonOption, load, table_or_json
 
 if TYPE_CHECKING:
     from claudesec.audit.identity import OidcVerifier
@@ -89,14 +89,10 @@ def check(
 @app.command("show")
 def show(
     ctx: typer.Context,
-    output_format: Annotated[
-        str | None,
-        typer.Option("--format", "-f", help="table or json (default: table on a terminal)."),
-    ] = None,
+    output_format: TableOrJsonOption = None,
 ) -> int:
     """Print the effective policy: roles, users and identity settings (secrets redacted)."""
     from claudesec.console import get_console
-    from claudesec.errors import UsageError
 
     loaded = load(ctx)
     _policy(loaded)  # refuse to present a policy that would not load
@@ -107,9 +103,7 @@ def show(
             loaded.config.identity, path=str(loaded.path) if loaded.path else None
         )
     console = get_console()
-    fmt = output_format or ("table" if console.rich_output else "json")
-    if fmt not in ("table", "json"):
-        raise UsageError(f"unknown format {fmt!r}", hint="use table or json")
+    fmt = table_or_json(console, output_format)
     data = _effective(loaded)
     if fmt == "json":
         console.json(data)

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
@@ -330,6 +331,24 @@ class KeyManager:
             )
         run.renewed_at = now
 
+    @contextmanager
+    def _leased(self, name: str, run_id: str | None) -> Iterator[tuple[str, str]]:
+        """Hold the rotation lock on ``name`` for the block, which gets the secret's name and
+        the lock's owner; another run holding it is an error."""
+        secret = self.secret_name(name)
+        run_id = run_id or str(uuid.uuid4())
+        self.store.describe(secret)
+        held = self.pool.acquire(secret, run_id, self.settings.lease_s)
+        if held is not None:
+            raise ExternalServiceError(
+                f"another run is rotating {name} (lock held until {held.expires_at})",
+                hint="wait for it, or for the lock to expire",
+            )
+        try:
+            yield secret, run_id
+        finally:
+            self.pool.release_lease(secret, run_id)
+
     # ----------------------------------------------------------------- identify
 
     def identify(self, key: str, key_id: str | None = None) -> RemoteKey:
@@ -516,10 +535,8 @@ class KeyManager:
         secret = run.name
         name = self.short_name(secret)
         state = self.store.describe(secret)
-        current_v = state.version_with(CURRENT)
+        current_v = _current_version(state, secret)
         pending_v = state.version_with(PENDING)
-        if current_v is None:
-            raise RotationFailed(f"secret {secret} has no AWSCURRENT version")
         if pending_v == current_v:
             # A run died between the two label moves of finishSecret: it is finished.
             self.store.move_stage(secret, PENDING, to_version=None, from_version=pending_v)
@@ -806,10 +823,8 @@ class KeyManager:
 
     def _plan(self, secret: str, force: bool) -> KeyResult:
         state = self.store.describe(secret)
-        current_v = state.version_with(CURRENT)
+        current_v = _current_version(state, secret)
         pending_v = state.version_with(PENDING)
-        if current_v is None:
-            raise RotationFailed(f"secret {secret} has no AWSCURRENT version")
         current = self._read(secret, current_v)
         due_at = self._due_at(current)
         outcome: Outcome = "would_rotate"
@@ -839,16 +854,7 @@ class KeyManager:
 
     def rollback(self, name: str, *, run_id: str | None = None) -> KeyResult:
         """Put ``AWSCURRENT`` back on ``AWSPREVIOUS``, reactivating the old key if needed."""
-        secret = self.secret_name(name)
-        run_id = run_id or str(uuid.uuid4())
-        self.store.describe(secret)
-        held = self.pool.acquire(secret, run_id, self.settings.lease_s)
-        if held is not None:
-            raise ExternalServiceError(
-                f"another run is rotating {name} (lock held until {held.expires_at})",
-                hint="wait for it, or for the lock to expire",
-            )
-        try:
+        with self._leased(name, run_id) as (secret, _):
             state = self.store.describe(secret)
             current_v = state.version_with(CURRENT)
             previous_v = state.version_with(PREVIOUS)
@@ -899,16 +905,12 @@ class KeyManager:
                 message=f"AWSCURRENT is back on key {previous.key_id}; {current.key_id} "
                 f"retires after the overlap window",
             )
-        finally:
-            self.pool.release_lease(secret, run_id)
 
     def revoke(self, name: str, *, run_id: str | None = None) -> KeyResult:
         """Emergency: deactivate the current key now, then rotate to a spare."""
         secret = self.secret_name(name)
         state = self.store.describe(secret)
-        current_v = state.version_with(CURRENT)
-        if current_v is None:
-            raise RotationFailed(f"secret {secret} has no AWSCURRENT version")
+        current_v = _current_version(state, secret)
         current = self._read(secret, current_v)
         # Recorded before the deactivation: if the run dies in between, the key is already
         # barred from coming back, and a rerun of revoke deactivates it.
@@ -953,28 +955,15 @@ class KeyManager:
         it); a spare released while still ``AWSPENDING`` could be claimed by another secret
         and then resumed here as well.
         """
-        secret = self.secret_name(name)
-        run_id = run_id or str(uuid.uuid4())
-        self.store.describe(secret)
-        held = self.pool.acquire(secret, run_id, self.settings.lease_s)
-        if held is not None:
-            raise ExternalServiceError(
-                f"another run is rotating {name} (lock held until {held.expires_at})",
-                hint="wait for it, or for the lock to expire",
-            )
-        try:
-            return self._abandon_locked(_Run(secret, owner=run_id, renewed_at=self.clock()))
-        finally:
-            self.pool.release_lease(secret, run_id)
+        with self._leased(name, run_id) as (secret, owner):
+            return self._abandon_locked(_Run(secret, owner=owner, renewed_at=self.clock()))
 
     def _abandon_locked(self, run: _Run) -> AbandonResult:
         secret = run.name
         name = self.short_name(secret)
         state = self.store.describe(secret)
-        current_v = state.version_with(CURRENT)
+        current_v = _current_version(state, secret)
         pending_v = state.version_with(PENDING)
-        if current_v is None:
-            raise RotationFailed(f"secret {secret} has no AWSCURRENT version")
         if pending_v == current_v:
             raise UsageError(
                 f"the pending rotation of {name} already finished (AWSPENDING is on AWSCURRENT)",
@@ -1069,3 +1058,11 @@ class KeyManager:
         if refusals >= self.settings.stuck_after:
             return f"Anthropic refused it in {refusals} runs"
         return None
+
+
+def _current_version(state: SecretState, secret: str) -> str:
+    """The version ``AWSCURRENT`` is on; a managed secret without one cannot be worked on."""
+    current_v = state.version_with(CURRENT)
+    if current_v is None:
+        raise RotationFailed(f"secret {secret} has no AWSCURRENT version")
+    return current_v

@@ -194,6 +194,9 @@ def test_store_option_points_at_another_file(run_cli: RunCli, store: Path, tmp_p
     assert run_cli("logs", "tail", "--store", str(tmp_path / "none.db")).stdout == ""
 
 
+from tests.fixtures.cli import interruptible  # noqa: E402
+
+
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO)}
 
@@ -202,7 +205,7 @@ def test_tail_follow_prints_new_events_and_exits_cleanly_on_ctrl_c(
     store: Path, tmp_path: Path
 ) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "claudesec", "logs", "tail", "-f", "-n", "1"],
+        interruptible("logs", "tail", "-f", "-n", "1"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.fixtures.cli import REPO_ROOT
+from tests.fixtures.cli import REPO_ROOT, interruptible
 from tests.fixtures.emulator import MODEL
 
 
@@ -18,17 +18,7 @@ def test_emulator_serve_answers_the_real_sdk_and_stops_on_ctrl_c(tmp_path: Path)
     keys_file = tmp_path / "keys.json"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "claudesec",
-            "emulator",
-            "serve",
-            "--port",
-            "0",
-            "--keys-file",
-            str(keys_file),
-        ],
+        interruptible("emulator", "serve", "--port", "0", "--keys-file", str(keys_file)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -9,14 +9,13 @@ when built, so ``claudesec --help`` stays fast.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from claudesec.errors import ConfigError
 
 if TYPE_CHECKING:
-    from claudesec.audit.export.interface import ExportItem, Sink
+    from claudesec.audit.export.interface import ExportItem, Render, Sink
     from claudesec.config import ExportConfig, SinkConfig
 
 SINK_MODULES = {
@@ -30,7 +29,7 @@ SINK_MODULES = {
 }
 
 
-def renderer(sink: SinkConfig) -> Callable[[ExportItem], dict[str, Any]]:
+def renderer(sink: SinkConfig) -> Render:
     """The event shape a sink sends: ECS for Elasticsearch unless told otherwise, else OCSF."""
     fmt = sink.format or ("ecs" if sink.type == "elastic" else "ocsf")
     if fmt == "ecs":

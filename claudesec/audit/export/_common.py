@@ -6,10 +6,21 @@ import http.client
 from collections.abc import Callable
 from typing import TypeVar
 
-from claudesec.audit.export._http import Response
-from claudesec.audit.export.interface import SinkRetry, SinkUnavailable
+from claudesec.audit.export._http import HttpClient, Response
+from claudesec.audit.export.interface import Render, Sink, SinkRetry, SinkUnavailable
 
 T = TypeVar("T")
+
+
+class HttpSink(Sink):
+    """A sink that talks to its server through one :class:`HttpClient`, closed with the run."""
+
+    def __init__(self, name: str, client: HttpClient, render: Render) -> None:
+        super().__init__(name, render)
+        self.client = client
+
+    def close(self) -> None:
+        self.client.close()
 
 
 def transient(status: int) -> bool:

@@ -10,7 +10,7 @@ idempotent ids: a batch re-sent after a crash may appear twice (dedupe on ``meta
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from claudesec.audit.export._aws import client, translate
@@ -19,9 +19,9 @@ from claudesec.audit.export.interface import (
     Encoded,
     ExportItem,
     Rejection,
+    Render,
     Sink,
     SinkRetry,
-    dumps,
 )
 from claudesec.config import SinkConfig
 
@@ -37,14 +37,13 @@ class CloudWatchSink(Sink):
         self,
         name: str,
         logs: Any,
-        render: Callable[[ExportItem], dict[str, Any]],
+        render: Render,
         *,
         log_group: str,
         log_stream: str,
     ) -> None:
-        super().__init__(name)
+        super().__init__(name, render)
         self.logs = logs
-        self._render = render
         self.log_group = log_group
         self.log_stream = log_stream
 
@@ -68,7 +67,7 @@ class CloudWatchSink(Sink):
 
     def encode(self, item: ExportItem) -> bytes:
         # The per-event overhead counts against the request limit, so carry it in the size.
-        return dumps(self._render(item)) + b" " * _EVENT_OVERHEAD
+        return super().encode(item) + b" " * _EVENT_OVERHEAD
 
     def send(self, batch: Sequence[Encoded]) -> Sequence[Rejection]:
         from botocore.exceptions import BotoCoreError, ClientError

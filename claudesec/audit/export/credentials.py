@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from claudesec.config import SinkConfig
 
 
 def resolve_secret(
@@ -28,3 +32,14 @@ def resolve_secret(
     if aws_region or aws_endpoint_url:
         keys = replace(keys, aws_region=aws_region, aws_endpoint_url=aws_endpoint_url)
     return read_secret(source, setting=what, keys_config=keys, environ=environ).value
+
+
+def sink_secret(name: str, config: SinkConfig) -> str:
+    """The secret sink ``name``'s ``token_source`` names, looked up with the sink's AWS region
+    and endpoint."""
+    return resolve_secret(
+        config.token_source,
+        what=f"export.sinks.{name}.token_source",
+        aws_region=config.aws_region,
+        aws_endpoint_url=config.aws_endpoint_url,
+    )

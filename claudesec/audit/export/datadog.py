@@ -7,17 +7,17 @@ batch twice (dedupe on ``metadata.uid``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from claudesec.audit.export._common import call, fail
+from claudesec.audit.export._common import HttpSink, call, fail
 from claudesec.audit.export._http import HttpClient
 from claudesec.audit.export.interface import (
     BatchLimits,
     Encoded,
     ExportItem,
     Rejection,
-    Sink,
+    Render,
     dumps,
 )
 from claudesec.config import SinkConfig
@@ -25,7 +25,7 @@ from claudesec.config import SinkConfig
 DEFAULT_URL = "https://http-intake.logs.datadoghq.com"
 
 
-class DatadogSink(Sink):
+class DatadogSink(HttpSink):
     kind = "datadog"
     limits = BatchLimits(max_events=1000, max_bytes=4_500_000)
 
@@ -34,15 +34,13 @@ class DatadogSink(Sink):
         name: str,
         client: HttpClient,
         api_key: str,
-        render: Callable[[ExportItem], dict[str, Any]],
+        render: Render,
         *,
         source: str = "claudesec",
         service: str = "claudesec",
         tags: Sequence[str] = (),
     ) -> None:
-        super().__init__(name)
-        self.client = client
-        self._render = render
+        super().__init__(name, client, render)
         self.source = source
         self.service = service
         self.tags = ",".join(tags)
@@ -68,20 +66,12 @@ class DatadogSink(Sink):
             raise fail("Datadog logs intake", answer, "check token_source (a Datadog API key)")
         return []
 
-    def close(self) -> None:
-        self.client.close()
-
 
 def from_config(name: str, config: SinkConfig) -> DatadogSink:
     from claudesec.audit.export import renderer
-    from claudesec.audit.export.credentials import resolve_secret
+    from claudesec.audit.export.credentials import sink_secret
 
-    api_key = resolve_secret(
-        config.token_source,
-        what=f"export.sinks.{name}.token_source",
-        aws_region=config.aws_region,
-        aws_endpoint_url=config.aws_endpoint_url,
-    )
+    api_key = sink_secret(name, config)
     client = HttpClient(
         config.url or DEFAULT_URL, timeout_s=config.timeout_s, ca_bundle=config.ca_bundle
     )

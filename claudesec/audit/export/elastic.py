@@ -12,17 +12,17 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from claudesec.audit.export._common import call, fail, transient
+from claudesec.audit.export._common import HttpSink, call, fail, transient
 from claudesec.audit.export._http import HttpClient
 from claudesec.audit.export.interface import (
     BatchLimits,
     Encoded,
     ExportItem,
     Rejection,
-    Sink,
+    Render,
     SinkRetry,
     dumps,
 )
@@ -32,7 +32,7 @@ DEFAULT_INDEX = "claude-logs-%Y.%m.%d"
 _BULK_PATH = "/_bulk?filter_path=errors,items.*.status,items.*.error.type,items.*.error.reason"
 
 
-class ElasticBulkSink(Sink):
+class ElasticBulkSink(HttpSink):
     kind = "elastic"
     idempotent = True
     limits = BatchLimits(max_events=2000, max_bytes=10_000_000)
@@ -42,13 +42,11 @@ class ElasticBulkSink(Sink):
         name: str,
         client: HttpClient,
         authorization: str,
-        render: Callable[[ExportItem], dict[str, Any]],
+        render: Render,
         *,
         index: str = DEFAULT_INDEX,
     ) -> None:
-        super().__init__(name)
-        self.client = client
-        self._render = render
+        super().__init__(name, client, render)
         self.index = index or DEFAULT_INDEX
         self._headers = {"Content-Type": "application/x-ndjson"}
         if authorization:
@@ -60,7 +58,7 @@ class ElasticBulkSink(Sink):
 
     def encode(self, item: ExportItem) -> bytes:
         action = {"create": {"_index": self.index_for(item), "_id": item.uid}}
-        return dumps(action) + b"\n" + dumps(self._render(item)) + b"\n"
+        return dumps(action) + b"\n" + super().encode(item) + b"\n"
 
     def send(self, batch: Sequence[Encoded]) -> Sequence[Rejection]:
         body = b"".join(e.payload for e in batch)
@@ -100,25 +98,17 @@ class ElasticBulkSink(Sink):
             )
         return rejected
 
-    def close(self) -> None:
-        self.client.close()
-
 
 def from_config(name: str, config: SinkConfig) -> ElasticBulkSink:
     from claudesec.audit.export import renderer
-    from claudesec.audit.export.credentials import resolve_secret
+    from claudesec.audit.export.credentials import sink_secret
     from claudesec.errors import ConfigError
 
     if not config.url:
         raise ConfigError(f"export.sinks.{name}.url is required for an elastic sink")
     authorization = ""
     if config.token_source:
-        secret = resolve_secret(
-            config.token_source,
-            what=f"export.sinks.{name}.token_source",
-            aws_region=config.aws_region,
-            aws_endpoint_url=config.aws_endpoint_url,
-        )
+        secret = sink_secret(name, config)
         if config.username:
             basic = base64.b64encode(f"{config.username}:{secret}".encode()).decode()
             authorization = f"Basic {basic}"

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -90,6 +90,10 @@ class SinkUnavailable(ExternalServiceError):
     """The sink cannot accept anything (credentials, missing index or bucket): stop, exit 3."""
 
 
+#: How a sink shapes a record before its own envelope (OCSF, ECS or the raw record).
+Render = Callable[[ExportItem], dict[str, Any]]
+
+
 class Sink(ABC):
     """A destination for audit records."""
 
@@ -98,12 +102,14 @@ class Sink(ABC):
     idempotent: ClassVar[bool] = False
     limits: BatchLimits = BatchLimits(max_events=500, max_bytes=5_000_000)
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, render: Render) -> None:
         self.name = name
+        self._render = render
 
-    @abstractmethod
     def encode(self, item: ExportItem) -> bytes:
-        """The bytes this sink sends for ``item`` (used for batching by size)."""
+        """The bytes this sink sends for ``item`` (used for batching by size): the rendered
+        record as compact JSON, unless the sink wraps it in its own envelope."""
+        return dumps(self._render(item))
 
     @abstractmethod
     def send(self, batch: Sequence[Encoded]) -> Sequence[Rejection]:

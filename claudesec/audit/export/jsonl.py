@@ -10,18 +10,17 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from claudesec.audit.export.interface import (
     BatchLimits,
     Encoded,
-    ExportItem,
     Rejection,
+    Render,
     Sink,
     SinkUnavailable,
-    dumps,
 )
 from claudesec.config import SinkConfig
 
@@ -33,12 +32,9 @@ class JsonlSink(Sink):
     idempotent = True
     limits = BatchLimits(max_events=5000, max_bytes=16_000_000)
 
-    def __init__(
-        self, name: str, path: str, render: Callable[[ExportItem], dict[str, Any]]
-    ) -> None:
-        super().__init__(name)
+    def __init__(self, name: str, path: str, render: Render) -> None:
+        super().__init__(name, render)
         self.path = None if path in ("", "-") else Path(path)
-        self._render = render
         self._fd: int | None = None
         self._last_seq = 0
 
@@ -68,9 +64,6 @@ class JsonlSink(Sink):
             return line_seq(json.loads(tail[previous + 1 : end]))
         except ValueError:
             return 0
-
-    def encode(self, item: ExportItem) -> bytes:
-        return dumps(self._render(item))
 
     def send(self, batch: Sequence[Encoded]) -> Sequence[Rejection]:
         fresh = [e for e in batch if e.item.seq > self._last_seq]

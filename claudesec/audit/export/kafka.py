@@ -19,12 +19,11 @@ from typing import Any
 from claudesec.audit.export.interface import (
     BatchLimits,
     Encoded,
-    ExportItem,
     Rejection,
+    Render,
     Sink,
     SinkRetry,
     SinkUnavailable,
-    dumps,
 )
 from claudesec.config import SinkConfig
 
@@ -53,19 +52,15 @@ class KafkaSink(Sink):
         self,
         name: str,
         producer: Any,
-        render: Callable[[ExportItem], dict[str, Any]],
+        render: Render,
         *,
         topic: str,
         flush_timeout_s: float = 30.0,
     ) -> None:
-        super().__init__(name)
+        super().__init__(name, render)
         self.producer = producer
-        self._render = render
         self.topic = topic
         self.flush_timeout_s = flush_timeout_s
-
-    def encode(self, item: ExportItem) -> bytes:
-        return dumps(self._render(item))
 
     def message(self, encoded: Encoded) -> dict[str, Any]:
         """The ``produce()`` arguments for one event (key, value, headers)."""
@@ -162,14 +157,9 @@ def producer_settings(name: str, config: SinkConfig) -> dict[str, Any]:
             )
         settings[key] = value
     if config.token_source:
-        from claudesec.audit.export.credentials import resolve_secret
+        from claudesec.audit.export.credentials import sink_secret
 
-        settings["sasl.password"] = resolve_secret(
-            config.token_source,
-            what=f"export.sinks.{name}.token_source",
-            aws_region=config.aws_region,
-            aws_endpoint_url=config.aws_endpoint_url,
-        )
+        settings["sasl.password"] = sink_secret(name, config)
         if config.username:
             settings["sasl.username"] = config.username
     return settings

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gzip
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,10 +19,9 @@ from claudesec.audit.export._aws import client, translate
 from claudesec.audit.export.interface import (
     BatchLimits,
     Encoded,
-    ExportItem,
     Rejection,
+    Render,
     Sink,
-    dumps,
 )
 from claudesec.config import SinkConfig
 
@@ -35,16 +34,15 @@ class S3Sink(Sink):
         self,
         name: str,
         s3: Any,
-        render: Callable[[ExportItem], dict[str, Any]],
+        render: Render,
         *,
         bucket: str,
         prefix: str = "claudesec/",
         lock_mode: str = "",
         lock_days: int = 0,
     ) -> None:
-        super().__init__(name)
+        super().__init__(name, render)
         self.s3 = s3
-        self._render = render
         self.bucket = bucket
         self.prefix = prefix
         self.lock_mode = lock_mode
@@ -54,9 +52,6 @@ class S3Sink(Sink):
         first, last = batch[0].item, batch[-1].item
         day = time.strftime("%Y/%m/%d", time.gmtime(first.event.time_ns // 1_000_000_000))
         return f"{self.prefix}{day}/{first.store_id}-{first.seq:012d}-{last.seq:012d}.jsonl.gz"
-
-    def encode(self, item: ExportItem) -> bytes:
-        return dumps(self._render(item))
 
     def send(self, batch: Sequence[Encoded]) -> Sequence[Rejection]:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -19,14 +19,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from claudesec.audit.export._common import call, fail
+from claudesec.audit.export._common import HttpSink, call, fail
 from claudesec.audit.export._http import HttpClient
 from claudesec.audit.export.interface import (
     BatchLimits,
     Encoded,
     ExportItem,
     Rejection,
-    Sink,
+    Render,
     SinkRetry,
     dumps,
 )
@@ -36,7 +36,7 @@ from claudesec.config import SinkConfig
 _EVENT_ERRORS = frozenset({6, 12, 13})
 
 
-class SplunkHecSink(Sink):
+class SplunkHecSink(HttpSink):
     kind = "splunk"
     limits = BatchLimits(max_events=1000, max_bytes=1_000_000)
 
@@ -45,7 +45,7 @@ class SplunkHecSink(Sink):
         name: str,
         client: HttpClient,
         token: str,
-        render: Callable[[ExportItem], dict[str, Any]],
+        render: Render,
         *,
         index: str = "",
         source: str = "claudesec",
@@ -54,9 +54,7 @@ class SplunkHecSink(Sink):
         ack_timeout_s: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        super().__init__(name)
-        self.client = client
-        self._render = render
+        super().__init__(name, client, render)
         self.index = index
         self.source = source
         self.sourcetype = sourcetype
@@ -129,9 +127,6 @@ class SplunkHecSink(Sink):
             delay = min(delay * 2, 2.0)
         raise SinkRetry(f"HEC did not acknowledge ackId {ack_id} in {self.ack_timeout_s:g} s")
 
-    def close(self) -> None:
-        self.client.close()
-
 
 def _json(body: bytes) -> dict[str, Any]:
     try:
@@ -143,17 +138,12 @@ def _json(body: bytes) -> dict[str, Any]:
 
 def from_config(name: str, config: SinkConfig) -> SplunkHecSink:
     from claudesec.audit.export import renderer
-    from claudesec.audit.export.credentials import resolve_secret
+    from claudesec.audit.export.credentials import sink_secret
     from claudesec.errors import ConfigError
 
     if not config.url:
         raise ConfigError(f"export.sinks.{name}.url is required for a splunk sink")
-    token = resolve_secret(
-        config.token_source,
-        what=f"export.sinks.{name}.token_source",
-        aws_region=config.aws_region,
-        aws_endpoint_url=config.aws_endpoint_url,
-    )
+    token = sink_secret(name, config)
     client = HttpClient(config.url, timeout_s=config.timeout_s, ca_bundle=config.ca_bundle)
     return SplunkHecSink(
         name,

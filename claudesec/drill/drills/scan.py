@@ -35,6 +35,15 @@ def _scan(ctx: DrillContext, target: Path, *, history: bool = False) -> list[tup
     return [(f.rule_id, f.path, f.commit.sha if f.commit else "") for f in result.findings]
 
 
+def _repo(ctx: DrillContext, filename: str, text: str) -> Path:
+    """A throwaway repository (marked as the breach) whose initial commit holds ``filename``."""
+    repo = ctx.injected(ctx.init_repo())
+    (repo / filename).write_text(text, encoding="utf-8")
+    ctx.git(repo, "add", filename)
+    ctx.git(repo, "commit", "-q", "-m", "initial")
+    return repo
+
+
 def _findings_text(found: list[tuple[str, str, str]]) -> str:
     return ", ".join(f"{rule} in {path}" for rule, path, _ in found) or "no findings"
 
@@ -51,10 +60,7 @@ class PreCommitHook(Drill):
     def setup(self, ctx: DrillContext) -> None:
         from claudesec.scan.hook import install_hook
 
-        self.repo = ctx.injected(ctx.init_repo())
-        (self.repo / "README.md").write_text("drill repository\n", encoding="utf-8")
-        ctx.git(self.repo, "add", "README.md")
-        ctx.git(self.repo, "commit", "-q", "-m", "initial")
+        self.repo = _repo(ctx, "README.md", "drill repository\n")
         self.head = ctx.git(self.repo, "rev-parse", "HEAD").stdout.strip()
         install_hook(str(self.repo))
 
@@ -89,10 +95,7 @@ class HistoryScan(Drill):
     weight = 2
 
     def setup(self, ctx: DrillContext) -> None:
-        self.repo = ctx.injected(ctx.init_repo())
-        (self.repo / "app.py").write_text("print('hello')\n", encoding="utf-8")
-        ctx.git(self.repo, "add", "app.py")
-        ctx.git(self.repo, "commit", "-q", "-m", "initial")
+        self.repo = _repo(ctx, "app.py", "print('hello')\n")
 
     def inject(self, ctx: DrillContext) -> None:
         key = ctx.canary(canary.anthropic_key("admin"))

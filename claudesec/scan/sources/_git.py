@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from typing import IO
 
 from claudesec.errors import GitError, UsageError
 
@@ -22,12 +23,28 @@ def run_git(args: Sequence[str], cwd: str, *, check: bool = True) -> bytes:
     try:
         proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
     except FileNotFoundError as exc:
-        raise GitMissing("git is not installed or not on PATH", hint="install git") from exc
+        raise _git_missing() from exc
     except OSError as exc:
         raise GitMissing(f"cannot run git: {exc.strerror or exc}") from exc
     if check and proc.returncode != 0:
         raise _error(args, proc.stderr)
     return proc.stdout
+
+
+def _start_git(
+    args: Sequence[str], cwd: str, *, stdin: int | None = None, stderr: int = subprocess.PIPE
+) -> subprocess.Popen[bytes]:
+    """Start ``git ARGS`` in ``cwd`` with its stdout piped; git missing is GitMissing."""
+    try:
+        return subprocess.Popen(
+            ["git", *args], cwd=cwd, stdin=stdin, stdout=subprocess.PIPE, stderr=stderr
+        )
+    except FileNotFoundError as exc:
+        raise _git_missing() from exc
+
+
+def _git_missing() -> GitMissing:
+    return GitMissing("git is not installed or not on PATH", hint="install git")
 
 
 def _error(args: Sequence[str], stderr: bytes) -> GitError | NotARepository:
@@ -59,16 +76,7 @@ def cat_blobs(cwd: str, names: Iterable[bytes]) -> Iterator[tuple[bytes, bytes |
     ``content`` is None for a missing object. Names are written from a thread so a large
     request list cannot deadlock against git's output pipe.
     """
-    try:
-        proc = subprocess.Popen(
-            ["git", "cat-file", "--batch"],
-            cwd=cwd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-    except FileNotFoundError as exc:
-        raise GitMissing("git is not installed or not on PATH", hint="install git") from exc
+    proc = _start_git(["cat-file", "--batch"], cwd, stdin=subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None
     requested: list[bytes] = list(names)
     stdin = proc.stdin
@@ -89,16 +97,7 @@ def cat_blobs(cwd: str, names: Iterable[bytes]) -> Iterator[tuple[bytes, bytes |
             header = out.readline()
             if not header:
                 break
-            parts = header.split()
-            if len(parts) == 2 and parts[1] == b"missing":
-                yield name, None
-                continue
-            if len(parts) < 3:
-                raise GitError(f"unexpected git cat-file output: {header[:80]!r}")
-            size = int(parts[2])
-            data = out.read(size)
-            out.read(1)  # the newline after each object
-            yield name, data
+            yield name, _read_object(out, header)
     finally:
         writer.join(timeout=5)
         out.close()
@@ -108,6 +107,18 @@ def cat_blobs(cwd: str, names: Iterable[bytes]) -> Iterator[tuple[bytes, bytes |
         code = proc.wait()
         if code not in (0, -13) and err:
             raise _error(["cat-file"], err)
+
+
+def _read_object(out: IO[bytes], header: bytes) -> bytes | None:
+    """The content behind one ``git cat-file --batch`` header; None for a missing object."""
+    parts = header.split()
+    if len(parts) == 2 and parts[1] == b"missing":
+        return None
+    if len(parts) < 3:
+        raise GitError(f"unexpected git cat-file output: {header[:80]!r}")
+    data = out.read(int(parts[2]))
+    out.read(1)  # the newline after each object
+    return data
 
 
 class CatFile:
@@ -121,16 +132,9 @@ class CatFile:
     MAX_NAMES_BYTES = 60 * 1024
 
     def __init__(self, cwd: str) -> None:
-        try:
-            self._proc = subprocess.Popen(
-                ["git", "cat-file", "--batch"],
-                cwd=cwd,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-            )
-        except FileNotFoundError as exc:
-            raise GitMissing("git is not installed or not on PATH", hint="install git") from exc
+        self._proc = _start_git(
+            ["cat-file", "--batch"], cwd, stdin=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._in = self._proc.stdin
         self._out = self._proc.stdout
@@ -147,16 +151,7 @@ class CatFile:
             header = out.readline()
             if not header:
                 raise GitError("git cat-file stopped early")
-            parts = header.split()
-            if len(parts) == 2 and parts[1] == b"missing":
-                yield name, None
-                continue
-            if len(parts) < 3:
-                raise GitError(f"unexpected git cat-file output: {header[:80]!r}")
-            size = int(parts[2])
-            data = out.read(size)
-            out.read(1)
-            yield name, data
+            yield name, _read_object(out, header)
 
     def close(self) -> None:
         self._in.close()
@@ -184,12 +179,7 @@ def start_pack_order(cwd: str) -> subprocess.Popen[bytes]:
         "--unordered",
         "--batch-check=%(objectname) %(objecttype) %(objectsize)",
     ]
-    try:
-        return subprocess.Popen(
-            ["git", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-    except FileNotFoundError as exc:
-        raise GitMissing("git is not installed or not on PATH", hint="install git") from exc
+    return _start_git(args, cwd)
 
 
 def read_pack_order(proc: subprocess.Popen[bytes]) -> dict[bytes, tuple[int, int]]:

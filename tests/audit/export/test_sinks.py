@@ -225,7 +225,9 @@ def test_datadog_ships_json_arrays_with_the_api_key(
 def test_missing_token_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from claudesec.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="TEST_NOT_SET named by export.sinks.dd.token_source is not set"):
+    with pytest.raises(
+        ConfigError, match=r"TEST_NOT_SET named by export.sinks.dd.token_source is not set"
+    ):
         build_sink("dd", SinkConfig(type="datadog", token_source="env:TEST_NOT_SET"))
 
 
