@@ -191,6 +191,9 @@ def bench_client(calls: int, warmup: int, in_process: bool) -> list[str]:
         audited = AuditedAnthropic(user="bench", claudesec_config=config, store=store, **base)
         clients = {"bare SDK": bare, "SDK + no-op middleware": floor, "AuditedAnthropic": audited}
         samples: dict[str, list[float]] = {name: [] for name in clients}
+        # CPU of this thread per call: the emulator runs elsewhere, so this is the client's
+        # own work, which the machine's load distorts far less than wall time.
+        cpu: dict[str, list[float]] = {name: [] for name in clients}
 
         def call(client: anthropic.Anthropic) -> None:
             client.messages.create(model=MODEL, max_tokens=64, messages=messages)
@@ -200,9 +203,11 @@ def bench_client(calls: int, warmup: int, in_process: bool) -> list[str]:
                 call(client)
         for _ in range(calls):
             for name, client in clients.items():
+                cpu_start = time.thread_time()
                 start = time.perf_counter()
                 call(client)
                 samples[name].append((time.perf_counter() - start) * 1000)
+                cpu[name].append((time.thread_time() - cpu_start) * 1000)
         recorded = store.head().seq
         for client in clients.values():
             client.close()
@@ -217,13 +222,17 @@ def bench_client(calls: int, warmup: int, in_process: bool) -> list[str]:
         p50 = statistics.median(values)
         lines.append(
             f"{name:<24} p50 {p50:7.3f} ms  p90 {_pct(values, 0.9):7.3f} ms  "
-            f"p99 {_pct(values, 0.99):7.3f} ms  x{p50 / base_p50:5.2f} of bare"
+            f"p99 {_pct(values, 0.99):7.3f} ms  x{p50 / base_p50:5.2f} of bare  "
+            f"CPU {statistics.mean(cpu[name]):6.3f} ms/call"
         )
     over = statistics.median(samples["AuditedAnthropic"]) - base_p50
+    cpu_over = statistics.mean(cpu["AuditedAnthropic"]) - statistics.mean(cpu["bare SDK"])
+    wall, cpu_alone = pipeline_cost(prompt)
     lines.append(
         f"pipeline alone (admit + response DLP + record, no network): "
-        f"{pipeline_cost(prompt):.3f} ms per call, best of 7"
+        f"{wall:.3f} ms per call, best of 7; CPU {cpu_alone:.3f} ms per call"
     )
+    lines.append(f"CPU overhead of AuditedAnthropic: {cpu_over:+.3f} ms per call (mean)")
     floor_over = statistics.median(samples["SDK + no-op middleware"]) - base_p50
     lines.append(
         f"overhead of AuditedAnthropic: {over:+.3f} ms p50 per call "
@@ -233,8 +242,9 @@ def bench_client(calls: int, warmup: int, in_process: bool) -> list[str]:
     return lines
 
 
-def pipeline_cost(prompt: str) -> float:
-    """The CPU cost of one audited attempt, measured without the SDK or the network."""
+def pipeline_cost(prompt: str) -> tuple[float, float]:
+    """Wall time (best of 7) and CPU time (mean) of one audited attempt, measured without the
+    SDK or the network."""
     from claudesec.audit.pipeline import ApiRequest, AuditPipeline, Caller
     from claudesec.audit.secrets import AuditKeys
     from claudesec.audit.store import AuditStore
@@ -263,8 +273,12 @@ def pipeline_cost(prompt: str) -> float:
             pipeline.finish(admission, outcome)
 
         best = min(timeit.repeat(attempt, number=200, repeat=7)) / 200
+        cpu_start = time.thread_time()
+        for _ in range(400):
+            attempt()
+        cpu = (time.thread_time() - cpu_start) / 400
         store.close()
-    return best * 1000
+    return best * 1000, cpu * 1000
 
 
 # --------------------------------------------------------------------------- part 2
@@ -364,7 +378,8 @@ def main() -> int:
     args = parser.parse_args()
     print(
         f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}"
+        f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}, load average "
+        + " / ".join(Path("/proc/loadavg").read_text().split()[:3])
     )
     for line in bench_dlp(args.dlp_runs):
         print(line)

@@ -70,6 +70,16 @@ def timed(port: int, key: str, n: int, *, stream: bool) -> list[float]:
     return out
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> str:
+    return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -125,21 +135,27 @@ def main() -> None:
             timed(emulator.port, upstream.secret, 100, stream=False)  # warm-up
             timed(port, token, 100, stream=False)
             rows = []
+            started_load = load_average()
             for label, stream in (("plain", False), ("stream TTFB", True)):
                 direct = timed(emulator.port, upstream.secret, n, stream=stream)
+                # The proxy's own CPU per request (its process only: the emulator and the
+                # clients are here) moves much less with the machine's load than latency.
+                cpu_before = cpu_s(proxy.pid)
                 via = timed(port, token, n, stream=stream)
+                cpu = (cpu_s(proxy.pid) - cpu_before) / n * 1e3
                 d50, v50 = statistics.median(direct) * 1e3, statistics.median(via) * 1e3
                 d99, v99 = pct(direct, 0.99) * 1e3, pct(via, 0.99) * 1e3
-                rows.append((label, d50, v50, v50 - d50, d99, v99, v99 - d99))
+                rows.append((label, d50, v50, v50 - d50, d99, v99, v99 - d99, cpu))
             print(
                 f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}"
+                f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}; "
+                f"load average {started_load} before, {load_average()} after the latency runs"
             )
             print(
                 "| request | direct p50 | proxy p50 | added p50 "
-                "| direct p99 | proxy p99 | added p99 |"
+                "| direct p99 | proxy p99 | added p99 | proxy CPU per request |"
             )
-            print("|---|---|---|---|---|---|---|")
+            print("|---|---|---|---|---|---|---|---|")
             for r in rows:
                 print(f"| {r[0]} | " + " | ".join(f"{v:.2f} ms" for v in r[1:]) + " |")
 

@@ -135,9 +135,7 @@ class _MonitoredStream(httpx2.SyncByteStream):
         monitor = self._monitor
         try:
             for chunk in self._source.iter_bytes():
-                out = monitor.feed(chunk)
-                if out:
-                    yield out
+                yield from monitor.feed_parts(chunk)
         except GeneratorExit:
             monitor.finish_quietly("abandoned")
             raise
@@ -160,8 +158,7 @@ class _AsyncMonitoredStream(httpx2.AsyncByteStream):
         monitor = self._monitor
         try:
             async for chunk in self._source.aiter_bytes():
-                out = monitor.feed(chunk)
-                if out:
+                for out in monitor.feed_parts(chunk):
                     yield out
         except GeneratorExit:
             monitor.finish_quietly("abandoned")

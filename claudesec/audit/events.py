@@ -213,12 +213,50 @@ def _freeze_extra(extra: Mapping[str, Any]) -> Mapping[str, Any]:
         if key in _RESERVED_KEYS:
             raise InvalidEvent(f"extra key {key!r} clashes with a schema field")
     try:
+        # Plain JSON values (what the pipeline writes on every call) are checked and copied
+        # directly: the JSON round trip below costs several times as much.
+        return MappingProxyType({key: _plain_copy(extra[key], 0) for key in sorted(extra)})
+    except _NotPlain:
+        pass
+    try:
         # A JSON round trip both validates (no NaN, no odd types) and deep-copies, so the
         # caller cannot mutate a recorded event afterwards.
         copied = json.loads(canonical_dumps(dict(extra)))
     except (TypeError, ValueError) as exc:
         raise InvalidEvent(f"extra must hold JSON values only: {exc}") from exc
     return MappingProxyType({k: _freeze(v) for k, v in copied.items()})
+
+
+class _NotPlain(Exception):
+    """A value :func:`_plain_copy` leaves to the JSON round trip (which decides or refuses)."""
+
+
+_PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
+_PLAIN_DEPTH = 32
+
+
+def _plain_copy(value: Any, depth: int) -> Any:
+    """The frozen copy the JSON round trip would give, for exact JSON types only.
+
+    Subclasses (enums), non-string keys, NaN and anything else raise :class:`_NotPlain`, so
+    the round trip keeps deciding what they become or whether they are refused.
+    """
+    kind = type(value)
+    if kind in _PLAIN_SCALARS:
+        return value
+    if kind is float:
+        if math.isfinite(value):
+            return value
+        raise _NotPlain
+    if depth < _PLAIN_DEPTH:
+        if kind is dict:
+            for key in value:
+                if type(key) is not str:
+                    raise _NotPlain
+            return MappingProxyType({k: _plain_copy(value[k], depth + 1) for k in sorted(value)})
+        if kind is list or kind is tuple:
+            return tuple(_plain_copy(item, depth + 1) for item in value)
+    raise _NotPlain
 
 
 def _freeze(value: Any) -> Any:

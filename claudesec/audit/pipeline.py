@@ -45,7 +45,7 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol
 
@@ -1010,6 +1010,10 @@ class _HeldText:
     def flush(self) -> str:
         return self._emit(len(self._pending)) if self._pending else ""
 
+    @property
+    def holding(self) -> bool:
+        return bool(self._pending)
+
     def _emit(self, cut: int) -> str:
         out, self._pending = self._pending[:cut], self._pending[cut:]
         context = self._context
@@ -1045,9 +1049,11 @@ class SseMonitor:
     """Watches an SSE response as it streams: usage from ``message_start``/``message_delta``,
     errors from ``error`` events, and (when response redaction is on) rewrites text deltas.
 
-    Without redaction, chunks pass through untouched and only the few events that carry usage
-    are JSON-decoded. With redaction, output is released one complete event at a time.
-    ``finish`` is idempotent: the first call writes the record.
+    Without redaction, chunks pass through untouched. With redaction, output is released one
+    complete event at a time, and only text deltas are decoded. Either way the events that
+    carry usage or errors are only kept as bytes on the way through and decoded when the
+    stream ends: nothing delays the first event. ``finish`` is idempotent: the first call
+    writes the record.
     """
 
     def __init__(
@@ -1067,6 +1073,8 @@ class SseMonitor:
         self._stop_reason = ""
         self._model = ""
         self._error = ""
+        self._noted: list[tuple[bytes, bytes]] = []
+        self._released = False  # whether any bytes have been handed out yet
         self._held: dict[int, _HeldText] = {}
         self._report = DlpReport()
         self._done = False
@@ -1076,26 +1084,97 @@ class SseMonitor:
 
     def feed(self, chunk: bytes) -> bytes:
         """Observe ``chunk``; return the bytes to forward in its place."""
-        if self._redact:
-            return self._feed_events(chunk)
-        data = self._partial + chunk
-        lines = data.split(b"\n")
-        self._partial = lines.pop()
-        for line in lines:
+        if not self._redact:
+            self._watch(chunk)
+            return chunk
+        return b"".join(self.feed_parts(chunk))
+
+    def feed_parts(self, chunk: bytes) -> Iterator[bytes]:
+        """:meth:`feed` in pieces, each to be forwarded as soon as it is yielded.
+
+        Until the first bytes have gone out, the events that need no rewriting
+        (``message_start``, ``ping``...) are a piece of their own, released before any text
+        delta of the same chunk is decoded and scanned: the caller's time to first byte does
+        not wait for DLP. Later chunks come out in one piece (one write each)."""
+        if not self._redact:
+            self._watch(chunk)
+            if chunk:
+                yield chunk
+            return
+        data = (
+            self._partial + chunk.replace(b"\r", b"") if b"\r" in chunk else self._partial + chunk
+        )
+        find = data.find
+        frames: list[tuple[int, int, bytes, bytes]] = []
+        first = -1  # the first frame to rewrite
+        start = 0
+        end = find(b"\n\n")
+        while end != -1:
+            event, raw = _event_and_data(data, start, end)
+            if event in _NOTED_EVENTS:
+                # Noted for the whole chunk up front: a caller that stops reading after the
+                # first piece still gets the usage the upstream reported in this chunk.
+                self._note(event, raw)
+            elif event in _REWRITTEN_EVENTS and first == -1:
+                first = len(frames)
+            frames.append((start, end + 2, event, raw))
+            start = end + 2
+            end = find(b"\n\n", start)
+        self._partial = data[start:]
+        if first == -1:
+            if start:
+                self._released = True
+                yield data[:start]
+            return
+        out: list[bytes] = []
+        if first and not self._released:
+            self._released = True
+            yield data[: frames[first][0]]
+        elif first:
+            out.append(data[: frames[first][0]])
+        for begin, stop, event, raw in frames[first:]:
+            if event in _REWRITTEN_EVENTS:
+                out.append(self._rewrite(event, raw, data[begin:stop]))
+            else:
+                out.append(data[begin:stop])
+        self._released = True
+        yield b"".join(out)
+
+    def _watch(self, chunk: bytes) -> None:
+        """Pass-through mode: find the data lines of the events that carry usage or errors."""
+        data = self._partial + chunk if self._partial else chunk
+        cut = data.rfind(b"\n") + 1
+        self._partial = data[cut:]
+        if not cut:
+            return
+        if self._event not in _NOTED_EVENTS and b"message_" not in data and b"error" not in data:
+            # Only other events' lines here: whatever event is current after them is not one
+            # to note either.
+            self._event = b""
+            return
+        for line in data[: cut - 1].split(b"\n"):
             self._line(line.rstrip(b"\r"))
-        return chunk
 
     def _line(self, line: bytes) -> None:
         if not line:
             self._event = b""
         elif line.startswith(b"event:"):
             self._event = line[6:].strip()
-        elif line.startswith(b"data:") and self._event in (
-            b"message_start",
-            b"message_delta",
-            b"error",
-        ):
-            self._data(self._event, line[5:].strip())
+        elif line.startswith(b"data:") and self._event in _NOTED_EVENTS:
+            self._note(self._event, line[5:].strip())
+
+    def _note(self, event: bytes, raw: bytes) -> None:
+        # Decoded at the end (a stream has one message_start and usually one message_delta);
+        # folded early should an upstream send many, so memory stays bounded.
+        noted = self._noted
+        noted.append((event, raw))
+        if len(noted) >= _NOTE_LIMIT:
+            self._fold()
+
+    def _fold(self) -> None:
+        noted, self._noted = self._noted, []
+        for event, raw in noted:
+            self._data(event, raw)
 
     def _data(self, event: bytes, raw: bytes) -> dict[str, Any] | None:
         try:
@@ -1127,53 +1206,34 @@ class SseMonitor:
             self._error = f"stream.{kind}" if isinstance(kind, str) else "stream.error"
         return data
 
-    def _feed_events(self, chunk: bytes) -> bytes:
-        data = self._partial + chunk.replace(b"\r", b"")
-        out: list[bytes] = []
-        start = 0
-        while True:
-            end = data.find(b"\n\n", start)
-            if end == -1:
-                break
-            out.append(self._rewrite(data[start : end + 2]))
-            start = end + 2
-        self._partial = data[start:]
-        return b"".join(out)
-
-    def _rewrite(self, frame: bytes) -> bytes:
-        event = b""
-        raw = b""
-        for line in frame.split(b"\n"):
-            if line.startswith(b"event:"):
-                event = line[6:].strip()
-            elif line.startswith(b"data:"):
-                raw = line[5:].strip()
-        if event in (b"message_start", b"message_delta", b"error"):
-            self._data(event, raw)
+    def _rewrite(self, event: bytes, raw: bytes, frame: bytes) -> bytes:
+        data = self._data(event, raw)
+        if data is None:
             return frame
         if event == b"content_block_delta":
-            data = self._data(event, raw)
-            delta = data.get("delta") if data else None
-            if data is not None and isinstance(delta, dict) and delta.get("type") == "text_delta":
+            delta = data.get("delta")
+            if isinstance(delta, dict) and delta.get("type") == "text_delta":
                 held = self._held_for(data.get("index"))
-                delta["text"] = held.push(_str_any(delta.get("text")))
+                text = _str_any(delta.get("text"))
+                out = held.push(text)
+                if out == text and not held.holding:
+                    return frame  # nothing held back, nothing redacted: the bytes as they came
+                delta["text"] = out
                 return _frame(event, data)
             return frame
-        if event == b"content_block_stop":
-            data = self._data(event, raw)
-            index = data.get("index") if data else None
-            ending = self._held.get(index) if isinstance(index, int) else None
-            if ending is not None:
-                rest = ending.flush()
-                self._report = self._report.merged(ending.report)
-                del self._held[index]  # type: ignore[arg-type]
-                if rest:
-                    flush = {
-                        "type": "content_block_delta",
-                        "index": index,
-                        "delta": {"type": "text_delta", "text": rest},
-                    }
-                    return _frame(b"content_block_delta", flush) + frame
+        index = data.get("index")
+        ending = self._held.get(index) if isinstance(index, int) else None
+        if ending is not None:
+            rest = ending.flush()
+            self._report = self._report.merged(ending.report)
+            del self._held[index]  # type: ignore[arg-type]
+            if rest:
+                flush = {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "text_delta", "text": rest},
+                }
+                return _frame(b"content_block_delta", flush) + frame
         return frame
 
     def _held_for(self, index: Any) -> _HeldText:
@@ -1193,6 +1253,7 @@ class SseMonitor:
             self._done = True
         if self._partial and not self._redact:
             self._line(self._partial.rstrip(b"\r"))
+        self._fold()
         report = self._report
         for held in self._held.values():
             report = report.merged(held.report)
@@ -1223,6 +1284,23 @@ class SseMonitor:
             self.finish(how)
         except ClaudesecError as exc:
             log.error("claudesec: %s", exc.message)
+
+
+_NOTED_EVENTS = frozenset({b"message_start", b"message_delta", b"error"})
+_REWRITTEN_EVENTS = frozenset({b"content_block_delta", b"content_block_stop"})
+_NOTE_LIMIT = 16
+
+
+def _event_and_data(data: bytes, start: int, end: int) -> tuple[bytes, bytes]:
+    """The event name and the (last) data line of the SSE frame ``data[start:end]``."""
+    event = b""
+    raw = b""
+    for line in data[start:end].split(b"\n"):
+        if line.startswith(b"event:"):
+            event = line[6:].strip()
+        elif line.startswith(b"data:"):
+            raw = line[5:].strip()
+    return event, raw
 
 
 def _str_any(value: Any) -> str:

@@ -634,9 +634,9 @@ class ProxyServer:
         try:
             async for chunk in upstream.content.iter_any():
                 # With response redaction on, the monitor releases whole events and holds back
-                # a text tail that may be the start of a secret finished by the next event.
-                out = monitor.feed(chunk)
-                if out:
+                # a text tail that may be the start of a secret finished by the next event;
+                # the events it leaves alone go out before it decodes the rest of the chunk.
+                for out in monitor.feed_parts(chunk):
                     await response.write(out)
             await response.write_eof()
         except (ClientError, TimeoutError) as exc:

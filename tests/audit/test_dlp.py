@@ -243,3 +243,31 @@ def test_joined_scan_matches_per_part_scans(parts: list[str], seed: int) -> None
 
 
 _SCANNER = DlpScanner()
+
+
+def test_threads_scanning_at_once_each_get_their_findings(fake_keys: KeyFactory) -> None:
+    # The audited client is shared between threads: the PII shapes' hyperscan pass once used
+    # the database's single scratch and failed with ScratchInUseError under concurrency.
+    import threading
+
+    scanner = DlpScanner(backend="hyperscan")
+    text = (f"mail bob@example.org card {CARD} ip 192.168.1.20 ssn {SSN} " + "x " * 4000) * 20
+    data = text.encode()
+    expected = scanner.scan_bytes(data)
+    results: list[Any] = []
+    start = threading.Barrier(4)
+
+    def scan() -> None:
+        start.wait()
+        try:
+            results.extend(scanner.scan_bytes(data) == expected for _ in range(30))
+        except Exception as exc:  # the failure is what the test looks for
+            results.append(exc)
+
+    threads = [threading.Thread(target=scan) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(expected) == 80
+    assert results == [True] * 120

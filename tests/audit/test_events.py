@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -123,3 +124,49 @@ def test_canonical_form_is_stable_for_any_values(
     assert json.loads(text)["v"] == 1
     decoded = AuditEvent.from_json(text)
     assert decoded.canonical_json() == text
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"path": "/v1/messages", "http_status": 200, "stream": True, "ratio": 0.25, "n": None},
+        {"z": 1, "a": {"y": [1, 2, {"b": "c"}], "x": ()}, "m": ["é", 3.5, False]},
+        {"dlp_counts": {"email": 2, "anthropic-api-key": 1}, "batch_models": ["m1", "m2"]},
+    ],
+)
+def test_plain_extra_is_frozen_exactly_as_the_json_round_trip_would(extra: dict[str, Any]) -> None:
+    event = AuditEvent(type="call", extra=extra)
+    # What a JSON round trip gives: sorted keys at every level, lists as tuples, read-only.
+    expected = json.loads(json.dumps(extra, sort_keys=True))
+    assert json.loads(event.canonical_json()) == {
+        "v": SCHEMA_VERSION,
+        "type": "call",
+        "time_ns": event.time_ns,
+        **expected,
+    }
+    assert list(event.extra) == sorted(extra)
+    nested = event.extra.get("a")
+    if nested is not None:
+        assert list(nested) == ["x", "y"] and nested["y"][2]["b"] == "c"
+        assert isinstance(nested["y"], tuple)
+        with pytest.raises(TypeError):
+            nested["new"] = 1  # type: ignore[index]
+    assert AuditEvent.from_json(event.canonical_json()) == event
+
+
+def test_extra_is_copied_so_the_caller_cannot_change_a_recorded_event() -> None:
+    source = {"models": ["a"], "counts": {"email": 1}}
+    event = AuditEvent(type="call", extra=source)
+    source["models"].append("b")
+    source["counts"]["email"] = 9
+    assert event.extra["models"] == ("a",) and event.extra["counts"]["email"] == 1
+
+
+def test_extra_values_that_are_not_plain_json_still_go_through_the_round_trip() -> None:
+    event = AuditEvent(type="call", extra={"kind": EventType.CALL, "nested": {1: "one"}})
+    assert type(event.extra["kind"]) is str and event.extra["kind"] == "call"
+    assert dict(event.extra["nested"]) == {"1": "one"}
+    for bad in (float("nan"), float("inf"), {"x": [float("-inf")]}, object(), b"bytes"):
+        with pytest.raises(InvalidEvent):
+            AuditEvent(type="call", extra={"bad": bad})

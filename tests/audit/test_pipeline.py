@@ -460,3 +460,65 @@ def test_response_redaction_of_a_whole_message(store: AuditStore, fake_keys: Key
     assert rewritten is not None and key.encode() not in rewritten
     assert outcome.response_dlp.counts == {"slack-token": 1, "email": 1}
     assert (outcome.input_tokens, outcome.output_tokens) == (3, 4)
+
+
+def test_stream_events_needing_no_rewrite_go_out_before_any_text_is_scanned(
+    store: AuditStore,
+) -> None:
+    pipeline = make_pipeline(store)
+    raw = text_stream(["Hello ", "world"])
+    monitor = pipeline.stream_monitor(_admitted(pipeline), status=200, request_id="")
+    pieces = list(monitor.feed_parts(raw))
+    first_delta = raw.index(b"event: content_block_delta")
+    # message_start, content_block_start and ping, untouched, then the rest in one piece.
+    assert pieces[0] == raw[:first_delta]
+    assert len(pieces) == 2
+    twin = pipeline.stream_monitor(_admitted(pipeline), status=200, request_id="")
+    assert b"".join(pieces) == twin.feed(raw)
+    assert streamed_text(pieces[1]) == "Hello world"
+    # Once the first bytes are out, a chunk is one piece again: one write per chunk.
+    assert len(list(monitor.feed_parts(raw))) == 1
+
+
+def test_usage_is_recorded_when_the_reader_stops_after_the_first_piece(
+    store: AuditStore,
+) -> None:
+    pipeline = make_pipeline(store)
+    monitor = pipeline.stream_monitor(_admitted(pipeline), status=200, request_id="")
+    parts = monitor.feed_parts(text_stream(["Hello"], input_tokens=30, output_tokens=9))
+    next(parts)
+    parts.close()
+    monitor.finish("abandoned")
+    [event] = records(store)
+    assert (event.input_tokens, event.output_tokens, event.stop_reason) == (30, 9, "end_turn")
+    assert event.extra["stream_end"] == "abandoned"
+
+
+def test_text_deltas_left_unchanged_are_forwarded_byte_for_byte(store: AuditStore) -> None:
+    pipeline = make_pipeline(store)
+    monitor = pipeline.stream_monitor(_admitted(pipeline), status=200, request_id="")
+    head = text_stream(["x"]).split(b"event: content_block_delta")[0]
+    # Spacing our own encoder would not produce: proves the frame was not re-encoded.
+    delta = (
+        b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, '
+        b'"delta": {"type": "text_delta", "text": "Hello there\\n"}}\n\n'
+    )
+    out = monitor.feed(head + delta)
+    assert out == head + delta
+
+
+def test_pass_through_reads_usage_whose_lines_straddle_chunks(store: AuditStore) -> None:
+    pipeline = make_pipeline(store, audit_config())
+    pipeline.responses = "off"
+    monitor = pipeline.stream_monitor(_admitted(pipeline), status=200, request_id="")
+    chunks = [
+        b"event: content_block_delta\ndata: {}\n\nevent: message_de",
+        b"lta\n",
+        # No event name in the data itself: it is attributed by the event line before it.
+        b'data: {"delta": {"stop_reason": "max_tokens"}, "usage": {"output_tokens": 5}}\n',
+        b"\nevent: ping\ndata: {}\n\n",
+    ]
+    assert b"".join(monitor.feed(c) for c in chunks) == b"".join(chunks)
+    monitor.finish("complete")
+    [event] = records(store)
+    assert (event.output_tokens, event.stop_reason) == (5, "max_tokens")
