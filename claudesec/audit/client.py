@@ -285,7 +285,70 @@ def _chain(binding: _Binding, middleware: Sequence[MiddlewareInput] | None) -> l
     return [*others, AuditMiddleware(binding)]
 
 
-class AuditedAnthropic(anthropic.Anthropic):
+class _Audited:
+    """What the sync and async clients share: their construction and the caller binding.
+
+    Placed before the SDK class in the MRO, so ``super().__init__`` is the SDK's.
+    """
+
+    _claudesec: _Binding
+
+    def __init__(
+        self,
+        *,
+        user: str | None = None,
+        identity_token: str | None = None,
+        role: str | None = None,
+        policy: Policy | PolicyConfig | None = None,
+        claudesec_config: Config | None = None,
+        store: RecordSink | None = None,
+        pipeline: AuditPipeline | None = None,
+        environment: str | None = None,
+        middleware: Sequence[MiddlewareInput] | None = None,
+        _claudesec_binding: _Binding | None = None,
+        **kwargs: Any,
+    ) -> None:
+        binding = _binding(
+            _claudesec_binding,
+            user=user,
+            identity_token=identity_token,
+            role=role,
+            policy=policy,
+            claudesec_config=claudesec_config,
+            store=store,
+            pipeline=pipeline,
+            environment=environment,
+        )
+        try:
+            super().__init__(middleware=_chain(binding, middleware), **kwargs)  # type: ignore[call-arg]
+        except BaseException:
+            if binding.owns_pipeline:
+                binding.pipeline.close()
+            raise
+        self._claudesec = binding
+
+    @property
+    def audit_pipeline(self) -> AuditPipeline:
+        return self._claudesec.pipeline
+
+    def copy(self, *args: Any, **kwargs: Any) -> Self:
+        """The SDK's ``copy``/``with_options``, keeping this client's caller and pipeline."""
+        extra = dict(kwargs.pop("_extra_kwargs", None) or {})
+        shared = _Binding(self._claudesec.pipeline, self._claudesec.caller)
+        extra.setdefault("_claudesec_binding", shared)
+        return super().copy(*args, _extra_kwargs=extra, **kwargs)  # type: ignore[misc, no-any-return]
+
+    with_options = copy
+
+    def for_user(
+        self, user: str | None = None, *, identity_token: str | None = None, role: str | None = None
+    ) -> Self:
+        """A client for another caller that shares this one's pipeline and connection pool."""
+        binding = _Binding(self._claudesec.pipeline, Caller(user, identity_token, role))
+        return self.copy(_extra_kwargs={"_claudesec_binding": binding})
+
+
+class AuditedAnthropic(_Audited, anthropic.Anthropic):
     """``anthropic.Anthropic`` that verifies the caller, enforces the role's policy, applies
     DLP and records every attempt. Denials raise :class:`CallDenied` before anything is sent.
 
@@ -295,126 +358,18 @@ class AuditedAnthropic(anthropic.Anthropic):
     pipeline (store, budgets, detectors) between clients. Every other argument is the SDK's.
     """
 
-    def __init__(
-        self,
-        *,
-        user: str | None = None,
-        identity_token: str | None = None,
-        role: str | None = None,
-        policy: Policy | PolicyConfig | None = None,
-        claudesec_config: Config | None = None,
-        store: RecordSink | None = None,
-        pipeline: AuditPipeline | None = None,
-        environment: str | None = None,
-        middleware: Sequence[MiddlewareInput] | None = None,
-        _claudesec_binding: _Binding | None = None,
-        **kwargs: Any,
-    ) -> None:
-        binding = _binding(
-            _claudesec_binding,
-            user=user,
-            identity_token=identity_token,
-            role=role,
-            policy=policy,
-            claudesec_config=claudesec_config,
-            store=store,
-            pipeline=pipeline,
-            environment=environment,
-        )
-        try:
-            super().__init__(middleware=_chain(binding, middleware), **kwargs)
-        except BaseException:
-            if binding.owns_pipeline:
-                binding.pipeline.close()
-            raise
-        self._claudesec = binding
-
-    @property
-    def audit_pipeline(self) -> AuditPipeline:
-        return self._claudesec.pipeline
-
-    def copy(self, *args: Any, **kwargs: Any) -> Self:
-        """The SDK's ``copy``/``with_options``, keeping this client's caller and pipeline."""
-        extra = dict(kwargs.pop("_extra_kwargs", None) or {})
-        shared = _Binding(self._claudesec.pipeline, self._claudesec.caller)
-        extra.setdefault("_claudesec_binding", shared)
-        return super().copy(*args, _extra_kwargs=extra, **kwargs)
-
-    with_options = copy
-
-    def for_user(
-        self, user: str | None = None, *, identity_token: str | None = None, role: str | None = None
-    ) -> Self:
-        """A client for another caller that shares this one's pipeline and connection pool."""
-        binding = _Binding(self._claudesec.pipeline, Caller(user, identity_token, role))
-        return self.copy(_extra_kwargs={"_claudesec_binding": binding})
-
     def close(self) -> None:
         super().close()
         if self._claudesec.owns_pipeline:
             self._claudesec.pipeline.close()
 
 
-class AsyncAuditedAnthropic(anthropic.AsyncAnthropic):
+class AsyncAuditedAnthropic(_Audited, anthropic.AsyncAnthropic):
     """The async twin of :class:`AuditedAnthropic` (same arguments, same guarantees).
 
     Records are written synchronously from the event loop: an append to the local store takes
     tens of microseconds, less than a thread hop would cost.
     """
-
-    def __init__(
-        self,
-        *,
-        user: str | None = None,
-        identity_token: str | None = None,
-        role: str | None = None,
-        policy: Policy | PolicyConfig | None = None,
-        claudesec_config: Config | None = None,
-        store: RecordSink | None = None,
-        pipeline: AuditPipeline | None = None,
-        environment: str | None = None,
-        middleware: Sequence[MiddlewareInput] | None = None,
-        _claudesec_binding: _Binding | None = None,
-        **kwargs: Any,
-    ) -> None:
-        binding = _binding(
-            _claudesec_binding,
-            user=user,
-            identity_token=identity_token,
-            role=role,
-            policy=policy,
-            claudesec_config=claudesec_config,
-            store=store,
-            pipeline=pipeline,
-            environment=environment,
-        )
-        try:
-            super().__init__(middleware=_chain(binding, middleware), **kwargs)
-        except BaseException:
-            if binding.owns_pipeline:
-                binding.pipeline.close()
-            raise
-        self._claudesec = binding
-
-    @property
-    def audit_pipeline(self) -> AuditPipeline:
-        return self._claudesec.pipeline
-
-    def copy(self, *args: Any, **kwargs: Any) -> Self:
-        """The SDK's ``copy``/``with_options``, keeping this client's caller and pipeline."""
-        extra = dict(kwargs.pop("_extra_kwargs", None) or {})
-        shared = _Binding(self._claudesec.pipeline, self._claudesec.caller)
-        extra.setdefault("_claudesec_binding", shared)
-        return super().copy(*args, _extra_kwargs=extra, **kwargs)
-
-    with_options = copy
-
-    def for_user(
-        self, user: str | None = None, *, identity_token: str | None = None, role: str | None = None
-    ) -> Self:
-        """A client for another caller that shares this one's pipeline and connection pool."""
-        binding = _Binding(self._claudesec.pipeline, Caller(user, identity_token, role))
-        return self.copy(_extra_kwargs={"_claudesec_binding": binding})
 
     async def close(self) -> None:
         await super().close()
