@@ -139,3 +139,23 @@ def test_async_redaction_both_ways(
     assert placeholder("openai-api-key") in sent.content[0].text
     assert key not in echoed.content[0].text
     assert [e.decision for e in records(store)] == ["redact", "allow"]
+
+
+def test_async_copies_keep_the_audit_and_for_user_switches_the_caller(
+    run: Run, store: AuditStore, emulator: Emulator
+) -> None:
+    async def body(make: Any) -> Any:
+        client = make(user="alice")
+        copy = client.with_options(timeout=30)
+        assert copy.audit_pipeline is client.audit_pipeline
+        await copy.messages.create(
+            model=MODEL, max_tokens=16, messages=[{"role": "user", "content": "copy"}]
+        )
+        carol = client.for_user("carol")
+        await carol.messages.create(
+            model=MODEL, max_tokens=16, messages=[{"role": "user", "content": "carol"}]
+        )
+
+    run(body)
+    assert [r.user for r in records(store)] == ["alice", "carol"]
+    assert len(emulator.state.requests()) == 2
