@@ -29,7 +29,11 @@ class _LiveDrill(Drill):
             return "no claudesec configuration loaded"
         source = config.anthropic.admin_key_source
         if source.startswith("env:") and not self.settings.environ.get(source[4:]):
-            return f"no credentials: {source[4:]} is not set"
+            # Every live drill reads through the key manager, which needs both.
+            return (
+                f"no credentials: {source[4:]} is not set "
+                "(live drills need the Admin API key and AWS credentials)"
+            )
         if config.keys.store != "secretsmanager":
             return "keys.store is not secretsmanager"
         if self.settings.client_factory is None and not _aws_credentials(config.keys.aws_region):
