@@ -161,11 +161,15 @@ class AuditEvent:
         return cls(**known, extra=extra)
 
 
+# One encoder for every record: json.dumps builds a new one per call when given options.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def canonical_dumps(data: Any) -> str:
     """Deterministic JSON: sorted keys, no whitespace, no NaN, non-ASCII kept as UTF-8."""
-    return json.dumps(
-        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    return _CANONICAL.encode(data)
 
 
 _STR_FIELDS = (

@@ -291,11 +291,67 @@ def validate_policy(
 # --------------------------------------------------------------------------- evaluation
 
 
-@dataclass(frozen=True, slots=True)
+_MODEL_CHECK_CACHE = 64  # per role: the few models a deployment calls, not every typo
+
+
 class _Role:
-    name: str
-    config: RoleConfig
-    hours: tuple[int, int] | None
+    """A role's config with what every evaluation would otherwise recompute.
+
+    Checks are immutable, so the ones that depend only on the role (and on a request's model or
+    tools flag) are built once and shared by every decision; their text stays the same.
+    """
+
+    __slots__ = ("config", "hours", "match_model", "model_checks", "name", "static")
+
+    def __init__(self, name: str, config: RoleConfig) -> None:
+        self.name = name
+        self.config = config
+        self.hours = parse_hours(config.allowed_hours)
+        # One regex for all globs, the same translation fnmatchcase uses for each.
+        self.match_model: Callable[[str], object] | None = (
+            re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in config.models)).match
+            if config.models
+            else None
+        )
+        self.model_checks: dict[str, Check] = {}
+        self.static = {
+            "tools_used": Check(
+                "tools",
+                config.tools_allowed,
+                "tools declared"
+                + (", tools allowed" if config.tools_allowed else ", tools not allowed"),
+                Reason.TOOLS_NOT_ALLOWED,
+            ),
+            "no_tools": Check(
+                "tools",
+                True,
+                "no tools declared"
+                + (", tools allowed" if config.tools_allowed else ", tools not allowed"),
+                Reason.TOOLS_NOT_ALLOWED,
+            ),
+            "any_time": Check("hours", True, "any time", Reason.OUTSIDE_HOURS),
+            "budget_minute": Check("budget_minute", True, "unlimited"),
+            "budget_day": Check("budget_day", True, "unlimited"),
+        }
+
+    def model_check(self, model: str) -> Check:
+        check = self.model_checks.get(model)
+        if check is not None:
+            return check
+        cfg = self.config
+        allowed = self.match_model is not None and self.match_model(model) is not None
+        check = Check(
+            "model",
+            allowed,
+            f"{model!r} matches {', '.join(cfg.models)}"
+            if allowed
+            else f"{model!r} is not among the models of role {self.name!r} "
+            f"({', '.join(cfg.models) or 'none'})",
+            Reason.MODEL_NOT_ALLOWED,
+        )
+        if len(self.model_checks) < _MODEL_CHECK_CACHE:
+            self.model_checks[model] = check
+        return check
 
 
 @dataclass
@@ -311,10 +367,8 @@ class Policy:
     _roles: dict[str, _Role] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._roles = {
-            name: _Role(name, role, parse_hours(role.allowed_hours))
-            for name, role in self.config.roles.items()
-        }
+        self._roles = {name: _Role(name, role) for name, role in self.config.roles.items()}
+        self._assigned_checks: dict[tuple[str, str], Check] = {}
 
     @classmethod
     def from_config(
@@ -390,6 +444,15 @@ class Policy:
                     f"{user} is assigned role {assigned!r}, not {requested!r}",
                     Reason.ROLE_NOT_ASSIGNED,
                 )
+            if assigned in self._roles:
+                # Keyed by both names, so a changed assignment can never reuse the text.
+                check = self._assigned_checks.get((user, assigned))
+                if check is None:
+                    check = Check(
+                        "identity", True, f"{user} is assigned role {assigned!r} in policy.users"
+                    )
+                    self._assigned_checks[(user, assigned)] = check
+                return [assigned], check
             candidates = [assigned]
             how = f"{user} is assigned role {assigned!r} in policy.users"
         elif identity.source in _CREDENTIAL_SOURCES and identity.roles:
@@ -430,18 +493,7 @@ class Policy:
         cfg = role.config
         checks = list(prior)
 
-        allowed_model = any(fnmatch.fnmatchcase(request.model, g) for g in cfg.models)
-        checks.append(
-            Check(
-                "model",
-                allowed_model,
-                f"{request.model!r} matches {', '.join(cfg.models)}"
-                if allowed_model
-                else f"{request.model!r} is not among the models of role {name!r} "
-                f"({', '.join(cfg.models) or 'none'})",
-                Reason.MODEL_NOT_ALLOWED,
-            )
-        )
+        checks.append(role.model_check(request.model))
 
         if request.max_tokens is None:
             checks.append(Check("max_tokens", True, f"not given (cap {cfg.max_tokens})"))
@@ -464,35 +516,28 @@ class Policy:
             )
         )
 
-        checks.append(
-            Check(
-                "tools",
-                cfg.tools_allowed or not request.tools,
-                ("tools declared" if request.tools else "no tools declared")
-                + (", tools allowed" if cfg.tools_allowed else ", tools not allowed"),
-                Reason.TOOLS_NOT_ALLOWED,
-            )
-        )
+        static = role.static
+        checks.append(static["tools_used"] if request.tools else static["no_tools"])
 
-        hour = time.gmtime(now).tm_hour
-        in_hours = hour_allowed(role.hours, hour)
-        checks.append(
-            Check(
-                "hours",
-                in_hours,
-                f"{hour:02d}:xx UTC, allowed {cfg.allowed_hours}"
-                if cfg.allowed_hours
-                else "any time",
-                Reason.OUTSIDE_HOURS,
+        if not cfg.allowed_hours:
+            checks.append(static["any_time"])
+        else:
+            hour = time.gmtime(now).tm_hour
+            checks.append(
+                Check(
+                    "hours",
+                    hour_allowed(role.hours, hour),
+                    f"{hour:02d}:xx UTC, allowed {cfg.allowed_hours}",
+                    Reason.OUTSIDE_HOURS,
+                )
             )
-        )
 
         for check_name, limit, window, reason in (
             ("budget_minute", cfg.tokens_per_minute, MINUTE_S, Reason.MINUTE_BUDGET_EXCEEDED),
             ("budget_day", cfg.tokens_per_day, DAY_S, Reason.DAY_BUDGET_EXCEEDED),
         ):
             if limit == 0:
-                checks.append(Check(check_name, True, "unlimited"))
+                checks.append(static[check_name])
                 continue
             used = self.ledger.used(user, window, now)
             # Output tokens are unknown until the call ends; they are charged afterwards and

@@ -22,9 +22,15 @@ Summaries: a ``rollups`` table keyed by (UTC day, user, role, model), with count
 calls, denials, DLP hits and tokens, is updated in the same transaction as each event, so
 ``logs summary`` never scans the events.
 
+Chain head: each store keeps the head its own last append committed, tagged with SQLite's
+``PRAGMA data_version``, which moves whenever another connection (any process) commits. Every
+append reads ``data_version`` inside its ``BEGIN IMMEDIATE`` transaction, where no other writer
+can commit, and re-reads the head from the table when it moved; so the head is always the
+table's, at the cost of one pragma instead of a B-tree read.
+
 Errors (disk full, read-only file, lock timeout, damaged file) roll the transaction back and
-raise :class:`~claudesec.errors.StoreError`; the chain head is re-read inside every
-transaction, so a failed append never leaves a gap or a fork.
+raise :class:`~claudesec.errors.StoreError`; a failed or foreign write drops the kept head, so
+a failed append never leaves a gap or a fork.
 """
 
 from __future__ import annotations
@@ -36,12 +42,12 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, Self, TypeVar
 
 from claudesec.audit.checkpoint import Checkpoint, checkpoint_genesis, sign_checkpoint
 from claudesec.audit.events import AuditEvent, EventType, canonical_dumps
@@ -136,6 +142,8 @@ SELECT (SELECT seq FROM events ORDER BY seq DESC LIMIT 1),
        (SELECT rec_hash FROM events ORDER BY seq DESC LIMIT 1),
        (SELECT seq FROM checkpoints ORDER BY number DESC LIMIT 1)
 """
+# Same connection's own commits leave it unchanged; any other connection's commit moves it.
+_DATA_VERSION = "PRAGMA data_version"
 _CP_SELECT_ALL = (
     "SELECT number, seq, rec_hash, prev_hash, time_ns, public_key, signature "
     "FROM checkpoints ORDER BY number"
@@ -154,6 +162,9 @@ _CP_INSERT = (
 )
 
 RollupKey = tuple[int, str, str, str]
+_Head = tuple[int, int, bytes, int]
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 def record_hash(prev_hash: bytes, seq: int, body: bytes) -> bytes:
@@ -242,6 +253,10 @@ class AuditStore:
         self._lock = threading.RLock()
         self._store_id: bytes | None = None
         self._closed = False
+        # (data_version, head seq, head rec_hash, last checkpoint seq) as of our last commit.
+        self._head_cache: _Head | None = None
+        self._pending_head: _Head | None = None
+        self._open_head: _Head | None = None  # the kept head, while a transaction checks it
 
     # ----------------------------------------------------------------- opening
 
@@ -454,15 +469,32 @@ class AuditStore:
 
     def append(self, event: AuditEvent) -> StoredRecord:
         """Record one event durably; returns its ``seq`` and chain hash once committed."""
-        return self.append_many((event,))[0]
+        # The hot path of every audited call: no lists or rollup dict.
+        return self._append_txn(self._append_one, self._prepare(event))
 
     def append_many(self, events: Iterable[AuditEvent]) -> list[StoredRecord]:
         """Record several events in one transaction (all or none): the cheap bulk path."""
         prepared = [self._prepare(event) for event in events]
         if not prepared:
             return []
-        with self._write() as conn:
-            return self._append_locked(conn, prepared)
+        return self._append_txn(self._append_locked, prepared)
+
+    def _append_txn(self, write: Callable[[sqlite3.Connection, _T], _R], items: _T) -> _R:
+        """One append transaction that may use, and then keeps, the chain head."""
+        if self.readonly:
+            self._refuse_readonly()
+        with self._lock:
+            self._ensure_open()
+            conn = self._conn
+            self._begin(conn)
+            try:
+                result = write(conn, items)
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                self._abort(conn, exc)
+            # Only a committed head may be kept.
+            self._head_cache = self._pending_head
+            return result
 
     def checkpoint(self) -> Checkpoint:
         """Sign the current chain head now (or return the last checkpoint if it is current)."""
@@ -638,27 +670,45 @@ class AuditStore:
             hint="open it writable with checkpoint_every > 0, or from the configuration",
         )
 
+    def _refuse_readonly(self) -> NoReturn:
+        raise StoreError(f"the audit store {self.path} was opened read-only")
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        # Whatever this transaction does (prune, checkpoint, a failing append), the kept head
+        # is only trusted again once an append commits and sets it.
+        self._head_cache, head = None, self._head_cache
+        self._pending_head = None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _store_error(exc, self.path, "write", self.busy_timeout_ms) from exc
+        self._open_head = head
+
+    def _abort(self, conn: sqlite3.Connection, exc: BaseException) -> NoReturn:
+        self._pending_head = None
+        # SQLite may have rolled back already (e.g. after SQLITE_FULL).
+        with suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise _store_error(exc, self.path, "write", self.busy_timeout_ms) from exc
+        raise exc
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         if self.readonly:
-            raise StoreError(f"the audit store {self.path} was opened read-only")
+            self._refuse_readonly()
         with self._lock:
             self._ensure_open()
             conn = self._conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise _store_error(exc, self.path, "write", self.busy_timeout_ms) from exc
+            self._begin(conn)
+            # Statements run here may change the head without moving data_version (it ignores
+            # this connection's own commits): appends inside re-read the head.
+            self._open_head = None
             try:
                 yield conn
                 conn.execute("COMMIT")
             except BaseException as exc:
-                # SQLite may have rolled back already (e.g. after SQLITE_FULL).
-                with suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise _store_error(exc, self.path, "write", self.busy_timeout_ms) from exc
-                raise
+                self._abort(conn, exc)
 
     def _prepare(self, event: AuditEvent) -> _Prepared:
         if not isinstance(event, AuditEvent):
@@ -684,10 +734,33 @@ class AuditStore:
             ),
         )
 
+    def _chain_head(self, conn: sqlite3.Connection) -> _Head:
+        """The head inside the current write transaction: the kept one if no other
+        connection has committed since it was kept, else read from the tables."""
+        version: int = conn.execute(_DATA_VERSION).fetchone()[0]
+        kept = self._open_head
+        if kept is not None and kept[0] == version:
+            return kept
+        seq, rec_hash, checkpoint_seq = self._head_and_checkpoint(conn)
+        return version, seq, rec_hash, checkpoint_seq
+
+    def _append_one(self, conn: sqlite3.Connection, item: _Prepared) -> StoredRecord:
+        version, seq, prev, last_checkpoint_seq = self._chain_head(conn)
+        seq += 1
+        digest = record_hash(prev, seq, item.encoded)
+        conn.execute(_INSERT_EVENT, (seq, prev, digest, item.body))
+        conn.execute(_UPSERT_ROLLUP, item.rollup + item.counters)
+        every = self.checkpoint_every if self._signer is not None else 0
+        if every and seq - last_checkpoint_seq >= every:
+            self._write_checkpoint(conn, seq, digest, self._last_checkpoint(conn))
+            last_checkpoint_seq = seq
+        self._pending_head = (version, seq, digest, last_checkpoint_seq)
+        return StoredRecord(seq, digest.hex())
+
     def _append_locked(
         self, conn: sqlite3.Connection, prepared: Sequence[_Prepared]
     ) -> list[StoredRecord]:
-        seq, prev, last_checkpoint_seq = self._head_and_checkpoint(conn)
+        version, seq, prev, last_checkpoint_seq = self._chain_head(conn)
         rows: list[tuple[int, bytes, bytes, str]] = []
         records: list[StoredRecord] = []
         rollups: dict[RollupKey, list[int]] = {}
@@ -719,6 +792,7 @@ class AuditStore:
             last = self._last_checkpoint(conn)
             for checkpoint_seq, checkpoint_hash in due:
                 last = self._write_checkpoint(conn, checkpoint_seq, checkpoint_hash, last)
+        self._pending_head = (version, seq, prev, last_checkpoint_seq)
         return records
 
     def _head_and_checkpoint(self, conn: sqlite3.Connection) -> tuple[int, bytes, int]:

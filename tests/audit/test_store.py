@@ -143,6 +143,84 @@ def test_processes_writing_at_once_keep_the_chain_contiguous(tmp_path: Path) -> 
     assert report.records == 600
 
 
+def _head_reads(store: AuditStore) -> list[str]:
+    """Statements reading the chain head from the tables, as ``store`` runs them."""
+    seen: list[str] = []
+    store._conn.set_trace_callback(
+        lambda sql: seen.append(sql) if "ORDER BY seq DESC" in sql else None
+    )
+    return seen
+
+
+def test_the_kept_chain_head_is_revalidated_when_another_connection_appends(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.db"
+    with open_store(path, checkpoint_every=3) as a, open_store(path, checkpoint_every=3) as b:
+        a_reads, b_reads = _head_reads(a), _head_reads(b)
+        order = "aabbbabaaab" * 3  # runs of each writer, and strict alternation
+        records = [(a if who == "a" else b).append(event(i)) for i, who in enumerate(order)]
+        assert [r.seq for r in records] == list(range(1, len(order) + 1))
+        # A writer reads the head from the tables only after the other one committed.
+        switches = sum(1 for x, y in itertools.pairwise(order) if x != y)
+        assert len(a_reads) + len(b_reads) == switches + 1
+        # The kept head is trusted only while nothing else committed: a burst by one writer
+        # reads nothing, the other's next append reads the moved head.
+        a.append(event(100))
+        reads = len(a_reads)
+        a.append(event(101))
+        assert len(a_reads) == reads
+        b.append(event(102))
+        assert len(a_reads) == reads
+        record = a.append(event(103))
+        assert len(a_reads) == reads + 1
+        assert record.seq == len(order) + 4
+        # Checkpoints track the other writer's too: every 3rd record, none twice or skipped.
+        assert [c.seq for c in a.checkpoints()] == list(range(3, record.seq + 1, 3))
+        report = verify_store(a)
+    assert report.ok, report.problems
+    assert report.records == len(order) + 4
+
+
+def test_the_kept_chain_head_is_revalidated_after_another_process_appends(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.db"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with open_store(path) as store:
+        reads = _head_reads(store)
+        first = [store.append(event(i)).seq for i in range(5)]
+        before = len(reads)
+        writer = [sys.executable, "-m", "tests.audit._writer", str(path), "7", "other"]
+        done = subprocess.run(
+            writer, check=False, capture_output=True, text=True, env=env, cwd=REPO
+        )
+        assert done.returncode == 0, done.stderr
+        other = [int(line.split()[0]) for line in done.stdout.splitlines()]
+        later = [store.append(event(i)).seq for i in range(5, 10)]
+        assert len(reads) == before + 1  # re-read once, then kept again
+        assert (first, other, later) == ([1, 2, 3, 4, 5], list(range(6, 13)), list(range(13, 18)))
+        report = verify_store(store)
+    assert report.ok, report.problems
+
+
+def test_a_failed_append_drops_the_kept_head(tmp_path: Path) -> None:
+    with open_store(tmp_path / "audit.db") as store:
+        store.append(event(1))
+        reads = _head_reads(store)
+        store.append(event(2))
+        assert reads == []
+        with pytest.raises(TypeError):
+            store.append_many([event(3), "not an event"])  # type: ignore[list-item]
+        store._conn.execute("PRAGMA max_page_count = 1")
+        with pytest.raises(StoreError):
+            store.append(event(3, extra={"pad": "x" * 100_000}))
+        store._conn.execute("PRAGMA max_page_count = 1073741823")
+        assert store.append(event(4)).seq == 3
+        assert len(reads) == 1
+        assert verify_store(store).ok
+
+
 # --------------------------------------------------------------------------- failures
 
 
