@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 import anthropic
@@ -54,6 +54,7 @@ __all__ = [
 ]
 
 _DROPPED_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+_R = TypeVar("_R", "APIResponse[Any]", "AsyncAPIResponse[Any]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,17 +203,7 @@ class AuditMiddleware(anthropic.Middleware):
         except Exception as exc:
             pipeline.finish(admission, Outcome(error=_error_code(exc)))
             raise
-        http = response.http_response
-        status = http.status_code
-        request_id = http.headers.get("request-id", "")
-        if status < 400 and _is_sse(request, http):
-            monitor = pipeline.stream_monitor(admission, status=status, request_id=request_id)
-            stream = _MonitoredStream(http, monitor)
-            finalize_on_collect(stream, monitor)
-            response.http_response = _with_stream(http, stream)
-            return response
-        self._finish_plain(admission, response, status, request_id)
-        return response
+        return self._respond(admission, request, response, _MonitoredStream)
 
     async def handle_async(
         self, request: APIRequest, call_next: AsyncCallNext
@@ -224,12 +215,21 @@ class AuditMiddleware(anthropic.Middleware):
         except Exception as exc:
             pipeline.finish(admission, Outcome(error=_error_code(exc)))
             raise
+        return self._respond(admission, request, response, _AsyncMonitoredStream)
+
+    def _respond(
+        self, admission: Admission, request: APIRequest, response: _R, stream_type: Any
+    ) -> _R:
+        """What sync and async share once the response head is in: a stream is handed to a
+        monitor that records it when it ends; anything else is finished now."""
         http = response.http_response
         status = http.status_code
         request_id = http.headers.get("request-id", "")
         if status < 400 and _is_sse(request, http):
-            monitor = pipeline.stream_monitor(admission, status=status, request_id=request_id)
-            stream = _AsyncMonitoredStream(http, monitor)
+            monitor = self.binding.pipeline.stream_monitor(
+                admission, status=status, request_id=request_id
+            )
+            stream = stream_type(http, monitor)
             finalize_on_collect(stream, monitor)
             response.http_response = _with_stream(http, stream)
             return response
