@@ -99,3 +99,16 @@ def open_writer(audit: AuditConfig, store: str | None) -> AuditStore:
         keys=AuditKeys.from_config(audit),
         app=audit.app,
     )
+
+
+def require_extra(module: str, extra: str, what: str) -> None:
+    """One clear line (exit 2) when an optional dependency group is not installed."""
+    import importlib.util
+
+    from claudesec.errors import UsageError
+
+    if importlib.util.find_spec(module) is None:
+        raise UsageError(
+            f"{what} needs the optional '{extra}' dependencies ({module} is not installed)",
+            hint=f"pip install 'claudesec[{extra}]'",
+        )

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from claudesec.cli._common import require_extra
+
 app = typer.Typer(
     help="Render and lint Istio/Linkerd manifests that force Claude traffic through the proxy.",
     no_args_is_help=True,
@@ -40,6 +42,7 @@ def render(
     ] = None,
 ) -> int:
     """Write the manifests (multi-document YAML) for `kubectl apply -f`."""
+    require_extra("yaml", "proxy", "claudesec mesh")
     from claudesec.console import get_console
     from claudesec.errors import UsageError
     from claudesec.proxy.mesh import MeshOptions
@@ -76,6 +79,7 @@ def lint(
     import dataclasses
     import sys
 
+    require_extra("yaml", "proxy", "claudesec mesh")
     from claudesec.console import get_console
     from claudesec.errors import UsageError
     from claudesec.proxy.mesh import lint_documents, load_documents

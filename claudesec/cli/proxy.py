@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from claudesec.cli._common import load
+from claudesec.cli._common import load, require_extra
 
 app = typer.Typer(
     help="Run the zero-trust proxy (no subcommand), manage its tokens, print client settings.",
@@ -44,6 +44,7 @@ def serve(
     """Serve until SIGTERM/SIGINT; in-flight streams finish within proxy.shutdown_grace_s."""
     if ctx.invoked_subcommand is not None:
         return
+    require_extra("aiohttp", "proxy", "claudesec proxy")
     import logging
 
     from claudesec.console import get_console

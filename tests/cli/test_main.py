@@ -251,3 +251,31 @@ def test_root_help_builds_no_command_group() -> None:
     assert proc.stdout.strip().splitlines()[-1] == "GROUPS="
     for name in app_module.COMMANDS:
         assert f"  {name} " in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "missing", "extra"),
+    [(["proxy"], "aiohttp", "proxy"), (["mesh", "render", "--kind", "istio"], "yaml", "proxy")],
+)
+def test_a_missing_extra_is_one_clear_line_with_the_install_command(
+    argv: list[str], missing: str, extra: str
+) -> None:
+    # A base install (`pip install claudesec`) lacks the optional dependencies: hide them.
+    code = (
+        "import sys\n"
+        f"sys.modules[{missing!r}] = None\n"
+        "import importlib.util\n"
+        "real = importlib.util.find_spec\n"
+        f"importlib.util.find_spec = lambda n, *a: None if n == {missing!r} else real(n, *a)\n"
+        "from claudesec.cli.main import invoke\n"
+        f"sys.exit(invoke({argv!r}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert proc.returncode == ExitCode.USAGE, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"claudesec: error: claudesec {argv[0]} needs the optional '{extra}' dependencies "
+        f"({missing} is not installed) (pip install 'claudesec[{extra}]')"
+    ]
