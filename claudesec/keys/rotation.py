@@ -299,6 +299,12 @@ class KeyManager:
     def _record(self, step: str, secret: str, **fields: object) -> None:
         self.sink.record(EVENT, step=step, secret=secret, store=self.store.kind, **fields)
 
+    def _step(self, run: _Run, step: str, secret: str, **fields: object) -> None:
+        """A rotation step is done: listed in the run's result and written as an audit event,
+        so the two can never disagree."""
+        run.steps.append(step)
+        self._record(step, secret, **fields)
+
     def _refuse_revoked(
         self, key_id: str, hint: str, *, doing: str, fix: str, doc: PoolDoc | None = None
     ) -> None:
@@ -540,8 +546,7 @@ class KeyManager:
         if pending_v == current_v:
             # A run died between the two label moves of finishSecret: it is finished.
             self.store.move_stage(secret, PENDING, to_version=None, from_version=pending_v)
-            run.steps.append("finish_secret")
-            self._record("finish_secret", secret, version=current_v, outcome="resumed")
+            self._step(run, "finish_secret", secret, version=current_v, outcome="resumed")
             pending_v = None
             state = self.store.describe(secret)
         current = self._read(secret, current_v)
@@ -593,8 +598,8 @@ class KeyManager:
                 created_at=iso(self.clock()),
             )
             self.store.put_version(secret, pending.to_json(), token=token, stages=[PENDING])
-            run.steps.append("create_secret")
-            self._record(
+            self._step(
+                run,
                 "create_secret",
                 secret,
                 key_id=pending.key_id,
@@ -605,8 +610,7 @@ class KeyManager:
         else:
             token = pending_v
             pending = self._read(secret, pending_v)
-            run.steps.append("resume")
-            self._record("resume", secret, key_id=pending.key_id, version=token, outcome="ok")
+            self._step(run, "resume", secret, key_id=pending.key_id, version=token, outcome="ok")
 
         # setSecret
         self._keep_lease(run)
@@ -618,20 +622,18 @@ class KeyManager:
             doc=doc,
         )
         self._activate_pending(secret, pending)
-        run.steps.append("set_secret")
-        self._record("set_secret", secret, key_id=pending.key_id, outcome="ok")
+        self._step(run, "set_secret", secret, key_id=pending.key_id, outcome="ok")
 
         # testSecret
         self._test(run, pending)
-        run.steps.append("test_secret")
-        self._record("test_secret", secret, key_id=pending.key_id, outcome="ok")
+        self._step(run, "test_secret", secret, key_id=pending.key_id, outcome="ok")
 
         # finishSecret
         self._keep_lease(run)
         self.store.move_stage(secret, CURRENT, to_version=token, from_version=current_v)
         self.store.move_stage(secret, PENDING, to_version=None, from_version=token)
-        run.steps.append("finish_secret")
-        self._record(
+        self._step(
+            run,
             "finish_secret",
             secret,
             key_id=pending.key_id,
@@ -753,8 +755,8 @@ class KeyManager:
             )
         self.pool.settle(state.name, current.key_id, old)
         self.store.set_tags(state.name, {TAG_ROTATED_VERSION: current_v, TAG_ROTATED_AT: iso(now)})
-        run.steps.append("settle")
-        self._record(
+        self._step(
+            run,
             "settle",
             state.name,
             key_id=current.key_id,
