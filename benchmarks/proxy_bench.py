@@ -14,9 +14,7 @@ import http.client
 import json
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from claudesec.emulator import Emulator  # noqa: E402
+from tests.fixtures.cli import spawn_proxy  # noqa: E402
 
 MODEL = "claude-sonnet-4-6"
 BODY = {"model": MODEL, "max_tokens": 32, "messages": [{"role": "user", "content": "hi"}]}
@@ -110,27 +109,8 @@ def main() -> None:
         token = create_token(
             load_config(work / "claudesec.toml").config, user="bench", role="dev", expires="1d"
         ).secret
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        proxy = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "claudesec",
-                "proxy",
-                "--listen",
-                f"127.0.0.1:{port}",
-                "--upstream",
-                emulator.base_url,
-            ],
-            env=env,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proxy, port, _ = spawn_proxy(emulator.base_url, env)
         try:
-            assert proxy.stderr is not None
-            proxy.stderr.readline()
             n = args.requests
             timed(emulator.port, upstream.secret, 100, stream=False)  # warm-up
             timed(port, token, 100, stream=False)

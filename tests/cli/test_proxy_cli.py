@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from claudesec.emulator import Emulator
-from tests.fixtures.cli import REPO_ROOT, RunCli
+from tests.fixtures.cli import REPO_ROOT, RunCli, spawn_proxy
 from tests.fixtures.emulator import API_VERSION, MODEL
 
 CONFIG = """
@@ -138,29 +138,8 @@ def test_serve_and_sigterm_finish_the_stream(
     token = create_token(
         load_config(config_file).config, user="alice", role="dev", expires="1h"
     ).secret
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "claudesec",
-            "proxy",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--upstream",
-            emulator.base_url,
-        ],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process, port, line = spawn_proxy(emulator.base_url, env)
     try:
-        assert process.stderr is not None
-        line = process.stderr.readline()
         assert "claudesec proxy on" in line, line
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         connection.request(
