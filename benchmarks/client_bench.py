@@ -245,10 +245,10 @@ def bench_client(calls: int, warmup: int, in_process: bool) -> list[str]:
 def pipeline_cost(prompt: str) -> tuple[float, float]:
     """Wall time (best of 7) and CPU time (mean) of one audited attempt, measured without the
     SDK or the network."""
-    from claudesec.audit.pipeline import ApiRequest, AuditPipeline, Caller
     from claudesec.audit.secrets import AuditKeys
     from claudesec.audit.store import AuditStore
     from claudesec.config import Config, PolicyConfig, RoleConfig
+    from claudesec.guard.pipeline import ApiRequest, AuditPipeline, Caller
 
     config = Config(
         policy=PolicyConfig(
@@ -286,11 +286,10 @@ def pipeline_cost(prompt: str) -> tuple[float, float]:
 
 def naive_regex_pass() -> Callable[[str], int]:
     """Every detector's full pattern over the whole text with stdlib re: no prefilter."""
-    from claudesec.audit.dlp import PII_DETECTORS
-    from claudesec.detectors import DETECTORS
+    from claudesec.detect.catalogue import DETECTORS, PII_RULES
 
     secret_res = [d.regex for d in DETECTORS]
-    pii_res = [d.regex for d in PII_DETECTORS]
+    pii_res = [d.regex for d in PII_RULES if not d.anchor]
     email = re.compile(rb"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 
     def run(text: str) -> int:
@@ -334,7 +333,7 @@ def presidio_runner() -> tuple[Callable[[str], int] | None, str]:
 
 
 def bench_dlp(runs: int) -> list[str]:
-    from claudesec.audit.dlp import DlpScanner
+    from claudesec.guard.dlp import DlpScanner
 
     clean, planted = make_prompt(), make_prompt(planted=True)
     contenders: list[tuple[str, Callable[[str], int] | None, str]] = [

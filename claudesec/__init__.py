@@ -14,14 +14,14 @@ __version__ = "0.1.0"
 __all__ = ["AsyncAuditedAnthropic", "AuditedAnthropic", "__version__"]
 
 if TYPE_CHECKING:
-    from claudesec.audit.client import AsyncAuditedAnthropic, AuditedAnthropic
+    from claudesec.guard.client import AsyncAuditedAnthropic, AuditedAnthropic
 
 _LAZY = frozenset({"AuditedAnthropic", "AsyncAuditedAnthropic"})
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from claudesec.audit import client
+        from claudesec.guard import client
 
         value = getattr(client, name)
         globals()[name] = value

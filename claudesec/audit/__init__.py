@@ -1,7 +1,7 @@
 """The audit trail: a tamper-evident local store of every Claude call, denial and admin action.
 
 This package is imported by writers that must start fast (the CLI, key rotation, drills), so
-it only re-exports the store and the schema. The audited client (``claudesec.audit.client``,
+it only re-exports the store and the schema. The audited client (``claudesec.guard.client``,
 which needs ``anthropic``) is never imported from here.
 
 Writers use::

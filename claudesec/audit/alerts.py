@@ -32,9 +32,9 @@ from typing import Any, Protocol
 
 from claudesec.audit.events import Decision, EventType
 from claudesec.audit.store import AuditStore, StoredEvent
-from claudesec.audit.timeparse import format_ns, parse_duration_ns
 from claudesec.config import AlertsConfig, AlertTargetConfig
 from claudesec.errors import ConfigError, ExternalServiceError
+from claudesec.timeparse import format_ns, parse_duration_ns
 
 RULES = ("large_prompt", "denial", "dlp", "token_budget", "off_hours", "auth_burst")
 _SEVERITY = {

@@ -82,7 +82,7 @@ class Checkpoint:
     def to_export(self) -> dict[str, Any]:
         """The JSON document to keep off the host (public data only)."""
         from claudesec.audit.secrets import public_key_fingerprint
-        from claudesec.audit.timeparse import format_ns
+        from claudesec.timeparse import format_ns
 
         return {
             "format": EXPORT_FORMAT,

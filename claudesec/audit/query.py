@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from claudesec.audit.store import NS_PER_DAY, AuditStore, StoredEvent, stored_event
-from claudesec.audit.timeparse import format_ns
 from claudesec.errors import ConfigError
+from claudesec.timeparse import format_ns
 
 # USD per million tokens, list prices of the Claude API. Estimates only: update through
 # `audit.prices` in claudesec.toml when Anthropic's price list changes.

@@ -10,7 +10,7 @@ Fail closed, without losing records:
 
 * a batch the store refuses stays at the head of the queue and is retried every
   ``retry_s``; meanwhile :attr:`BackgroundWriter.problem` says why, and a fail-closed
-  :class:`~claudesec.audit.pipeline.AuditPipeline` refuses new calls (the refusals are queued
+  :class:`~claudesec.guard.pipeline.AuditPipeline` refuses new calls (the refusals are queued
   too, and written once the store recovers);
 * when the queue is full, :meth:`BackgroundWriter.append` raises :class:`StoreError`: the
   pipeline then withholds the result of the call being recorded and refuses new ones;
@@ -53,7 +53,7 @@ class BatchStore(Protocol):
 
 
 class BackgroundWriter:
-    """A record sink for :class:`~claudesec.audit.pipeline.AuditPipeline` that never blocks
+    """A record sink for :class:`~claudesec.guard.pipeline.AuditPipeline` that never blocks
     its caller on the store. Thread-safe; start it with the constructor, stop with
     :meth:`close`."""
 

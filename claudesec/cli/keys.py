@@ -604,10 +604,10 @@ def usage_command(
     """Usage and cost from the Admin API's usage report."""
     from datetime import UTC, datetime
 
-    from claudesec.audit.timeparse import parse_time_ns
     from claudesec.console import get_console
     from claudesec.keys.factory import admin_client
     from claudesec.keys.usage import GroupBy, audited_tokens, reconcile, usage
+    from claudesec.timeparse import parse_time_ns
 
     if by not in ("key", "workspace", "model"):
         raise UsageError(f"--by must be key, workspace or model, got {by!r}")

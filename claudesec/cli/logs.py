@@ -178,8 +178,8 @@ def query_command(
 ) -> int:
     """Search the audit log."""
     from claudesec.audit.query import EventFilter, iter_events
-    from claudesec.audit.timeparse import parse_time_ns
     from claudesec.console import get_console
+    from claudesec.timeparse import parse_time_ns
 
     console = get_console()
     fmt = _event_format(console, fmt)
@@ -232,8 +232,8 @@ def summary_command(
 ) -> int:
     """Calls, tokens, denials, DLP hits and estimated cost per user, model, day or role."""
     from claudesec.audit.query import SUMMARY_KEYS, summarise
-    from claudesec.audit.timeparse import parse_time_ns
     from claudesec.console import get_console
+    from claudesec.timeparse import parse_time_ns
 
     console = get_console()
     if by not in SUMMARY_KEYS:
@@ -424,8 +424,8 @@ def prune_command(
     """Remove old records up to a checkpoint, which stays as the new anchor; logs the prune."""
     import time
 
-    from claudesec.audit.timeparse import format_ns, parse_duration_ns
     from claudesec.console import get_console
+    from claudesec.timeparse import format_ns, parse_duration_ns
 
     audit = _audit_config(ctx)
     if older_than is None:
@@ -510,7 +510,7 @@ _TABLE_COLUMNS = (
 
 
 def _table_row(stored: StoredEvent) -> list[Any]:
-    from claudesec.audit.timeparse import format_ns
+    from claudesec.timeparse import format_ns
 
     event = stored.event
     return [

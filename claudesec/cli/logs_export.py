@@ -82,8 +82,8 @@ def export_command(
         return
     from claudesec.audit.export.cursor import CursorStore
     from claudesec.audit.export.runner import RunStats, build_exporter
-    from claudesec.audit.timeparse import parse_time_ns
     from claudesec.console import get_console
+    from claudesec.timeparse import parse_time_ns
 
     config = load(ctx).config
     names = sorted(config.export.sinks) if all_sinks else list(dict.fromkeys(sinks or []))
@@ -284,8 +284,8 @@ def alerts_command(
     import time
 
     from claudesec.audit.alerts import evaluate
-    from claudesec.audit.timeparse import parse_time_ns
     from claudesec.console import get_console
+    from claudesec.timeparse import parse_time_ns
 
     config = load(ctx).config
     console = get_console()
@@ -444,8 +444,8 @@ def archive_command(
     from claudesec.audit.archive import kek_from_config, plan_range, upload_archive, write_archive
     from claudesec.audit.checkpoint import public_key_bytes
     from claudesec.audit.secrets import AuditKeys
-    from claudesec.audit.timeparse import parse_duration_ns
     from claudesec.console import get_console
+    from claudesec.timeparse import parse_duration_ns
 
     config = load(ctx).config
     audit, settings = config.audit, config.archive

@@ -10,10 +10,10 @@ import typer
 from claudesec.cli._common import TableOrJsonOption, load, table_or_json
 
 if TYPE_CHECKING:
-    from claudesec.audit.identity import OidcVerifier
-    from claudesec.audit.policy import Policy, PolicyDecision
     from claudesec.config import LoadedConfig
     from claudesec.console import Console
+    from claudesec.guard.identity import OidcVerifier
+    from claudesec.guard.policy import Policy, PolicyDecision
 
 app = typer.Typer(
     help="Inspect and check the role policy of the audited client and proxy.", no_args_is_help=True
@@ -57,10 +57,10 @@ def check(
     is invalid, 3 when the IdP cannot be reached. Budgets are checked against an empty ledger
     (no usage recorded by this process).
     """
-    from claudesec.audit.identity import resolve_identity
-    from claudesec.audit.policy import PolicyRequest
     from claudesec.console import get_console
     from claudesec.errors import UsageError
+    from claudesec.guard.identity import resolve_identity
+    from claudesec.guard.policy import PolicyRequest
 
     if output_format not in ("text", "json"):
         raise UsageError(f"unknown format {output_format!r}", hint="use text or json")
@@ -97,7 +97,7 @@ def show(
     loaded = load(ctx)
     _policy(loaded)  # refuse to present a policy that would not load
     if loaded.config.identity.issuer:
-        from claudesec.audit.identity import validate_identity_config
+        from claudesec.guard.identity import validate_identity_config
 
         validate_identity_config(
             loaded.config.identity, path=str(loaded.path) if loaded.path else None
@@ -153,13 +153,13 @@ def show(
 
 
 def _policy(loaded: LoadedConfig) -> Policy:
-    from claudesec.audit.policy import Policy
+    from claudesec.guard.policy import Policy
 
     return Policy.from_config(loaded.config, path=str(loaded.path) if loaded.path else None)
 
 
 def _verifier(loaded: LoadedConfig) -> OidcVerifier:
-    from claudesec.audit.identity import OidcVerifier, validate_identity_config
+    from claudesec.guard.identity import OidcVerifier, validate_identity_config
 
     validate_identity_config(loaded.config.identity, path=str(loaded.path) if loaded.path else None)
     return OidcVerifier(loaded.config.identity)

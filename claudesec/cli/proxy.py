@@ -89,9 +89,9 @@ def token_create(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> int:
     """Issue a token. It is printed once, on stdout; only its hash is kept."""
-    from claudesec.audit.timeparse import format_ns
     from claudesec.console import get_console
     from claudesec.proxy.service import create_token
+    from claudesec.timeparse import format_ns
 
     loaded = load(ctx)
     issued = create_token(loaded.config, user=user, role=role, expires=expires, name=name)
@@ -126,10 +126,10 @@ def token_list(
     ] = False,
 ) -> int:
     """Tokens issued (hints only, never the tokens)."""
-    from claudesec.audit.timeparse import format_ns
     from claudesec.console import get_console
     from claudesec.proxy.service import token_rows
     from claudesec.proxy.tokens import TokenStore
+    from claudesec.timeparse import format_ns
 
     loaded = load(ctx)
     rows = token_rows(TokenStore.from_config(loaded.config.proxy))

@@ -15,7 +15,7 @@ import re
 import secrets
 import string
 
-from claudesec.detectors import base62_crc32
+from claudesec.detect.validators import base62_crc32
 from claudesec.emulator.keys import generate_secret
 
 _B62 = string.digits + string.ascii_letters

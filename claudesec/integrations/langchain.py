@@ -5,7 +5,7 @@ Two ways in, for two situations (``pip install claudesec[langchain]``):
 ``audited_chat_anthropic(user=..., model=..., **chat_kwargs)`` — preferred. A ``ChatAnthropic``
 whose Anthropic clients carry the audit middleware, so enforcement happens on the request
 that is really sent, after LangChain has built it: a denied model, a token cap or a DLP block
-raises :class:`~claudesec.audit.pipeline.CallDenied` before any byte leaves, a ``redact`` role
+raises :class:`~claudesec.guard.pipeline.CallDenied` before any byte leaves, a ``redact`` role
 sends the redacted body, and every HTTP attempt (each SDK retry, streams included) is one
 record with tokens, latency and decision, tagged with the LangChain run id.
 
@@ -39,8 +39,8 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from pydantic import PrivateAttr
 
-from claudesec.audit.client import AuditMiddleware, _Binding
-from claudesec.audit.pipeline import (
+from claudesec.guard.client import AuditMiddleware, _Binding
+from claudesec.guard.pipeline import (
     Admission,
     ApiRequest,
     AuditPipeline,
@@ -58,9 +58,9 @@ if TYPE_CHECKING:
     from langchain_core.language_models.base import LangSmithParams
     from langchain_core.outputs import ChatGenerationChunk, ChatResult, LLMResult
 
-    from claudesec.audit.pipeline import RecordSink
-    from claudesec.audit.policy import Policy
     from claudesec.config import Config, PolicyConfig
+    from claudesec.guard.pipeline import RecordSink
+    from claudesec.guard.policy import Policy
 
 __all__ = ["AuditCallbackHandler", "AuditedChatAnthropic", "CallDenied", "audited_chat_anthropic"]
 
@@ -272,7 +272,7 @@ def audited_chat_anthropic(
     """A ``ChatAnthropic`` (``chat_kwargs`` are its arguments) audited as ``user`` / ``role``.
 
     ``pipeline=`` shares one pipeline (store, budgets, detectors) between models and
-    :class:`~claudesec.audit.client.AuditedAnthropic` clients; without it one is built from the
+    :class:`~claudesec.guard.client.AuditedAnthropic` clients; without it one is built from the
     configuration (``claudesec_config``, ``policy``, ``store`` override it) and closed when the
     model is garbage-collected.
     """

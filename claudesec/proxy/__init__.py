@@ -3,7 +3,7 @@
 Claude Code, n8n, MCP servers and SDKs in other languages point ``ANTHROPIC_BASE_URL`` at the
 proxy and present a proxy token (``csp_...``) or an OIDC JWT instead of an Anthropic key. The
 proxy establishes who is calling, runs the audit pipeline that
-:class:`claudesec.audit.client.AuditedAnthropic` runs on (policy, DLP, the audit record),
+:class:`claudesec.guard.client.AuditedAnthropic` runs on (policy, DLP, the audit record),
 injects the real key from the key store, and streams the answer back as it arrives.
 
 Modules: :mod:`.tokens` (issued proxy tokens, stored hashed), :mod:`.keysource` (the injected

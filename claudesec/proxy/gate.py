@@ -2,11 +2,11 @@
 
 The server knows HTTP: routes, credentials, bodies, streams, limits. Whether a call may go
 ahead and what is recorded (identity -> policy -> DLP -> sampling -> audit) belongs to
-:class:`claudesec.audit.pipeline.AuditPipeline`, the same object
-:class:`claudesec.audit.client.AuditedAnthropic` runs on. This module holds the two
+:class:`claudesec.guard.pipeline.AuditPipeline`, the same object
+:class:`claudesec.guard.client.AuditedAnthropic` runs on. This module holds the two
 translations between them: what the server knows about a request into the pipeline's
-:class:`~claudesec.audit.pipeline.ApiRequest` (with the proxy's :class:`Origin`), and a
-:class:`~claudesec.audit.pipeline.CallDenied` into the error JSON Anthropic clients expect.
+:class:`~claudesec.guard.pipeline.ApiRequest` (with the proxy's :class:`Origin`), and a
+:class:`~claudesec.guard.pipeline.CallDenied` into the error JSON Anthropic clients expect.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from claudesec.audit.pipeline import ApiRequest, Origin
+from claudesec.guard.pipeline import ApiRequest, Origin
 
 if TYPE_CHECKING:
-    from claudesec.audit.pipeline import CallDenied
+    from claudesec.guard.pipeline import CallDenied
 
 
 @dataclass(frozen=True, slots=True)

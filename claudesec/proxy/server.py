@@ -31,7 +31,8 @@ from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 from aiohttp.client_exceptions import ClientError
 from multidict import CIMultiDict
 
-from claudesec.audit.pipeline import (
+from claudesec.errors import ClaudesecError, ConfigError, ExternalServiceError
+from claudesec.guard.pipeline import (
     Admission,
     ApiRequest,
     AuditPipeline,
@@ -42,7 +43,6 @@ from claudesec.audit.pipeline import (
     SseMonitor,
     StreamEnd,
 )
-from claudesec.errors import ClaudesecError, ConfigError, ExternalServiceError
 from claudesec.proxy.auth import CLIENT_AUTH_HEADERS, Credential, extract_credential
 from claudesec.proxy.gate import Denial, RequestInfo
 from claudesec.proxy.keysource import CachedKey
@@ -387,7 +387,7 @@ class ProxyServer:
     ) -> tuple[Caller, RequestInfo] | Denial:
         """Who calls, before the body is read: an unidentified client cannot make the proxy
         read (up to) ``max_request_bytes``."""
-        from claudesec.audit.identity import Identity, IdentityProviderError, IdentityRejected
+        from claudesec.guard.identity import Identity, IdentityProviderError, IdentityRejected
 
         def reject(reason: str, message: str, source: str = "", user: str = "") -> Denial:
             try:

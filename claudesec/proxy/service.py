@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from claudesec.errors import UsageError
 
 if TYPE_CHECKING:
-    from claudesec.audit.pipeline import AuditPipeline
     from claudesec.audit.writer import BackgroundWriter
     from claudesec.config import Config, ProxyConfig
+    from claudesec.guard.pipeline import AuditPipeline
     from claudesec.proxy.server import ProxyServer
     from claudesec.proxy.tokens import IssuedToken, TokenStore
 
@@ -94,13 +94,13 @@ def build_server(
 
 def _pipeline(config: Config) -> tuple[AuditPipeline, BackgroundWriter]:
     """The shared audit pipeline, its records written off the event loop."""
-    from claudesec.audit.pipeline import AuditPipeline
     from claudesec.audit.store import AuditStore
     from claudesec.audit.writer import BackgroundWriter
+    from claudesec.guard.pipeline import AuditPipeline
 
     verifier = None
     if config.identity.issuer or config.identity.jwks_url:
-        from claudesec.audit.identity import OidcVerifier
+        from claudesec.guard.identity import OidcVerifier
 
         verifier = OidcVerifier(config.identity)
     # Opened now, so an unwritable store stops the proxy at start, not on the first call.
@@ -118,7 +118,7 @@ def _pipeline(config: Config) -> tuple[AuditPipeline, BackgroundWriter]:
 
 def parse_lifetime(text: str | None, proxy: ProxyConfig) -> float:
     """``--expires`` (``30d``, ``12h``) in seconds, within ``proxy.token_max_days``."""
-    from claudesec.audit.timeparse import parse_duration_ns
+    from claudesec.timeparse import parse_duration_ns
 
     seconds = proxy.token_default_days * DAY_S if text is None else parse_duration_ns(text) / 1e9
     if seconds <= 0:

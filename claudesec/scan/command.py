@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
-from claudesec.detectors import DETECTORS_BY_ID
+from claudesec.detect.catalogue import DETECTORS_BY_ID
 from claudesec.errors import ConfigError, UsageError
 from claudesec.scan.model import Finding, ScanResult, ScanStats
 
@@ -123,7 +123,7 @@ def run_scan(
     """Scan and filter. Returns the result and, separately, every finding before the
     baseline was applied (what ``--write-baseline`` records)."""
     from claudesec.config import Config
-    from claudesec.scan.engine import default_engine
+    from claudesec.detect.engine import default_engine
     from claudesec.scan.scanner import BlobScanner
 
     validate(options)

@@ -9,7 +9,7 @@ import stat
 from collections.abc import Iterable, Iterator, Sequence
 from fnmatch import fnmatchcase
 
-from claudesec.scan.engine import BINARY_SNIFF, Engine, Located, is_binary
+from claudesec.detect.engine import BINARY_SNIFF, Engine, Located, is_binary
 from claudesec.scan.model import CommitInfo, Finding, ScanStats, Skipped
 
 # Files up to this size are read whole; larger ones are streamed in blocks with an overlap, so

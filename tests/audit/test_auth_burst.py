@@ -14,9 +14,9 @@ import pytest
 
 from claudesec.emulator import Emulator, IssuedKey
 from tests.audit.export.helpers import register_commands, write_config
-from tests.audit.test_pipeline import audit_config, open_store, records
 from tests.fixtures.cli import RunCli
 from tests.fixtures.emulator import MODEL
+from tests.guard.test_pipeline import audit_config, open_store, records
 
 ATTEMPTS = 5  # alerts.auth_failures by default
 

@@ -10,9 +10,7 @@ from typing import Any
 
 import pytest
 
-from claudesec.audit.dlp import placeholder
 from claudesec.audit.envelope import KmsKek, LocalKek
-from claudesec.audit.pipeline import ApiRequest, AuditPipeline, Caller, Outcome
 from claudesec.audit.prompt_vault import (
     ACCESS_EVENT,
     PromptVault,
@@ -23,11 +21,13 @@ from claudesec.audit.prompt_vault import (
 from claudesec.audit.store import AuditStore
 from claudesec.config import PromptVaultConfig
 from claudesec.errors import StoreError, UsageError
+from claudesec.guard.dlp import placeholder
+from claudesec.guard.pipeline import ApiRequest, AuditPipeline, Caller, Outcome
 from tests.audit.export.helpers import register_commands, write_config
 from tests.audit.helpers import BASE_NS, DAY_NS, event, open_store
-from tests.audit.test_pipeline import audit_config, message_body, records
 from tests.fixtures.cli import RunCli
 from tests.fixtures.keys import KeyFactory
+from tests.guard.test_pipeline import audit_config, message_body, records
 
 MARKER = "quarterly numbers for the zebra project"
 

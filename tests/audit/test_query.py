@@ -16,8 +16,8 @@ from claudesec.audit.query import (
     summarise,
     tail,
 )
-from claudesec.audit.timeparse import format_ns, parse_duration_ns, parse_time_ns
 from claudesec.errors import ConfigError, UsageError
+from claudesec.timeparse import format_ns, parse_duration_ns, parse_time_ns
 
 from .helpers import BASE_NS, DAY_NS, event, open_store
 

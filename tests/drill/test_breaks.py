@@ -23,7 +23,7 @@ Break = Callable[[pytest.MonkeyPatch], None]
 
 def _disable_rules(*rules: str) -> Break:
     def apply(mp: pytest.MonkeyPatch) -> None:
-        from claudesec.scan import engine
+        from claudesec.detect import engine
 
         real = engine.default_engine
 
@@ -50,9 +50,9 @@ def _no_history(mp: pytest.MonkeyPatch) -> None:
 
 
 def _no_placeholder_filter(mp: pytest.MonkeyPatch) -> None:
-    from claudesec import detectors
+    from claudesec.detect import validators
 
-    mp.setattr(detectors, "is_placeholder", lambda value, min_entropy=3.0: False)
+    mp.setattr(validators, "is_placeholder", lambda value, min_entropy=3.0: False)
 
 
 def _no_deactivation(mp: pytest.MonkeyPatch) -> None:
@@ -74,7 +74,7 @@ def _lint_passes_all(mp: pytest.MonkeyPatch) -> None:
 
 
 def _policy_allows_all(mp: pytest.MonkeyPatch) -> None:
-    from claudesec.audit.policy import Policy, PolicyDecision, Reason
+    from claudesec.guard.policy import Policy, PolicyDecision, Reason
 
     def allow(
         self: Policy, identity: Any, request: Any, *, role: Any = None, now: Any = None
@@ -86,7 +86,7 @@ def _policy_allows_all(mp: pytest.MonkeyPatch) -> None:
 
 
 def _tokens_unverified(mp: pytest.MonkeyPatch) -> None:
-    from claudesec.audit.identity import Identity, OidcVerifier
+    from claudesec.guard.identity import Identity, OidcVerifier
 
     mp.setattr(
         OidcVerifier,
@@ -96,7 +96,7 @@ def _tokens_unverified(mp: pytest.MonkeyPatch) -> None:
 
 
 def _dlp_blind(mp: pytest.MonkeyPatch) -> None:
-    from claudesec.audit.dlp import DlpScanner
+    from claudesec.guard.dlp import DlpScanner
 
     mp.setattr(DlpScanner, "scan_parts", lambda self, parts, pii=True: [[] for _ in parts])
 
@@ -122,7 +122,7 @@ def _verify_says_ok(mp: pytest.MonkeyPatch) -> None:
 
 
 def _fail_open(mp: pytest.MonkeyPatch) -> None:
-    from claudesec.audit.pipeline import AuditPipeline
+    from claudesec.guard.pipeline import AuditPipeline
 
     mp.setattr(AuditPipeline, "_write", lambda self, event, raising: None)
 
@@ -162,7 +162,7 @@ def test_every_offline_drill_has_a_break() -> None:
 def test_breaking_one_defence_turns_exactly_its_drill_red(
     target: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from claudesec.scan import engine
+    from claudesec.detect import engine
 
     drills = [d for d in select((), ("offline",)) if d.name != SLOW or target == SLOW]
     monkeypatch.setattr(engine, "_ENGINES", {})  # engines built under a break are not reused

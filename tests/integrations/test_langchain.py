@@ -14,19 +14,19 @@ import pytest
 from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from claudesec.audit.dlp import placeholder
 from claudesec.audit.events import AuditEvent
-from claudesec.audit.pipeline import AuditPipeline, CallDenied
 from claudesec.audit.store import AuditStore
 from claudesec.emulator import Emulator, IssuedKey
+from claudesec.guard.dlp import placeholder
+from claudesec.guard.pipeline import AuditPipeline, CallDenied
 from claudesec.integrations.langchain import (
     AuditCallbackHandler,
     AuditedChatAnthropic,
     audited_chat_anthropic,
 )
-from tests.audit.test_pipeline import audit_config, open_store, records
 from tests.fixtures.emulator import MODEL
 from tests.fixtures.keys import KeyFactory
+from tests.guard.test_pipeline import audit_config, open_store, records
 
 MakeModel = Callable[..., AuditedChatAnthropic]
 

@@ -392,7 +392,7 @@ class _SplitSecretUpstream(http.server.BaseHTTPRequestHandler):
 
 
 def test_a_secret_split_across_two_sse_events_is_redacted(tmp_path: Any) -> None:
-    from claudesec.audit.dlp import placeholder
+    from claudesec.guard.dlp import placeholder
     from claudesec.proxy.server import ThreadedProxy
     from claudesec.proxy.service import ServeOptions, build_server
     from tests.proxy.conftest import KEY_VAR, make_config
@@ -454,11 +454,11 @@ def test_a_secret_split_across_two_sse_events_is_redacted(tmp_path: Any) -> None
 def test_an_audit_store_that_fails_turns_new_calls_away_with_503(
     tmp_path: Any, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from claudesec.audit.pipeline import AuditPipeline
     from claudesec.audit.writer import BackgroundWriter
+    from claudesec.guard.pipeline import AuditPipeline
     from claudesec.proxy.server import ThreadedProxy
     from claudesec.proxy.service import ServeOptions, build_server
-    from tests.audit.test_pipeline_gateway import SlowFlakyStore
+    from tests.guard.test_pipeline_gateway import SlowFlakyStore
     from tests.proxy.conftest import KEY_VAR, make_config
 
     config = make_config(tmp_path)

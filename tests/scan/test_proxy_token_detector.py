@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from claudesec.detectors import DETECTORS_BY_ID, find_secrets
+from claudesec.detect.catalogue import DETECTORS_BY_ID
+from claudesec.detect.engine import find_secrets
 from claudesec.proxy.tokens import TOKEN_PREFIX, TokenStore
 
 RULE = "claudesec-proxy-token"

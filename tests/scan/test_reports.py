@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from claudesec.detectors import DETECTORS
+from claudesec.detect.catalogue import DETECTORS
 from tests.fixtures.cli import REPO_ROOT, RunCli
 from tests.fixtures.git import GitRepo
 from tests.fixtures.keys import KeyFactory

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from claudesec.scan.engine import Engine
+from claudesec.detect.engine import Engine
 from claudesec.scan.scanner import BlobScanner
 from claudesec.scan.sources import directory as directory_module
 from claudesec.scan.sources.directory import DirectorySource

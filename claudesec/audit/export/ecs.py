@@ -24,7 +24,7 @@ from claudesec.audit.export.ocsf import (
     status_id,
     summary,
 )
-from claudesec.audit.timeparse import format_ns
+from claudesec.timeparse import format_ns
 
 ECS_VERSION = "9.0.0"
 _OUTCOMES = {STATUS_SUCCESS: "success", STATUS_FAILURE: "failure"}

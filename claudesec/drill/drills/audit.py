@@ -20,12 +20,12 @@ from claudesec.drill.drills._servers import start_emulator
 from claudesec.drill.model import DrillFailed, DrillInfraError
 
 if TYPE_CHECKING:
-    from claudesec.audit.client import AuditedAnthropic
-    from claudesec.audit.pipeline import AuditPipeline
     from claudesec.audit.store import AuditStore
     from claudesec.config import Config
     from claudesec.drill.context import DrillContext
     from claudesec.emulator import Emulator
+    from claudesec.guard.client import AuditedAnthropic
+    from claudesec.guard.pipeline import AuditPipeline
 
 ALLOWED = "claude-haiku-*"
 
@@ -57,8 +57,8 @@ def open_store(ctx: DrillContext, name: str = "audit.db", every: int = 0) -> Aud
 def open_pipeline(
     ctx: DrillContext, store: AuditStore, config: Config, **kwargs: Any
 ) -> AuditPipeline:
-    from claudesec.audit.pipeline import AuditPipeline
     from claudesec.audit.secrets import AuditKeys
+    from claudesec.guard.pipeline import AuditPipeline
 
     return AuditPipeline.from_config(
         config, store=store, keys=AuditKeys(ctx.workdir / "keys"), **kwargs
@@ -90,7 +90,7 @@ class _ClientDrill(Drill):
     def client(
         self, ctx: DrillContext, user: str | None = "alice", **kwargs: Any
     ) -> AuditedAnthropic:
-        from claudesec.audit.client import AuditedAnthropic
+        from claudesec.guard.client import AuditedAnthropic
 
         kwargs.setdefault("pipeline", self.pipeline)
         client = AuditedAnthropic(
@@ -125,7 +125,7 @@ class ForbiddenModel(_ClientDrill):
     fix = "Check [policy.roles] model globs and [policy.users]; unknown callers must be denied."
 
     def inject(self, ctx: DrillContext) -> None:
-        from claudesec.audit.pipeline import CallDenied
+        from claudesec.guard.pipeline import CallDenied
 
         self.ask(self.client(ctx), "control call")  # the allowed path works
         self.emulator.state.clear_requests()
@@ -162,7 +162,7 @@ class DlpPrompt(_ClientDrill):
     fix = "Set dlp = 'block' or 'redact' on every role and keep dlp.disabled empty."
 
     def inject(self, ctx: DrillContext) -> None:
-        from claudesec.audit.pipeline import CallDenied
+        from claudesec.guard.pipeline import CallDenied
 
         self.key = ctx.canary(canary.anthropic_key("admin"))
         self.email = ctx.canary(canary.email())
@@ -209,8 +209,8 @@ class FailClosed(_ClientDrill):
     fix = "Keep audit.fail_closed = true and alert on AuditUnavailable; fix the disk or path."
 
     def inject(self, ctx: DrillContext) -> None:
-        from claudesec.audit.pipeline import AuditUnavailable, CallDenied
         from claudesec.errors import StoreError
+        from claudesec.guard.pipeline import AuditUnavailable, CallDenied
 
         client = self.client(ctx)
         self.ask(client, "control call")
@@ -268,8 +268,8 @@ class BadTokens(Drill):
         import jwt
         from cryptography.hazmat.primitives.asymmetric import rsa
 
-        from claudesec.audit.identity import OidcVerifier
         from claudesec.config import IdentityConfig
+        from claudesec.guard.identity import OidcVerifier
 
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -321,7 +321,7 @@ class BadTokens(Drill):
         return f"{part({'alg': 'none', 'typ': 'JWT', 'kid': 'drill-1'})}.{part(claims)}."
 
     def _admit(self, token: str) -> str:
-        from claudesec.audit.pipeline import ApiRequest, CallDenied, Caller
+        from claudesec.guard.pipeline import ApiRequest, CallDenied, Caller
 
         body = {
             "model": "claude-haiku-5-5",

@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from claudesec import __version__
-from claudesec.detectors import DETECTORS, Detector
+from claudesec.detect.catalogue import DETECTORS
+from claudesec.detect.rules import Detector
 from claudesec.scan.model import ScanResult
 from claudesec.scan.reports.interface import ReportFormat
 

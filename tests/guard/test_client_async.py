@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from claudesec.audit.dlp import placeholder
-from claudesec.audit.pipeline import CallDenied
 from claudesec.audit.store import AuditStore
 from claudesec.emulator import Emulator, IssuedKey
-from tests.audit.test_client import store  # noqa: F401 - fixture
-from tests.audit.test_pipeline import audit_config, records
+from claudesec.guard.dlp import placeholder
+from claudesec.guard.pipeline import CallDenied
 from tests.fixtures.emulator import MODEL
 from tests.fixtures.keys import KeyFactory
+from tests.guard.test_client import store  # noqa: F401 - fixture
+from tests.guard.test_pipeline import audit_config, records
 
 Run = Callable[[Callable[[Any], Coroutine[Any, Any, Any]]], Any]
 

@@ -13,10 +13,13 @@ from typing import Any
 
 import pytest
 
-from claudesec.audit.dlp import placeholder
 from claudesec.audit.events import AuditEvent
-from claudesec.audit.identity import Identity
-from claudesec.audit.pipeline import (
+from claudesec.audit.store import AuditStore, StoredRecord
+from claudesec.audit.writer import BackgroundWriter
+from claudesec.errors import StoreError
+from claudesec.guard.dlp import placeholder
+from claudesec.guard.identity import Identity
+from claudesec.guard.pipeline import (
     ApiRequest,
     AuditPipeline,
     AuditUnavailable,
@@ -26,11 +29,8 @@ from claudesec.audit.pipeline import (
     Outcome,
     denial_status,
 )
-from claudesec.audit.store import AuditStore, StoredRecord
-from claudesec.audit.writer import BackgroundWriter
-from claudesec.errors import StoreError
-from tests.audit.test_pipeline import MODEL, audit_config, message_body, open_store, records
 from tests.fixtures.keys import KeyFactory
+from tests.guard.test_pipeline import MODEL, audit_config, message_body, open_store, records
 
 ORIGIN = Origin(via="proxy", client="10.0.0.7", token_id="pt_0123456789ab", request_id="csreq_1")
 

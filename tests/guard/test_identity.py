@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from claudesec.audit.identity import (
+from claudesec.config import IdentityConfig, PolicyConfig
+from claudesec.errors import ConfigError, ExitCode
+from claudesec.guard.identity import (
     Identity,
     IdentityProviderError,
     IdentityRejected,
@@ -19,8 +21,6 @@ from claudesec.audit.identity import (
     trusted_identity,
     validate_identity_config,
 )
-from claudesec.config import IdentityConfig, PolicyConfig
-from claudesec.errors import ConfigError, ExitCode
 from tests.fixtures.oidc import (
     DISCOVERY_PATH,
     JWKS_PATH,

@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from claudesec.audit.budget import DAY_S, MINUTE_S, BudgetLedger, InMemoryBudgetLedger
 from claudesec.errors import ConfigError, UsageError
+from claudesec.guard.budget import DAY_S, MINUTE_S, BudgetLedger, InMemoryBudgetLedger
 
 if TYPE_CHECKING:
-    from claudesec.audit.identity import Identity
     from claudesec.config import Config, PolicyConfig, RoleConfig
+    from claudesec.guard.identity import Identity
 
 CHARS_PER_TOKEN = 4
 # A fixed charge per image or binary document: their token cost depends on pixels and pages,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from claudesec.scan.engine import Engine, hyperscan_available, is_binary, locate
+from claudesec.detect.engine import Engine, hyperscan_available, is_binary, locate
 from tests.fixtures.keys import KeyFactory
 
 
@@ -78,7 +78,7 @@ def test_gates_are_prefixes_of_their_patterns() -> None:
     matches at the same start (checked on each rule's own positive contexts)."""
     import re
 
-    from claudesec.detectors import DETECTORS_BY_ID
+    from claudesec.detect.catalogue import DETECTORS_BY_ID
 
     factory = KeyFactory(60)
     _, password = factory.connection_url()
@@ -129,7 +129,7 @@ def test_one_engine_scans_on_many_threads_at_once() -> None:
     # The audited client and the proxy share one engine across request threads.
     from concurrent.futures import ThreadPoolExecutor
 
-    from claudesec.scan.engine import default_engine
+    from claudesec.detect.engine import default_engine
     from tests.fixtures.keys import KeyFactory
 
     engine = default_engine()

@@ -3,7 +3,7 @@ record.
 
 It works on plain request and response data (a method, a path, the JSON body, status, headers
 and body bytes), never on SDK objects, and never imports ``anthropic``: the audited client
-(:mod:`claudesec.audit.client`) is one thin adapter over it, and a network gateway can be
+(:mod:`claudesec.guard.client`) is one thin adapter over it, and a network gateway can be
 another. An adapter does three things per HTTP attempt::
 
     admission = pipeline.admit(caller, ApiRequest("POST", "/v1/messages", body))
@@ -49,7 +49,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol
 
-from claudesec.audit.dlp import (
+from claudesec.audit.events import AuditEvent, Decision, EventType
+from claudesec.errors import CheckFailed, ClaudesecError, StoreError
+from claudesec.guard.dlp import (
     DlpReport,
     DlpScanner,
     Finding,
@@ -57,16 +59,14 @@ from claudesec.audit.dlp import (
     replace_texts,
     request_text_slots,
 )
-from claudesec.audit.events import AuditEvent, Decision, EventType
-from claudesec.errors import CheckFailed, ClaudesecError, StoreError
 
 if TYPE_CHECKING:
-    from claudesec.audit.identity import Identity, OidcVerifier
-    from claudesec.audit.policy import Policy, PolicyDecision
     from claudesec.audit.prompt_vault import PromptVault
     from claudesec.audit.secrets import AuditKeys
     from claudesec.audit.store import StoredRecord
     from claudesec.config import Config, PolicyConfig
+    from claudesec.guard.identity import Identity, OidcVerifier
+    from claudesec.guard.policy import Policy, PolicyDecision
 
 log = logging.getLogger("claudesec.audit")
 
@@ -342,10 +342,10 @@ class AuditPipeline:
         be written fails here, before any call); ``policy`` to ``[policy]``; ``verifier`` to
         one for ``[identity]`` when an issuer is configured.
         """
-        from claudesec.audit.policy import Policy, validate_policy
         from claudesec.audit.secrets import AuditKeys
         from claudesec.audit.store import AuditStore
         from claudesec.config import PolicyConfig, load_config
+        from claudesec.guard.policy import Policy, validate_policy
 
         if config is None:
             config = load_config().config
@@ -355,7 +355,7 @@ class AuditPipeline:
         elif policy is None:
             policy = Policy.from_config(config)
         if verifier is None and config.identity.issuer:
-            from claudesec.audit.identity import OidcVerifier
+            from claudesec.guard.identity import OidcVerifier
 
             verifier = OidcVerifier(config.identity)
         scanner = DlpScanner.from_config(config.dlp)
@@ -407,7 +407,7 @@ class AuditPipeline:
 
     def identify(self, caller: Caller) -> Identity:
         """The caller's verified identity (cached per token until it expires)."""
-        from claudesec.audit.identity import resolve_identity
+        from claudesec.guard.identity import resolve_identity
 
         if caller.identity is not None:
             return caller.identity
@@ -433,7 +433,7 @@ class AuditPipeline:
     def admit(self, caller: Caller, request: ApiRequest) -> Admission:
         """Decide one attempt before anything is sent: returns what to send, or raises
         :class:`CallDenied` after recording the denial."""
-        from claudesec.audit.identity import IdentityProviderError, IdentityRejected
+        from claudesec.guard.identity import IdentityProviderError, IdentityRejected
 
         started = time.perf_counter()
         if caller.identity is not None:
@@ -581,7 +581,7 @@ class AuditPipeline:
         request: ApiRequest,
         body: Mapping[str, Any] | None,
     ) -> tuple[PolicyDecision, str]:
-        from claudesec.audit.policy import PolicyRequest, estimate_input_tokens
+        from claudesec.guard.policy import PolicyRequest, estimate_input_tokens
 
         path = request.path
         model = _str(body.get("model")) if body is not None else ""
@@ -602,7 +602,7 @@ class AuditPipeline:
         if decision.checks and decision.checks[0].passed:
             from dataclasses import replace
 
-            from claudesec.audit.policy import Reason
+            from claudesec.guard.policy import Reason
 
             return replace(decision, allowed=True, reason=Reason.ALLOWED, message="allowed"), model
         return decision, model
@@ -614,7 +614,7 @@ class AuditPipeline:
         named by its ``custom_id``. One record covers the batch (it is one HTTP attempt)."""
         from dataclasses import replace
 
-        from claudesec.audit.policy import Check, PolicyDecision, PolicyRequest, Reason
+        from claudesec.guard.policy import Check, PolicyDecision, PolicyRequest, Reason
 
         requests = body.get("requests")
         first: PolicyDecision | None = None

@@ -11,9 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from claudesec.audit.budget import InMemoryBudgetLedger
-from claudesec.audit.identity import Identity, trusted_identity
-from claudesec.audit.policy import (
+from claudesec.config import Config, IdentityConfig, PolicyConfig, RoleConfig
+from claudesec.errors import ConfigError
+from claudesec.guard.budget import InMemoryBudgetLedger
+from claudesec.guard.identity import Identity, trusted_identity
+from claudesec.guard.policy import (
     BINARY_BLOCK_TOKENS,
     Policy,
     PolicyRequest,
@@ -23,8 +25,6 @@ from claudesec.audit.policy import (
     parse_hours,
     validate_policy,
 )
-from claudesec.config import Config, IdentityConfig, PolicyConfig, RoleConfig
-from claudesec.errors import ConfigError
 
 NOON = float(calendar.timegm((2026, 3, 2, 12, 0, 0)))
 

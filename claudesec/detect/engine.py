@@ -1,4 +1,8 @@
-"""The scan engine: bytes in, matches out. No I/O.
+"""The secret matching engine: bytes in, matches out. No I/O.
+
+Used by ``claudesec scan`` for files and by DLP for prompt text, over the one catalogue
+(:mod:`claudesec.detect.catalogue`).
+
 
 A multi-literal prefilter finds every keyword of the catalogue in one pass (hyperscan when it is
 installed, ~2.5 GB/s here; a pure-Python ``bytes.find`` fallback otherwise, which reports the very
@@ -16,7 +20,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from claudesec.detectors import DETECTORS, DETECTORS_BY_ID, Detector
+from claudesec.detect.catalogue import DETECTORS, DETECTORS_BY_ID
+from claudesec.detect.rules import Detector, SecretMatch
 
 BINARY_SNIFF = 8192
 ALLOW_MARKER = b"claudesec:allow"
@@ -335,3 +340,28 @@ def default_engine(
         engine = Engine(detectors, disabled=disabled, backend=backend)
         _ENGINES[key] = engine
     return engine
+
+
+def find_secrets(
+    data: str | bytes, detectors: Sequence[Detector] | None = None
+) -> list[SecretMatch]:
+    """Every secret in ``data``, in order of position; offsets index ``data`` as given."""
+    engine = default_engine(tuple(detectors) if detectors is not None else DETECTORS)
+    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    found = engine.find(raw)
+    results: list[SecretMatch] = []
+    for hit in found:
+        start, end = hit.start, hit.end
+        if isinstance(data, str):
+            start = len(raw[:start].decode("utf-8", "surrogateescape"))
+            end = start + len(raw[hit.start : hit.end].decode("utf-8", "surrogateescape"))
+        results.append(
+            SecretMatch(
+                detector=hit.detector,
+                kind=hit.kind,
+                start=start,
+                end=end,
+                secret=hit.secret.decode("utf-8", "replace"),
+            )
+        )
+    return results

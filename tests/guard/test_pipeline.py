@@ -12,9 +12,13 @@ from typing import Any
 
 import pytest
 
-from claudesec.audit.dlp import placeholder
 from claudesec.audit.events import AuditEvent
-from claudesec.audit.pipeline import (
+from claudesec.audit.secrets import AuditKeys
+from claudesec.audit.store import AuditStore, StoredRecord
+from claudesec.config import AuditConfig, Config, DlpConfig, PolicyConfig, RoleConfig
+from claudesec.errors import StoreError
+from claudesec.guard.dlp import placeholder
+from claudesec.guard.pipeline import (
     ApiRequest,
     AuditPipeline,
     AuditUnavailable,
@@ -23,10 +27,6 @@ from claudesec.audit.pipeline import (
     Caller,
     Outcome,
 )
-from claudesec.audit.secrets import AuditKeys
-from claudesec.audit.store import AuditStore, StoredRecord
-from claudesec.config import AuditConfig, Config, DlpConfig, PolicyConfig, RoleConfig
-from claudesec.errors import StoreError
 from tests.fixtures.keys import KeyFactory
 
 MODEL = "claude-sonnet-4-6"

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from claudesec.audit.dlp import placeholder
 from claudesec.audit.store import AuditStore
 from claudesec.emulator import Emulator
-from tests.audit.test_client import MakeClient, make_client, store  # noqa: F401 - fixtures
-from tests.audit.test_pipeline import records
+from claudesec.guard.dlp import placeholder
 from tests.fixtures.emulator import MODEL
 from tests.fixtures.keys import KeyFactory
+from tests.guard.test_client import MakeClient, make_client, store  # noqa: F401 - fixtures
+from tests.guard.test_pipeline import records
 
 MESSAGES: list[Any] = [{"role": "user", "content": "stream one two three four five six seven"}]
 

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import anthropic
 import httpx2
 
-from claudesec.audit.pipeline import (
+from claudesec.guard.pipeline import (
     Admission,
     ApiRequest,
     AuditPipeline,
@@ -42,9 +42,9 @@ if TYPE_CHECKING:
     from anthropic._middleware import AsyncCallNext, CallNext, MiddlewareInput
     from anthropic._request import APIRequest
 
-    from claudesec.audit.pipeline import RecordSink
-    from claudesec.audit.policy import Policy
     from claudesec.config import Config, PolicyConfig
+    from claudesec.guard.pipeline import RecordSink
+    from claudesec.guard.policy import Policy
 
 __all__ = [
     "AsyncAuditedAnthropic",

@@ -11,19 +11,19 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from claudesec.audit.dlp import placeholder
-from claudesec.audit.pipeline import AuditUnavailable, CallDenied
 from claudesec.audit.store import AuditStore
 from claudesec.emulator import Emulator, IssuedKey
 from claudesec.errors import StoreError
-from tests.audit.test_pipeline import audit_config, open_store, records
+from claudesec.guard.dlp import placeholder
+from claudesec.guard.pipeline import AuditUnavailable, CallDenied
 from tests.fixtures.emulator import MODEL
 from tests.fixtures.keys import KeyFactory
+from tests.guard.test_pipeline import audit_config, open_store, records
 
 if TYPE_CHECKING:
     import anthropic
 
-    from claudesec.audit.client import AuditedAnthropic
+    from claudesec.guard.client import AuditedAnthropic
 
 MakeClient = Callable[..., "AuditedAnthropic"]
 
@@ -229,7 +229,7 @@ def test_an_unwritable_store_fails_closed(
 
 
 def test_fail_open_warns_and_proceeds(make_client: MakeClient, store: AuditStore) -> None:
-    from claudesec.audit.pipeline import AuditWriteWarning
+    from claudesec.guard.pipeline import AuditWriteWarning
 
     client = make_client(claudesec_config=audit_config(fail_closed=False))
     store.close()

@@ -13,15 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from claudesec.detectors import (
-    DETECTORS,
-    DETECTORS_BY_ID,
-    base62_crc32,
-    find_secrets,
-    is_placeholder,
-    is_wordy,
-)
-from claudesec.scan.engine import Engine, hyperscan_available
+from claudesec.detect.catalogue import DETECTORS, DETECTORS_BY_ID
+from claudesec.detect.engine import Engine, find_secrets, hyperscan_available
+from claudesec.detect.validators import base62_crc32, is_placeholder, is_wordy
 from tests.fixtures.keys import (
     AWS_ID_PREFIX,
     KEY_MAKERS,

@@ -9,15 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from claudesec.audit.dlp import (
+from claudesec.detect.validators import iban_valid, luhn_valid
+from claudesec.errors import ConfigError
+from claudesec.guard.dlp import (
     DlpScanner,
-    iban_valid,
-    luhn_valid,
     placeholder,
     replace_texts,
     request_text_slots,
 )
-from claudesec.errors import ConfigError
 from tests.fixtures.keys import KeyFactory
 
 BACKENDS = ["hyperscan", "python"]
@@ -201,7 +200,7 @@ def test_every_text_part_of_a_messages_body_is_inspected(
     per_slot = scanner.scan_parts([s.text for s in slots])
     hit_paths = {slot.path for slot, found in zip(slots, per_slot, strict=True) if found}
     assert len(hit_paths) == 6
-    from claudesec.audit.dlp import redact_findings
+    from claudesec.guard.dlp import redact_findings
 
     new = replace_texts(
         body,

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from claudesec.audit.pipeline import CallDenied
 from claudesec.audit.store import AuditStore
 from claudesec.emulator import Emulator
-from tests.audit.test_client import MakeClient, ask, make_client, store  # noqa: F401 - fixtures
-from tests.audit.test_pipeline import audit_config, records
+from claudesec.guard.pipeline import CallDenied
 from tests.fixtures.keys import KeyFactory
 from tests.fixtures.oidc import FakeIdp, hmac_token, make_key, unsigned_token
+from tests.guard.test_client import MakeClient, ask, make_client, store  # noqa: F401 - fixtures
+from tests.guard.test_pipeline import audit_config, records
 
 Forge = Callable[[FakeIdp], str]
 

@@ -1,0 +1,410 @@
+"""The one catalogue of everything claudesec recognises, shared by ``claudesec scan`` and DLP.
+
+Each rule is data: an id, the kind of credential or personal data it finds, the literal
+keyword(s) (for PII: the shapes) a fast multi-pattern prefilter looks for, the full pattern run
+only at those hits, an optional validator (checksum, charset, entropy, placeholder test), and
+for secrets a severity and a fix hint.
+
+Secret patterns are ``bytes`` regexes with a named group ``secret``. Most are *anchored*: the
+match starts exactly where the keyword starts, so the engine runs one ``Pattern.match`` per
+keyword hit instead of searching a window. The few rules whose keyword sits inside the match
+(OpenAI's ``T3BlbkFJ`` marker) declare how far before the keyword a match may start.
+
+The matchers live beside this table: :mod:`claudesec.detect.engine` for secrets (tuned for many
+files) and :mod:`claudesec.detect.pii` for personal data in prompt text.
+"""
+
+from __future__ import annotations
+
+from claudesec.detect.rules import Detector, PiiRule, Severity
+from claudesec.detect.validators import (
+    assignment,
+    aws_key_id,
+    aws_secret,
+    card_valid,
+    crc_token,
+    iban_bytes_valid,
+    ipv4_valid,
+    ipv6_valid,
+    jwt,
+    mixed_case_random,
+    pem,
+    phone_valid,
+    random_body,
+    ssn_valid,
+    url_password,
+)
+
+# --------------------------------------------------------------------------- secrets
+
+
+_B64URL = "A-Za-z0-9_-"
+_END = "(?![A-Za-z0-9_-])"
+_START = "(?<![A-Za-z0-9_-])"
+_ROTATE = "Revoke it at the issuer, rotate it, and load it from a secret store or environment"
+
+DETECTORS: tuple[Detector, ...] = (
+    Detector(
+        id="anthropic-admin-key",
+        kind="Anthropic Admin API key",
+        keywords=("sk-ant-admin",),
+        pattern=rf"{_START}(?P<secret>sk-ant-admin01-[{_B64URL}]{{93}}AA){_END}",
+        severity=Severity.CRITICAL,
+        fix="Archive it in the Anthropic Console (Settings > Admin keys) now, then create a new "
+        "one and keep it in a secret store; `claudesec keys` can manage it.",
+        validate=random_body(15, 4.0),
+        after=120,
+    ),
+    Detector(
+        id="anthropic-api-key",
+        kind="Anthropic API key",
+        keywords=("sk-ant-api",),
+        pattern=rf"{_START}(?P<secret>sk-ant-api03-[{_B64URL}]{{93}}AA){_END}",
+        severity=Severity.HIGH,
+        fix="Deactivate it in the Anthropic Console (or `claudesec keys revoke`), rotate with "
+        "`claudesec keys rotate`, and read the key from a secret store or ANTHROPIC_API_KEY.",
+        validate=random_body(13, 4.0),
+        after=120,
+    ),
+    Detector(
+        id="anthropic-oauth-token",
+        kind="Anthropic OAuth token",
+        keywords=("sk-ant-oat",),
+        pattern=rf"{_START}(?P<secret>sk-ant-oat\d\d-[{_B64URL}]{{40,200}}){_END}",
+        severity=Severity.HIGH,
+        fix="Log out of the Claude client that issued it (this revokes the token) and keep "
+        "tokens out of files; use the client's own credential store.",
+        validate=random_body(13, 4.0),
+        after=230,
+    ),
+    Detector(
+        id="anthropic-token",
+        kind="Anthropic {kind} token",
+        keywords=("sk-ant-",),
+        pattern=rf"{_START}(?P<secret>sk-ant-(?P<kind>[a-z]{{2,12}}\d\d)-[{_B64URL}]{{32,200}}){_END}",
+        severity=Severity.HIGH,
+        fix=f"{_ROTATE}; check the Anthropic Console for the credential of this kind.",
+        validate=random_body(16, 4.0),
+        after=240,
+    ),
+    Detector(
+        id="aws-credentials",
+        kind="AWS access key pair",
+        keywords=("AKIA", "ASIA"),
+        pattern=r"""(?<![A-Z0-9])(?P<keyid>(?:AKIA|ASIA)[A-Z2-7]{16})(?![A-Z0-9])
+            [\s\S]{1,200}?
+            (?<![A-Za-z0-9/+=])(?!eyJ)(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])""",
+        severity=Severity.CRITICAL,
+        fix="Deactivate and delete the access key in IAM, review CloudTrail for its use, and use "
+        "IAM roles or the AWS credential chain instead of static keys.",
+        validate=aws_secret,
+        after=300,
+    ),
+    Detector(
+        id="aws-secret-access-key",
+        kind="AWS secret access key",
+        keywords=("aws_secret", "AWS_SECRET", "SecretAccessKey", "secret_access_key"),
+        pattern=r"""(?:aws_secret|AWS_SECRET|SecretAccessKey|secret_access_key)[A-Za-z_]{0,20}
+            \\?["']?\s{0,4}(?:=|:|=>|\s)\s{0,4}\\?["']?
+            (?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])""",
+        severity=Severity.CRITICAL,
+        fix="Deactivate and delete the access key in IAM and use IAM roles or the AWS "
+        "credential chain instead of static keys.",
+        validate=aws_secret,
+        after=120,
+    ),
+    Detector(
+        id="aws-access-key-id",
+        kind="AWS access key ID",
+        keywords=("AKIA", "ASIA", "ABIA", "ACCA"),
+        pattern=r"(?<![A-Z0-9])(?P<secret>(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})(?![A-Z0-9])",
+        severity=Severity.MEDIUM,
+        fix="An access key ID alone is not a credential, but its secret is usually nearby: "
+        "check, deactivate the key in IAM if the secret leaked, and prefer IAM roles.",
+        validate=aws_key_id,
+        after=24,
+    ),
+    Detector(
+        id="github-token",
+        kind="GitHub token",
+        keywords=("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+        pattern=r"(?<![A-Za-z0-9_])(?P<secret>gh[pousr]_[A-Za-z0-9]{36})(?![A-Za-z0-9_])",
+        severity=Severity.HIGH,
+        fix="Revoke it in GitHub (Settings > Developer settings), and use a fine-grained token "
+        "or the GITHUB_TOKEN of your CI kept in its secret store.",
+        validate=crc_token(4),
+        after=48,
+    ),
+    Detector(
+        id="github-fine-grained-token",
+        kind="GitHub fine-grained token",
+        keywords=("github_pat_",),
+        pattern=r"(?<![A-Za-z0-9_])(?P<secret>github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})(?![A-Za-z0-9_])",
+        severity=Severity.HIGH,
+        fix="Revoke it in GitHub (Settings > Developer settings > Fine-grained tokens) and keep "
+        "tokens in a secret store.",
+        validate=mixed_case_random(11, 3.5),
+        after=100,
+    ),
+    Detector(
+        id="gitlab-token",
+        kind="GitLab token",
+        keywords=("glpat-", "glptt-", "gldt-", "glrt-", "glcbt-", "glsoat-", "glffct-"),
+        pattern=r"""(?<![A-Za-z0-9_-])(?P<secret>gl(?:pat|ptt|dt|rt|cbt|soat|ffct)-
+            [A-Za-z0-9_-]{20,64}(?:\.[0-9a-z]{2}\.[0-9a-z]{9})?)(?![A-Za-z0-9_-])""",
+        severity=Severity.HIGH,
+        fix="Revoke it in GitLab (User settings > Access tokens) and keep tokens in CI "
+        "variables or a secret store.",
+        validate=random_body(6, 3.5),
+        after=100,
+    ),
+    Detector(
+        id="slack-token",
+        kind="Slack token",
+        keywords=("xoxb-", "xoxp-", "xoxa-", "xoxo-", "xoxs-", "xoxr-", "xoxe-", "xapp-"),
+        pattern=r"""(?<![A-Za-z0-9_-])(?P<secret>(?:xox[bpaosre](?:\.xox[bpaosre])?-[0-9]{6,}-
+            [0-9A-Za-z-]{8,}|xapp-\d-[A-Z0-9]{9,}-\d{9,}-[a-f0-9]{32,}))(?![A-Za-z0-9_])""",
+        severity=Severity.HIGH,
+        fix="Revoke it at api.slack.com/apps (or `auth.revoke`) and keep it in a secret store.",
+        validate=random_body(5, 3.0),
+        after=200,
+    ),
+    Detector(
+        id="slack-webhook",
+        kind="Slack webhook URL",
+        keywords=("hooks.slack.com/",),
+        pattern=r"""hooks\.slack\.com/(?:services|workflows|triggers)/
+            (?P<secret>T[A-Z0-9]{6,}/[A-Z0-9]{6,}/[A-Za-z0-9]{20,})(?![A-Za-z0-9])""",
+        severity=Severity.MEDIUM,
+        fix="Regenerate the webhook in the Slack app's Incoming Webhooks page and keep the URL "
+        "in a secret store.",
+        validate=random_body(0, 3.0),
+        after=160,
+    ),
+    Detector(
+        id="stripe-key",
+        kind="Stripe secret key",
+        keywords=("sk_live_", "rk_live_", "sk_test_", "rk_test_"),
+        pattern=r"(?<![A-Za-z0-9_])(?P<secret>[sr]k_(?:live|test)_[A-Za-z0-9]{24,99})(?![A-Za-z0-9])",
+        severity=Severity.HIGH,
+        fix="Roll the key in the Stripe Dashboard (Developers > API keys) and use a restricted "
+        "key from a secret store.",
+        validate=mixed_case_random(8, 3.5),
+        after=120,
+    ),
+    Detector(
+        id="google-api-key",
+        kind="Google API key",
+        keywords=("AIza",),
+        pattern=r"(?<![A-Za-z0-9_-])(?P<secret>AIza[0-9A-Za-z_-]{35})(?![A-Za-z0-9_-])",
+        severity=Severity.HIGH,
+        fix="Delete or regenerate it in Google Cloud Console (APIs & Services > Credentials) and "
+        "add API and referrer restrictions.",
+        validate=random_body(4, 3.5),
+        after=48,
+    ),
+    Detector(
+        id="openai-api-key",
+        kind="OpenAI API key",
+        keywords=("T3BlbkFJ",),
+        pattern=r"""(?<![A-Za-z0-9_-])(?P<secret>sk-(?:(?:proj|svcacct|admin)-)?
+            [A-Za-z0-9_-]{16,160}T3BlbkFJ[A-Za-z0-9_-]{16,160})(?![A-Za-z0-9_-])""",
+        severity=Severity.HIGH,
+        fix="Revoke it at platform.openai.com/api-keys and keep keys in a secret store.",
+        validate=random_body(3, 3.5),
+        before=180,
+        after=180,
+    ),
+    Detector(
+        id="huggingface-token",
+        kind="Hugging Face token",
+        keywords=("hf_",),
+        pattern=r"(?<![A-Za-z0-9_])(?P<secret>hf_[A-Za-z]{34})(?![A-Za-z0-9_])",
+        severity=Severity.MEDIUM,
+        fix="Invalidate it at huggingface.co/settings/tokens and use HF_TOKEN from a secret store.",
+        validate=mixed_case_random(3, 3.5),
+        after=48,
+    ),
+    Detector(
+        id="pypi-token",
+        kind="PyPI API token",
+        keywords=("pypi-AgEIcHlwaS5vcmc",),
+        pattern=r"(?<![A-Za-z0-9_-])(?P<secret>pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,250})(?![A-Za-z0-9_-])",
+        severity=Severity.HIGH,
+        fix="Remove it at pypi.org/manage/account/token and publish with Trusted Publishing.",
+        validate=random_body(24, 3.5),
+        after=300,
+    ),
+    Detector(
+        id="npm-token",
+        kind="npm access token",
+        keywords=("npm_",),
+        pattern=r"(?<![A-Za-z0-9_])(?P<secret>npm_[A-Za-z0-9]{36})(?![A-Za-z0-9_])",
+        severity=Severity.HIGH,
+        fix="Revoke it with `npm token revoke` (or on npmjs.com) and use granular tokens kept "
+        "in CI secrets.",
+        validate=crc_token(4),
+        after=48,
+    ),
+    Detector(
+        id="private-key",
+        kind="private key",
+        keywords=("-----BEGIN",),
+        pattern=r"""(?P<secret>-----BEGIN[ ](?:[A-Z0-9]+[ ]){0,3}PRIVATE[ ]KEY(?:[ ]BLOCK)?-----
+            (?:[A-Za-z0-9+/=\s]|\\[nr]|[A-Za-z-]{2,30}:[^\n\\]{0,200}){64,16384}?
+            -----END[ ](?:[A-Z0-9]+[ ]){0,3}PRIVATE[ ]KEY(?:[ ]BLOCK)?-----)""",
+        severity=Severity.CRITICAL,
+        fix="Treat the key pair as compromised: revoke any certificate, replace the key, "
+        "remove it from history, and keep keys in a secret store or an agent.",
+        validate=pem,
+        after=20000,
+    ),
+    Detector(
+        id="jwt",
+        kind="JSON Web Token",
+        keywords=("eyJ",),
+        pattern=r"""(?<![A-Za-z0-9_-])(?P<secret>eyJ[A-Za-z0-9_-]{10,800}\.eyJ[A-Za-z0-9_-]{10,4000}
+            \.[A-Za-z0-9_-]{16,1000})(?![A-Za-z0-9_-])""",
+        severity=Severity.MEDIUM,
+        fix="If it has not expired, revoke the session or rotate the signing key; do not commit "
+        "tokens, load them at run time.",
+        validate=jwt,
+        after=5900,
+    ),
+    Detector(
+        id="connection-url-password",
+        kind="password in a connection URL",
+        keywords=("://",),
+        gate=r"""://[^\s:/@"'<>`\\]{0,64}:[^\s:/@"'<>`\\]{3}""",
+        pattern=r"""://(?P<user>[^\s:/@"'<>`\\]{0,64}):(?P<secret>[^\s:/@"'<>`\\]{3,128})@
+            (?P<host>[A-Za-z0-9._-]{2,})""",
+        severity=Severity.HIGH,
+        fix="Change the password, and pass credentials through environment variables or a "
+        "secret store instead of the URL.",
+        validate=url_password,
+        after=300,
+    ),
+    Detector(
+        id="claudesec-proxy-token",
+        kind="claudesec proxy token",
+        keywords=("csp_",),
+        pattern=rf"{_START}(?P<secret>csp_[{_B64URL}]{{43}}){_END}",
+        severity=Severity.HIGH,
+        fix="Revoke it with `claudesec proxy token revoke ID` (`claudesec proxy token list` "
+        "shows its hint) and issue a new one kept in the client's secret store.",
+        validate=random_body(4, 4.0),
+        after=60,
+    ),
+    Detector(
+        id="generic-secret-assignment",
+        kind="secret assigned in code or config",
+        keywords=(
+            "api_key",
+            "api-key",
+            "apikey",
+            "secret",
+            "password",
+            "passwd",
+            "pwd",
+            "token",
+            "access_key",
+            "auth_key",
+            "private_key",
+            "credential",
+        ),
+        caseless=True,
+        gate=r"(?:api[_-]?key|secret|passw(?:or)?d|pwd|token|access_key|auth_key|private_key"
+        r"|credential)[A-Za-z0-9_.-]{0,24}\\?[\"']?[ \t]{0,4}(?::=|=>|=|:)[ \t]{0,4}"
+        r"(?:\\?[\"'`])?[^\s\"'`;,&<>(){}\[\]$\\]{8}",
+        pattern=r"""(?P<name>(?i:api[_-]?key|secret|passw(?:or)?d|pwd|token|access_key|auth_key
+            |private_key|credentials?)[A-Za-z0-9_.-]{0,24})
+            \\?["']?[ \t]{0,4}(?::=|=>|=|:)[ \t]{0,4}(?P<q>\\?["'`])?
+            (?P<secret>[^\s"'`;,&<>(){}\[\]$\\]{8,200})""",
+        severity=Severity.MEDIUM,
+        fix="Move the value to a secret store or an environment variable, rotate it if it is "
+        "real, or mark a test value with `claudesec:allow`.",
+        validate=assignment,
+        after=300,
+    ),
+)
+
+DETECTORS_BY_ID: dict[str, Detector] = {d.id: d for d in DETECTORS}
+
+
+def detector_ids() -> tuple[str, ...]:
+    """Every rule id, in catalogue (priority) order."""
+    return tuple(d.id for d in DETECTORS)
+
+
+# --------------------------------------------------------------------------- personal data
+
+PII_RULES: tuple[PiiRule, ...] = (
+    PiiRule(
+        id="email",
+        label="email address",
+        # Found by its '@' (see claudesec.detect.pii): the local part is searched for before it,
+        # the domain matched after it, so this pattern documents the shape rather than runs.
+        pattern=r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,24}",
+        shapes=(),
+        max_len=318,
+        anchor="@",
+    ),
+    PiiRule(
+        id="us-ssn",
+        label="US social security number",
+        pattern=r"\d(?<![\d-]\d)\d{2}-\d{2}-\d{4}(?![\d-])",
+        shapes=(r"\d{3}-\d{2}-\d{4}",),
+        max_len=11,
+        validate=ssn_valid,
+    ),
+    PiiRule(
+        id="payment-card",
+        label="payment card number",
+        pattern=r"\d(?<![\d.-]\d)(?:[ -]?\d){12,18}(?!\d)",
+        shapes=(r"\d(?:[ -]?\d){12}",),
+        max_len=40,
+        validate=card_valid,
+    ),
+    PiiRule(
+        id="iban",
+        label="IBAN",
+        pattern=r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?"
+        r"(?![A-Za-z0-9])",
+        shapes=(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2}",),
+        max_len=44,
+        validate=iban_bytes_valid,
+    ),
+    PiiRule(
+        id="phone",
+        label="phone number",
+        # Every pattern here starts with a character class, not a lookbehind, so that ``re``
+        # skips to candidate characters in C; the boundary check follows the first character.
+        pattern=r"""(?x)[+(2-9](?<![\w+][+(2-9])(?:
+            (?<=\+)[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}
+          | (?<=\()[2-9]\d{2}\)[ .-]?\d{3}[ .-]\d{4}
+          | (?<=[2-9])\d{2}[ .-]\d{3}[ .-]\d{4}
+        )(?![\d-])""",
+        shapes=(r"\+\d(?:[ .()-]{0,2}\d){7}", r"\d{3}\)?[ .-]?\d{3}[ .-]\d{4}"),
+        max_len=32,
+        validate=phone_valid,
+    ),
+    PiiRule(
+        id="ip-address",
+        label="IPv4 address",
+        pattern=r"\d(?<![\d.]\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?!\d|\.\d)",
+        shapes=(r"\d\.\d{1,3}\.\d{1,3}\.\d",),
+        max_len=15,
+        validate=ipv4_valid,
+    ),
+    PiiRule(
+        id="ipv6-address",
+        label="IPv6 address",
+        pattern=r"[0-9A-Fa-f:](?<![0-9A-Fa-f:][0-9A-Fa-f:])[0-9A-Fa-f:]{2,38}(?![0-9A-Fa-f:])",
+        shapes=(r"[0-9A-Fa-f]:[0-9A-Fa-f]{0,4}:",),
+        max_len=39,
+        validate=ipv6_valid,
+    ),
+)
+PII_KINDS: tuple[str, ...] = tuple(rule.id for rule in PII_RULES)
+# ipv6 is reported and switched off under the ip-address kind: users think of "IP addresses".
+PII_KIND_ALIASES: dict[str, str] = {"ipv6-address": "ip-address"}
