@@ -40,17 +40,14 @@ import json
 import logging
 import os
 import random
-import re
 import threading
 import time
 import warnings
-import weakref
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from claudesec.audit.events import AuditEvent, Decision, EventType
-from claudesec.errors import CheckFailed, ClaudesecError, StoreError
+from claudesec.errors import ClaudesecError
 from claudesec.guard.dlp import (
     DlpReport,
     DlpScanner,
@@ -59,6 +56,23 @@ from claudesec.guard.dlp import (
     replace_texts,
     request_text_slots,
 )
+from claudesec.guard.model import (
+    Admission,
+    ApiRequest,
+    AuditUnavailable,
+    AuditWriteWarning,
+    CallDenied,
+    Caller,
+    Origin,
+    Outcome,
+    RecordSink,
+    StreamEnd,
+    Usage,
+    denial_status,
+    positive_int,
+    short_str,
+)
+from claudesec.guard.stream import SseMonitor, finalize_on_collect
 
 if TYPE_CHECKING:
     from claudesec.audit.prompt_vault import PromptVault
@@ -70,214 +84,29 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("claudesec.audit")
 
-StreamEnd = Literal["complete", "abandoned", "failed"]
 ResponseMode = Literal["off", "secrets", "all"]
+__all__ = [
+    "Admission",
+    "ApiRequest",
+    "AuditPipeline",
+    "AuditUnavailable",
+    "AuditWriteWarning",
+    "CallDenied",
+    "Caller",
+    "Origin",
+    "Outcome",
+    "RecordSink",
+    "SseMonitor",
+    "StreamEnd",
+    "Usage",
+    "denial_status",
+    "finalize_on_collect",
+    "resolve_environment",
+]
+
 _MESSAGE_PATHS = ("/v1/messages", "/v1/messages/count_tokens")
 _BATCH_PATH = "/v1/messages/batches"
 _IDENTITY_CACHE = 256
-
-
-class RecordSink(Protocol):
-    """Where records go: :class:`claudesec.audit.store.AuditStore`, a
-    :class:`claudesec.audit.writer.BackgroundWriter` in front of one (which returns None: the
-    record is queued, not yet written), or anything alike.
-
-    A sink may also have a ``problem`` attribute (a string, empty while healthy): while it is
-    set, a fail-closed pipeline refuses new calls before anything is sent.
-    """
-
-    def append(self, event: AuditEvent) -> StoredRecord | None: ...
-
-
-# The HTTP answer a gateway gives to a refusal, by the reason's prefix (or whole code): what an
-# Anthropic client expects, so SDKs and Claude Code show it sensibly. 401 says "your credential
-# is not good here"; 403 "you, but not this"; 503 "claudesec itself cannot decide now".
-_DENIAL_STATUS: dict[str, tuple[int, str]] = {
-    "identity": (401, "authentication_error"),
-    "identity.idp_unavailable": (503, "api_error"),
-    "identity.token_store_unavailable": (503, "api_error"),
-    "audit.unavailable": (503, "api_error"),
-    "policy.malformed_request": (400, "invalid_request_error"),
-    "request.malformed": (400, "invalid_request_error"),
-    "request.too_large": (413, "request_too_large"),
-    "request.not_proxied": (404, "not_found_error"),
-}
-_DENIED = (403, "permission_error")
-
-
-def denial_status(reason: str) -> tuple[int, str]:
-    """The HTTP status and Anthropic ``error.type`` a gateway answers a denial with."""
-    found = _DENIAL_STATUS.get(reason) or _DENIAL_STATUS.get(reason.partition(".")[0])
-    return found or _DENIED
-
-
-class CallDenied(CheckFailed):
-    """The call was refused before any byte left; the refusal is in the audit log.
-
-    ``reason`` is a stable code (``identity.expired``, ``policy.model_not_allowed``,
-    ``dlp.blocked``, ``audit.unavailable``...). Messages name kinds and counts, never values.
-    """
-
-    def __init__(
-        self,
-        reason: str,
-        message: str,
-        *,
-        user: str = "",
-        role: str = "",
-        dlp: DlpReport | None = None,
-        record: StoredRecord | None = None,
-        hint: str | None = None,
-    ) -> None:
-        super().__init__(f"claudesec denied the call ({reason}): {message}", hint=hint)
-        self.reason = reason
-        self.status, self.error_type = denial_status(reason)
-        self.user = user
-        self.role = role
-        self.dlp = dlp or DlpReport()
-        self.record = record
-
-
-class AuditUnavailable(StoreError):
-    """The audit record could not be written, so the call's result is withheld (fail closed)."""
-
-
-class AuditWriteWarning(UserWarning):
-    """A record could not be written and ``audit.fail_closed`` is off: the call went ahead."""
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who says they are calling: a trusted user id, or an OIDC token; and the role asked for.
-
-    ``identity`` is one the adapter has already established from a credential of its own
-    (the proxy's tokens): the pipeline takes it as verified, so only code that checked a
-    credential may set it.
-    """
-
-    user: str | None = None
-    token: str | None = field(default=None, repr=False)
-    role: str | None = None
-    identity: Identity | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where an attempt came from when a gateway relays it; every non-empty field is recorded.
-
-    ``via`` names the gateway (``proxy``); ``client`` is the peer address; ``token_id`` the
-    gateway credential's id (never the credential); ``request_id`` the gateway's own id, the
-    one its answer carries (``x-claudesec-request-id``); ``credential`` the kind presented and
-    ``credential_hint`` its redacted form, recorded with refusals only.
-    """
-
-    via: str = ""
-    client: str = ""
-    token_id: str = ""
-    request_id: str = ""
-    credential: str = ""
-    credential_hint: str = ""
-
-    def fields(self, *, refused: bool) -> dict[str, str]:
-        found = {
-            "via": self.via,
-            "client": self.client,
-            "token_id": self.token_id,
-            "claudesec_request_id": self.request_id,
-        }
-        if refused:
-            found["credential"] = self.credential
-            found["credential_hint"] = self.credential_hint
-        return {k: v[:256] for k, v in found.items() if v}
-
-
-@dataclass(frozen=True, slots=True)
-class ApiRequest:
-    """One HTTP attempt as the pipeline sees it.
-
-    ``body`` is the parsed JSON body (None for GETs); ``opaque`` says the body is something DLP
-    cannot read (a multipart upload, raw bytes). ``path`` has no query string. ``origin`` is
-    set by a gateway; with one, refusals are answered over HTTP, so their records carry the
-    status (:attr:`CallDenied.status`).
-    """
-
-    method: str
-    path: str
-    body: Any = None
-    opaque: bool = False
-    stream: bool = False
-    attempt: int = 0
-    origin: Origin | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Admission:
-    """An allowed attempt: what to send, and what the record will say about it."""
-
-    request: ApiRequest
-    body: Any
-    identity: Identity
-    role: str
-    model: str
-    decision: Decision
-    dlp: DlpReport
-    prompt_hash: str
-    sampled: bool
-    started: float  # perf_counter() when the attempt was admitted
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def redacted(self) -> bool:
-        return self.decision is Decision.REDACT
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """How an attempt ended. ``error`` is empty on success (a short code otherwise)."""
-
-    status: int = 0
-    request_id: str = ""
-    model: str = ""
-    input_tokens: int = 0
-    output_tokens: int = 0
-    stop_reason: str = ""
-    error: str = ""
-    response_dlp: DlpReport = field(default_factory=DlpReport)
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """What a Messages response (or its final SSE events) says about cost and ending."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    stop_reason: str = ""
-    model: str = ""
-    cache_tokens: int = 0
-
-    @classmethod
-    def of(cls, message: Mapping[str, Any]) -> Usage:
-        usage = message.get("usage")
-        usage = usage if isinstance(usage, Mapping) else {}
-        cache = _int(usage.get("cache_creation_input_tokens")) + _int(
-            usage.get("cache_read_input_tokens")
-        )
-        return cls(
-            input_tokens=_int(usage.get("input_tokens")),
-            output_tokens=_int(usage.get("output_tokens")),
-            stop_reason=_str(message.get("stop_reason")),
-            model=_str(message.get("model")),
-            cache_tokens=cache,
-        )
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
-def _str(value: Any) -> str:
-    return value[:200] if isinstance(value, str) else ""
 
 
 def resolve_environment(explicit: str | None, configured: str) -> str:
@@ -584,7 +413,7 @@ class AuditPipeline:
         from claudesec.guard.policy import PolicyRequest, estimate_input_tokens
 
         path = request.path
-        model = _str(body.get("model")) if body is not None else ""
+        model = short_str(body.get("model")) if body is not None else ""
         if body is not None and path == "/v1/messages":
             return self.policy.evaluate(identity, body, role=role), model
         if body is not None and path == "/v1/messages/count_tokens":
@@ -623,11 +452,11 @@ class AuditPipeline:
             params = item.get("params") if isinstance(item, Mapping) else None
             params = params if isinstance(params, Mapping) else {}
             decision = self.policy.evaluate(identity, params, role=role)
-            model = model or _str(params.get("model"))
+            model = model or short_str(params.get("model"))
             if not decision.allowed:
                 name = _custom_id(item, index)
                 return replace(decision, message=f"batch request {name}: {decision.message}"), (
-                    _str(params.get("model")) or model
+                    short_str(params.get("model")) or model
                 )
             first = first or decision
         if first is not None:
@@ -869,7 +698,7 @@ class AuditPipeline:
         if not isinstance(message, dict):
             return Outcome(status=status, request_id=request_id), None
         if admission.request.path.endswith("/count_tokens"):
-            counted = _int(message.get("input_tokens"))
+            counted = positive_int(message.get("input_tokens"))
             return Outcome(
                 status=status, request_id=request_id, extra={"counted_tokens": counted}
             ), None
@@ -946,7 +775,7 @@ def _batch_extra(request: ApiRequest, body: Mapping[str, Any] | None) -> dict[st
     requests = body.get("requests")
     items = requests if isinstance(requests, list) else []
     models = {
-        _str(item["params"].get("model"))
+        short_str(item["params"].get("model"))
         for item in items
         if isinstance(item, Mapping) and isinstance(item.get("params"), Mapping)
     }
@@ -973,345 +802,3 @@ def _token_expiry(token: str) -> float:
     except (IndexError, ValueError):
         return 0.0
     return float(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else 0.0
-
-
-# --------------------------------------------------------------------------- streams
-
-# Where a value split across deltas may still be growing: a PEM block not yet closed, or a
-# run of number groups ("4111 1111 ") at the end, or the last word.
-_DIGIT_TAIL = re.compile(r"(?:[+(]?\d[\d().-]*[ ]?){1,8}\Z")
-_HOLD_LIMIT = 8192
-
-
-class _HeldText:
-    """Per content block: emit text as it streams, holding back a tail that might be the start
-    of a secret, and redact with the last emitted characters as context.
-
-    The limit: a value is caught if it has no whitespace (keys, tokens, emails), or is a run
-    of number groups (cards, phones), or a PEM block; a value with other spaces in it that
-    straddles two deltas can slip through in pieces. The final message (``messages.stream()``'s
-    accumulated one) is built from these redacted deltas.
-    """
-
-    def __init__(self, scanner: DlpScanner, pii: bool) -> None:
-        self._scanner = scanner
-        self._pii = pii
-        self._pending = ""
-        self._context = ""  # the last emitted characters, unredacted
-        self.report = DlpReport()
-
-    def push(self, text: str) -> str:
-        self._pending += text
-        cut = _safe_cut(self._pending)
-        if cut <= 0:
-            return ""
-        return self._emit(cut)
-
-    def flush(self) -> str:
-        return self._emit(len(self._pending)) if self._pending else ""
-
-    @property
-    def holding(self) -> bool:
-        return bool(self._pending)
-
-    def _emit(self, cut: int) -> str:
-        out, self._pending = self._pending[:cut], self._pending[cut:]
-        context = self._context
-        joined = context + out
-        data = joined.encode("utf-8", "surrogatepass")
-        base = len(context.encode("utf-8", "surrogatepass"))
-        findings = [f for f in self._scanner.scan_bytes(data, pii=self._pii) if f.end > base]
-        self._context = joined[-256:]
-        if not findings:
-            return out
-        # Only the part past the context is still ours to change.
-        clipped = [
-            Finding(f.kind, f.category, max(0, f.start - base), f.end - base) for f in findings
-        ]
-        self.report = self.report.merged(DlpReport.of(clipped))
-        return redact_findings(out, clipped)
-
-
-def _safe_cut(text: str) -> int:
-    begin = text.rfind("-----BEGIN")
-    if begin != -1 and text.find("-----END", begin) == -1 and len(text) - begin < _HOLD_LIMIT:
-        return begin
-    cut = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t")) + 1
-    if cut <= 0:
-        return 0 if len(text) < _HOLD_LIMIT else len(text)
-    tail = _DIGIT_TAIL.search(text, max(0, cut - 64), cut)
-    if tail is not None and tail.start() < cut:
-        cut = tail.start()
-    return cut
-
-
-class SseMonitor:
-    """Watches an SSE response as it streams: usage from ``message_start``/``message_delta``,
-    errors from ``error`` events, and (when response redaction is on) rewrites text deltas.
-
-    Without redaction, chunks pass through untouched. With redaction, output is released one
-    complete event at a time, and only text deltas are decoded. Either way the events that
-    carry usage or errors are only kept as bytes on the way through and decoded when the
-    stream ends: nothing delays the first event. ``finish`` is idempotent: the first call
-    writes the record.
-    """
-
-    def __init__(
-        self, pipeline: AuditPipeline, admission: Admission, *, status: int, request_id: str
-    ) -> None:
-        self._pipeline = pipeline
-        self._admission = admission
-        self._status = status
-        self._request_id = request_id
-        self._redact = pipeline.responses != "off" and admission.request.path == "/v1/messages"
-        self._pii = pipeline.responses == "all"
-        self._partial = b""
-        self._event = b""
-        self._usage_in = 0
-        self._usage_out = 0
-        self._cache = 0
-        self._stop_reason = ""
-        self._model = ""
-        self._error = ""
-        self._noted: list[tuple[bytes, bytes]] = []
-        self._released = False  # whether any bytes have been handed out yet
-        self._held: dict[int, _HeldText] = {}
-        self._report = DlpReport()
-        self._done = False
-        self._lock = threading.Lock()
-
-    # ----------------------------------------------------------------- bytes in, bytes out
-
-    def feed(self, chunk: bytes) -> bytes:
-        """Observe ``chunk``; return the bytes to forward in its place."""
-        if not self._redact:
-            self._watch(chunk)
-            return chunk
-        return b"".join(self.feed_parts(chunk))
-
-    def feed_parts(self, chunk: bytes) -> Iterator[bytes]:
-        """:meth:`feed` in pieces, each to be forwarded as soon as it is yielded.
-
-        Until the first bytes have gone out, the events that need no rewriting
-        (``message_start``, ``ping``...) are a piece of their own, released before any text
-        delta of the same chunk is decoded and scanned: the caller's time to first byte does
-        not wait for DLP. Later chunks come out in one piece (one write each)."""
-        if not self._redact:
-            self._watch(chunk)
-            if chunk:
-                yield chunk
-            return
-        data = (
-            self._partial + chunk.replace(b"\r", b"") if b"\r" in chunk else self._partial + chunk
-        )
-        find = data.find
-        frames: list[tuple[int, int, bytes, bytes]] = []
-        first = -1  # the first frame to rewrite
-        start = 0
-        end = find(b"\n\n")
-        while end != -1:
-            event, raw = _event_and_data(data, start, end)
-            if event in _NOTED_EVENTS:
-                # Noted for the whole chunk up front: a caller that stops reading after the
-                # first piece still gets the usage the upstream reported in this chunk.
-                self._note(event, raw)
-            elif event in _REWRITTEN_EVENTS and first == -1:
-                first = len(frames)
-            frames.append((start, end + 2, event, raw))
-            start = end + 2
-            end = find(b"\n\n", start)
-        self._partial = data[start:]
-        if first == -1:
-            if start:
-                self._released = True
-                yield data[:start]
-            return
-        out: list[bytes] = []
-        if first and not self._released:
-            self._released = True
-            yield data[: frames[first][0]]
-        elif first:
-            out.append(data[: frames[first][0]])
-        for begin, stop, event, raw in frames[first:]:
-            if event in _REWRITTEN_EVENTS:
-                out.append(self._rewrite(event, raw, data[begin:stop]))
-            else:
-                out.append(data[begin:stop])
-        self._released = True
-        yield b"".join(out)
-
-    def _watch(self, chunk: bytes) -> None:
-        """Pass-through mode: find the data lines of the events that carry usage or errors."""
-        data = self._partial + chunk if self._partial else chunk
-        cut = data.rfind(b"\n") + 1
-        self._partial = data[cut:]
-        if not cut:
-            return
-        if self._event not in _NOTED_EVENTS and b"message_" not in data and b"error" not in data:
-            # Only other events' lines here: whatever event is current after them is not one
-            # to note either.
-            self._event = b""
-            return
-        for line in data[: cut - 1].split(b"\n"):
-            self._line(line.rstrip(b"\r"))
-
-    def _line(self, line: bytes) -> None:
-        if not line:
-            self._event = b""
-        elif line.startswith(b"event:"):
-            self._event = line[6:].strip()
-        elif line.startswith(b"data:") and self._event in _NOTED_EVENTS:
-            self._note(self._event, line[5:].strip())
-
-    def _note(self, event: bytes, raw: bytes) -> None:
-        # Decoded at the end (a stream has one message_start and usually one message_delta);
-        # folded early should an upstream send many, so memory stays bounded.
-        noted = self._noted
-        noted.append((event, raw))
-        if len(noted) >= _NOTE_LIMIT:
-            self._fold()
-
-    def _fold(self) -> None:
-        noted, self._noted = self._noted, []
-        for event, raw in noted:
-            self._data(event, raw)
-
-    def _data(self, event: bytes, raw: bytes) -> dict[str, Any] | None:
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            return None
-        if not isinstance(data, dict):
-            return None
-        if event == b"message_start":
-            message = data.get("message")
-            if isinstance(message, Mapping):
-                usage = Usage.of(message)
-                self._usage_in = usage.input_tokens
-                self._usage_out = usage.output_tokens
-                self._cache = usage.cache_tokens
-                self._model = usage.model
-        elif event == b"message_delta":
-            counts = data.get("usage")
-            if isinstance(counts, Mapping):
-                # Cumulative counts: the last message_delta has the final figures.
-                self._usage_out = _int(counts.get("output_tokens")) or self._usage_out
-                self._usage_in = _int(counts.get("input_tokens")) or self._usage_in
-            delta = data.get("delta")
-            if isinstance(delta, Mapping) and delta.get("stop_reason"):
-                self._stop_reason = _str(delta.get("stop_reason"))
-        elif event == b"error":
-            error = data.get("error")
-            kind = error.get("type") if isinstance(error, Mapping) else None
-            self._error = f"stream.{kind}" if isinstance(kind, str) else "stream.error"
-        return data
-
-    def _rewrite(self, event: bytes, raw: bytes, frame: bytes) -> bytes:
-        data = self._data(event, raw)
-        if data is None:
-            return frame
-        if event == b"content_block_delta":
-            delta = data.get("delta")
-            if isinstance(delta, dict) and delta.get("type") == "text_delta":
-                held = self._held_for(data.get("index"))
-                text = _str_any(delta.get("text"))
-                out = held.push(text)
-                if out == text and not held.holding:
-                    return frame  # nothing held back, nothing redacted: the bytes as they came
-                delta["text"] = out
-                return _frame(event, data)
-            return frame
-        index = data.get("index")
-        ending = self._held.get(index) if isinstance(index, int) else None
-        if ending is not None:
-            rest = ending.flush()
-            self._report = self._report.merged(ending.report)
-            del self._held[index]  # type: ignore[arg-type]
-            if rest:
-                flush = {
-                    "type": "content_block_delta",
-                    "index": index,
-                    "delta": {"type": "text_delta", "text": rest},
-                }
-                return _frame(b"content_block_delta", flush) + frame
-        return frame
-
-    def _held_for(self, index: Any) -> _HeldText:
-        key = index if isinstance(index, int) else 0
-        held = self._held.get(key)
-        if held is None:
-            held = self._held[key] = _HeldText(self._pipeline.scanner, self._pii)
-        return held
-
-    # ----------------------------------------------------------------- the end
-
-    def finish(self, how: StreamEnd, error: str = "") -> StoredRecord | None:
-        """Write the attempt's record: the stream completed, was closed early, or failed."""
-        with self._lock:
-            if self._done:
-                return None
-            self._done = True
-        if self._partial and not self._redact:
-            self._line(self._partial.rstrip(b"\r"))
-        self._fold()
-        report = self._report
-        for held in self._held.values():
-            report = report.merged(held.report)
-        code = self._error or error
-        if code:
-            how = "failed"
-        if how == "failed" and not code:
-            code = "stream.failed"
-        extra: dict[str, Any] = {"stream_end": how}
-        if self._cache:
-            extra["cache_tokens"] = self._cache
-        outcome = Outcome(
-            status=self._status,
-            request_id=self._request_id,
-            model=self._model,
-            input_tokens=self._usage_in,
-            output_tokens=self._usage_out,
-            stop_reason=self._stop_reason,
-            error=code,
-            response_dlp=report,
-            extra=extra,
-        )
-        return self._pipeline.finish(self._admission, outcome)
-
-    def finish_quietly(self, how: StreamEnd) -> None:
-        """``finish`` from a finaliser or a close path that must not raise."""
-        try:
-            self.finish(how)
-        except ClaudesecError as exc:
-            log.error("claudesec: %s", exc.message)
-
-
-_NOTED_EVENTS = frozenset({b"message_start", b"message_delta", b"error"})
-_REWRITTEN_EVENTS = frozenset({b"content_block_delta", b"content_block_stop"})
-_NOTE_LIMIT = 16
-
-
-def _event_and_data(data: bytes, start: int, end: int) -> tuple[bytes, bytes]:
-    """The event name and the (last) data line of the SSE frame ``data[start:end]``."""
-    event = b""
-    raw = b""
-    for line in data[start:end].split(b"\n"):
-        if line.startswith(b"event:"):
-            event = line[6:].strip()
-        elif line.startswith(b"data:"):
-            raw = line[5:].strip()
-    return event, raw
-
-
-def _str_any(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _frame(event: bytes, data: Mapping[str, Any]) -> bytes:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return b"event: " + event + b"\ndata: " + body + b"\n\n"
-
-
-def finalize_on_collect(owner: object, monitor: SseMonitor) -> None:
-    """Record an abandoned stream whose owner is garbage-collected without being closed."""
-    weakref.finalize(owner, monitor.finish_quietly, "abandoned")
