@@ -17,6 +17,11 @@ class ExitCode(IntEnum):
     USAGE = 2  # usage or configuration error
     EXTERNAL = 3  # an external service failed: AWS, Anthropic, git, the network, the disk
     PARTIAL = 4  # some items succeeded and some failed
+    INTERNAL = 70  # EX_SOFTWARE: a bug in claudesec, not in the user's input
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM, as shells report 128 + SIGINT
+
+
+INTERRUPTED_LINE = "claudesec: error: interrupted"
 
 
 class ClaudesecError(Exception):

@@ -42,7 +42,9 @@ from claudesec.errors import (
 )
 
 if TYPE_CHECKING:
-    from claudesec.config import ArchiveConfig
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from claudesec.config import ArchiveConfig, PromptVaultConfig
 
 MAGIC = b"CLAUDESEC-ARCHIVE-1\n"
 KEK_NAME = "archive-kek"
@@ -52,10 +54,13 @@ _AAD_DOMAIN = "claudesec.archive.v1"
 # importable from here.
 __all__ = [
     "ArchiveResult",
+    "ArchiveRun",
     "ArchiveVerification",
     "KeyEncryptionKey",
     "KmsKek",
     "LocalKek",
+    "archive_directory",
+    "archive_old_records",
     "kek_from_config",
     "plan_range",
     "upload",
@@ -68,6 +73,82 @@ __all__ = [
 def kek_from_config(source: str, *, region: str = "", endpoint_url: str = "") -> KeyEncryptionKey:
     """The archive's KEK per ``archive.kek_source``."""
     return envelope.kek_from_config(source, region=region, endpoint_url=endpoint_url, name=KEK_NAME)
+
+
+# --------------------------------------------------------------------------- the sequence
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveRun:
+    """What ``logs archive`` did: the file written (None: nothing old enough to archive), where
+    it was uploaded, and what was pruned after it verified."""
+
+    archive: ArchiveResult | None
+    uploaded_key: str = ""
+    pruned: int = 0
+    pruned_through: int = 0
+    prompts_removed: int = 0
+
+
+def archive_old_records(
+    store: AuditStore,
+    settings: ArchiveConfig,
+    vault: PromptVaultConfig,
+    signer: Ed25519PrivateKey,
+    *,
+    cutoff_ns: int,
+    upload: bool = False,
+    prune: bool = False,
+) -> ArchiveRun:
+    """Archive -> upload -> prune, in that order, each step only after the one before it
+    succeeded: records leave the store only once a verified archive (and, with ``upload``,
+    its off-host copy) holds them. Prompts in the vault go with their records.
+    """
+    from claudesec.audit.checkpoint import public_key_bytes
+    from claudesec.audit.prompt_vault import prune_prompt_vault
+
+    if upload and not settings.s3_bucket:
+        raise UsageError("--upload needs archive.s3_bucket")
+    kek = kek_from_config(
+        settings.kek_source, region=settings.aws_region, endpoint_url=settings.aws_endpoint_url
+    )
+    planned = plan_range(store, cutoff_ns)
+    if planned is None:
+        return ArchiveRun(None)
+    first, anchor = planned
+    result = write_archive(
+        store,
+        first,
+        anchor,
+        archive_directory(settings.directory),
+        kek,
+        signer.sign,
+        public_key_bytes(signer),
+        compression=settings.compression,
+    )
+    key = upload_archive(result, settings) if upload else ""
+    if not prune:
+        return ArchiveRun(result, uploaded_key=key)
+    pruned = store.prune(older_than_ns=cutoff_ns)
+    if pruned.through_seq != result.last_seq:
+        raise ClaudesecError(
+            f"prune removed records through {pruned.through_seq}, the archive ends "
+            f"at {result.last_seq}",
+            hint="archive again to cover the difference",
+        )
+    removed = prune_prompt_vault(vault, through_seq=pruned.through_seq)
+    return ArchiveRun(result, key, pruned.deleted, pruned.through_seq, removed)
+
+
+def archive_directory(directory: str) -> Path:
+    """Where archive files go: ``archive.directory`` (relative to CLAUDESEC_HOME), or
+    ``CLAUDESEC_HOME/archive``."""
+    from claudesec.paths import ensure_home, home_dir
+
+    if directory:
+        path = Path(directory).expanduser()
+        return path if path.is_absolute() else home_dir() / path
+    return ensure_home() / "archive"
 
 
 # --------------------------------------------------------------------------- writing

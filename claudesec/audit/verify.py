@@ -676,3 +676,18 @@ def _day(day: int) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d")
+
+
+def verify_missing_store(path: str, anchor: Checkpoint | None) -> VerifyReport:
+    """The verdict on a store that does not exist: nothing recorded yet is fine, unless an
+    anchor proves records existed, in which case the whole log was removed (truncated)."""
+    report = VerifyReport(path, 0, 0, 0, 0, None, 0, None, anchor)
+    if anchor is None:
+        return report
+    problem = Problem(
+        Damage.TRUNCATED,
+        f"the store does not exist but the anchor covers records up to {anchor.seq}",
+        seq=1,
+        checkpoint=anchor.number,
+    )
+    return VerifyReport(path, 0, 0, 0, 0, None, 0, None, anchor, (problem,))

@@ -79,7 +79,7 @@ def run_command(
             report = run_drills(drills, settings, jobs=jobs, progress=progress)
     except DrillInterrupted:
         console.error("drills interrupted; everything they started was cleaned up")
-        return 130
+        return int(ExitCode.INTERRUPTED)
     for path, fmt in ((junit, "junit"), (json_file, "json")):
         if path:
             _write(path, get_format(fmt).render(report))

@@ -307,7 +307,7 @@ def verify_command(
             ctx, archive, public_key=public_key, no_decrypt=False, fmt=fmt
         )
     from claudesec.audit.checkpoint import Checkpoint, load_public_key
-    from claudesec.audit.verify import VerifyReport, verify_store
+    from claudesec.audit.verify import verify_missing_store, verify_store
     from claudesec.console import get_console
 
     console = get_console()
@@ -330,9 +330,7 @@ def verify_command(
         from claudesec.audit.store import default_store_path
 
         path = Path(store) if store else default_store_path(audit)
-        report = VerifyReport(str(path), 0, 0, 0, 0, None, 0, None, anchor_cp)
-        if anchor_cp is not None:
-            report = _empty_with_anchor(report, anchor_cp)
+        report = verify_missing_store(str(path), anchor_cp)
     else:
         with opened:
             report = verify_store(
@@ -689,18 +687,6 @@ def _render_verify(console: Console, fmt: str, report: VerifyReport) -> None:
             )
         )
         console.styled(f"TAMPERED: {where}: {problem.kind}: {problem.message}", "bold red")
-
-
-def _empty_with_anchor(report: VerifyReport, anchor: Any) -> VerifyReport:
-    from claudesec.audit.verify import Damage, Problem, VerifyReport
-
-    problem = Problem(
-        Damage.TRUNCATED,
-        f"the store does not exist but the anchor covers records up to {anchor.seq}",
-        seq=1,
-        checkpoint=anchor.number,
-    )
-    return VerifyReport(report.path, 0, 0, 0, 0, None, 0, None, anchor, (problem,))
 
 
 # Export, alerts and archive commands live in their own module; registered last so they

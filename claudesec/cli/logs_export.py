@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from claudesec.cli._common import StoreOption, load, open_existing_reader, open_reader, open_writer
-from claudesec.errors import ClaudesecError, ExitCode, UsageError
+from claudesec.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
-    from claudesec.config import PromptVaultConfig
     from claudesec.console import Console
 
 FormatOption = Annotated[
@@ -75,13 +74,14 @@ def export_command(
         ),
     ] = None,
     store: StoreOption = None,
-) -> None:
+) -> int:
     """Ship new events to sinks; resumes from each sink's cursor (nothing lost, no duplicates
     where the sink has idempotent ids)."""
     if ctx.invoked_subcommand is not None:
-        return
+        return int(ExitCode.OK)
+    from claudesec.audit.export import state_dir
     from claudesec.audit.export.cursor import CursorStore
-    from claudesec.audit.export.runner import RunStats, build_exporter
+    from claudesec.audit.export.runner import SinkRun, ship
     from claudesec.console import get_console
     from claudesec.timeparse import parse_time_ns
 
@@ -93,55 +93,45 @@ def export_command(
         raise UsageError("--follow ships to one sink; run one process per sink")
     since_ns = parse_time_ns(since) if since else None
     console = get_console()
-    opened = open_reader(config.audit, store)
-    from claudesec.audit.export import state_dir
-
     stop = _StopFlag()
-    failures: list[str] = []
-    with CursorStore(state_dir(config.export) / "cursors.db") as cursors:
-        for name in names:
-            try:
-                exporter = build_exporter(
-                    opened,
-                    config.export,
-                    name,
-                    cursors,
-                    on_progress=_progress(console, name),
-                    on_retry=lambda message, delay: console.warn(
-                        f"{message}; retrying in {delay:.1f} s"
-                    ),
-                )
-                if since_ns is not None:
-                    exporter.seek(since_ns)
-                if follow:
-                    stop.install()
-                try:
-                    result: RunStats = exporter.run(
-                        follow=follow, poll_s=config.export.poll_s, stop=stop
-                    )
-                except KeyboardInterrupt:
-                    console.info("")
-                    return
-            except ClaudesecError as exc:
-                if len(names) == 1:
-                    raise
-                console.error(f"{name}: {exc.user_message()}")
-                failures.append(name)
-                continue
-            _clear_progress(console)
-            line = (
-                f"{name}: shipped {result.shipped} events in {result.batches} batches, "
-                f"cursor {result.cursor} of {result.head}"
-            )
-            if result.dead_lettered:
-                line += f"; {result.dead_lettered} rejected (see {name}.deadletter.jsonl)"
-            if result.skipped_pruned:
-                line += f"; {result.skipped_pruned} pruned before they were shipped"
-            console.info(line)
-    opened.close()
-    if failures:
-        code = ExitCode.EXTERNAL if len(failures) == len(names) else ExitCode.PARTIAL
-        raise typer.Exit(int(code))
+
+    def done(run: SinkRun) -> None:
+        _clear_progress(console)
+        if run.error:
+            console.error(f"{run.name}: {run.error}")
+            return
+        assert run.stats is not None
+        result = run.stats
+        line = (
+            f"{run.name}: shipped {result.shipped} events in {result.batches} batches, "
+            f"cursor {result.cursor} of {result.head}"
+        )
+        if result.dead_lettered:
+            line += f"; {result.dead_lettered} rejected (see {run.name}.deadletter.jsonl)"
+        if result.skipped_pruned:
+            line += f"; {result.skipped_pruned} pruned before they were shipped"
+        console.info(line)
+
+    with (
+        open_reader(config.audit, store) as opened,
+        CursorStore(state_dir(config.export) / "cursors.db") as cursors,
+    ):
+        report = ship(
+            opened,
+            config.export,
+            names,
+            cursors,
+            since_ns=since_ns,
+            follow=follow,
+            stop=stop,
+            on_start=lambda name: stop.install() if follow else None,
+            on_progress=lambda name: _progress(console, name),
+            on_retry=lambda message, delay: console.warn(f"{message}; retrying in {delay:.1f} s"),
+            on_done=done,
+        )
+    if report.interrupted:
+        console.info("")
+    return int(report.exit_code)
 
 
 @export_app.command("status")
@@ -277,10 +267,10 @@ def alerts_command(
     ] = None,
     fmt: FormatOption = None,
     store: StoreOption = None,
-) -> None:
+) -> int:
     """Evaluate the alert rules over recent events and notify the targets; exit 1 if any fired."""
     if ctx.invoked_subcommand is not None:
-        return
+        return int(ExitCode.OK)
     import time
 
     from claudesec.audit.alerts import evaluate
@@ -300,8 +290,7 @@ def alerts_command(
     _render_alerts(console, fmt, alerts)
     if alerts and not dry_run:
         _notify(ctx, console, alerts, targets or [], now)
-    if alerts:
-        raise typer.Exit(int(ExitCode.FOUND))
+    return int(ExitCode.FOUND if alerts else ExitCode.OK)
 
 
 @alerts_app.command("test")
@@ -441,14 +430,13 @@ def archive_command(
         return int(ExitCode.OK)
     import time
 
-    from claudesec.audit.archive import kek_from_config, plan_range, upload_archive, write_archive
-    from claudesec.audit.checkpoint import public_key_bytes
+    from claudesec.audit.archive import archive_old_records
     from claudesec.audit.secrets import AuditKeys
     from claudesec.console import get_console
     from claudesec.timeparse import parse_duration_ns
 
     config = load(ctx).config
-    audit, settings = config.audit, config.archive
+    audit = config.audit
     console = get_console()
     if older_than is None:
         if audit.retention_days <= 0:
@@ -456,45 +444,30 @@ def archive_command(
         cutoff = time.time_ns() - audit.retention_days * 86_400 * 1_000_000_000
     else:
         cutoff = time.time_ns() - parse_duration_ns(older_than)
-    if upload and not settings.s3_bucket:
-        raise UsageError("--upload needs archive.s3_bucket")
     signer = AuditKeys.from_config(audit).signing_key()
-    kek = kek_from_config(
-        settings.kek_source, region=settings.aws_region, endpoint_url=settings.aws_endpoint_url
-    )
     with open_writer(audit, store) as opened:
-        planned = plan_range(opened, cutoff)
-        if planned is None:
-            console.out("nothing to archive: no checkpoint covers only records that old")
-            return int(ExitCode.OK)
-        first, anchor = planned
-        result = write_archive(
+        run = archive_old_records(
             opened,
-            first,
-            anchor,
-            _archive_dir(settings.directory),
-            kek,
-            signer.sign,
-            public_key_bytes(signer),
-            compression=settings.compression,
+            config.archive,
+            config.prompt_vault,
+            signer,
+            cutoff_ns=cutoff,
+            upload=upload,
+            prune=prune,
         )
-        console.out(
-            f"archived records {result.first_seq}..{result.last_seq} ({result.count}) to "
-            f"{result.path}"
-        )
-        if upload:
-            key = upload_archive(result, settings)
-            console.out(f"uploaded to s3://{settings.s3_bucket}/{key}")
-        if prune:
-            pruned = opened.prune(older_than_ns=cutoff)
-            if pruned.through_seq != result.last_seq:
-                raise ClaudesecError(
-                    f"prune removed records through {pruned.through_seq}, the archive ends "
-                    f"at {result.last_seq}",
-                    hint="archive again to cover the difference",
-                )
-            console.out(f"pruned {pruned.deleted} records through {pruned.through_seq}")
-            _prune_prompts(console, config.prompt_vault, pruned.through_seq)
+    result = run.archive
+    if result is None:
+        console.out("nothing to archive: no checkpoint covers only records that old")
+        return int(ExitCode.OK)
+    console.out(
+        f"archived records {result.first_seq}..{result.last_seq} ({result.count}) to {result.path}"
+    )
+    if run.uploaded_key:
+        console.out(f"uploaded to s3://{config.archive.s3_bucket}/{run.uploaded_key}")
+    if prune:
+        console.out(f"pruned {run.pruned} records through {run.pruned_through}")
+        if run.prompts_removed:
+            console.out(f"removed {run.prompts_removed} prompts from the prompt vault")
     return int(ExitCode.OK)
 
 
@@ -610,15 +583,6 @@ def prompt_command(
     return int(ExitCode.OK)
 
 
-def _prune_prompts(console: Console, settings: PromptVaultConfig, through_seq: int) -> None:
-    """Prompts go with their records (and past prompt_vault.retention_days)."""
-    from claudesec.audit.prompt_vault import prune_prompt_vault
-
-    removed = prune_prompt_vault(settings, through_seq=through_seq)
-    if removed:
-        console.out(f"removed {removed} prompts from the prompt vault")
-
-
 def _prompt_text(body: Any) -> str:
     """A readable rendering of a Messages request body: system prompt, then each turn."""
     import json
@@ -647,12 +611,3 @@ def _content_text(content: Any) -> str:
             for block in content
         )
     return json.dumps(content, ensure_ascii=False)
-
-
-def _archive_dir(directory: str) -> Path:
-    from claudesec.paths import ensure_home, home_dir
-
-    if directory:
-        path = Path(directory).expanduser()
-        return path if path.is_absolute() else home_dir() / path
-    return ensure_home() / "archive"

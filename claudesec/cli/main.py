@@ -15,9 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from claudesec import __version__
-from claudesec.errors import ClaudesecError, ExitCode
-
-INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug in claudesec, not in the user's input
+from claudesec.errors import INTERRUPTED_LINE, ClaudesecError, ExitCode
 
 # Each command group's module and its one-line help, in help order. Modules are imported and
 # their commands built only when that group is invoked: building every command's parameters
@@ -137,13 +135,6 @@ def main(
     """Zero-trust control for Anthropic Claude API deployments."""
 
 
-def run(argv: list[str] | None = None) -> None:
-    """Entry point for callers that already imported this module (tests, embedding)."""
-    from claudesec.cli.entry import run as entry_run
-
-    entry_run(argv)
-
-
 def invoke(argv: list[str] | None = None, root: typer.Typer | None = None) -> int:
     """Run the CLI and return its exit code, turning every error into one line on stderr."""
     debug = bool(os.environ.get("CLAUDESEC_DEBUG"))
@@ -156,8 +147,8 @@ def invoke(argv: list[str] | None = None, root: typer.Typer | None = None) -> in
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
-        sys.stderr.write("aborted\n")
-        return 130
+        sys.stderr.write(INTERRUPTED_LINE + "\n")
+        return int(ExitCode.INTERRUPTED)
     except typer.TyperException as exc:
         # Usage errors (unknown command or option, bad value), in Typer's own wording.
         show = getattr(exc, "show", None)
@@ -167,8 +158,8 @@ def invoke(argv: list[str] | None = None, root: typer.Typer | None = None) -> in
             sys.stderr.write(f"claudesec: error: {exc}\n")
         return int(getattr(exc, "exit_code", ExitCode.USAGE))
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        return 130
+        sys.stderr.write(INTERRUPTED_LINE + "\n")
+        return int(ExitCode.INTERRUPTED)
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not an error worth a traceback.
         _silence_stdout()
@@ -180,7 +171,7 @@ def invoke(argv: list[str] | None = None, root: typer.Typer | None = None) -> in
             "(a bug in claudesec; rerun with CLAUDESEC_DEBUG=1 and report the traceback)",
             debug,
         )
-        return INTERNAL_ERROR
+        return int(ExitCode.INTERNAL)
     if isinstance(result, int):
         return result
     return int(ExitCode.OK)

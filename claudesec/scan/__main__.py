@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from claudesec.errors import ClaudesecError, ExitCode
+from claudesec.errors import INTERRUPTED_LINE, ClaudesecError, ExitCode
 
 
 def parser() -> argparse.ArgumentParser:
@@ -66,8 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"claudesec: error: {exc.user_message()}\n")
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        return 130
+        sys.stderr.write(INTERRUPTED_LINE + "\n")
+        return int(ExitCode.INTERRUPTED)
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

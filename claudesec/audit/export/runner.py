@@ -31,7 +31,7 @@ from claudesec.audit.export.interface import (
     SinkRetry,
 )
 from claudesec.audit.store import AuditStore
-from claudesec.errors import ExternalServiceError
+from claudesec.errors import ClaudesecError, ExitCode, ExternalServiceError
 
 if TYPE_CHECKING:
     from claudesec.config import ExportConfig
@@ -318,3 +318,83 @@ def build_exporter(
         on_progress=on_progress,
         on_retry=on_retry,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SinkRun:
+    """One sink's part of a shipping run: its stats, or the one-line error that stopped it."""
+
+    name: str
+    stats: RunStats | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ShipReport:
+    """Every sink's run; the exit code the whole run means."""
+
+    runs: tuple[SinkRun, ...]
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        return tuple(run.name for run in self.runs if run.error)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """0 when every sink shipped; 3 when none did; 4 (partial) when some did."""
+        failed = self.failed
+        if not failed:
+            return ExitCode.OK
+        return ExitCode.EXTERNAL if len(failed) == len(self.runs) else ExitCode.PARTIAL
+
+
+def ship(
+    store: AuditStore,
+    export: ExportConfig,
+    names: Sequence[str],
+    cursors: CursorStore,
+    *,
+    since_ns: int | None = None,
+    follow: bool = False,
+    stop: Callable[[], bool] | None = None,
+    on_start: Callable[[str], None] | None = None,
+    on_progress: Callable[[str], Callable[[RunStats], None] | None] | None = None,
+    on_retry: Callable[[str, float], None] | None = None,
+    on_done: Callable[[SinkRun], None] | None = None,
+) -> ShipReport:
+    """Ship ``store`` to each sink in ``names`` in turn, each from its own cursor.
+
+    With one sink its error propagates as raised (its own exit code); with several, a sink that
+    fails is reported and the others still run: the report's exit code says partial (4) or
+    failed (3). Ctrl-C stops the run quietly with what was shipped kept (cursors are durable).
+    """
+    runs: list[SinkRun] = []
+    for name in names:
+        try:
+            exporter = build_exporter(
+                store,
+                export,
+                name,
+                cursors,
+                on_progress=on_progress(name) if on_progress else None,
+                on_retry=on_retry,
+            )
+            if since_ns is not None:
+                exporter.seek(since_ns)
+            if on_start is not None:
+                on_start(name)
+            try:
+                stats = exporter.run(follow=follow, poll_s=export.poll_s, stop=stop)
+            except KeyboardInterrupt:
+                return ShipReport(tuple(runs), interrupted=True)
+        except ClaudesecError as exc:
+            if len(names) == 1:
+                raise
+            run = SinkRun(name, error=exc.user_message())
+        else:
+            run = SinkRun(name, stats=stats)
+        runs.append(run)
+        if on_done is not None:
+            on_done(run)
+    return ShipReport(tuple(runs))
