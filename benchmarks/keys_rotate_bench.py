@@ -38,7 +38,7 @@ from claudesec.anthropic_admin import AdminClient, probe_key  # noqa: E402
 from claudesec.emulator import Emulator, IssuedKey  # noqa: E402
 from claudesec.keys.model import ManagedKey, iso, utcnow  # noqa: E402
 from claudesec.keys.rotation import KeyManager, Settings  # noqa: E402
-from claudesec.keys.stores.secretsmanager import SecretsManagerStore  # noqa: E402
+from claudesec.stores.secretsmanager import SecretsManagerStore  # noqa: E402
 
 
 class AwsCalls:

@@ -92,13 +92,13 @@ def read_secret(
 
     keys = keys_config or KeysConfig()
     if scheme == "store":
-        from claudesec.keys.stores import open_store
+        from claudesec.stores import open_store
 
         # NAME as `claudesec keys` knows it; the store holds it under keys.secret_prefix.
         name = rest if rest.startswith(keys.secret_prefix) else keys.secret_prefix + rest
         text = open_store(keys).read(name).text
     else:
-        from claudesec.keys.stores.secretsmanager import SecretsManagerStore
+        from claudesec.stores.secretsmanager import SecretsManagerStore
 
         text = SecretsManagerStore.from_config(keys).read(rest).text
     return parse_secret(text, f"{setting}: secret {rest}")

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from claudesec.console import Console
     from claudesec.keys.rotation import AbandonResult, KeyManager, KeyResult, RotationReport
     from claudesec.keys.scope import PlanEntry
-    from claudesec.keys.stores.secretsmanager import SecretsManagerStore
+    from claudesec.stores.secretsmanager import SecretsManagerStore
 
 app = typer.Typer(
     help="Rotate, scope and revoke Anthropic API keys in AWS Secrets Manager or the keyring.",
@@ -432,7 +432,7 @@ def remote_command(ctx: typer.Context, as_json: JsonOption = False) -> int:
 
 def _scope_plan(ctx: typer.Context) -> tuple[SecretsManagerStore, list[PlanEntry]]:
     from claudesec.keys.scope import plan
-    from claudesec.keys.stores.secretsmanager import SecretsManagerStore
+    from claudesec.stores.secretsmanager import SecretsManagerStore
 
     config = load(ctx).config
     manager = _manager(ctx, admin=False, audit=False)
@@ -447,7 +447,7 @@ def _scope_plan(ctx: typer.Context) -> tuple[SecretsManagerStore, list[PlanEntry
 
 
 def _exists(store: SecretsManagerStore, name: str) -> bool:
-    from claudesec.keys.stores.interface import SecretNotFound
+    from claudesec.stores.interface import SecretNotFound
 
     try:
         store.describe(name)

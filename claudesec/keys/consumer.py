@@ -17,11 +17,11 @@ import time
 from typing import TYPE_CHECKING
 
 from claudesec.keys.model import ManagedKey
-from claudesec.keys.stores.interface import CURRENT
+from claudesec.stores.interface import CURRENT
 
 if TYPE_CHECKING:
     from claudesec.config import Config, KeysConfig
-    from claudesec.keys.stores.interface import KeyStore
+    from claudesec.stores.interface import KeyStore
 
 DEFAULT_TTL_S = 60.0
 
@@ -40,7 +40,7 @@ def _store(keys: KeysConfig) -> KeyStore:
     with _lock:
         store = _stores.get(identity)
     if store is None:
-        from claudesec.keys.stores import open_store
+        from claudesec.stores import open_store
 
         store = open_store(keys)
         with _lock:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from claudesec.keys.events import AuditSink, NullSink, open_sink
 from claudesec.keys.rotation import KeyManager, Settings
-from claudesec.keys.stores import open_store
+from claudesec.stores import open_store
 
 if TYPE_CHECKING:
     from claudesec.anthropic_admin import AdminClient

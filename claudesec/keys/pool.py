@@ -28,7 +28,7 @@ from claudesec.keys.model import (
     iso,
     utcnow,
 )
-from claudesec.keys.stores.interface import (
+from claudesec.stores.interface import (
     CURRENT,
     KeyStore,
     SecretExists,

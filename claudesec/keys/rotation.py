@@ -55,14 +55,14 @@ from claudesec.keys.model import (
     utcnow,
 )
 from claudesec.keys.pool import Pool, PoolEmpty
-from claudesec.keys.stores.interface import (
+from claudesec.redact import redact
+from claudesec.stores.interface import (
     CURRENT,
     PENDING,
     PREVIOUS,
     KeyStore,
     SecretState,
 )
-from claudesec.redact import redact
 
 if TYPE_CHECKING:
     from claudesec.anthropic_admin import AdminClient, ProbeResult, RemoteKey

@@ -20,7 +20,7 @@ from claudesec.errors import UsageError
 
 if TYPE_CHECKING:
     from claudesec.config import KeysConfig
-    from claudesec.keys.stores.secretsmanager import SecretsManagerStore
+    from claudesec.stores.secretsmanager import SecretsManagerStore
 
 READ_ACTIONS = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
 ROTATE_ACTIONS = (

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Literal
 
 from claudesec.errors import ClaudesecError
 from claudesec.keys.model import ManagedKey, iso, parse_iso
-from claudesec.keys.stores.interface import CURRENT, PENDING, PREVIOUS
+from claudesec.stores.interface import CURRENT, PENDING, PREVIOUS
 
 if TYPE_CHECKING:
     from claudesec.anthropic_admin import RemoteKey

@@ -22,7 +22,7 @@ from claudesec.emulator import Emulator
 from claudesec.keys import scope
 from claudesec.keys.model import utcnow
 from claudesec.keys.rotation import KeyManager, Settings
-from claudesec.keys.stores.secretsmanager import SecretsManagerStore
+from claudesec.stores.secretsmanager import SecretsManagerStore
 
 ROTATOR = "arn:aws:iam::123456789012:role/rotator"
 

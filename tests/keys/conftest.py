@@ -17,7 +17,7 @@ from claudesec.emulator import Emulator, IssuedKey
 from claudesec.keys.events import MemorySink
 from claudesec.keys.model import utcnow
 from claudesec.keys.rotation import KeyManager, Settings
-from claudesec.keys.stores.secretsmanager import SecretsManagerStore
+from claudesec.stores.secretsmanager import SecretsManagerStore
 
 
 @dataclass

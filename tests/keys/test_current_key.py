@@ -16,7 +16,7 @@ from claudesec.config import Config, KeysConfig
 from claudesec.keys import clear_cache, current_key
 from claudesec.keys.events import MemorySink
 from claudesec.keys.rotation import KeyManager, Settings
-from claudesec.keys.stores.keyring_store import KeyringStore
+from claudesec.stores.keyring_store import KeyringStore
 from tests.fixtures.cli import RunCli
 from tests.keys.conftest import Rig
 

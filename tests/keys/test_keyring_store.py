@@ -11,8 +11,8 @@ from claudesec.anthropic_admin import AdminClient, probe_key
 from claudesec.emulator import Emulator
 from claudesec.keys.events import MemorySink
 from claudesec.keys.rotation import KeyManager, Settings
-from claudesec.keys.stores.interface import CURRENT, PENDING, PREVIOUS, StageConflict
-from claudesec.keys.stores.keyring_store import KeyringStore
+from claudesec.stores.interface import CURRENT, PENDING, PREVIOUS, StageConflict
+from claudesec.stores.keyring_store import KeyringStore
 
 
 def test_keyring_store_moves_labels_like_secrets_manager(file_keyring: Any) -> None:

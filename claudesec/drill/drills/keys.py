@@ -149,7 +149,7 @@ class RotationCrashResume(Drill):
     def _manager(self, client: Any, clock: _Clock, prefix: str) -> KeyManager:
         from claudesec.anthropic_admin import AdminClient, probe_key
         from claudesec.keys.rotation import KeyManager, Settings
-        from claudesec.keys.stores.secretsmanager import SecretsManagerStore
+        from claudesec.stores.secretsmanager import SecretsManagerStore
 
         base = self.emulator.base_url
         return KeyManager(
@@ -203,7 +203,7 @@ class RotationCrashResume(Drill):
                 future.result()
 
     def _one(self, ctx: DrillContext, when: str, index: int, op: str) -> None:
-        from claudesec.keys.stores.interface import PENDING
+        from claudesec.stores.interface import PENDING
 
         if ctx.cancel.is_set():
             return

@@ -62,7 +62,7 @@ class RotatedOutRejected(_LiveDrill):
 
     def inject(self, ctx: DrillContext) -> None:
         from claudesec.keys.model import ManagedKey
-        from claudesec.keys.stores.interface import CURRENT, PENDING
+        from claudesec.stores.interface import CURRENT, PENDING
 
         manager = self.manager
         retiring = {r.key_id for r in manager.pool.read().retiring}

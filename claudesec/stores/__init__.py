@@ -1,10 +1,14 @@
-"""Key stores behind one interface: AWS Secrets Manager and the OS keyring."""
+"""Secret stores behind one interface: AWS Secrets Manager and the OS keyring.
+
+Shared by ``claudesec keys`` (rotation, pool, scope) and by every setting that names a secret
+instead of holding it (:mod:`claudesec.secrets_source`), so neither reaches into the other.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from claudesec.keys.stores.interface import (
+from claudesec.stores.interface import (
     CURRENT,
     PENDING,
     PREVIOUS,
@@ -36,9 +40,9 @@ __all__ = [
 def open_store(keys: KeysConfig) -> KeyStore:
     """The store ``keys.store`` names (its heavy library is imported only here)."""
     if keys.store == "keyring":
-        from claudesec.keys.stores.keyring_store import KeyringStore
+        from claudesec.stores.keyring_store import KeyringStore
 
         return KeyringStore()
-    from claudesec.keys.stores.secretsmanager import SecretsManagerStore
+    from claudesec.stores.secretsmanager import SecretsManagerStore
 
     return SecretsManagerStore.from_config(keys)

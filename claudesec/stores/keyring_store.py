@@ -1,4 +1,4 @@
-"""The OS keyring as a :class:`~claudesec.keys.stores.interface.KeyStore`, for local developers.
+"""The OS keyring as a :class:`~claudesec.stores.interface.KeyStore`, for local developers.
 
 The keyring has no versions, labels or listing, so each secret is one keyring entry holding a
 JSON document ``{"versions": {id: {"text", "stages"}}, "tags": {...}}`` and an index entry
@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from claudesec.errors import StoreError
-from claudesec.keys.stores.interface import (
+from claudesec.stores.interface import (
     CURRENT,
     PREVIOUS,
     SecretExists,

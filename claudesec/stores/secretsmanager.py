@@ -1,4 +1,4 @@
-"""AWS Secrets Manager as a :class:`~claudesec.keys.stores.interface.KeyStore` (boto3).
+"""AWS Secrets Manager as a :class:`~claudesec.stores.interface.KeyStore` (boto3).
 
 Credentials come from the standard AWS chain; region and endpoint from ``[keys]``. Every
 botocore failure becomes a claudesec error with one clear line: a missing secret is a usage
@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from claudesec.errors import ConfigError, StoreError
-from claudesec.keys.stores.interface import (
+from claudesec.redact import scrub
+from claudesec.stores.interface import (
     CURRENT,
     SecretExists,
     SecretNotFound,
@@ -23,7 +24,6 @@ from claudesec.keys.stores.interface import (
     SecretValue,
     StageConflict,
 )
-from claudesec.redact import scrub
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
