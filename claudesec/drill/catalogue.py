@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 
-from claudesec.drill.base import Drill
 from claudesec.drill.drills.audit import (
     AuditTamper,
     BadTokens,
@@ -31,6 +30,7 @@ from claudesec.drill.drills.scan import (
     UrlLeak,
 )
 from claudesec.drill.drills.sweep import NoCanaryInClear
+from claudesec.drill.interface import Drill
 from claudesec.errors import UsageError
 
 TAGS = ("offline", "live")

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from claudesec.drill.base import Drill, SweepInput
 from claudesec.drill.context import DrillContext, Leak, SweepResult
+from claudesec.drill.interface import Drill, SweepInput
 from claudesec.drill.model import (
     DrillFailed,
     DrillInfraError,

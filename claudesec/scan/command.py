@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from claudesec.config import LoadedConfig
     from claudesec.console import Console
     from claudesec.scan.baseline import Baseline
-    from claudesec.scan.sources.base import Source
+    from claudesec.scan.sources.interface import Source
 
 MIB = 1024 * 1024
 MAX_WARNINGS_SHOWN = 20

@@ -6,8 +6,10 @@ instead of holding it (:mod:`claudesec.secrets_source`), so neither reaches into
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from claudesec.registry import Registry
 from claudesec.stores.interface import (
     CURRENT,
     PENDING,
@@ -27,6 +29,7 @@ __all__ = [
     "CURRENT",
     "PENDING",
     "PREVIOUS",
+    "REGISTRY",
     "KeyStore",
     "SecretExists",
     "SecretNotFound",
@@ -37,12 +40,15 @@ __all__ = [
 ]
 
 
+REGISTRY: Registry[Callable[[KeysConfig], KeyStore]] = Registry(
+    "key store",
+    {
+        "keyring": "claudesec.stores.keyring_store:KeyringStore.from_config",
+        "secretsmanager": "claudesec.stores.secretsmanager:SecretsManagerStore.from_config",
+    },
+)
+
+
 def open_store(keys: KeysConfig) -> KeyStore:
     """The store ``keys.store`` names (its heavy library is imported only here)."""
-    if keys.store == "keyring":
-        from claudesec.stores.keyring_store import KeyringStore
-
-        return KeyringStore()
-    from claudesec.stores.secretsmanager import SecretsManagerStore
-
-    return SecretsManagerStore.from_config(keys)
+    return REGISTRY.load(keys.store)(keys)

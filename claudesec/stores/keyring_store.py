@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from claudesec.errors import StoreError
 from claudesec.stores.interface import (
@@ -24,6 +24,9 @@ from claudesec.stores.interface import (
     SecretValue,
     StageConflict,
 )
+
+if TYPE_CHECKING:
+    from claudesec.config import KeysConfig
 
 SERVICE = "claudesec-keys"
 INDEX = "__index__"
@@ -37,6 +40,11 @@ class KeyringStore:
 
     def __init__(self, service: str = SERVICE) -> None:
         self.service = service
+
+    @classmethod
+    def from_config(cls, keys: KeysConfig) -> KeyringStore:
+        """The keyring store (``keys`` has no setting for it: one service name per machine)."""
+        return cls()
 
     # ----------------------------------------------------------------- KeyStore
 

@@ -8,25 +8,30 @@ when built, so ``claudesec --help`` stays fast.
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from claudesec.errors import ConfigError
+from claudesec.registry import Registry
 
 if TYPE_CHECKING:
     from claudesec.audit.export.interface import ExportItem, Render, Sink
     from claudesec.config import ExportConfig, SinkConfig
 
-SINK_MODULES = {
-    "jsonl": "claudesec.audit.export.jsonl",
-    "splunk": "claudesec.audit.export.splunk",
-    "elastic": "claudesec.audit.export.elastic",
-    "datadog": "claudesec.audit.export.datadog",
-    "kafka": "claudesec.audit.export.kafka",
-    "cloudwatch": "claudesec.audit.export.cloudwatch",
-    "s3": "claudesec.audit.export.s3",
-}
+# Each sink module's ``from_config(name, config) -> Sink``.
+REGISTRY: Registry[Callable[[str, SinkConfig], Sink]] = Registry(
+    "sink type",
+    {
+        "jsonl": "claudesec.audit.export.jsonl:from_config",
+        "splunk": "claudesec.audit.export.splunk:from_config",
+        "elastic": "claudesec.audit.export.elastic:from_config",
+        "datadog": "claudesec.audit.export.datadog:from_config",
+        "kafka": "claudesec.audit.export.kafka:from_config",
+        "cloudwatch": "claudesec.audit.export.cloudwatch:from_config",
+        "s3": "claudesec.audit.export.s3:from_config",
+    },
+)
 
 
 def renderer(sink: SinkConfig) -> Render:
@@ -54,12 +59,12 @@ def raw_record(item: ExportItem) -> dict[str, Any]:
 
 def build_sink(name: str, config: SinkConfig) -> Sink:
     """The configured sink ``name``, its module imported now and not before."""
-    module_name = SINK_MODULES.get(config.type)
-    if module_name is None:
-        raise ConfigError(f"export.sinks.{name}.type: unknown sink type {config.type!r}")
-    module = importlib.import_module(module_name)
-    sink: Sink = module.from_config(name, config)
-    return sink
+    if config.type not in REGISTRY:
+        raise ConfigError(
+            f"export.sinks.{name}.type: unknown sink type {config.type!r}",
+            hint=f"choose one of {', '.join(REGISTRY.names)}",
+        )
+    return REGISTRY.load(config.type)(name, config)
 
 
 def sink_config(export: ExportConfig, name: str) -> SinkConfig:

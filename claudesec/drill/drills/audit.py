@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from claudesec.drill import canary
-from claudesec.drill.base import Drill
 from claudesec.drill.drills._servers import start_emulator
+from claudesec.drill.interface import Drill
 from claudesec.drill.model import DrillFailed, DrillInfraError
 
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from claudesec.drill import canary
-from claudesec.drill.base import Drill
 from claudesec.drill.drills._servers import aws_client, moto_missing, start_emulator, start_moto
+from claudesec.drill.interface import Drill
 from claudesec.drill.model import DrillFailed, DrillInfraError
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from claudesec.drill.base import Drill
+from claudesec.drill.interface import Drill
 from claudesec.drill.model import DrillFailed, DrillSkipped
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ import json
 from typing import TYPE_CHECKING
 
 from claudesec.drill import canary
-from claudesec.drill.base import Drill
 from claudesec.drill.drills._servers import start_emulator
+from claudesec.drill.interface import Drill
 from claudesec.drill.model import DrillFailed, DrillInfraError
 
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from claudesec.drill import canary
-from claudesec.drill.base import Drill
 from claudesec.drill.context import DrillContext
+from claudesec.drill.interface import Drill
 from claudesec.drill.model import DrillFailed, DrillInfraError
 
 _ANT = "sk-" + "ant-"

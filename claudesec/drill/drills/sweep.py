@@ -12,7 +12,7 @@ import io
 from typing import TYPE_CHECKING
 
 from claudesec.drill import canary
-from claudesec.drill.base import Drill, SweepInput
+from claudesec.drill.interface import Drill, SweepInput
 from claudesec.drill.model import DrillFailed, RunReport
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ class NoCanaryInClear(Drill):
     def inject(self, ctx: DrillContext) -> None:
         from claudesec.console import Console, Environment
         from claudesec.drill.reports import FORMATS as DRILL_FORMATS
+        from claudesec.drill.reports import get_format as get_drill_format
         from claudesec.scan.command import ScanOptions, execute
         from claudesec.scan.reports import FORMATS
 
@@ -51,7 +52,7 @@ class NoCanaryInClear(Drill):
             ctx.capture(f"scan stdin ({name}) stdout", out.getvalue())
             ctx.capture(f"scan stdin ({name}) stderr", err.getvalue())
         report = RunReport(results=self.sweep.results, wall_s=0.0)
-        self.rendered = {name: fmt.render(report) for name, fmt in DRILL_FORMATS.items()}
+        self.rendered = {name: get_drill_format(name).render(report) for name in DRILL_FORMATS}
 
     def verify(self, ctx: DrillContext) -> None:
         leaks = [f"{leak.drill}: {leak.where}" for leak in self.sweep.leaks]

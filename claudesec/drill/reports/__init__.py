@@ -1,17 +1,24 @@
-"""Drill report formats: text, JSON, JUnit XML. Adding one is one module and one line here."""
+"""Drill report formats: text, JSON, JUnit XML, one module each beside :mod:`.interface`."""
 
 from __future__ import annotations
 
 from claudesec.drill.reports.interface import DrillFormat
-from claudesec.drill.reports.json import JsonFormat
-from claudesec.drill.reports.junit import JunitFormat
-from claudesec.drill.reports.text import TextFormat
+from claudesec.registry import Registry
 
-FORMATS: dict[str, DrillFormat] = {f.name: f for f in (TextFormat(), JsonFormat(), JunitFormat())}
+REGISTRY: Registry[type[DrillFormat]] = Registry(
+    "drill report format",
+    {
+        "text": "claudesec.drill.reports.text:TextFormat",
+        "json": "claudesec.drill.reports.json:JsonFormat",
+        "junit": "claudesec.drill.reports.junit:JunitFormat",
+    },
+)
+FORMATS = REGISTRY.names
 
 
 def get_format(name: str) -> DrillFormat:
-    return FORMATS[name]
+    """The drill report format called ``name``."""
+    return REGISTRY.load(name)()
 
 
-__all__ = ["FORMATS", "DrillFormat", "get_format"]
+__all__ = ["FORMATS", "REGISTRY", "DrillFormat", "get_format"]

@@ -1,25 +1,21 @@
-"""Report formats for ``claudesec scan``: text, json, sarif."""
+"""Report formats for ``claudesec scan``: one module per format beside :mod:`.interface`."""
 
 from __future__ import annotations
 
-from claudesec.errors import UsageError
+from claudesec.registry import Registry
 from claudesec.scan.reports.interface import ReportFormat
 
-FORMATS = ("text", "json", "sarif")
+REGISTRY: Registry[type[ReportFormat]] = Registry(
+    "format",
+    {
+        "text": "claudesec.scan.reports.text:TextFormat",
+        "json": "claudesec.scan.reports.json:JsonFormat",
+        "sarif": "claudesec.scan.reports.sarif:SarifFormat",
+    },
+)
+FORMATS = REGISTRY.names
 
 
 def get_format(name: str) -> ReportFormat:
     """The report format called ``name``."""
-    if name == "text":
-        from claudesec.scan.reports.text import TextFormat
-
-        return TextFormat()
-    if name == "json":
-        from claudesec.scan.reports.json import JsonFormat
-
-        return JsonFormat()
-    if name == "sarif":
-        from claudesec.scan.reports.sarif import SarifFormat
-
-        return SarifFormat()
-    raise UsageError(f"unknown format {name!r}", hint=f"choose one of {', '.join(FORMATS)}")
+    return REGISTRY.load(name)()

@@ -1,1 +1,1 @@
-"""Scan sources: one module each, all behind :class:`claudesec.scan.sources.base.Source`."""
+"""Scan sources: one module each, all behind :class:`claudesec.scan.sources.interface.Source`."""

@@ -15,7 +15,7 @@ from claudesec.scan import parallel
 from claudesec.scan.model import Finding, ScanStats
 from claudesec.scan.scanner import BlobScanner, path_matches
 from claudesec.scan.sources._git import repo_top, run_git
-from claudesec.scan.sources.base import Source
+from claudesec.scan.sources.interface import Source
 
 # Below this many files forking costs more than it saves.
 PARALLEL_MIN_FILES = 1500

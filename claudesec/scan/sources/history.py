@@ -24,7 +24,7 @@ from claudesec.scan.sources._git import (
     run_git,
     start_pack_order,
 )
-from claudesec.scan.sources.base import Source
+from claudesec.scan.sources.interface import Source
 
 _NULL_SHA = b"0" * 40
 _COMMIT_MARK = b"\x01"

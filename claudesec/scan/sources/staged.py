@@ -12,7 +12,7 @@ from claudesec.errors import GitError
 from claudesec.scan.model import Finding
 from claudesec.scan.scanner import BlobScanner, path_matches
 from claudesec.scan.sources._git import GitMissing, NotARepository, cat_blobs, repo_top, run_git
-from claudesec.scan.sources.base import Source
+from claudesec.scan.sources.interface import Source
 
 
 class StagedSource(Source):

@@ -7,7 +7,7 @@ from typing import BinaryIO
 
 from claudesec.scan.model import Finding
 from claudesec.scan.scanner import BLOCK_SIZE, BlobScanner
-from claudesec.scan.sources.base import Source
+from claudesec.scan.sources.interface import Source
 
 
 class StdinSource(Source):
