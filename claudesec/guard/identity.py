@@ -550,6 +550,12 @@ def _validate_identity_config(config: IdentityConfig) -> None:
             )
     if not config.algorithms:
         raise ConfigError("identity.algorithms is empty", hint="e.g. ['RS256']")
+    if not config.issuer:
+        raise ConfigError(
+            "identity.issuer is not set",
+            hint="tokens are accepted only from the issuer named there; identity.jwks_url alone "
+            "would trust any issuer the keys sign for",
+        )
     if config.jwks_url:
         scheme = urllib.parse.urlsplit(config.jwks_url).scheme
         if scheme != "https":
@@ -568,6 +574,18 @@ def _validate_identity_config(config: IdentityConfig) -> None:
         raise ConfigError("identity.jwks_cache_s must be > 0 and identity.jwks_min_refresh_s >= 0")
     if not config.user_claim:
         raise ConfigError("identity.user_claim is empty", hint="e.g. 'sub' or 'email'")
+
+
+def oidc_verifier(config: IdentityConfig) -> OidcVerifier | None:
+    """The verifier ``[identity]`` configures, or None when it configures no OIDC at all.
+
+    The one place a verifier is built from configuration, so the audited client and the proxy
+    accept exactly the same tokens; a half-configured identity (a JWKS URL without its issuer)
+    is a configuration error for both, never a silent "no OIDC".
+    """
+    if not (config.issuer or config.jwks_url):
+        return None
+    return OidcVerifier(config)
 
 
 def resolve_identity(

@@ -183,10 +183,10 @@ class AuditPipeline:
             policy = Policy(config=policy)
         elif policy is None:
             policy = Policy.from_config(config)
-        if verifier is None and config.identity.issuer:
-            from claudesec.guard.identity import OidcVerifier
+        if verifier is None:
+            from claudesec.guard.identity import oidc_verifier
 
-            verifier = OidcVerifier(config.identity)
+            verifier = oidc_verifier(config.identity)
         scanner = DlpScanner.from_config(config.dlp)
         owns = store is None
         if store is None:

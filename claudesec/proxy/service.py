@@ -98,15 +98,10 @@ def _pipeline(config: Config) -> tuple[AuditPipeline, BackgroundWriter]:
     from claudesec.audit.writer import BackgroundWriter
     from claudesec.guard.pipeline import AuditPipeline
 
-    verifier = None
-    if config.identity.issuer or config.identity.jwks_url:
-        from claudesec.guard.identity import OidcVerifier
-
-        verifier = OidcVerifier(config.identity)
     # Opened now, so an unwritable store stops the proxy at start, not on the first call.
     writer = BackgroundWriter(AuditStore.from_config(config.audit))
     try:
-        pipeline = AuditPipeline.from_config(config, store=writer, verifier=verifier)
+        pipeline = AuditPipeline.from_config(config, store=writer)
     except BaseException:
         writer.close()
         raise
