@@ -11,19 +11,25 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["AsyncAuditedAnthropic", "AuditedAnthropic", "__version__"]
+__all__ = ["AsyncAuditedAnthropic", "AuditedAnthropic", "CallDenied", "__version__"]
 
 if TYPE_CHECKING:
     from claudesec.guard.client import AsyncAuditedAnthropic, AuditedAnthropic
+    from claudesec.guard.model import CallDenied
 
-_LAZY = frozenset({"AuditedAnthropic", "AsyncAuditedAnthropic"})
+# Where each lazily exported name lives (guard.client imports anthropic: ~2 s).
+_LAZY = {
+    "AuditedAnthropic": "claudesec.guard.client",
+    "AsyncAuditedAnthropic": "claudesec.guard.client",
+    "CallDenied": "claudesec.guard.model",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from claudesec.guard import client
+        import importlib
 
-        value = getattr(client, name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'claudesec' has no attribute {name!r}")
