@@ -38,18 +38,35 @@ class Environment:
             color = True
         else:
             color = out_tty and env.get("TERM") != "dumb"
-        try:
-            width = os.get_terminal_size().columns if out_tty else 100
-        except OSError:
-            width = 100
         return cls(
             stdout=sys.stdout,
             stderr=sys.stderr,
             stdout_isatty=out_tty,
             stderr_isatty=err_tty,
             color=color,
-            width=width,
+            width=terminal_width(sys.stdout, env) if out_tty else 100,
         )
+
+
+DEFAULT_WIDTH = 80
+
+
+def terminal_width(stream: IO[str], environ: Mapping[str, str]) -> int:
+    """The terminal's width: its reported size, then ``COLUMNS``, then 80.
+
+    Some terminals (``script``, CI runners, containers without a size) report 0x0; rich given
+    a width of 0 prints nothing at all, so a zero or unknown size must never reach it.
+    """
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    configured = environ.get("COLUMNS", "")
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return DEFAULT_WIDTH
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -119,10 +136,10 @@ class Console:
         self.env.stderr.write(message + "\n")
 
     def warn(self, message: str) -> None:
-        self.env.stderr.write(f"warning: {message}\n")
+        self.env.stderr.write(f"claudesec: warning: {message}\n")
 
     def error(self, message: str) -> None:
-        self.env.stderr.write(f"error: {message}\n")
+        self.env.stderr.write(f"claudesec: error: {message}\n")
 
     def _rich(self, stream: IO[str]) -> Any:
         from rich.console import Console as RichConsole

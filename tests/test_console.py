@@ -53,7 +53,7 @@ def test_diagnostics_go_to_stderr_and_reports_to_stdout() -> None:
     console.warn("careful")
     console.error("broken")
     assert json.loads(out.getvalue()) == {"a": 1}
-    assert err.getvalue() == "warning: careful\nerror: broken\n"
+    assert err.getvalue() == "claudesec: warning: careful\nclaudesec: error: broken\n"
 
 
 def test_no_color_env_disables_colour_detection() -> None:
