@@ -6,6 +6,7 @@ Messages must never contain a secret: pass secrets through :func:`claudesec.reda
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import IntEnum
 
 
@@ -18,10 +19,21 @@ class ExitCode(IntEnum):
     EXTERNAL = 3  # an external service failed: AWS, Anthropic, git, the network, the disk
     PARTIAL = 4  # some items succeeded and some failed
     INTERNAL = 70  # EX_SOFTWARE: a bug in claudesec, not in the user's input
+    NOT_EXECUTABLE = 126  # `keys exec`: the command exists but cannot run (as shells say)
+    COMMAND_NOT_FOUND = 127  # `keys exec`: no such command (as shells say)
     INTERRUPTED = 130  # Ctrl-C or SIGTERM, as shells report 128 + SIGINT
 
 
 INTERRUPTED_LINE = "claudesec: error: interrupted"
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """``"did you mean 'scan'?"`` for the choice closest to a mistyped ``word``, if any is close."""
+    import difflib
+
+    # 0.7: 'scna' -> 'scan' and '--formt' -> '--format', but not '--bogus' -> '--jobs'.
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.7)
+    return f"did you mean {close[0]!r}?" if close else None
 
 
 class ClaudesecError(Exception):
@@ -93,3 +105,15 @@ class PartialFailure(ClaudesecError):
     """Some items succeeded and some failed (exit 4)."""
 
     exit_code = ExitCode.PARTIAL
+
+
+class CommandNotFound(ClaudesecError):
+    """``keys exec``: the command to run does not exist (exit 127, as shells report it)."""
+
+    exit_code = ExitCode.COMMAND_NOT_FOUND
+
+
+class CommandNotExecutable(ClaudesecError):
+    """``keys exec``: the command exists but is not executable (exit 126, as shells)."""
+
+    exit_code = ExitCode.NOT_EXECUTABLE

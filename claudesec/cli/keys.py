@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, cast
 import typer
 
 from claudesec.cli._common import load
-from claudesec.errors import ExitCode, UsageError
+from claudesec.errors import CommandNotExecutable, CommandNotFound, ExitCode, UsageError
 
 if TYPE_CHECKING:
     from claudesec.console import Console
@@ -354,9 +354,13 @@ def exec_command(
         # argv comes from the operator's own command line; no shell is involved.
         code = subprocess.call(command, env=env)
     except FileNotFoundError:
-        raise UsageError(f"command not found: {command[0]}") from None
+        raise CommandNotFound(
+            f"command not found: {command[0]}", hint="check the name and PATH"
+        ) from None
     except PermissionError:
-        raise UsageError(f"command not executable: {command[0]}") from None
+        raise CommandNotExecutable(
+            f"command not executable: {command[0]}", hint="check its permissions (chmod +x)"
+        ) from None
     return code if code >= 0 else 128 - code
 
 

@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from claudesec import __version__
-from claudesec.errors import INTERRUPTED_LINE, ClaudesecError, ExitCode
+from claudesec.errors import INTERRUPTED_LINE, ClaudesecError, ExitCode, did_you_mean
 
 # Each command group's module and its one-line help, in help order. Modules are imported and
 # their commands built only when that group is invoked: building every command's parameters
@@ -150,12 +150,10 @@ def invoke(argv: list[str] | None = None, root: typer.Typer | None = None) -> in
         sys.stderr.write(INTERRUPTED_LINE + "\n")
         return int(ExitCode.INTERRUPTED)
     except typer.TyperException as exc:
-        # Usage errors (unknown command or option, bad value), in Typer's own wording.
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show()
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # type: ignore[attr-defined]  # a group run bare prints its help
         else:
-            sys.stderr.write(f"claudesec: error: {exc}\n")
+            sys.stderr.write(f"claudesec: error: {usage_line(exc)}\n")
         return int(getattr(exc, "exit_code", ExitCode.USAGE))
     except KeyboardInterrupt:
         sys.stderr.write(INTERRUPTED_LINE + "\n")
@@ -175,6 +173,32 @@ def invoke(argv: list[str] | None = None, root: typer.Typer | None = None) -> in
     if isinstance(result, int):
         return result
     return int(ExitCode.OK)
+
+
+def usage_line(exc: Exception) -> str:
+    """A usage error as one line: click's message, a "did you mean" for a mistyped command or
+    option, and where to look otherwise."""
+    ctx = getattr(exc, "ctx", None)
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    # Typer adds its own "Did you mean" sentence to some messages: keep the first sentence.
+    message = message.split(". Did you mean")[0].rstrip(".")
+    message = message[:1].lower() + message[1:]
+    path = ctx.command_path if ctx is not None else "claudesec"
+    hint = None
+    option = getattr(exc, "option_name", None)
+    if type(exc).__name__ == "NoSuchOption" and option:
+        message = f"no such option {option!r}"
+        hint = did_you_mean(option, getattr(exc, "possibilities", None) or _options(ctx))
+    elif message.startswith("no such command") and ctx is not None:
+        name = message.partition("'")[2].rpartition("'")[0]
+        hint = did_you_mean(name, ctx.command.list_commands(ctx))
+    return f"{message} ({hint or f'see {path} --help'})"
+
+
+def _options(ctx: Any) -> list[str]:
+    if ctx is None:
+        return []
+    return [opt for param in ctx.command.params for opt in getattr(param, "opts", ())]
 
 
 def _report(exc: BaseException, line: str, debug: bool) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 
 from claudesec.drill.drills.audit import (
@@ -31,7 +30,7 @@ from claudesec.drill.drills.scan import (
 )
 from claudesec.drill.drills.sweep import NoCanaryInClear
 from claudesec.drill.interface import Drill
-from claudesec.errors import UsageError
+from claudesec.errors import UsageError, did_you_mean
 
 TAGS = ("offline", "live")
 
@@ -71,12 +70,9 @@ def select(names: Sequence[str] = (), tags: Sequence[str] = ()) -> list[type[Dri
     for name in names:
         drill = DRILLS_BY_NAME.get(name)
         if drill is None:
-            close = difflib.get_close_matches(name, list(DRILLS_BY_NAME), n=1)
             raise UsageError(
                 f"unknown drill {name!r}",
-                hint=f"did you mean {close[0]!r}?"
-                if close
-                else "`claudesec drill list` names them",
+                hint=did_you_mean(name, DRILLS_BY_NAME) or "`claudesec drill list` names them",
             )
         if drill not in chosen:
             chosen.append(drill)

@@ -12,14 +12,26 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
-from claudesec.errors import INTERRUPTED_LINE, ClaudesecError, ExitCode
+from claudesec.errors import INTERRUPTED_LINE, ClaudesecError, ExitCode, did_you_mean
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in claudesec's one-line format instead of a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        hint = "see claudesec scan --help"
+        unknown = message.partition("unrecognized arguments: ")[2].split()
+        if unknown:
+            options = [o for action in self._actions for o in action.option_strings]
+            hint = did_you_mean(unknown[0], options) or hint
+        sys.stderr.write(f"claudesec: error: scan: {message} ({hint})\n")
+        sys.exit(int(ExitCode.USAGE))
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="claudesec scan", description="Find leaked keys and other secrets."
-    )
+    p = _Parser(prog="claudesec scan", description="Find leaked keys and other secrets.")
     p.add_argument("targets", nargs="*", default=["."], metavar="PATH")
     p.add_argument("-c", "--config", default=None)
     p.add_argument("--staged", action="store_true")

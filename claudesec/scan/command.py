@@ -7,7 +7,6 @@ Both front ends call :func:`execute`: the Typer command (``claudesec scan``) and
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import time
 from collections.abc import Sequence
@@ -15,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from claudesec.detect.catalogue import DETECTORS_BY_ID
-from claudesec.errors import ConfigError, UsageError
+from claudesec.errors import ConfigError, UsageError, did_you_mean
 from claudesec.scan.model import Finding, ScanResult, ScanStats
 
 if TYPE_CHECKING:
@@ -75,12 +74,10 @@ def validate(options: ScanOptions) -> None:
 def _check_rules(rules: Sequence[str], where: str) -> None:
     for rule in rules:
         if rule not in DETECTORS_BY_ID:
-            close = difflib.get_close_matches(rule, list(DETECTORS_BY_ID), n=1)
             raise UsageError(
                 f"{where}: unknown rule {rule!r}",
-                hint=f"did you mean {close[0]!r}?"
-                if close
-                else "known rules: " + ", ".join(DETECTORS_BY_ID),
+                hint=did_you_mean(rule, DETECTORS_BY_ID)
+                or "known rules: " + ", ".join(DETECTORS_BY_ID),
             )
 
 

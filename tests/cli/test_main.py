@@ -51,8 +51,48 @@ def test_python_dash_m_runs_the_cli(run_subprocess: RunCli) -> None:
 def test_unknown_command_is_a_usage_error(run_cli: RunCli) -> None:
     result = run_cli("frobnicate")
     assert result.exit_code == ExitCode.USAGE
-    assert "No such command 'frobnicate'" in result.stderr
+    assert "claudesec: error: no such command 'frobnicate'" in result.stderr
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (("scna",), "claudesec: error: no such command 'scna' (did you mean 'scan'?)"),
+        (("keys", "rotat"), "claudesec: error: no such command 'rotat' (did you mean 'rotate'?)"),
+        (
+            ("logs", "tail", "--formt", "json"),
+            "claudesec: error: no such option '--formt' (did you mean '--format'?)",
+        ),
+    ],
+)
+def test_mistyped_commands_and_options_get_one_line_with_a_suggestion(
+    run_cli: RunCli, argv: tuple[str, ...], line: str
+) -> None:
+    result = run_cli(*argv)
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stderr == line + "\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ("scan", "--formt", "json", "."),
+            "claudesec: error: scan: unrecognized arguments: --formt (did you mean '--format'?)",
+        ),
+        (
+            ("scan", "--bogus"),
+            "claudesec: error: scan: unrecognized arguments: --bogus (see claudesec scan --help)",
+        ),
+    ],
+)
+def test_the_fast_scan_path_reports_usage_errors_in_the_same_format(
+    run_subprocess: RunCli, argv: tuple[str, ...], line: str
+) -> None:
+    result = run_subprocess(*argv)
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stderr == line + "\n"
 
 
 def test_config_error_is_one_line_exit_2_without_traceback(

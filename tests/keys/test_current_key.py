@@ -124,10 +124,17 @@ def test_keys_exec_passes_the_exit_code_through_and_honours_env(
     assert old.secret not in wrong.output + other.output
 
 
-def test_keys_exec_usage_errors(rig: Rig, keys_config: Path, run_cli: RunCli) -> None:
+def test_keys_exec_usage_errors(
+    rig: Rig, keys_config: Path, run_cli: RunCli, tmp_path: Path
+) -> None:
     rig.managed("app")
     assert run_cli("keys", "exec", "app").exit_code == 2
     assert run_cli("keys", "exec", "app", "--env", "1BAD", "--", "true").exit_code == 2
     missing = run_cli("keys", "exec", "app", "--", "no-such-command-claudesec")
-    assert missing.exit_code == 2 and "command not found" in missing.stderr
+    assert missing.exit_code == 127 and "command not found" in missing.stderr
+    not_executable = tmp_path / "not-executable.sh"
+    not_executable.write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
+    not_executable.chmod(0o644)
+    denied = run_cli("keys", "exec", "app", "--", str(not_executable))
+    assert denied.exit_code == 126 and "not executable" in denied.stderr
     assert run_cli("keys", "exec", "nope", "--", "true").exit_code == 2
