@@ -28,9 +28,13 @@ ENV_PREFIX = "CLAUDESEC_"
 RESERVED_ENV = frozenset({"CLAUDESEC_HOME", "CLAUDESEC_CONFIG", "CLAUDESEC_DEBUG"})
 
 
-def _f(default: Any, help: str, *, secret: bool = False) -> Any:
-    """A field with help text; mutable defaults are passed as factories."""
-    meta = {"help": help, "secret": secret}
+def _f(default: Any, help: str, *, secret: bool = False, positive: bool = False) -> Any:
+    """A field with help text; mutable defaults are passed as factories.
+
+    No count, size or duration here is negative, so numbers must be >= 0; fields where 0 means
+    nothing useful (a timeout, a cap, a batch size) say ``positive=True`` and must be > 0.
+    """
+    meta = {"help": help, "secret": secret, "positive": positive}
     if isinstance(default, (dict, list)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -45,7 +49,9 @@ class AnthropicConfig:
         "secretsmanager:SECRET_ID or store:NAME (a key managed by `claudesec keys`). Never "
         "the key itself.",
     )
-    timeout_s: float = _f(10.0, "Timeout for each Anthropic API request, in seconds.")
+    timeout_s: float = _f(
+        10.0, "Timeout for each Anthropic API request, in seconds.", positive=True
+    )
 
 
 @dataclass(frozen=True)
@@ -59,11 +65,15 @@ class ScanConfig:
     disabled_rules: tuple[str, ...] = _f((), "Detector rule ids that are switched off.")
     baseline: str = _f("", "Baseline file of known findings (relative to the config file).")
     max_file_size_mb: int = _f(
-        256, "Files larger than this are skipped with a warning (0 = no limit)."
+        256,
+        "Files larger than this are skipped with a warning (0 = no limit).",
+        positive=True,
     )
     jobs: int = _f(0, "Worker processes for large trees (0 = one per core).")
-    verify_timeout_s: float = _f(5.0, "Timeout of each --verify request, in seconds.")
-    verify_concurrency: int = _f(8, "How many --verify requests may run at once.")
+    verify_timeout_s: float = _f(
+        5.0, "Timeout of each --verify request, in seconds.", positive=True
+    )
+    verify_concurrency: int = _f(8, "How many --verify requests may run at once.", positive=True)
     sts_endpoint_url: str = _f("", "AWS STS endpoint used by --verify (empty = AWS default).")
 
 
@@ -117,13 +127,17 @@ class KeysConfig:
     aws_endpoint_url: str = _f("", "Secrets Manager endpoint override (tests, VPC endpoints).")
     secret_prefix: str = _f("claudesec/", "Prefix of the secrets claudesec manages.")
     pool_secret: str = _f("claudesec/pool", "Secret holding the pool of spare keys.")
-    max_age_days: int = _f(90, "Rotate keys older than this.")
+    max_age_days: int = _f(90, "Rotate keys older than this.", positive=True)
     overlap_hours: int = _f(
         24, "Keep the previous key active this long after rotation (> consumers' cache TTL)."
     )
     pool_low_watermark: int = _f(2, "Warn when fewer spare keys than this remain.")
-    aws_max_attempts: int = _f(3, "Attempts per AWS request (botocore standard retry mode).")
-    aws_timeout_s: float = _f(10.0, "Connect and read timeout of each AWS request, in seconds.")
+    aws_max_attempts: int = _f(
+        3, "Attempts per AWS request (botocore standard retry mode).", positive=True
+    )
+    aws_timeout_s: float = _f(
+        10.0, "Connect and read timeout of each AWS request, in seconds.", positive=True
+    )
     admin_max_retries: int = _f(
         2, "Retries of an Admin API call after 429/5xx or a dropped connection."
     )
@@ -131,10 +145,14 @@ class KeysConfig:
         30.0, "Longest retry-after claudesec waits for; a longer one fails the run (exit 3)."
     )
     lease_seconds: int = _f(
-        600, "How long a rotation holds its lock on a key; a dead holder's lock expires then."
+        600,
+        "How long a rotation holds its lock on a key; a dead holder's lock expires then.",
+        positive=True,
     )
     test_attempts: int = _f(
-        3, "Authenticated calls tried with a freshly activated key before the rotation fails."
+        3,
+        "Authenticated calls tried with a freshly activated key before the rotation fails.",
+        positive=True,
     )
     test_retry_delay_s: float = _f(2.0, "Pause between those calls, in seconds.")
     scope_readers: tuple[str, ...] = _f(
@@ -158,8 +176,8 @@ class KeysConfig:
 @dataclass(frozen=True)
 class RoleConfig:
     models: tuple[str, ...] = _f((), "Model globs this role may call (e.g. 'claude-haiku-*').")
-    max_tokens: int = _f(4096, "Largest max_tokens a request may ask for.")
-    max_input_tokens: int = _f(100_000, "Largest estimated prompt size, in tokens.")
+    max_tokens: int = _f(4096, "Largest max_tokens a request may ask for.", positive=True)
+    max_input_tokens: int = _f(100_000, "Largest estimated prompt size, in tokens.", positive=True)
     tools_allowed: bool = _f(False, "Whether requests may declare tools.")
     tokens_per_minute: int = _f(0, "Per-user token budget per minute (0 = unlimited).")
     tokens_per_day: int = _f(0, "Per-user token budget per day (0 = unlimited).")
@@ -189,7 +207,9 @@ class IdentityConfig:
     user_claim: str = _f("sub", "Claim that names the user.")
     roles_claim: str = _f("groups", "Claim holding the caller's groups or roles.")
     group_roles: dict[str, str] = _f({}, "IdP group or role -> claudesec role.")
-    jwks_cache_s: int = _f(3600, "How long fetched signing keys are trusted before a refresh.")
+    jwks_cache_s: int = _f(
+        3600, "How long fetched signing keys are trusted before a refresh.", positive=True
+    )
     ca_bundle: str = _f("", "CA bundle for the issuer's TLS certificate (empty = system CAs).")
     roles_claims: tuple[str, ...] = _f(
         (),
@@ -201,7 +221,9 @@ class IdentityConfig:
         "Least time between two JWKS fetches triggered by an unknown key id, so tokens with "
         "random kids cannot make claudesec hammer the IdP.",
     )
-    timeout_s: float = _f(5.0, "Timeout of each request to the IdP (discovery, JWKS), in seconds.")
+    timeout_s: float = _f(
+        5.0, "Timeout of each request to the IdP (discovery, JWKS), in seconds.", positive=True
+    )
 
 
 @dataclass(frozen=True)
@@ -253,20 +275,22 @@ class SinkConfig:
     aws_region: str = _f("", "cloudwatch/s3: AWS region (empty = the AWS configuration chain).")
     aws_endpoint_url: str = _f("", "cloudwatch/s3: endpoint override (tests, VPC endpoints).")
     ca_bundle: str = _f("", "CA bundle for the sink's TLS certificate (empty = system CAs).")
-    timeout_s: float = _f(10.0, "Timeout of each request to the sink, in seconds.")
+    timeout_s: float = _f(10.0, "Timeout of each request to the sink, in seconds.", positive=True)
     batch_size: int = _f(0, "Events per request (0 = export.batch_size, capped by the sink).")
 
 
 @dataclass(frozen=True)
 class ExportConfig:
     sinks: dict[str, SinkConfig] = _f({}, "Sinks by name: [export.sinks.NAME].")
-    batch_size: int = _f(500, "Events per request to a sink.")
+    batch_size: int = _f(500, "Events per request to a sink.", positive=True)
     max_attempts: int = _f(
-        8, "Tries of one batch after transient errors before giving up (exit 3)."
+        8,
+        "Tries of one batch after transient errors before giving up (exit 3).",
+        positive=True,
     )
     backoff_initial_s: float = _f(0.5, "First retry delay, doubled each try, with full jitter.")
     backoff_max_s: float = _f(30.0, "Longest retry delay, in seconds.")
-    poll_s: float = _f(1.0, "How often --follow looks for new events, in seconds.")
+    poll_s: float = _f(1.0, "How often --follow looks for new events, in seconds.", positive=True)
     state_dir: str = _f("", "Cursors and dead-letter files (empty = export/ in CLAUDESEC_HOME).")
 
 
@@ -281,7 +305,7 @@ class AlertTargetConfig:
     secret_source: str = _f(
         "", "webhook: HMAC-SHA256 key for the X-Claudesec-Signature header (same schemes)."
     )
-    timeout_s: float = _f(5.0, "Timeout of each delivery, in seconds.")
+    timeout_s: float = _f(5.0, "Timeout of each delivery, in seconds.", positive=True)
     ca_bundle: str = _f("", "CA bundle for the target's TLS certificate (empty = system CAs).")
 
 
@@ -304,7 +328,7 @@ class AlertsConfig:
     )
     auth_window: str = _f("5m", "Window of auth_failures.")
     dedup_s: int = _f(3600, "An alert with the same rule and subject is sent once per this.")
-    max_per_minute: int = _f(20, "Most messages sent to one target per minute.")
+    max_per_minute: int = _f(20, "Most messages sent to one target per minute.", positive=True)
 
 
 @dataclass(frozen=True)
@@ -354,6 +378,7 @@ class PromptVaultConfig:
         10_000,
         "Prompts sealed under one data key before a new one is made (bounds what one leaked "
         "data key exposes; each new key is one KMS call).",
+        positive=True,
     )
 
 
@@ -394,13 +419,19 @@ class ProxyConfig:
     )
     tls_cert_file: str = _f("", "PEM certificate (chain) to serve HTTPS (empty = plain HTTP).")
     tls_key_file: str = _f("", "PEM private key of tls_cert_file.")
-    max_request_bytes: int = _f(32 * 1024 * 1024, "Largest request body accepted; larger gets 413.")
+    max_request_bytes: int = _f(
+        32 * 1024 * 1024, "Largest request body accepted; larger gets 413.", positive=True
+    )
     max_concurrent_streams: int = _f(
-        256, "Streaming responses served at once; more get 429 with retry-after."
+        256,
+        "Streaming responses served at once; more get 429 with retry-after.",
+        positive=True,
     )
     retry_after_s: int = _f(1, "retry-after (seconds) sent with a 429 for too many streams.")
     upstream_timeout_s: float = _f(
-        600.0, "Longest wait for the upstream's next bytes (long generations stream slowly)."
+        600.0,
+        "Longest wait for the upstream's next bytes (long generations stream slowly).",
+        positive=True,
     )
     shutdown_grace_s: float = _f(
         30.0, "On SIGTERM/SIGINT, how long in-flight requests and streams may run to the end."
@@ -408,8 +439,10 @@ class ProxyConfig:
     token_store: str = _f(
         "", "Proxy token file (hashes only; empty = proxy-tokens.json in CLAUDESEC_HOME)."
     )
-    token_default_days: int = _f(30, "Lifetime of a proxy token when --expires is not given.")
-    token_max_days: int = _f(365, "Longest lifetime a proxy token may be given.")
+    token_default_days: int = _f(
+        30, "Lifetime of a proxy token when --expires is not given.", positive=True
+    )
+    token_max_days: int = _f(365, "Longest lifetime a proxy token may be given.", positive=True)
     public_url: str = _f(
         "",
         "URL clients use to reach the proxy, printed by `proxy env` (empty = built from listen).",
@@ -442,6 +475,9 @@ class LoadedConfig:
     config: Config
     path: Path | None
     sources: Mapping[str, str]
+    # With ``load_config(collect=True)``: every problem found (the bad values kept their
+    # defaults in ``config``); empty when the file is valid. Otherwise the first one is raised.
+    problems: tuple[ConfigError, ...] = ()
 
 
 # --------------------------------------------------------------------------- discovery
@@ -477,11 +513,14 @@ def load_config(
     *,
     cwd: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    collect: bool = False,
 ) -> LoadedConfig:
     """Load the effective configuration.
 
     ``path`` (``--config``) wins, then ``CLAUDESEC_CONFIG``, then the nearest file from ``cwd``
     upwards; no file at all means the embedded defaults. Environment overrides apply last.
+    ``collect`` gathers every key-level problem into :attr:`LoadedConfig.problems` instead of
+    raising the first (``config validate``); unreadable TOML is still raised at once.
     """
     env = os.environ if environ is None else environ
     if path is None and env.get("CLAUDESEC_CONFIG"):
@@ -503,8 +542,9 @@ def load_config(
         text, data = _read_toml(path)
     sources: dict[str, str] = {}
     _apply_env(data, env, sources)
-    config = _build(Config, data, "", _Context(path, text, sources))
-    return LoadedConfig(config=config, path=path, sources=sources)
+    ctx = _Context(path, text, sources, collecting=collect)
+    config = _build(Config, data, "", ctx)
+    return LoadedConfig(config=config, path=path, sources=sources, problems=tuple(ctx.problems))
 
 
 def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
@@ -605,6 +645,14 @@ class _Context:
     path: Path | None
     text: str
     sources: dict[str, str]
+    collecting: bool = False
+    problems: list[ConfigError] = field(default_factory=list)
+
+    def problem(self, error: ConfigError) -> None:
+        """Raise ``error``, or note it and go on when collecting every problem."""
+        if not self.collecting:
+            raise error
+        self.problems.append(error)
 
     def where(self, dotted: str) -> tuple[str | None, int | None]:
         if self.path is None:
@@ -646,26 +694,46 @@ def _build(cls: type[Any], data: Any, prefix: str, ctx: _Context) -> Any:
             dotted = f"{prefix}.{key}" if prefix else key
             path, line = ctx.where(dotted)
             close = difflib.get_close_matches(key, sorted(known), n=1)
-            raise ConfigError(
-                f"unknown key '{dotted}'",
-                path=path,
-                line=line,
-                hint=f"did you mean '{close[0]}'?"
-                if close
-                else f"known keys: {', '.join(sorted(known))}",
+            ctx.problem(
+                ConfigError(
+                    f"unknown key '{dotted}'",
+                    path=path,
+                    line=line,
+                    hint=f"did you mean '{close[0]}'?"
+                    if close
+                    else f"known keys: {', '.join(sorted(known))}",
+                )
             )
     values: dict[str, Any] = {}
-    for name in known:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for name, spec in fields.items():  # declaration order: problems come in a stable order
         if name not in data:
             continue
         dotted = f"{prefix}.{name}" if prefix else name
-        values[name] = _convert(hints[name], data[name], dotted, ctx)
+        try:
+            values[name] = _convert(hints[name], data[name], dotted, ctx)
+            _check_domain(values[name], spec, dotted, ctx)
+        except ConfigError as exc:
+            values.pop(name, None)  # the default stands in while other keys are checked
+            ctx.problem(exc)
+            continue
         if dataclasses.is_dataclass(hints[name]):
             continue
         if dotted not in ctx.sources:
             path, line = ctx.where(dotted)
             ctx.sources[dotted] = f"{path}:{line}" if line else str(path)
     return cls(**values)
+
+
+def _check_domain(value: Any, spec: dataclasses.Field[Any], dotted: str, ctx: _Context) -> None:
+    """A negative number, or 0 where the field must be positive, names the key and the bound."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    positive = bool(spec.metadata.get("positive"))
+    if value < 0 or (positive and value == 0):
+        path, line = ctx.where(dotted)
+        bound = "greater than 0" if positive else "0 or more"
+        raise ConfigError(f"'{dotted}' must be {bound}, got {value!r}", path=path, line=line)
 
 
 def _convert(hint: Any, value: Any, dotted: str, ctx: _Context) -> Any:
@@ -713,9 +781,10 @@ def _convert(hint: Any, value: Any, dotted: str, ctx: _Context) -> Any:
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:
             return None
+        trial = dataclasses.replace(ctx, collecting=False, problems=[])
         for option in args:
             try:
-                return _convert(option, value, dotted, ctx)
+                return _convert(option, value, dotted, trial)
             except ConfigError:
                 continue
         raise wrong()

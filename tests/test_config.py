@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 
 from claudesec.config import Config, find_config_file, load_config, template
 from claudesec.errors import ConfigError, ExitCode
+from tests.fixtures.cli import RunCli
 
 
 def write(path: Path, text: str) -> Path:
@@ -166,14 +168,62 @@ def test_template_keeps_comments_when_edited_with_tomlkit() -> None:
 
 
 @given(st.integers(min_value=-(2**40), max_value=2**40))
-def test_any_integer_round_trips(value: int) -> None:
+def test_any_integer_in_the_domain_round_trips_and_any_other_is_refused(value: int) -> None:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "c.toml"
         path.write_text(f"[keys]\nmax_age_days = {value}\n", encoding="utf-8")
-        assert load_config(path, environ={}).config.keys.max_age_days == value
+        if value > 0:
+            assert load_config(path, environ={}).config.keys.max_age_days == value
+        else:
+            with pytest.raises(ConfigError, match=r"'keys\.max_age_days' must be greater than 0"):
+                load_config(path, environ={})
         assert path.exists()
+
+
+def test_negative_numbers_are_refused_and_zero_only_where_it_means_something(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[audit]\nretention_days = 0\n", encoding="utf-8")  # 0 = keep forever
+    assert load_config(path, environ={}).config.audit.retention_days == 0
+    path.write_text("[audit]\nretention_days = -1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"c\.toml:2: 'audit\.retention_days' must be 0 or more"):
+        load_config(path, environ={})
+
+
+def test_validate_lists_every_problem_in_one_run(tmp_path: Path, run_cli: RunCli) -> None:
+    (tmp_path / "claudesec.toml").write_text(
+        "[policy.roles.dev]\n"
+        "max_tokens = -5\n"
+        'models = ["claude-*"]\n'
+        'dlp = "blok"\n'
+        "\n"
+        "[keys]\n"
+        "max_age_dayz = 30\n"
+        "aws_timeout_s = 0\n"
+        "\n"
+        "[dlp]\n"
+        'custom_patterns = { "employee-id" = "E(" }\n',
+        encoding="utf-8",
+    )
+    os.chdir(tmp_path)
+    result = run_cli("config", "validate")
+    assert result.exit_code == ExitCode.USAGE
+    lines = result.stderr.splitlines()
+    assert lines[-1].endswith("claudesec.toml: 5 problems")
+    for expected in (
+        "claudesec.toml:7: unknown key 'keys.max_age_dayz' (did you mean 'max_age_days'?)",
+        "claudesec.toml:8: 'keys.aws_timeout_s' must be greater than 0",
+        "claudesec.toml:2: 'policy.roles.dev.max_tokens' must be greater than 0, got -5",
+        "claudesec.toml:4: 'policy.roles.dev.dlp' must be one of",
+        "dlp.custom_patterns.employee-id: invalid regular expression",
+    ):
+        assert sum(expected in line for line in lines) == 1, (expected, lines)
+    # Everything else still fails at its first problem, with the same line.
+    with pytest.raises(ConfigError, match="max_age_dayz"):
+        load_config(tmp_path / "claudesec.toml", environ={})
 
 
 @given(st.one_of(st.text(max_size=20), st.booleans(), st.floats(allow_nan=False)))

@@ -88,13 +88,21 @@ def _text(value: Any) -> str:
 
 @app.command("validate")
 def validate(ctx: typer.Context) -> int:
-    """Check the configuration: exit 0 when valid, 2 with the file, line and key when not."""
+    """Check the configuration: exit 0 when valid; 2 listing every problem (file, line, key)."""
+    from claudesec.config_check import check_config
     from claudesec.console import get_console
 
-    loaded = load(ctx)
-    where = loaded.path or "(no config file: embedded defaults)"
-    get_console().info(f"{where}: ok")
-    return 0
+    console = get_console()
+    result = check_config(config_path(ctx))
+    where = result.loaded.path or "(no config file: embedded defaults)"
+    for problem in result.problems:
+        console.error(problem.user_message())
+    if result.problems:
+        count = len(result.problems)
+        console.info(f"{where}: {count} problem{'s' if count > 1 else ''}")
+    else:
+        console.info(f"{where}: ok")
+    return int(result.exit_code)
 
 
 @app.command("path")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -217,7 +218,8 @@ def test_policy_config_errors_are_one_line_exit_2(
     assert result.exit_code == ExitCode.USAGE
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"claudesec: error: {path}: ")
+    # The file, and its line where the loader can point at one.
+    assert re.match(rf"claudesec: error: {re.escape(str(path))}(:\d+)?: ", lines[0]), lines[0]
     assert key in lines[0]
     assert result.stdout == ""
 

@@ -1,0 +1,59 @@
+"""Every problem with a configuration, found in one run (``claudesec config validate``).
+
+The loader (:mod:`claudesec.config`) checks each key's name, type and domain; each section that
+has rules of its own checks them here the same way its consumer will at start-up: the policy
+(roles, models, users), OIDC identity, DLP's custom patterns, and the secret sources. A user
+fixes the file once instead of once per error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from claudesec.config import Config, LoadedConfig, load_config
+from claudesec.errors import ConfigError, ExitCode
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigCheck:
+    """The configuration checked: where it came from and every problem found."""
+
+    loaded: LoadedConfig
+    problems: tuple[ConfigError, ...]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.USAGE if self.problems else ExitCode.OK
+
+
+def check_config(path: Path | None = None) -> ConfigCheck:
+    """Load the configuration collecting every problem, then run each section's own checks."""
+    loaded = load_config(path, collect=True)
+    where = str(loaded.path) if loaded.path else None
+    problems = list(loaded.problems)
+    for check in _section_checks(loaded.config, where):
+        try:
+            check()
+        except ConfigError as exc:
+            problems.append(exc)
+    return ConfigCheck(loaded, tuple(problems))
+
+
+def _section_checks(config: Config, where: str | None) -> list[Callable[[], object]]:
+    from claudesec.guard.dlp import compile_custom_patterns
+    from claudesec.guard.identity import validate_identity_config
+    from claudesec.guard.policy import validate_policy
+    from claudesec.secrets_source import check_source
+
+    admin_source = config.anthropic.admin_key_source
+    checks: list[Callable[[], object]] = [
+        lambda: validate_policy(config.policy, config.identity.group_roles, path=where),
+        lambda: compile_custom_patterns(config.dlp.custom_patterns),
+        lambda: check_source(config.proxy.key_source, setting="proxy.key_source"),
+        lambda: check_source(admin_source, setting="anthropic.admin_key_source"),
+    ]
+    if config.identity.issuer or config.identity.jwks_url:
+        checks.append(lambda: validate_identity_config(config.identity, path=where))
+    return checks
