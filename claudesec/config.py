@@ -855,8 +855,15 @@ def flatten(config: Config) -> list[tuple[str, Any, bool]]:
     return rows
 
 
-def template() -> str:
-    """A commented claudesec.toml holding every setting at its default."""
+STARTER_ROLE = "starter"
+
+
+def template(starter_user: str | None = None) -> str:
+    """A commented claudesec.toml holding every setting at its default.
+
+    With ``starter_user``, a clearly marked starter policy follows that lets that user call
+    Claude (deny by default would otherwise refuse every audited call of a first run).
+    """
     import tomlkit
 
     doc = tomlkit.document()
@@ -887,7 +894,29 @@ def template() -> str:
     doc.add(tomlkit.comment("max_tokens = 2048"))
     doc.add(tomlkit.comment("[policy.users]"))
     doc.add(tomlkit.comment('alice = "analyst"'))
-    return tomlkit.dumps(doc)
+    text = tomlkit.dumps(doc)
+    if starter_user:
+        text += _starter_policy(starter_user)
+    return text
+
+
+def _starter_policy(user: str) -> str:
+    name = user if re.fullmatch(r"[A-Za-z0-9_-]+", user) else f'"{user}"'
+    return f"""
+# ---- STARTER POLICY (written by `claudesec config init`) ------------------------------------
+# claudesec denies every audited call by default. This starter lets {user} call the Haiku and
+# Sonnet models, blocks prompts holding secrets or personal data, and caps max_tokens at 4096.
+# Review it before production: `claudesec policy show`, and
+# `claudesec policy check --user NAME --model MODEL` explains any decision.
+[policy.users]
+{name} = "{STARTER_ROLE}"
+
+[policy.roles.{STARTER_ROLE}]
+models = ["claude-haiku-*", "claude-sonnet-*"]
+max_tokens = 4096
+dlp = "block"
+# ---- END STARTER POLICY -----------------------------------------------------------------------
+"""
 
 
 def reference_markdown() -> str:

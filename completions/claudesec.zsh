@@ -16,7 +16,7 @@ _claudesec() {
         completion) cmds=('install\:Install the completion script for SHELL into the user'\''s completion directory.' 'show\:Print the completion script for SHELL.'); opts=(--help) ;;
         'completion install') cmds=(); opts=(--help) ;;
         'completion show') cmds=(); opts=(--help) ;;
-        config) cmds=('init\:Write a commented claudesec.toml holding every setting at its default.' 'path\:Print the config file in effect (nothing, exit 1, when defaults are used).' 'show\:Print the effective configuration, each value'\''s source, secrets redacted.' 'validate\:Check the configuration\: exit 0 when valid; 2 listing every problem (file,...'); opts=(--help) ;;
+        config) cmds=('init\:Write a commented claudesec.toml\: every setting at its default, and a marked...' 'path\:Print the config file in effect (nothing, exit 1, when defaults are used).' 'show\:Print the effective configuration, each value'\''s source, secrets redacted.' 'validate\:Check the configuration\: exit 0 when valid; 2 listing every problem (file,...'); opts=(--help) ;;
         'config init') cmds=(); opts=(--force --help) ;;
         'config path') cmds=(); opts=(--help) ;;
         'config show') cmds=(); opts=(--format --help -f) ;;

@@ -19,7 +19,10 @@ def init(
     ] = Path("claudesec.toml"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> int:
-    """Write a commented claudesec.toml holding every setting at its default."""
+    """Write a commented claudesec.toml: every setting at its default, and a marked starter
+    policy that lets you (your login name) call Claude through the audited client."""
+    import getpass
+
     from claudesec.config import template
     from claudesec.console import get_console
     from claudesec.errors import ExternalServiceError, UsageError
@@ -27,12 +30,15 @@ def init(
     if path.exists() and not force:
         raise UsageError(f"{path} already exists", hint="use --force to overwrite it")
     try:
-        path.write_text(template(), encoding="utf-8")
+        path.write_text(template(starter_user=getpass.getuser()), encoding="utf-8")
     except OSError as exc:
         raise ExternalServiceError(
             f"cannot write {path}: {exc.strerror or exc}", hint="check the directory's permissions"
         ) from exc
-    get_console().info(f"wrote {path}; edit it, then run `claudesec config validate`")
+    get_console().info(
+        f"wrote {path} with a starter policy for {getpass.getuser()} (marked STARTER POLICY); "
+        "edit it, then run `claudesec config validate`"
+    )
     return 0
 
 
