@@ -77,7 +77,8 @@ def export_command(
     store: StoreOption = None,
 ) -> None:
     """Ship new events to sinks; resumes from each sink's cursor (nothing lost, no duplicates
-    where the sink has idempotent ids)."""
+    where the sink has idempotent ids). Exit 4 when a sink refused events for good (they are
+    in its dead-letter file), 3 when a sink failed."""
     if ctx.invoked_subcommand is not None:
         return
     from claudesec.audit.export.cursor import CursorStore
@@ -98,6 +99,7 @@ def export_command(
 
     stop = _StopFlag()
     failures: list[str] = []
+    partial: list[str] = []
     with CursorStore(state_dir(config.export) / "cursors.db") as cursors:
         for name in names:
             try:
@@ -121,7 +123,12 @@ def export_command(
                     )
                 except KeyboardInterrupt:
                     console.info("")
-                    return
+                    if exporter.stats.dead_lettered:
+                        console.warn(
+                            f"{name}: {exporter.stats.dead_lettered} rejected "
+                            f"(see {name}.deadletter.jsonl)"
+                        )
+                    raise typer.Exit(int(exporter.stats.exit_code)) from None
             except ClaudesecError as exc:
                 if len(names) == 1:
                     raise
@@ -138,10 +145,15 @@ def export_command(
             if result.skipped_pruned:
                 line += f"; {result.skipped_pruned} pruned before they were shipped"
             console.info(line)
+            if result.exit_code:
+                partial.append(name)
     opened.close()
     if failures:
         code = ExitCode.EXTERNAL if len(failures) == len(names) else ExitCode.PARTIAL
         raise typer.Exit(int(code))
+    if partial:
+        # Every sink ran, but some events went to a dead-letter file instead of the sink.
+        raise typer.Exit(int(ExitCode.PARTIAL))
 
 
 @export_app.command("status")

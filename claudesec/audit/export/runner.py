@@ -31,7 +31,7 @@ from claudesec.audit.export.interface import (
     SinkRetry,
 )
 from claudesec.audit.store import AuditStore
-from claudesec.errors import ExternalServiceError
+from claudesec.errors import ExitCode, ExternalServiceError
 
 if TYPE_CHECKING:
     from claudesec.config import ExportConfig
@@ -62,6 +62,12 @@ class RunStats:
     cursor: int = 0
     head: int = 0
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """4 (partial) once any event went to the dead-letter file: the sink does not hold
+        everything the store does, and a monitor watching only the exit code must see it."""
+        return ExitCode.PARTIAL if self.dead_lettered else ExitCode.OK
 
 
 class DeadLetter:
@@ -125,6 +131,7 @@ class Exporter:
         self._rng = rng
         self._on_progress = on_progress
         self._on_retry = on_retry
+        self.stats = RunStats()
         store_id = store.store_id()
         self.store_id = store_id.hex() if store_id else ""
 
@@ -167,6 +174,8 @@ class Exporter:
     ) -> RunStats:
         """Ship until caught up (or, with ``follow``, until ``stop()`` says so)."""
         stats = RunStats(cursor=self.position())
+        # Kept on the exporter so a follower stopped by a signal can still report its figures.
+        self.stats = stats
         self.sink.open()
         try:
             while stop is None or not stop():
