@@ -10,11 +10,11 @@ delivered. ``_bulk`` answers per item: 429 and 5xx items are retried alone, othe
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from claudesec import strict_json
 from claudesec.audit.export._common import HttpSink, call, fail, transient
 from claudesec.audit.export._http import HttpClient
 from claudesec.audit.export.interface import (
@@ -69,7 +69,7 @@ class ElasticBulkSink(HttpSink):
         if answer.status != 200:
             raise fail("Elasticsearch _bulk", answer, "check token_source / username")
         try:
-            reply = json.loads(answer.body)
+            reply = strict_json.loads(answer.body)
         except ValueError as exc:
             raise SinkRetry("Elasticsearch _bulk: unreadable reply") from exc
         if not reply.get("errors"):

@@ -29,6 +29,7 @@ from claudesec.audit.export.interface import (
     Rejection,
     Sink,
     SinkRetry,
+    dumps,
 )
 from claudesec.audit.store import AuditStore
 from claudesec.errors import ExitCode, ExternalServiceError
@@ -94,10 +95,11 @@ class DeadLetter:
                 "time_ns": time.time_ns(),
                 "payload": payload,
             }
-            lines.append(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
+            # A sink's reason may quote a hostile reply: dumps() keeps it valid UTF-8.
+            lines.append(dumps(record) + b"\n")
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, "".join(lines).encode("utf-8"))
+            os.write(fd, b"".join(lines))
             # The cursor moves past these events next: they must be on disk first.
             os.fsync(fd)
         finally:
@@ -176,7 +178,7 @@ class Exporter:
         stats = RunStats(cursor=self.position())
         # Kept on the exporter so a follower stopped by a signal can still report its figures.
         self.stats = stats
-        self.sink.open()
+        self._open(forever=follow, stop=stop)
         try:
             while stop is None or not stop():
                 batch = self._read(stats.cursor)
@@ -198,6 +200,42 @@ class Exporter:
             self.sink.close()
         stats.head = max(stats.head, self._head()) if not follow else stats.head
         return stats
+
+    def _open(self, *, forever: bool, stop: Callable[[], bool] | None) -> None:
+        """The sink's ``open()`` under the same retry rule as a batch: a hung or throttled
+        endpoint while creating a log stream is a retry, then exit 3, never a traceback."""
+        attempt = 0
+        while True:
+            try:
+                self.sink.open()
+                return
+            except SinkRetry as retry:
+                attempt += 1
+                self._backoff(retry, attempt, forever=forever, stop=stop)
+
+    def _backoff(
+        self,
+        retry: SinkRetry,
+        attempt: int,
+        *,
+        forever: bool,
+        stop: Callable[[], bool] | None,
+    ) -> None:
+        """Wait before attempt ``attempt + 1``, or give up (exit 3) once attempts run out."""
+        if attempt >= self.retry.max_attempts and not forever:
+            self.cursors.note_error(self.sink.name, self.store_id, retry.message)
+            raise ExternalServiceError(
+                f"sink {self.sink.name!r} still failing after {attempt} attempts: {retry.message}",
+                hint="nothing was lost: the next run resumes from the cursor",
+            ) from None
+        if stop is not None and stop():
+            raise KeyboardInterrupt from None
+        delay = self.retry.delay(min(attempt, self.retry.max_attempts), self._rng)
+        if retry.retry_after_s is not None:
+            delay = max(delay, min(retry.retry_after_s, self.retry.max_s))
+        if self._on_retry is not None:
+            self._on_retry(retry.message, delay)
+        self._sleep(delay)
 
     def _head(self) -> int:
         return self.store.head().seq
@@ -261,21 +299,7 @@ class Exporter:
                         break
                 attempt += 1
                 stats.retries += 1
-                if attempt >= self.retry.max_attempts and not forever:
-                    self.cursors.note_error(self.sink.name, self.store_id, retry.message)
-                    raise ExternalServiceError(
-                        f"sink {self.sink.name!r} still failing after {attempt} attempts: "
-                        f"{retry.message}",
-                        hint="nothing was lost: the next run resumes from the cursor",
-                    ) from None
-                if stop is not None and stop():
-                    raise KeyboardInterrupt from None
-                delay = self.retry.delay(min(attempt, self.retry.max_attempts), self._rng)
-                if retry.retry_after_s is not None:
-                    delay = max(delay, min(retry.retry_after_s, self.retry.max_s))
-                if self._on_retry is not None:
-                    self._on_retry(retry.message, delay)
-                self._sleep(delay)
+                self._backoff(retry, attempt, forever=forever, stop=stop)
                 continue
             rejected.extend((r, by_seq[r.seq]) for r in refused if r.seq in by_seq)
             break

@@ -15,8 +15,10 @@ from claudesec.audit.export.cursor import CursorStore
 from claudesec.audit.export.interface import Encoded, Sink, SinkRetry, SinkUnavailable
 from claudesec.audit.export.runner import DeadLetter, Exporter, RetryPolicy
 from claudesec.config import SinkConfig
+from claudesec.errors import ExternalServiceError
 from tests.audit.export.helpers import make_store
 from tests.audit.helpers import event
+from tests.fixtures.sinks import SilentServer
 
 FAST = RetryPolicy(max_attempts=4, initial_s=0.001, max_s=0.01)
 
@@ -350,3 +352,54 @@ def test_kafka_message_rejection_dead_letters_and_the_run_reports_partial(
     assert [x["seq"] for x in letters(tmp_path)] == [2]
     assert export.position() == 3
     assert export.stats.exit_code == 4
+
+
+# ------------------------------------------------------------------ hung AWS endpoints
+
+
+@pytest.mark.timeout(60)  # a hang guard: before timeout_s reached botocore, this took minutes
+def test_s3_hung_endpoint_gives_up_after_timeout_s_as_a_retry(
+    tmp_path: Path, silent_server: SilentServer
+) -> None:
+    from claudesec.audit.export.interface import ExportItem
+
+    sink = build_sink(
+        "s3",
+        SinkConfig(
+            type="s3",
+            bucket="audit",
+            aws_region="us-east-1",
+            aws_endpoint_url=silent_server.url,
+            timeout_s=0.5,
+        ),
+    )
+    store = make_store(tmp_path / "audit.db", 1)
+    stored = store.get(1)
+    assert stored is not None
+    item = ExportItem(stored.seq, stored.rec_hash, stored.event, "ab" * 16)
+    with pytest.raises(SinkRetry, match="Read timeout"):
+        sink.send([Encoded(item, sink.encode(item))])
+    assert silent_server.accepted >= 1
+
+
+@pytest.mark.timeout(60)
+def test_cloudwatch_hung_endpoint_ends_the_run_with_exit_3_and_keeps_the_cursor(
+    tmp_path: Path, silent_server: SilentServer
+) -> None:
+    sink = build_sink(
+        "cw",
+        SinkConfig(
+            type="cloudwatch",
+            log_group="g",
+            log_stream="s",
+            aws_region="us-east-1",
+            aws_endpoint_url=silent_server.url,
+            timeout_s=0.5,
+        ),
+    )
+    with pytest.raises(ExternalServiceError, match="Read timeout") as caught:
+        run(tmp_path, sink, n=3)
+    assert caught.value.exit_code == 3
+    assert CursorStore(tmp_path / "c.db").get("cw") is None or (
+        CursorStore(tmp_path / "c.db").get("cw").seq == 0  # type: ignore[union-attr]
+    )

@@ -248,3 +248,19 @@ def test_jsonl_file_is_exactly_once_across_a_lost_cursor_and_a_torn_line(
     lines = out.read_text().splitlines()
     assert [json.loads(line)["metadata"]["sequence"] for line in lines] == list(range(1, 26))
     assert oct(out.stat().st_mode & 0o777) == "0o600"
+
+
+def test_an_event_with_a_lone_surrogate_is_exported_as_valid_utf8(tmp_path: Path) -> None:
+    # The audit log holds whatever str a caller passed; the export must not stop on it.
+    from claudesec.audit.export.interface import Encoded, ExportItem, Rejection
+    from tests.audit.helpers import event
+
+    sink = build_sink("file", SinkConfig(type="jsonl", path=str(tmp_path / "o.jsonl")))
+    item = ExportItem(1, "00" * 32, event(1, user="mallory\ud800"), "ab" * 16)
+    payload = sink.encode(item)
+    assert "mallory\ufffd" in payload.decode("utf-8")
+    # A sink's reason quoting a hostile reply is written to the dead-letter file intact.
+    letters = DeadLetter(tmp_path / "dl.jsonl")
+    letters.write("file", [(Rejection(1, "HTTP 400 \udc00"), Encoded(item, payload))])
+    [line] = (tmp_path / "dl.jsonl").read_text(encoding="utf-8").splitlines()
+    assert json.loads(line)["reason"] == "HTTP 400 \ufffd"
