@@ -208,6 +208,8 @@ class KafkaSink(Sink):
     def close(self) -> None:
         if self._producer is not None:
             self._producer.flush(min(5.0, self.flush_timeout_s))
+            # Dropped, so its threads stop reconnecting once the sink is done.
+            self._producer = None
 
 
 def _describe(exc: Exception) -> str:
