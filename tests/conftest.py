@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures.oidc",
     "tests.fixtures.keys",
     "tests.fixtures.sinks",
+    "tests.fixtures.kafka",
 ]

@@ -76,7 +76,8 @@ def export_command(
     store: StoreOption = None,
 ) -> int:
     """Ship new events to sinks; resumes from each sink's cursor (nothing lost, no duplicates
-    where the sink has idempotent ids)."""
+    where the sink has idempotent ids). Exit 4 when a sink refused events for good (they are
+    in its dead-letter file), 3 when a sink failed."""
     if ctx.invoked_subcommand is not None:
         return int(ExitCode.OK)
     from claudesec.audit.export import state_dir

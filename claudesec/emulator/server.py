@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import hmac
 import ipaddress
-import json
 import logging
 import re
 import socket
@@ -34,6 +33,7 @@ from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote
 
+from claudesec import strict_json
 from claudesec.emulator import admin
 from claudesec.emulator.control import CONTROL_PREFIX, CONTROL_TOKEN_HEADER, handle_control
 from claudesec.emulator.faults import Fault, FaultKind
@@ -537,7 +537,9 @@ def _parse_json(raw: bytes) -> Any:
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
+        # Strict: a lone surrogate escape is refused here (400, as the API does) instead of
+        # crashing the handler later when the body is echoed or recorded as UTF-8.
+        return strict_json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise invalid_request("There was an issue with your request body: invalid JSON") from None
 

@@ -31,6 +31,7 @@ from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 from aiohttp.client_exceptions import ClientError
 from multidict import CIMultiDict
 
+from claudesec import strict_json
 from claudesec.errors import ClaudesecError, ConfigError, ExternalServiceError
 from claudesec.guard.pipeline import (
     Admission,
@@ -344,7 +345,9 @@ class ProxyServer:
             body_bytes = read
             if kind != "read":
                 try:
-                    body = json.loads(body_bytes)
+                    # Strict: a lone surrogate would pass json.loads and crash the re-encode
+                    # of a rewritten body; it is a malformed request, refused here.
+                    body = strict_json.loads(body_bytes)
                 except ValueError:
                     body = None
                 if not isinstance(body, dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anthropic
@@ -211,3 +212,50 @@ def test_missing_anthropic_version_header_is_rejected(
 
     assert response.status == 400
     assert response.json()["error"]["message"] == "anthropic-version: header is required"
+
+
+@pytest.mark.parametrize(
+    "raw_body",
+    [
+        # A lone high surrogate in the prompt: valid JSON syntax, not valid Unicode.
+        b'{"model":"M","max_tokens":5,"messages":[{"role":"user","content":"hi \\ud800"}]}',
+        # ...a lone low surrogate in a key, and one in a streaming request.
+        b'{"model":"M","max_tokens":5,"\\udc00":1,"messages":[]}',
+        b'{"model":"M","max_tokens":5,"stream":true,'
+        b'"messages":[{"role":"user","content":"\\udfff"}]}',
+    ],
+)
+def test_lone_surrogate_in_body_is_a_400_not_a_crash(
+    emulator: Emulator, emulator_api_key: IssuedKey, raw_body: bytes
+) -> None:
+    body = raw_body.replace(b'"M"', json.dumps(MODEL).encode())
+    response = http_request(
+        emulator, "POST", "/v1/messages", raw_body=body, api_key=emulator_api_key.secret
+    )
+
+    assert response.status == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    # The emulator keeps serving, and what it recorded can be encoded as UTF-8.
+    assert json.dumps(emulator.state.requests()[-1].body, ensure_ascii=False).encode()
+    ok = http_request(
+        emulator,
+        "POST",
+        "/v1/messages",
+        body={"model": MODEL, "max_tokens": 5, "messages": USER_TURN},
+        api_key=emulator_api_key.secret,
+    )
+    assert ok.status == 200
+
+
+def test_surrogate_pair_escape_is_ordinary_text(
+    emulator: Emulator, emulator_api_key: IssuedKey
+) -> None:
+    # A correctly paired escape is one character (U+1F600), not an attack.
+    body = json.dumps(
+        {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": "\U0001f600"}]}
+    ).encode()
+    assert b"\\ud83d\\ude00" in body
+    response = http_request(
+        emulator, "POST", "/v1/messages", raw_body=body, api_key=emulator_api_key.secret
+    )
+    assert response.status == 200

@@ -497,3 +497,20 @@ def test_an_audit_store_that_fails_turns_new_calls_away_with_503(
     with AuditStore.open(default_store_path(config.audit), readonly=True) as store:
         reasons = [store.get(seq).event.reason for seq in range(1, store.head().seq + 1)]  # type: ignore[union-attr]
     assert reasons == ["allowed", "audit.unavailable", "allowed"]
+
+
+@pytest.mark.parametrize("role", [None, "redactor"])
+def test_lone_surrogate_in_the_body_is_a_400_and_nothing_goes_upstream(
+    proxy: RunningProxy, emulator: Emulator, role: str | None
+) -> None:
+    # json.loads accepts "\ud800"; re-encoding the (redacted) body as UTF-8 then crashed.
+    # The redactor case carries a secret so the proxy rewrites the body.
+    leaked = generate_secret("api") if role else "hello"
+    body = {**MESSAGE, "messages": [{"role": "user", "content": f"{leaked} LONE"}]}
+    raw = json.dumps(body).replace("LONE", "\\ud800").encode()
+    token = proxy.token(user="sam", role=role) if role else proxy.token(user="sam")
+    status, _, answer = send(proxy, "POST", "/v1/messages", raw=raw, headers={"x-api-key": token})
+    assert status == 400, answer
+    assert json.loads(answer)["error"]["type"] == "invalid_request_error"
+    assert emulator.state.requests() == []
+    assert leaked not in answer.decode()

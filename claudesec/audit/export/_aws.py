@@ -20,17 +20,26 @@ _THROTTLING = frozenset(
 )
 
 
-def client(service: str, region: str, endpoint_url: str) -> Any:
+def client(service: str, region: str, endpoint_url: str, timeout_s: float) -> Any:
+    """A boto3 client whose every request gives up after ``timeout_s`` (the sink's
+    ``timeout_s``): botocore's own defaults (60 s to read, per attempt) would hold a hung
+    endpoint for minutes before the runner could retry or report it."""
     import boto3
     from botocore.config import Config
 
-    # The runner owns retries (with the cursor); botocore retrying too would multiply delays.
     make: Any = boto3.client  # the service name is dynamic: skip the per-service overloads
     return make(
         service,
         region_name=region or None,
         endpoint_url=endpoint_url or None,
-        config=Config(retries={"total_max_attempts": 2, "mode": "standard"}),
+        config=Config(
+            connect_timeout=timeout_s,
+            read_timeout=timeout_s,
+            # The runner owns retries (with the cursor and backoff); one quick botocore
+            # retry covers a dropped keep-alive connection without multiplying delays.
+            retries={"total_max_attempts": 2, "mode": "standard"},
+            tcp_keepalive=True,
+        ),
     )
 
 

@@ -129,7 +129,7 @@ def from_config(name: str, config: SinkConfig) -> CloudWatchSink:
         raise ConfigError(f"export.sinks.{name}.log_group is required for a cloudwatch sink")
     return CloudWatchSink(
         name,
-        client("logs", config.aws_region, config.aws_endpoint_url),
+        client("logs", config.aws_region, config.aws_endpoint_url, config.timeout_s),
         renderer(config),
         log_group=config.log_group,
         log_stream=config.log_stream or f"claudesec-{socket.gethostname()}",

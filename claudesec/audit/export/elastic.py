@@ -3,19 +3,21 @@
 Each event is a ``create`` action with ``_id`` = ``<store id>-<seq>`` in an index named from
 the event's own time (``claude-logs-%Y.%m.%d`` by default), so a retry lands on the same
 document: ``create`` answers 409 for a document that already exists, which counts as
-delivered. ``_bulk`` answers per item: 429 and 5xx items are retried alone, other item errors
-(mapping conflicts) go to the dead-letter file.
+delivered. ``_bulk`` answers per item, and only a 400 (the document cannot be indexed: a
+mapping conflict, a parse error) is a verdict on that event, for the dead-letter file. 401,
+403 and 404 items (no write privilege, index missing) are true of every event: the run stops
+with the cursor in place. Anything else (429, 5xx, an item without a status) is retried alone.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from claudesec.audit.export._common import HttpSink, call, fail, transient
+from claudesec import strict_json
+from claudesec.audit.export._common import HttpSink, call, fail
 from claudesec.audit.export._http import HttpClient
 from claudesec.audit.export.interface import (
     BatchLimits,
@@ -24,11 +26,14 @@ from claudesec.audit.export.interface import (
     Rejection,
     Render,
     SinkRetry,
+    SinkUnavailable,
     dumps,
 )
 from claudesec.config import SinkConfig
 
 DEFAULT_INDEX = "claude-logs-%Y.%m.%d"
+# Item statuses that condemn the sink (credentials, privileges, the index), not the event.
+_SINK_ITEM_STATUSES = frozenset({401, 403, 404})
 _BULK_PATH = "/_bulk?filter_path=errors,items.*.status,items.*.error.type,items.*.error.reason"
 
 
@@ -69,9 +74,11 @@ class ElasticBulkSink(HttpSink):
         if answer.status != 200:
             raise fail("Elasticsearch _bulk", answer, "check token_source / username")
         try:
-            reply = json.loads(answer.body)
+            reply = strict_json.loads(answer.body)
         except ValueError as exc:
             raise SinkRetry("Elasticsearch _bulk: unreadable reply") from exc
+        if not isinstance(reply, dict):
+            raise SinkRetry("Elasticsearch _bulk: unreadable reply")
         if not reply.get("errors"):
             return []
         items = reply.get("items", [])
@@ -81,14 +88,23 @@ class ElasticBulkSink(HttpSink):
         retry: list[int] = []
         for encoded, entry in zip(batch, items, strict=True):
             result: dict[str, Any] = next(iter(entry.values()), {}) if entry else {}
-            status = int(result.get("status", 0))
+            status = _status(result)
             if status in (200, 201, 409):
                 continue  # 409: the document is already there (a re-send)
-            if transient(status):
+            error = result.get("error")
+            error = error if isinstance(error, dict) else {}
+            reason = f"{error.get('type', 'error')}: {error.get('reason', '')}".strip(": ")
+            if status in _SINK_ITEM_STATUSES:
+                # Forbidden index, missing index (auto-create off): true of every event.
+                raise SinkUnavailable(
+                    f"Elasticsearch _bulk: HTTP {status} {reason}",
+                    hint="check the index pattern and the writer's index privileges",
+                )
+            if status != 400:
+                # 429/5xx, or a status that is no verdict on this document: later.
                 retry.append(encoded.item.seq)
                 continue
-            error = result.get("error", {})
-            reason = f"{error.get('type', 'error')}: {error.get('reason', '')}".strip(": ")
+            # 400 is Elasticsearch saying this document cannot be indexed (mapping, parse).
             rejected.append(Rejection(encoded.item.seq, f"HTTP {status} {reason}"))
         if retry:
             raise SinkRetry(
@@ -97,6 +113,13 @@ class ElasticBulkSink(HttpSink):
                 rejected=rejected,
             )
         return rejected
+
+
+def _status(result: dict[str, Any]) -> int:
+    try:
+        return int(result.get("status", 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def from_config(name: str, config: SinkConfig) -> ElasticBulkSink:

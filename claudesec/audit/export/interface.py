@@ -128,5 +128,13 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def dumps(document: Any) -> bytes:
-    """Compact JSON as every sink sends it."""
-    return _ENCODER.encode(document).encode("utf-8")
+    """Compact JSON as every sink sends it, always valid UTF-8: a lone surrogate that reached
+    the audit log (it can hold any str a caller passed) goes out as U+FFFD rather than
+    stopping the export on that event for ever."""
+    text = _ENCODER.encode(document)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        from claudesec.strict_json import scrub
+
+        return _ENCODER.encode(scrub(document)).encode("utf-8")

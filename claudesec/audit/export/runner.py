@@ -29,6 +29,7 @@ from claudesec.audit.export.interface import (
     Rejection,
     Sink,
     SinkRetry,
+    dumps,
 )
 from claudesec.audit.store import AuditStore
 from claudesec.errors import ClaudesecError, ExitCode, ExternalServiceError
@@ -63,6 +64,12 @@ class RunStats:
     head: int = 0
     errors: list[str] = field(default_factory=list)
 
+    @property
+    def exit_code(self) -> ExitCode:
+        """4 (partial) once any event went to the dead-letter file: the sink does not hold
+        everything the store does, and a monitor watching only the exit code must see it."""
+        return ExitCode.PARTIAL if self.dead_lettered else ExitCode.OK
+
 
 class DeadLetter:
     """An append-only 0600 JSONL file of events a sink refused for good, with its reason."""
@@ -88,10 +95,11 @@ class DeadLetter:
                 "time_ns": time.time_ns(),
                 "payload": payload,
             }
-            lines.append(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
+            # A sink's reason may quote a hostile reply: dumps() keeps it valid UTF-8.
+            lines.append(dumps(record) + b"\n")
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, "".join(lines).encode("utf-8"))
+            os.write(fd, b"".join(lines))
             # The cursor moves past these events next: they must be on disk first.
             os.fsync(fd)
         finally:
@@ -125,6 +133,7 @@ class Exporter:
         self._rng = rng
         self._on_progress = on_progress
         self._on_retry = on_retry
+        self.stats = RunStats()
         store_id = store.store_id()
         self.store_id = store_id.hex() if store_id else ""
 
@@ -167,7 +176,9 @@ class Exporter:
     ) -> RunStats:
         """Ship until caught up (or, with ``follow``, until ``stop()`` says so)."""
         stats = RunStats(cursor=self.position())
-        self.sink.open()
+        # Kept on the exporter so a follower stopped by a signal can still report its figures.
+        self.stats = stats
+        self._open(forever=follow, stop=stop)
         try:
             while stop is None or not stop():
                 batch = self._read(stats.cursor)
@@ -189,6 +200,42 @@ class Exporter:
             self.sink.close()
         stats.head = max(stats.head, self._head()) if not follow else stats.head
         return stats
+
+    def _open(self, *, forever: bool, stop: Callable[[], bool] | None) -> None:
+        """The sink's ``open()`` under the same retry rule as a batch: a hung or throttled
+        endpoint while creating a log stream is a retry, then exit 3, never a traceback."""
+        attempt = 0
+        while True:
+            try:
+                self.sink.open()
+                return
+            except SinkRetry as retry:
+                attempt += 1
+                self._backoff(retry, attempt, forever=forever, stop=stop)
+
+    def _backoff(
+        self,
+        retry: SinkRetry,
+        attempt: int,
+        *,
+        forever: bool,
+        stop: Callable[[], bool] | None,
+    ) -> None:
+        """Wait before attempt ``attempt + 1``, or give up (exit 3) once attempts run out."""
+        if attempt >= self.retry.max_attempts and not forever:
+            self.cursors.note_error(self.sink.name, self.store_id, retry.message)
+            raise ExternalServiceError(
+                f"sink {self.sink.name!r} still failing after {attempt} attempts: {retry.message}",
+                hint="nothing was lost: the next run resumes from the cursor",
+            ) from None
+        if stop is not None and stop():
+            raise KeyboardInterrupt from None
+        delay = self.retry.delay(min(attempt, self.retry.max_attempts), self._rng)
+        if retry.retry_after_s is not None:
+            delay = max(delay, min(retry.retry_after_s, self.retry.max_s))
+        if self._on_retry is not None:
+            self._on_retry(retry.message, delay)
+        self._sleep(delay)
 
     def _head(self) -> int:
         return self.store.head().seq
@@ -252,21 +299,7 @@ class Exporter:
                         break
                 attempt += 1
                 stats.retries += 1
-                if attempt >= self.retry.max_attempts and not forever:
-                    self.cursors.note_error(self.sink.name, self.store_id, retry.message)
-                    raise ExternalServiceError(
-                        f"sink {self.sink.name!r} still failing after {attempt} attempts: "
-                        f"{retry.message}",
-                        hint="nothing was lost: the next run resumes from the cursor",
-                    ) from None
-                if stop is not None and stop():
-                    raise KeyboardInterrupt from None
-                delay = self.retry.delay(min(attempt, self.retry.max_attempts), self._rng)
-                if retry.retry_after_s is not None:
-                    delay = max(delay, min(retry.retry_after_s, self.retry.max_s))
-                if self._on_retry is not None:
-                    self._on_retry(retry.message, delay)
-                self._sleep(delay)
+                self._backoff(retry, attempt, forever=forever, stop=stop)
                 continue
             rejected.extend((r, by_seq[r.seq]) for r in refused if r.seq in by_seq)
             break
@@ -342,11 +375,14 @@ class ShipReport:
 
     @property
     def exit_code(self) -> ExitCode:
-        """0 when every sink shipped; 3 when none did; 4 (partial) when some did."""
+        """0 when every sink shipped everything; 3 when no sink could ship; 4 (partial) when
+        some sinks failed or any event went to a dead-letter file instead of its sink."""
         failed = self.failed
-        if not failed:
-            return ExitCode.OK
-        return ExitCode.EXTERNAL if len(failed) == len(self.runs) else ExitCode.PARTIAL
+        if failed:
+            return ExitCode.EXTERNAL if len(failed) == len(self.runs) else ExitCode.PARTIAL
+        if any(run.stats is not None and run.stats.exit_code for run in self.runs):
+            return ExitCode.PARTIAL
+        return ExitCode.OK
 
 
 def ship(
@@ -367,7 +403,7 @@ def ship(
 
     With one sink its error propagates as raised (its own exit code); with several, a sink that
     fails is reported and the others still run: the report's exit code says partial (4) or
-    failed (3). Ctrl-C stops the run quietly with what was shipped kept (cursors are durable).
+    failed (3). Ctrl-C stops the run with what was shipped kept (cursors are durable).
     """
     runs: list[SinkRun] = []
     for name in names:
@@ -387,6 +423,11 @@ def ship(
             try:
                 stats = exporter.run(follow=follow, poll_s=export.poll_s, stop=stop)
             except KeyboardInterrupt:
+                # What was shipped is kept (the cursor is durable); what was dead-lettered
+                # before the interrupt still makes the run partial.
+                runs.append(SinkRun(name, stats=exporter.stats))
+                if on_done is not None:
+                    on_done(runs[-1])
                 return ShipReport(tuple(runs), interrupted=True)
         except ClaudesecError as exc:
             if len(names) == 1:

@@ -85,7 +85,7 @@ def from_config(name: str, config: SinkConfig) -> S3Sink:
         raise ConfigError(f"export.sinks.{name}.bucket is required for an s3 sink")
     return S3Sink(
         name,
-        client("s3", config.aws_region, config.aws_endpoint_url),
+        client("s3", config.aws_region, config.aws_endpoint_url, config.timeout_s),
         renderer(config),
         bucket=config.bucket,
         prefix=config.prefix,

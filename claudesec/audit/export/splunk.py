@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from claudesec import strict_json
 from claudesec.audit.export._common import HttpSink, call, fail
 from claudesec.audit.export._http import HttpClient
 from claudesec.audit.export.interface import (
@@ -130,7 +131,7 @@ class SplunkHecSink(HttpSink):
 
 def _json(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body)
+        data = strict_json.loads(body)
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}

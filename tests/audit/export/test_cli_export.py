@@ -120,6 +120,24 @@ def test_export_unknown_sink_and_failed_sink_exit_codes(
     assert "not-the-key" not in failed.output + partial.output
 
 
+def test_export_that_dead_letters_exits_partial(
+    tmp_path: Path,
+    hec_server: HecServer,
+    elastic_server: ElasticServer,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: RunCli,
+) -> None:
+    # Exit 0 after dead-lettering hid the issue-14 incident from every monitor.
+    monkeypatch.setenv("TEST_HEC_TOKEN", hec_server.token)
+    config(tmp_path, hec_server, elastic_server, tmp_path / "out.jsonl")
+    make_store(tmp_path / "audit.db", 5).close()
+    hec_server.invalid_event = 2
+    result = run_cli("logs", "export", "--sink", "splunk")
+    assert result.exit_code == 4, result.output
+    assert "1 rejected (see splunk.deadletter.jsonl)" in result.stderr
+    assert len(hec_server.events) == 4
+
+
 _CHILD = (
     "import sys\n"
     "from claudesec.cli import logs, logs_export\n"

@@ -248,3 +248,46 @@ def test_jsonl_file_is_exactly_once_across_a_lost_cursor_and_a_torn_line(
     lines = out.read_text().splitlines()
     assert [json.loads(line)["metadata"]["sequence"] for line in lines] == list(range(1, 26))
     assert oct(out.stat().st_mode & 0o777) == "0o600"
+
+
+def test_an_event_with_a_lone_surrogate_is_exported_as_valid_utf8(tmp_path: Path) -> None:
+    # The audit log holds whatever str a caller passed; the export must not stop on it.
+    from claudesec.audit.export.interface import Encoded, ExportItem, Rejection
+    from tests.audit.helpers import event
+
+    sink = build_sink("file", SinkConfig(type="jsonl", path=str(tmp_path / "o.jsonl")))
+    item = ExportItem(1, "00" * 32, event(1, user="mallory\ud800"), "ab" * 16)
+    payload = sink.encode(item)
+    assert "mallory\ufffd" in payload.decode("utf-8")
+    # A sink's reason quoting a hostile reply is written to the dead-letter file intact.
+    letters = DeadLetter(tmp_path / "dl.jsonl")
+    letters.write("file", [(Rejection(1, "HTTP 400 \udc00"), Encoded(item, payload))])
+    [line] = (tmp_path / "dl.jsonl").read_text(encoding="utf-8").splitlines()
+    assert json.loads(line)["reason"] == "HTTP 400 \ufffd"
+
+
+@pytest.mark.parametrize(("status", "error"), [(403, "security_exception"), (404, "index_not")])
+def test_elastic_forbidden_or_missing_index_stops_instead_of_dead_lettering(
+    tmp_path: Path,
+    elastic_server: ElasticServer,
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+    error: str,
+) -> None:
+    # A role without write on the index answers 200 with every item 403: a verdict on the
+    # sink, not on the events. Dead-lettering them all moved the cursor past the lot.
+    elastic_server.item_errors = {position: status for position in range(10)}
+    export = exporter(tmp_path, elastic_sink(elastic_server, monkeypatch))
+    with pytest.raises(ExternalServiceError, match=error) as caught:
+        export.run()
+    assert caught.value.exit_code == 3
+    assert export.position() == 0 and dead_letters(tmp_path, "es") == []
+
+
+def test_elastic_item_without_a_known_verdict_is_retried_not_dead_lettered(
+    tmp_path: Path, elastic_server: ElasticServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elastic_server.item_errors = {1: 0, 2: 418}
+    stats = exporter(tmp_path, elastic_sink(elastic_server, monkeypatch)).run()
+    assert stats.dead_lettered == 0 and stats.retries == 1
+    assert len(elastic_server.docs) == 25 and dead_letters(tmp_path, "es") == []
