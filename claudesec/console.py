@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ class Environment:
 
 
 DEFAULT_WIDTH = 80
+# Column names whose values are identifiers: shown whole, whatever the width.
+_IDENTIFIER = re.compile(r"(?:^|[ _])id$")
 
 
 def terminal_width(stream: IO[str], environ: Mapping[str, str]) -> int:
@@ -105,20 +108,31 @@ class Console:
         rows: Iterable[Sequence[Any]],
         *,
         title: str | None = None,
+        whole: Sequence[str] = (),
     ) -> None:
-        """A rich table on a terminal, tab-separated text with a header line otherwise."""
+        """A rich table on a terminal, tab-separated text with a header line otherwise.
+
+        No cell is ever cut with an ellipsis: long values fold onto the next line. Identifier
+        columns (named ``id`` or ``... id``, and any named in ``whole``) are never folded
+        either; the other columns give way to them.
+        """
+        cells = [["" if v is None else str(v) for v in row] for row in rows]
         if not self.rich_output:
             self.out("\t".join(columns))
-            for row in rows:
-                self.out("\t".join("" if v is None else str(v) for v in row))
+            for row in cells:
+                self.out("\t".join(row))
             return
         from rich.table import Table
 
         table = Table(title=title, header_style="bold")
-        for column in columns:
-            table.add_column(column)
-        for row in rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
+        for index, column in enumerate(columns):
+            if column in whole or _IDENTIFIER.search(column):
+                widest = max((len(row[index]) for row in cells if index < len(row)), default=0)
+                table.add_column(column, no_wrap=True, min_width=max(widest, len(column)))
+            else:
+                table.add_column(column, overflow="fold")
+        for row in cells:
+            table.add_row(*row)
         self._rich(self.env.stdout).print(table)
 
     def styled(self, text: str, style: str) -> None:

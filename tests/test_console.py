@@ -66,3 +66,17 @@ def test_jsonl_writes_one_object_per_line() -> None:
     console, out, _ = make(tty=False)
     console.jsonl([{"seq": 1}, {"seq": 2}])
     assert [json.loads(line) for line in out.getvalue().splitlines()] == [{"seq": 1}, {"seq": 2}]
+
+
+def test_identifier_columns_are_never_cut_and_other_cells_fold() -> None:
+    key_id = "apikey_01Md0Jh8TWd8Zu9pnhlzdQ7xRtYvKwPe"
+    note = "a long note " * 12
+    for width in (60, 100, 150):
+        out = io.StringIO()
+        console = Console(
+            Environment(stdout=out, stderr=io.StringIO(), stdout_isatty=True, width=width)
+        )
+        console.table(["key id", "name", "note"], [[key_id, "ci-deploy", note]])
+        text = out.getvalue()
+        assert key_id in text, text
+        assert "…" not in text, text
