@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from claudesec.audit import AuditEvent, AuditStore
+from claudesec.audit.chain import ROLLUP_COUNTERS_SQL, ROLLUP_KEY_SQL, genesis_hash, record_hash
 from claudesec.audit.checkpoint import checkpoint_genesis, public_key_bytes, sign_checkpoint
-from claudesec.audit.store import ROLLUP_COUNTERS_SQL, ROLLUP_KEY_SQL, record_hash
 from claudesec.audit.secrets import AuditKeys
 
 DAY_NS = 86_400 * 1_000_000_000
@@ -80,8 +80,6 @@ def rehash_from(conn: sqlite3.Connection, start: int) -> None:
 
 
 def _genesis(conn: sqlite3.Connection) -> bytes:
-    from claudesec.audit.store import genesis_hash
-
     return genesis_hash(store_id_of(conn))
 
 

@@ -247,8 +247,8 @@ def test_records_rewritten_under_a_dropped_checkpoint_disagree_with_the_anchor(d
     auditor = _auditor(db)
     with raw(db) as conn:
         conn.execute("DELETE FROM checkpoints WHERE number = 3")
-        conn.execute("UPDATE events SET body = replace(body, 'user1', 'user7') WHERE seq = 27")
-        rehash_from(conn, 27)
+        conn.execute("UPDATE events SET body = replace(body, 'user1', 'user7') WHERE seq = 28")
+        rehash_from(conn, 28)
     report = audit(db, None, anchor=auditor.anchor)
     assert first(report)[0] in ("deleted", "modified")
     assert any(p.kind == "modified" and p.seq == 21 for p in report.problems)
