@@ -8,6 +8,10 @@ The exported form (:meth:`Checkpoint.to_export`) is a small JSON document that c
 public key. Kept off the host, it is an *anchor*: ``logs verify --anchor FILE`` then catches an
 attacker who truncated the store and its checkpoint table together, or who re-signed a rewritten
 history with a key of their own (the anchor's key, not the one in the database, is trusted).
+
+The same key signs each prune (:func:`sign_prune`): the prune event's signature over the store
+id, the event's seq and the checkpoint it kept is the only thing that lets ``logs verify``
+accept records missing before the first kept one.
 """
 
 from __future__ import annotations

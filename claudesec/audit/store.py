@@ -28,6 +28,10 @@ append reads ``data_version`` inside its ``BEGIN IMMEDIATE`` transaction, where 
 can commit, and re-reads the head from the table when it moved; so the head is always the
 table's, at the cost of one pragma instead of a B-tree read.
 
+Prune: records up to a signed checkpoint are deleted and a prune event, signed over that
+checkpoint, is chained at the head in the same transaction; the hashing, SQL and prune proof
+shared with ``verify`` live in :mod:`claudesec.audit.chain`.
+
 Errors (disk full, read-only file, lock timeout, damaged file) roll the transaction back and
 raise :class:`~claudesec.errors.StoreError`; a failed or foreign write drops the kept head, so
 a failed append never leaves a gap or a fork.

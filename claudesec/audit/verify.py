@@ -316,6 +316,17 @@ def _trusted_key(
                 checkpoint=anchor.number,
             )
         )
+    if anchor is not None and public_key is not None and anchor.public_key != public_key:
+        from claudesec.audit.secrets import public_key_fingerprint
+
+        problems.append(
+            Problem(
+                Damage.BAD_SIGNATURE,
+                f"the anchor is signed by {public_key_fingerprint(anchor.public_key)}, not the "
+                f"trusted key {public_key_fingerprint(public_key)}",
+                checkpoint=anchor.number,
+            )
+        )
     stored = claims.public_key
     if local_public_key is not None and stored is not None and local_public_key != stored:
         problems.append(

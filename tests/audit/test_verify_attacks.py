@@ -254,6 +254,18 @@ def test_records_rewritten_under_a_dropped_checkpoint_disagree_with_the_anchor(d
     assert any(p.kind == "modified" and p.seq == 21 for p in report.problems)
 
 
+def test_an_anchor_signed_by_another_key_than_the_trusted_one_is_refused(db: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from claudesec.audit.checkpoint import public_key_bytes
+
+    auditor = _auditor(db)
+    stranger = public_key_bytes(Ed25519PrivateKey.generate())
+    report = audit(db, None, anchor=auditor.anchor, public_key=stranger)
+    assert first(report) == ("bad_signature", None)
+    assert "the anchor is signed by" in report.problems[0].message
+
+
 # --------------------------------------------------------------------------- replaced stores
 
 
