@@ -168,16 +168,12 @@ def plan_range(store: AuditStore, older_than_ns: int) -> tuple[int, Checkpoint] 
     """``(first seq, anchor checkpoint)`` of what ``prune(older_than_ns)`` would remove now."""
     checkpoints = store.checkpoints()
     with store.snapshot() as conn:
-        row = conn.execute(
-            "SELECT value FROM meta WHERE key = 'pruned_through_checkpoint'"
-        ).fetchone()
         first_kept_row = conn.execute(
             "SELECT min(seq) FROM events WHERE time_ns >= ?", (older_than_ns,)
         ).fetchone()
     head = store.head().seq
-    pruned_through = 0
-    if row is not None:
-        pruned_through = next((c.seq for c in checkpoints if c.number == int(row[0])), 0)
+    # Where a signed prune left off, as prune itself reads it (never the unsigned meta marker).
+    pruned_through = store.pruned_through()
     first_kept = first_kept_row[0] if first_kept_row[0] is not None else head + 1
     anchors = [cp for cp in checkpoints if pruned_through < cp.seq < first_kept]
     if not anchors:

@@ -8,6 +8,10 @@ The exported form (:meth:`Checkpoint.to_export`) is a small JSON document that c
 public key. Kept off the host, it is an *anchor*: ``logs verify --anchor FILE`` then catches an
 attacker who truncated the store and its checkpoint table together, or who re-signed a rewritten
 history with a key of their own (the anchor's key, not the one in the database, is trusted).
+
+The same key signs each prune (:func:`sign_prune`): the prune event's signature over the store
+id, the event's seq and the checkpoint it kept is the only thing that lets ``logs verify``
+accept records missing before the first kept one.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ EXPORT_FORMAT = "claudesec-audit-checkpoint"
 EXPORT_VERSION = 1
 _DOMAIN = b"claudesec.audit.checkpoint.v1\x00"
 _GENESIS_DOMAIN = b"claudesec.audit.checkpoint-genesis.v1\x00"
+_PRUNE_DOMAIN = b"claudesec.audit.prune.v1\x00"
 
 
 def checkpoint_genesis(store_id: bytes) -> bytes:
@@ -167,6 +172,43 @@ def sign_checkpoint(
         public_key=unsigned.public_key,
         signature=key.sign(unsigned.message()),
     )
+
+
+def prune_message(*, store_id: bytes, event_seq: int, anchor: Checkpoint) -> bytes:
+    """What a prune signs: this store, the seq of its prune event, and the checkpoint it kept
+    (number, seq and hash), so the event proves exactly one prune of exactly one store."""
+    return b"".join(
+        (
+            _PRUNE_DOMAIN,
+            store_id,
+            event_seq.to_bytes(8, "big"),
+            anchor.number.to_bytes(8, "big"),
+            anchor.seq.to_bytes(8, "big"),
+            anchor.hash,
+        )
+    )
+
+
+def sign_prune(
+    key: Ed25519PrivateKey, *, store_id: bytes, event_seq: int, anchor: Checkpoint
+) -> bytes:
+    """The signature a prune event carries (see :func:`prune_message`)."""
+    return key.sign(prune_message(store_id=store_id, event_seq=event_seq, anchor=anchor))
+
+
+def prune_signature_valid(
+    public_key: bytes, signature: bytes, *, store_id: bytes, event_seq: int, anchor: Checkpoint
+) -> bool:
+    """Whether ``signature`` is ``public_key``'s over this prune (see :func:`prune_message`)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    message = prune_message(store_id=store_id, event_seq=event_seq, anchor=anchor)
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 def public_key_bytes(key: Ed25519PrivateKey) -> bytes:

@@ -28,6 +28,10 @@ append reads ``data_version`` inside its ``BEGIN IMMEDIATE`` transaction, where 
 can commit, and re-reads the head from the table when it moved; so the head is always the
 table's, at the cost of one pragma instead of a B-tree read.
 
+Prune: records up to a signed checkpoint are deleted and a prune event, signed over that
+checkpoint, is chained at the head in the same transaction; the hashing, SQL and prune proof
+shared with ``verify`` live in :mod:`claudesec.audit.chain`.
+
 Errors (disk full, read-only file, lock timeout, damaged file) roll the transaction back and
 raise :class:`~claudesec.errors.StoreError`; a failed or foreign write drops the kept head, so
 a failed append never leaves a gap or a fork.
@@ -35,7 +39,6 @@ a failed append never leaves a gap or a fork.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import sqlite3
@@ -49,7 +52,26 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, Self, TypeVar
 
-from claudesec.audit.checkpoint import Checkpoint, checkpoint_genesis, sign_checkpoint
+from claudesec.audit.chain import (
+    CP_INSERT,
+    CP_SELECT_ALL,
+    CP_SELECT_LAST,
+    PRUNE_EVENT_HINT,
+    PRUNE_MARKER,
+    ROLLUP_COUNTERS_SQL,
+    ROLLUP_KEY_SQL,
+    ChainStart,
+    DamagedStore,
+    chain_start,
+    checkpoint_from_row,
+    genesis_hash,
+    has_schema,
+    read_checkpoints,
+    read_meta,
+    record_hash,
+    walk,
+)
+from claudesec.audit.checkpoint import Checkpoint, checkpoint_genesis, sign_checkpoint, sign_prune
 from claudesec.audit.events import AuditEvent, EventType, canonical_dumps
 from claudesec.errors import StoreError
 
@@ -62,8 +84,24 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 DEFAULT_FILENAME = "audit.db"
 NS_PER_DAY = 86_400 * 1_000_000_000
-_RECORD_DOMAIN = b"claudesec.audit.record.v1\x00"
-_GENESIS_DOMAIN = b"claudesec.audit.genesis.v1\x00"
+# The chain's hashing, SQL and errors live in claudesec.audit.chain (shared with verify); these
+# names stay importable from here.
+__all__ = [
+    "DEFAULT_FILENAME",
+    "NS_PER_DAY",
+    "ROLLUP_COUNTERS_SQL",
+    "ROLLUP_KEY_SQL",
+    "SCHEMA_VERSION",
+    "AuditStore",
+    "DamagedStore",
+    "PruneResult",
+    "StoredEvent",
+    "StoredRecord",
+    "default_store_path",
+    "genesis_hash",
+    "record_hash",
+    "stored_event",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -129,13 +167,6 @@ ON CONFLICT (day, user, role, model) DO UPDATE SET
     input_tokens = input_tokens + excluded.input_tokens,
     output_tokens = output_tokens + excluded.output_tokens
 """
-# The counters each event adds to its rollup row, as SQL over the events table: used to
-# recount (verify) and to subtract (prune), so both agree with what append adds.
-ROLLUP_KEY_SQL = "time_ns / 86400000000000, user, role, model"
-ROLLUP_COUNTERS_SQL = (
-    "count(*), sum(type = 'call'), sum(decision = 'deny' OR type = 'denial'), sum(dlp), "
-    "sum(input_tokens), sum(output_tokens)"
-)
 # One statement for the chain head and the last checkpoint's seq: a round trip saved per append.
 _HEAD_AND_CHECKPOINT = """
 SELECT (SELECT seq FROM events ORDER BY seq DESC LIMIT 1),
@@ -144,41 +175,11 @@ SELECT (SELECT seq FROM events ORDER BY seq DESC LIMIT 1),
 """
 # Same connection's own commits leave it unchanged; any other connection's commit moves it.
 _DATA_VERSION = "PRAGMA data_version"
-_CP_SELECT_ALL = (
-    "SELECT number, seq, rec_hash, prev_hash, time_ns, public_key, signature "
-    "FROM checkpoints ORDER BY number"
-)
-_CP_SELECT_LAST = (
-    "SELECT number, seq, rec_hash, prev_hash, time_ns, public_key, signature "
-    "FROM checkpoints ORDER BY number DESC LIMIT 1"
-)
-_CP_SELECT_PRUNE_ANCHOR = (
-    "SELECT number, seq, rec_hash, prev_hash, time_ns, public_key, signature "
-    "FROM checkpoints WHERE seq < ? AND seq > ? ORDER BY number DESC LIMIT 1"
-)
-_CP_INSERT = (
-    "INSERT INTO checkpoints (number, seq, rec_hash, prev_hash, time_ns, public_key, signature) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
 
 RollupKey = tuple[int, str, str, str]
 _Head = tuple[int, int, bytes, int]
 _T = TypeVar("_T")
 _R = TypeVar("_R")
-
-
-def record_hash(prev_hash: bytes, seq: int, body: bytes) -> bytes:
-    """The chain hash of one record."""
-    return hashlib.sha256(_RECORD_DOMAIN + prev_hash + seq.to_bytes(8, "big") + body).digest()
-
-
-def genesis_hash(store_id: bytes) -> bytes:
-    """The ``prev_hash`` of record 1."""
-    return hashlib.sha256(_GENESIS_DOMAIN + store_id).digest()
-
-
-class DamagedStore(StoreError):
-    """The file is not a readable SQLite database any more (``verify`` reports it as damage)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -509,65 +510,38 @@ class AuditStore:
 
     def prune(self, *, older_than_ns: int) -> PruneResult:
         """Remove records older than ``older_than_ns`` (epoch ns), up to the newest checkpoint
-        that only covers such records, and record the prune as an event.
+        that only covers such records, and record the prune as a signed event.
 
         The chain up to that checkpoint is verified first: prune never deletes evidence of
-        tampering. Rollups lose the pruned records too, so summaries match what is kept.
+        tampering, and never builds on records missing without a signed prune to explain them
+        (it would launder a faked prune). The prune event carries the signing key's signature
+        over the kept checkpoint, which is what proves the prune to ``logs verify``. Rollups
+        lose the pruned records too, so summaries match what is kept.
         """
-        from claudesec.audit.verify import check_range
-
+        if self._signer is None:
+            self._require_signer()
+        assert self._signer is not None
         with self._write() as conn:
             store_id = self._get_store_id(conn)
-            pruned_through, start_prev = self._chain_start(conn, store_id)
+            checkpoints = read_checkpoints(conn, store_id)
+            start = chain_start(conn, store_id, checkpoints, self._signer_public)
+            head_seq, head_hash = self._head(conn)
             row = conn.execute(
                 "SELECT min(seq) FROM events WHERE time_ns >= ?", (older_than_ns,)
             ).fetchone()
-            head_seq, _ = self._head(conn)
             first_kept = row[0] if row[0] is not None else head_seq + 1
-            anchor_row = conn.execute(
-                _CP_SELECT_PRUNE_ANCHOR,
-                (first_kept, pruned_through),
-            ).fetchone()
-            if anchor_row is None:
-                return PruneResult(0, pruned_through, None, None)
-            anchor = _checkpoint_from_row(store_id, anchor_row)
-            problem = check_range(conn, pruned_through + 1, start_prev, anchor.seq)
-            if problem is None:
-                found = conn.execute(
-                    "SELECT rec_hash FROM events WHERE seq = ?", (anchor.seq,)
-                ).fetchone()
-                if found is None or bytes(found[0]) != anchor.rec_hash:
-                    problem = f"record {anchor.seq} does not match checkpoint #{anchor.number}"
-            if problem is not None:
-                from claudesec.errors import CheckFailed
-
-                raise CheckFailed(
-                    f"refusing to prune a damaged audit log: {problem}",
-                    hint="run `claudesec logs verify` and keep the evidence",
-                )
-            conn.execute(
-                f"""
-                WITH gone (day, user, role, model, n, calls, denials, dlp, tin, tout) AS (
-                    SELECT {ROLLUP_KEY_SQL}, {ROLLUP_COUNTERS_SQL}
-                    FROM events WHERE seq <= ? GROUP BY 1, 2, 3, 4
-                )
-                UPDATE rollups SET events = rollups.events - gone.n,
-                    calls = rollups.calls - gone.calls,
-                    denials = rollups.denials - gone.denials,
-                    dlp_events = rollups.dlp_events - gone.dlp,
-                    input_tokens = rollups.input_tokens - gone.tin,
-                    output_tokens = rollups.output_tokens - gone.tout
-                FROM gone
-                WHERE rollups.day = gone.day AND rollups.user = gone.user
-                  AND rollups.role = gone.role AND rollups.model = gone.model
-                """,  # noqa: S608 - constant SQL fragments only
-                (anchor.seq,),
+            anchor = next(
+                (c for c in reversed(checkpoints) if start.pruned_through < c.seq < first_kept),
+                None,
             )
-            conn.execute("DELETE FROM rollups WHERE events <= 0")
-            deleted = conn.execute("DELETE FROM events WHERE seq <= ?", (anchor.seq,)).rowcount
-            conn.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('pruned_through_checkpoint', ?)",
-                (str(anchor.number),),
+            if anchor is None:
+                return PruneResult(0, start.pruned_through, None, None)
+            self._check_prunable(conn, start, anchor)
+            deleted = self._delete_through(conn, anchor.seq)
+            seq = head_seq + 1
+            conn.executemany(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                [(PRUNE_MARKER, str(anchor.number)), (PRUNE_EVENT_HINT, str(seq))],
             )
             event = AuditEvent(
                 type=EventType.PRUNE,
@@ -576,10 +550,86 @@ class AuditStore:
                     "pruned_through_seq": anchor.seq,
                     "pruned_records": deleted,
                     "anchor_checkpoint": anchor.number,
+                    "anchor_checkpoint_hash": anchor.hash.hex(),
+                    "prune_signature": sign_prune(
+                        self._signer, store_id=store_id, event_seq=seq, anchor=anchor
+                    ).hex(),
                 },
             )
+            # The head as it was before the delete (which may have emptied the table): the
+            # prune event chains to it, at the seq its signature names.
+            version = conn.execute(_DATA_VERSION).fetchone()[0]
+            self._open_head = (version, head_seq, head_hash, checkpoints[-1].seq)
             [record] = self._append_locked(conn, [self._prepare(event)])
             return PruneResult(deleted, anchor.seq, anchor, record)
+
+    def pruned_through(self) -> int:
+        """The last record a signed prune removed (0 if none is proven)."""
+        with self.snapshot() as conn:
+            if not self.initialised(conn):
+                return 0
+            store_id = self._get_store_id(conn)
+            checkpoints = read_checkpoints(conn, store_id)
+            key = self._signer_public
+            if key is None:
+                stored = read_meta(conn, "public_key")
+                key = None if stored is None else bytes.fromhex(stored)
+            return chain_start(conn, store_id, checkpoints, key).pruned_through
+
+    def _check_prunable(
+        self, conn: sqlite3.Connection, start: ChainStart, anchor: Checkpoint
+    ) -> None:
+        """Refuse (exit 1) unless records ``start..anchor`` are all there, chained, and end at
+        the hash the anchor signed with this store's key."""
+        problem = None
+        if start.unexplained_gap and start.first_present is not None:
+            problem = (
+                f"records {start.seq}..{start.first_present - 1} are missing and no signed "
+                "prune removed them"
+            )
+        elif not anchor.signature_valid(self._signer_public):
+            problem = f"checkpoint #{anchor.number} is not signed by this store's key"
+        else:
+            end = walk(
+                conn, start.seq, start.prev_hash, signed={anchor.seq: anchor}, until=anchor.seq
+            )
+            if end.contradicts is not None:
+                problem = f"record {anchor.seq} does not match checkpoint #{anchor.number}"
+            elif end.found is not None:
+                problem = f"record {end.last_seq + 1} does not fit the hash chain"
+            elif end.last_seq < anchor.seq:
+                problem = f"records {end.last_seq + 1}..{anchor.seq} are missing"
+        if problem is not None:
+            from claudesec.errors import CheckFailed
+
+            raise CheckFailed(
+                f"refusing to prune a damaged audit log: {problem}",
+                hint="run `claudesec logs verify` and keep the evidence",
+            )
+
+    @staticmethod
+    def _delete_through(conn: sqlite3.Connection, through_seq: int) -> int:
+        """Delete records ``..through_seq`` and take them out of the rollups; the count."""
+        conn.execute(
+            f"""
+            WITH gone (day, user, role, model, n, calls, denials, dlp, tin, tout) AS (
+                SELECT {ROLLUP_KEY_SQL}, {ROLLUP_COUNTERS_SQL}
+                FROM events WHERE seq <= ? GROUP BY 1, 2, 3, 4
+            )
+            UPDATE rollups SET events = rollups.events - gone.n,
+                calls = rollups.calls - gone.calls,
+                denials = rollups.denials - gone.denials,
+                dlp_events = rollups.dlp_events - gone.dlp,
+                input_tokens = rollups.input_tokens - gone.tin,
+                output_tokens = rollups.output_tokens - gone.tout
+            FROM gone
+            WHERE rollups.day = gone.day AND rollups.user = gone.user
+              AND rollups.role = gone.role AND rollups.model = gone.model
+            """,  # noqa: S608 - constant SQL fragments only
+            (through_seq,),
+        )
+        conn.execute("DELETE FROM rollups WHERE events <= 0")
+        return int(conn.execute("DELETE FROM events WHERE seq <= ?", (through_seq,)).rowcount)
 
     # ----------------------------------------------------------------- reading
 
@@ -606,10 +656,7 @@ class AuditStore:
 
     def initialised(self, conn: sqlite3.Connection) -> bool:
         """Whether the schema exists (a read-only open of a never-written file has none)."""
-        row = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-        ).fetchone()
-        return row is not None
+        return has_schema(conn)
 
     def store_id(self) -> bytes | None:
         with self.snapshot() as conn:
@@ -639,8 +686,8 @@ class AuditStore:
             if not self.initialised(conn):
                 return []
             store_id = self._get_store_id(conn)
-            rows = conn.execute(_CP_SELECT_ALL).fetchall()
-        return [_checkpoint_from_row(store_id, row) for row in rows]
+            rows = conn.execute(CP_SELECT_ALL).fetchall()
+        return [checkpoint_from_row(store_id, row) for row in rows]
 
     def last_checkpoint(self) -> Checkpoint | None:
         with self.snapshot() as conn:
@@ -822,7 +869,7 @@ class AuditStore:
             time_ns=time.time_ns(),
         )
         conn.execute(
-            _CP_INSERT,
+            CP_INSERT,
             (
                 checkpoint.number,
                 checkpoint.seq,
@@ -847,21 +894,9 @@ class AuditStore:
         return self._store_id
 
     def _chain_start(self, conn: sqlite3.Connection, store_id: bytes) -> tuple[int, bytes]:
-        """``(seq before the first kept record, the hash it must chain to)``."""
-        row = conn.execute(
-            "SELECT value FROM meta WHERE key = 'pruned_through_checkpoint'"
-        ).fetchone()
-        if row is None:
-            return 0, genesis_hash(store_id)
-        anchor = conn.execute(
-            "SELECT seq, rec_hash FROM checkpoints WHERE number = ?", (int(row[0]),)
-        ).fetchone()
-        if anchor is None:
-            raise StoreError(
-                f"the audit store {self.path} lost the checkpoint it was pruned to",
-                hint="run `claudesec logs verify`",
-            )
-        return int(anchor[0]), bytes(anchor[1])
+        """``(seq, hash)`` the first record of an empty table chains to: genesis. (A prune
+        always leaves its own event behind, so only a new store has no records.)"""
+        return 0, genesis_hash(store_id)
 
     def _head(self, conn: sqlite3.Connection) -> tuple[int, bytes]:
         row = conn.execute("SELECT seq, rec_hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
@@ -870,26 +905,13 @@ class AuditStore:
         return self._chain_start(conn, self._get_store_id(conn))
 
     def _last_checkpoint(self, conn: sqlite3.Connection) -> Checkpoint | None:
-        row = conn.execute(_CP_SELECT_LAST).fetchone()
-        return None if row is None else _checkpoint_from_row(self._get_store_id(conn), row)
+        row = conn.execute(CP_SELECT_LAST).fetchone()
+        return None if row is None else checkpoint_from_row(self._get_store_id(conn), row)
 
 
 def stored_event(row: Sequence[Any]) -> StoredEvent:
     """``(seq, rec_hash, body)`` -> :class:`StoredEvent`."""
     return StoredEvent(int(row[0]), bytes(row[1]).hex(), AuditEvent.from_json(row[2]))
-
-
-def _checkpoint_from_row(store_id: bytes, row: Sequence[Any]) -> Checkpoint:
-    return Checkpoint(
-        store_id=store_id,
-        number=int(row[0]),
-        seq=int(row[1]),
-        rec_hash=bytes(row[2]),
-        prev_hash=bytes(row[3]),
-        time_ns=int(row[4]),
-        public_key=bytes(row[5]),
-        signature=bytes(row[6]),
-    )
 
 
 def _iso(time_ns: int) -> str:

@@ -6,17 +6,28 @@ classify the damage:
 
 * **modified** - the record's content no longer matches its hash, or its hash was recomputed
   but the next record was chained to the original, or it disagrees with a signed checkpoint;
-* **deleted** - a gap in ``seq``, or later records renumbered to close one;
+* **deleted** - a gap in ``seq``, or later records renumbered to close one, or records missing
+  before the first kept one that no signed prune removed; or checkpoints missing;
 * **inserted** - a record that is not part of the original chain sits before the original;
 * **reordered** - the original record for this position sits elsewhere;
 * **truncated** - the store ends before a checkpoint (or an exported anchor) says it should;
 * **bad_signature** - a checkpoint's signature fails, or it was signed by a key other than
   the trusted one (``--public-key``, the anchor's key, or the store's own);
-* **replaced** - the store is not the one the anchor was exported from.
+* **replaced** - the store is not the one the anchor was exported from;
+* **unsigned** - a public key was given, but no checkpoint signs any of the store's records.
 
-Without an exported anchor, a tail cut together with its checkpoints, or a history re-signed
-with a key the attacker controls, cannot be told from a genuine store; the report says how
-many records are covered only by the chain.
+Only signatures are trusted: the meta table's prune marker and the checkpoint rows are claims
+to check. A prune counts only when its chained prune event carries the trusted key's signature
+over the checkpoint it kept (:func:`claudesec.audit.chain.chain_start`). Without an exported
+anchor, a tail cut together with its checkpoints, or a history re-signed with a key the
+attacker controls, cannot be told from a genuine store; the report says how many records are
+covered only by the chain.
+
+The steps of :func:`_verify`, in order: read what the store claims (:func:`_read_claims`),
+decide which key to trust (:func:`_trusted_key`), check the checkpoint chain and the anchor,
+find where the kept chain starts (a signed prune, or genesis) and any unexplained gap before
+it, walk the records, check the end against checkpoints and anchor, check that something is
+signed at all, and recount the rollups.
 """
 
 from __future__ import annotations
@@ -24,23 +35,29 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
-from claudesec.audit.checkpoint import Checkpoint, checkpoint_genesis
-from claudesec.audit.store import (
-    _CP_SELECT_ALL,
+from claudesec.audit.chain import (
+    PRUNE_MARKER,
+    RECORD_DOMAIN,
     ROLLUP_COUNTERS_SQL,
     ROLLUP_KEY_SQL,
-    AuditStore,
+    ChainStart,
     DamagedStore,
-    _checkpoint_from_row,
-    genesis_hash,
+    Walk,
+    chain_start,
+    has_schema,
+    read_checkpoints,
+    read_meta,
     record_hash,
+    walk,
 )
+from claudesec.audit.checkpoint import Checkpoint, checkpoint_genesis
 
-_RECORD_DOMAIN = b"claudesec.audit.record.v1\x00"
 _WINDOW = 256  # rows examined around a bad record to classify the damage
 _RENUMBER_SEARCH = 100_000  # how far a renumbered record may have moved
 
@@ -53,6 +70,7 @@ class Damage(StrEnum):
     TRUNCATED = "truncated"
     BAD_SIGNATURE = "bad_signature"
     REPLACED = "replaced"
+    UNSIGNED = "unsigned"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +81,11 @@ class Problem:
     message: str
     seq: int | None = None
     checkpoint: int | None = None
+
+    @property
+    def headline(self) -> str:
+        """How a report line starts: an unsigned store is unproven, not proven tampered."""
+        return "NOT SIGNED" if self.kind is Damage.UNSIGNED else "TAMPERED"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,8 +141,17 @@ class VerifyReport:
         }
 
 
+class AuditLog(Protocol):
+    """What verify needs of an audit store: its path and a consistent read view of it."""
+
+    @property
+    def path(self) -> Path: ...
+
+    def snapshot(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+
 def verify_store(
-    store: AuditStore,
+    store: AuditLog,
     *,
     anchor: Checkpoint | None = None,
     public_key: bytes | None = None,
@@ -133,125 +165,170 @@ def verify_store(
     recorded in the store.
     """
     started = time.perf_counter()
+    path = str(store.path)
     try:
-        return _verify_snapshot(
-            store,
-            anchor=anchor,
-            public_key=public_key,
-            local_public_key=local_public_key,
-            check_rollups=check_rollups,
-            started=started,
-        )
+        with store.snapshot() as conn:
+            if not has_schema(conn):
+                report = _never_written(path, anchor)
+            else:
+                report = _verify(
+                    conn,
+                    path,
+                    anchor=anchor,
+                    public_key=public_key,
+                    local_public_key=local_public_key,
+                    check_rollups=check_rollups,
+                )
     except DamagedStore as exc:
         # A file SQLite can no longer read is the most thorough tampering of all.
         problem = Problem(Damage.MODIFIED, f"{exc.message}: the file itself was damaged")
-        return VerifyReport(
-            str(store.path),
-            0,
-            0,
-            0,
-            0,
-            None,
-            0,
-            None,
-            anchor,
-            (problem,),
-            time.perf_counter() - started,
-        )
+        report = _empty_report(path, anchor, (problem,))
+    return replace(report, elapsed_s=time.perf_counter() - started)
 
 
-def _verify_snapshot(
-    store: AuditStore,
-    *,
-    anchor: Checkpoint | None,
-    public_key: bytes | None,
-    local_public_key: bytes | None,
-    check_rollups: bool,
-    started: float,
+def _empty_report(
+    path: str, anchor: Checkpoint | None, problems: tuple[Problem, ...] = ()
 ) -> VerifyReport:
-    with store.snapshot() as conn:
-        if not store.initialised(conn):
-            problems: list[Problem] = []
-            if anchor is not None:
-                problems.append(
-                    Problem(
-                        Damage.TRUNCATED,
-                        f"the store is empty but the anchor covers records up to {anchor.seq}",
-                        seq=1,
-                        checkpoint=anchor.number,
-                    )
-                )
-            return VerifyReport(
-                str(store.path),
-                0,
-                0,
-                0,
-                0,
-                None,
-                0,
-                None,
-                anchor,
-                tuple(problems),
-                time.perf_counter() - started,
-            )
-        report = _verify(
-            conn,
-            store,
-            anchor=anchor,
-            public_key=public_key,
-            local_public_key=local_public_key,
-            check_rollups=check_rollups,
-        )
-    return _with_elapsed(report, time.perf_counter() - started)
+    return VerifyReport(path, 0, 0, 0, 0, None, 0, None, anchor, problems)
 
 
-def _with_elapsed(report: VerifyReport, elapsed: float) -> VerifyReport:
-    return VerifyReport(
-        report.path,
-        report.records,
-        report.first_seq,
-        report.last_seq,
-        report.checkpoints,
-        report.last_checkpoint,
-        report.pruned_through,
-        report.public_key,
-        report.anchor,
-        report.problems,
-        elapsed,
+def _never_written(path: str, anchor: Checkpoint | None) -> VerifyReport:
+    """A file with no tables: fine, unless an anchor says records were written."""
+    if anchor is None:
+        return _empty_report(path, None)
+    problem = Problem(
+        Damage.TRUNCATED,
+        f"the store is empty but the anchor covers records up to {anchor.seq}",
+        seq=1,
+        checkpoint=anchor.number,
     )
+    return _empty_report(path, anchor, (problem,))
+
+
+# --------------------------------------------------------------------------- the steps
+
+
+@dataclass(frozen=True, slots=True)
+class _Claims:
+    """What the store says about itself. None of it is trusted until a signature covers it."""
+
+    store_id: bytes
+    public_key: bytes | None
+    checkpoints: list[Checkpoint]
+    records: int
+    first_seq: int
 
 
 def _verify(
     conn: sqlite3.Connection,
-    store: AuditStore,
+    path: str,
     *,
     anchor: Checkpoint | None,
     public_key: bytes | None,
     local_public_key: bytes | None,
     check_rollups: bool,
 ) -> VerifyReport:
-    store_id = _meta_bytes(conn, "store_id")
+    claims = _read_claims(conn)
+    if claims is None:
+        problem = Problem(Damage.MODIFIED, "the store's id is missing from its metadata")
+        return _empty_report(path, anchor, (problem,))
+    # A stranger's anchor says nothing about these records (the mismatch itself is reported).
+    anchor_here = anchor if anchor is None or anchor.store_id == claims.store_id else None
     problems: list[Problem] = []
-    if store_id is None:
-        problems.append(Problem(Damage.MODIFIED, "the store's id is missing from its metadata"))
-        return VerifyReport(str(store.path), 0, 0, 0, 0, None, 0, None, anchor, tuple(problems))
-    stored_key = _meta_bytes(conn, "public_key")
-    checkpoints = [
-        _checkpoint_from_row(store_id, row) for row in conn.execute(_CP_SELECT_ALL).fetchall()
-    ]
+    trusted = _trusted_key(claims, anchor, public_key, local_public_key, problems)
+    _add(problems, _check_checkpoints(claims.checkpoints, claims.store_id, trusted))
+    _add(problems, _check_anchor(anchor_here, claims.checkpoints))
+    start = chain_start(conn, claims.store_id, claims.checkpoints, trusted)
+    _add(problems, _check_prune_marker(conn, claims.checkpoints))
+    _add(problems, _unproven_gap(conn, start))
+    walk_start, walk_prev = _walk_origin(conn, start)
+    end = walk(
+        conn,
+        walk_start,
+        walk_prev,
+        signed=_signed_positions(claims.checkpoints, anchor_here, walk_start),
+    )
+    _add(problems, _walk_problem(conn, end, walk_start, claims.checkpoints))
+    _add(problems, _check_end(end, claims.checkpoints, anchor_here))
+    _add(problems, _check_signed(claims, public_key))
+    if check_rollups and not problems:
+        _add(problems, _check_rollups(conn))
+    return VerifyReport(
+        path=path,
+        records=claims.records,
+        first_seq=claims.first_seq,
+        last_seq=end.last_seq,
+        checkpoints=len(claims.checkpoints),
+        last_checkpoint=claims.checkpoints[-1] if claims.checkpoints else None,
+        pruned_through=start.pruned_through,
+        public_key=trusted,
+        anchor=anchor,
+        problems=tuple(problems),
+    )
 
-    # ---- which key is trusted, and does the anchor belong here
-    trusted = public_key or (anchor.public_key if anchor else None) or stored_key
-    if anchor is not None and anchor.store_id != store_id:
+
+def _add(problems: list[Problem], problem: Problem | None) -> None:
+    if problem is not None:
+        problems.append(problem)
+
+
+def _read_claims(conn: sqlite3.Connection) -> _Claims | None:
+    store_id = _meta_bytes(conn, "store_id")
+    if store_id is None:
+        return None
+    first, count = conn.execute("SELECT min(seq), count(*) FROM events").fetchone()
+    return _Claims(
+        store_id=store_id,
+        public_key=_meta_bytes(conn, "public_key"),
+        checkpoints=read_checkpoints(conn, store_id),
+        records=int(count),
+        first_seq=int(first) if first is not None else 0,
+    )
+
+
+def _meta_bytes(conn: sqlite3.Connection, key: str) -> bytes | None:
+    value = read_meta(conn, key)
+    if value is None:
+        return None
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        return b""
+
+
+def _trusted_key(
+    claims: _Claims,
+    anchor: Checkpoint | None,
+    public_key: bytes | None,
+    local_public_key: bytes | None,
+    problems: list[Problem],
+) -> bytes | None:
+    """The key signatures must verify under: the auditor's, else the anchor's, else the
+    store's own (which proves only self-consistency). Adds what is wrong with the choice."""
+    trusted = public_key or (anchor.public_key if anchor else None) or claims.public_key
+    if anchor is not None and anchor.store_id != claims.store_id:
         problems.append(
             Problem(
                 Damage.REPLACED,
-                f"the store id {store_id.hex()} is not the anchor's ({anchor.store_id.hex()}): "
-                "this is a different (possibly substituted) audit store",
+                f"the store id {claims.store_id.hex()} is not the anchor's "
+                f"({anchor.store_id.hex()}): this is a different (possibly substituted) audit "
+                "store",
                 checkpoint=anchor.number,
             )
         )
-    if local_public_key is not None and stored_key is not None and local_public_key != stored_key:
+    if anchor is not None and public_key is not None and anchor.public_key != public_key:
+        from claudesec.audit.secrets import public_key_fingerprint
+
+        problems.append(
+            Problem(
+                Damage.BAD_SIGNATURE,
+                f"the anchor is signed by {public_key_fingerprint(anchor.public_key)}, not the "
+                f"trusted key {public_key_fingerprint(public_key)}",
+                checkpoint=anchor.number,
+            )
+        )
+    stored = claims.public_key
+    if local_public_key is not None and stored is not None and local_public_key != stored:
         problems.append(
             Problem(
                 Damage.BAD_SIGNATURE,
@@ -259,81 +336,24 @@ def _verify(
                 "the store's key was replaced",
             )
         )
-    if checkpoints and stored_key is None and public_key is None and anchor is None:
+    if claims.checkpoints and stored is None and public_key is None and anchor is None:
         problems.append(
             Problem(Damage.MODIFIED, "the store has checkpoints but its public key is missing")
         )
-        trusted = checkpoints[0].public_key
-
-    cp_problem = _check_checkpoints(checkpoints, store_id, trusted)
-    if cp_problem is not None:
-        problems.append(cp_problem)
-
-    if anchor is not None and anchor.store_id == store_id:
-        anchor_problem = _check_anchor(anchor, checkpoints)
-        if anchor_problem is not None:
-            problems.append(anchor_problem)
-
-    # ---- the records
-    start, prev, pruned_problem = _start(conn, store_id, checkpoints)
-    if pruned_problem is not None:
-        problems.append(pruned_problem)
-    cp_by_seq: dict[int, Checkpoint] = {}
-    for checkpoint in checkpoints:
-        if checkpoint.seq >= start:
-            cp_by_seq.setdefault(checkpoint.seq, checkpoint)
-    walk = _walk(conn, start, prev, cp_by_seq=cp_by_seq, checkpoints=checkpoints)
-    last_seq = walk.last_seq
-    first_row = conn.execute("SELECT min(seq), count(*) FROM events").fetchone()
-    records = int(first_row[1])
-    first_seq = int(first_row[0]) if first_row[0] is not None else 0
-    if walk.problem is not None:
-        problems.append(walk.problem)
-    else:
-        highest = max((c for c in checkpoints), key=lambda c: c.seq, default=None)
-        if highest is not None and highest.seq > last_seq:
-            problems.append(_truncated(last_seq, highest.seq, f"checkpoint #{highest.number}"))
-        if (
-            anchor is not None
-            and anchor.seq > last_seq
-            and not any(p.kind is Damage.TRUNCATED for p in problems)
-        ):
-            problems.append(_truncated(last_seq, anchor.seq, "the anchor"))
-        if check_rollups and not problems:
-            rollup_problem = _check_rollups(conn)
-            if rollup_problem is not None:
-                problems.append(rollup_problem)
-
-    return VerifyReport(
-        path=str(store.path),
-        records=records,
-        first_seq=first_seq,
-        last_seq=last_seq,
-        checkpoints=len(checkpoints),
-        last_checkpoint=checkpoints[-1] if checkpoints else None,
-        pruned_through=start - 1,
-        public_key=trusted,
-        anchor=anchor,
-        problems=tuple(problems),
-    )
+        trusted = claims.checkpoints[0].public_key
+    return trusted
 
 
-def _meta_bytes(conn: sqlite3.Connection, key: str) -> bytes | None:
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-    if row is None:
-        return None
-    try:
-        return bytes.fromhex(row[0])
-    except ValueError:
-        return b""
-
-
-def _truncated(last_seq: int, expected: int, by: str) -> Problem:
+def _truncated(
+    last_seq: int, expected: int, by: str, *, checkpoint: int | None = None, also: str = ""
+) -> Problem:
+    ends = f"ends at record {last_seq}" if last_seq else "has no records"
     return Problem(
         Damage.TRUNCATED,
-        f"the log ends at record {last_seq} but {by} covers records up to {expected}: "
-        f"records {last_seq + 1}..{expected} were cut off",
+        f"the log {ends} but {by} covers records up to {expected}: "
+        f"records {last_seq + 1}..{expected} were cut off{also}",
         seq=last_seq + 1,
+        checkpoint=checkpoint,
     )
 
 
@@ -390,18 +410,13 @@ def _check_checkpoints(
     return None
 
 
-def _check_anchor(anchor: Checkpoint, checkpoints: list[Checkpoint]) -> Problem | None:
-    if anchor.number > len(checkpoints):
-        have = f"#{len(checkpoints)}" if checkpoints else "none"
-        return Problem(
-            Damage.TRUNCATED,
-            f"the anchor is checkpoint #{anchor.number} (record {anchor.seq}) but the store's "
-            f"last checkpoint is {have}: the log was cut back",
-            seq=anchor.seq,
-            checkpoint=anchor.number,
-        )
-    mine = checkpoints[anchor.number - 1]
-    if mine.number == anchor.number and mine.hash != anchor.hash:
+def _check_anchor(anchor: Checkpoint | None, checkpoints: list[Checkpoint]) -> Problem | None:
+    """The store's copy of the anchor's checkpoint must be the anchor. (A store that lacks it
+    is judged at the end, once the walk knows where the records stop.)"""
+    if anchor is None:
+        return None
+    mine = next((c for c in checkpoints if c.number == anchor.number), None)
+    if mine is not None and mine.hash != anchor.hash:
         return Problem(
             Damage.MODIFIED,
             f"checkpoint #{anchor.number} differs from the exported anchor: the history up to "
@@ -412,88 +427,137 @@ def _check_anchor(anchor: Checkpoint, checkpoints: list[Checkpoint]) -> Problem 
     return None
 
 
+# --------------------------------------------------------------------------- prunes
+
+
+def _check_prune_marker(conn: sqlite3.Connection, checkpoints: list[Checkpoint]) -> Problem | None:
+    """The meta marker a prune leaves proves nothing, but it must not contradict the records."""
+    value = read_meta(conn, PRUNE_MARKER)
+    if value is None:
+        return None
+    number = int(value) if value.isdigit() else -1
+    anchor = next((c for c in checkpoints if c.number == number), None)
+    if anchor is None:
+        return Problem(
+            Damage.DELETED,
+            f"checkpoint #{value}, the anchor of the last prune, is missing",
+            checkpoint=number if number >= 0 else None,
+        )
+    leftover = conn.execute("SELECT max(seq) FROM events WHERE seq <= ?", (anchor.seq,)).fetchone()
+    if leftover[0] is not None:
+        return Problem(
+            Damage.MODIFIED,
+            f"record {leftover[0]} is still present although the log was pruned through "
+            f"record {anchor.seq}: the prune marker was tampered with",
+            seq=int(leftover[0]),
+        )
+    return None
+
+
+def _unproven_gap(conn: sqlite3.Connection, start: ChainStart) -> Problem | None:
+    """Records missing before the first kept one that no signed prune removed: deleted."""
+    if not start.unexplained_gap or start.first_present is None:
+        return None
+    last = start.first_present - 1
+    missing = f"record {last} is" if last == start.seq else f"records {start.seq}..{last} are"
+    if start.anchor is not None:
+        why = f"after the signed prune through record {start.pruned_through}"
+    elif read_meta(conn, PRUNE_MARKER) is not None:
+        why = (
+            "the prune marker claims a prune, but no prune event signed by the trusted key "
+            "proves it"
+        )
+    else:
+        why = "no signed prune removed them"
+    return Problem(Damage.DELETED, f"{missing} missing (deleted): {why}", seq=start.seq)
+
+
 # --------------------------------------------------------------------------- records
 
 
-def _start(
-    conn: sqlite3.Connection, store_id: bytes, checkpoints: list[Checkpoint]
-) -> tuple[int, bytes, Problem | None]:
-    """The first seq to walk and the hash it must chain to (after a prune: the anchor)."""
-    row = conn.execute("SELECT value FROM meta WHERE key = 'pruned_through_checkpoint'").fetchone()
-    if row is None:
-        return 1, genesis_hash(store_id), None
-    number = int(row[0])
-    anchor = next((c for c in checkpoints if c.number == number), None)
-    if anchor is None:
-        return (
-            1,
-            genesis_hash(store_id),
-            Problem(
-                Damage.DELETED,
-                f"checkpoint #{number}, the anchor of the last prune, is missing",
-                checkpoint=number,
-            ),
+def _walk_origin(conn: sqlite3.Connection, start: ChainStart) -> tuple[int, bytes]:
+    """Where the walk begins: the proven start, or past a gap already reported, the first
+    kept record (so damage further on is still located)."""
+    if not start.unexplained_gap or start.first_present is None:
+        return start.seq, start.prev_hash
+    row = conn.execute(
+        "SELECT prev_hash FROM events WHERE seq = ?", (start.first_present,)
+    ).fetchone()
+    return start.first_present, bytes(row[0])
+
+
+def _signed_positions(
+    checkpoints: list[Checkpoint], anchor: Checkpoint | None, walk_start: int
+) -> dict[int, Checkpoint]:
+    """The record hashes signatures vouch for, by seq; the off-host anchor wins."""
+    signed: dict[int, Checkpoint] = {}
+    for checkpoint in checkpoints:
+        if checkpoint.seq >= walk_start:
+            signed.setdefault(checkpoint.seq, checkpoint)
+    if anchor is not None and anchor.seq >= walk_start:
+        signed[anchor.seq] = anchor
+    return signed
+
+
+def _walk_problem(
+    conn: sqlite3.Connection, end: Walk, walk_start: int, checkpoints: list[Checkpoint]
+) -> Problem | None:
+    if end.contradicts is not None:
+        return _rewritten(end.contradicts, checkpoints, walk_start)
+    if end.found is not None:
+        return _diagnose(conn, walk_start, end.last_seq + 1, end.prev_hash, end.found)
+    return None
+
+
+def _check_end(
+    end: Walk, checkpoints: list[Checkpoint], anchor: Checkpoint | None
+) -> Problem | None:
+    """Does the log reach as far as its checkpoints and the anchor say it did?"""
+    if anchor is not None and all(c.number != anchor.number for c in checkpoints):
+        last = max((c.number for c in checkpoints), default=0)
+        gone = (
+            f"checkpoints #{last + 1}..#{anchor.number}"
+            if last + 1 < anchor.number
+            else f"checkpoint #{anchor.number}"
         )
-    leftover = conn.execute("SELECT max(seq) FROM events WHERE seq <= ?", (anchor.seq,)).fetchone()[
-        0
-    ]
-    if leftover is not None:
-        return (
-            anchor.seq + 1,
-            anchor.rec_hash,
-            Problem(
-                Damage.MODIFIED,
-                f"record {leftover} is still present although the log was pruned through "
-                f"record {anchor.seq}: the prune marker was tampered with",
-                seq=int(leftover),
-            ),
+        if end.clean and end.last_seq < anchor.seq:
+            # The walk stopped at the last record left: the first one cut is the next.
+            return _truncated(
+                end.last_seq,
+                anchor.seq,
+                f"the anchor (checkpoint #{anchor.number})",
+                checkpoint=anchor.number,
+                also=f", together with {gone}",
+            )
+        return Problem(
+            Damage.DELETED,
+            f"{gone} {'are' if gone.startswith('checkpoints') else 'is'} missing: the exported "
+            f"anchor is checkpoint #{anchor.number} (record {anchor.seq})",
+            checkpoint=min(last + 1, anchor.number),
         )
-    return anchor.seq + 1, anchor.rec_hash, None
+    if not end.clean:
+        return None
+    highest = max(checkpoints, key=lambda c: c.seq, default=None)
+    if highest is not None and highest.seq > end.last_seq:
+        return _truncated(end.last_seq, highest.seq, f"checkpoint #{highest.number}")
+    if anchor is not None and anchor.seq > end.last_seq:
+        return _truncated(end.last_seq, anchor.seq, "the anchor", checkpoint=anchor.number)
+    return None
 
 
-@dataclass(frozen=True, slots=True)
-class _Walk:
-    last_seq: int
-    problem: Problem | None
+def _check_signed(claims: _Claims, public_key: bytes | None) -> Problem | None:
+    """Given the auditor's key, records that no checkpoint signs prove nothing about where
+    they came from: a replacement store looks exactly like this."""
+    if public_key is None or claims.records == 0 or claims.checkpoints:
+        return None
+    from claudesec.audit.secrets import public_key_fingerprint
 
-
-def _walk(
-    conn: sqlite3.Connection,
-    start: int,
-    prev: bytes,
-    *,
-    cp_by_seq: dict[int, Checkpoint],
-    checkpoints: list[Checkpoint],
-    until: int | None = None,
-) -> _Walk:
-    sha256 = hashlib.sha256
-    domain = _RECORD_DOMAIN
-    expected = start
-    sql = "SELECT seq, prev_hash, rec_hash, CAST(body AS BLOB) FROM events WHERE seq >= ?"
-    params: tuple[int, ...] = (start,)
-    if until is not None:
-        sql += " AND seq <= ?"
-        params = (start, until)
-    cursor = conn.execute(sql + " ORDER BY seq", params)
-    cursor.arraysize = 4096
-    while True:
-        rows = cursor.fetchmany()
-        if not rows:
-            break
-        for seq, p, h, body in rows:
-            if (
-                seq != expected
-                or p != prev
-                or sha256(domain + p + seq.to_bytes(8, "big") + body).digest() != h
-            ):
-                return _Walk(expected - 1, _diagnose(conn, start, expected, prev, seq))
-            if cp_by_seq and seq in cp_by_seq:
-                checkpoint = cp_by_seq[seq]
-                if checkpoint.rec_hash != h:
-                    return _Walk(expected - 1, _rewritten(checkpoint, checkpoints, start))
-            prev = h
-            expected += 1
-    return _Walk(expected - 1, None)
+    return Problem(
+        Damage.UNSIGNED,
+        f"nothing in this store is signed yet: its {claims.records} records have no checkpoint "
+        f"signed by {public_key_fingerprint(public_key)}, so they may not come from that key's "
+        "writer at all (run `claudesec logs checkpoint` where the store is written)",
+    )
 
 
 def _rewritten(checkpoint: Checkpoint, checkpoints: list[Checkpoint], start: int) -> Problem:
@@ -602,6 +666,15 @@ def _diagnose(conn: sqlite3.Connection, start: int, k: int, prev: bytes, found: 
             seq=k - 1,
         )
     moved = _fits_elsewhere(row, k)
+    original = _original_elsewhere(conn, window, k, prev, moved)
+    if moved is not None and original is not None:
+        # Renumbering after a deletion leaves no original record k anywhere; here it still is.
+        return Problem(
+            Damage.REORDERED,
+            f"record {k} is out of order: it belongs at {moved}, and the original record {k} "
+            f"sits at {original}",
+            seq=k,
+        )
     if moved is not None and moved > k:
         gap = moved - k
         what = "record" if gap == 1 else f"{gap} records"
@@ -620,24 +693,30 @@ def _diagnose(conn: sqlite3.Connection, start: int, k: int, prev: bytes, found: 
     return Problem(Damage.MODIFIED, f"record {k} was modified: it does not fit the chain", seq=k)
 
 
+def _original_elsewhere(
+    conn: sqlite3.Connection, window: dict[int, _Row], k: int, prev: bytes, moved: int | None
+) -> int | None:
+    """Where the original record ``k`` (chained to ``prev``, hashed as ``k``) now sits, if it
+    is still in the table after ``k``: first where the record at ``k`` came from, then nearby."""
+    candidates = dict(window)
+    if moved is not None and moved > k and moved not in candidates:
+        candidates.update(_rows(conn, moved, moved))
+    order = sorted(candidates, key=lambda seq: (seq != moved, seq))
+    for seq in order:
+        other = candidates[seq]
+        if seq > k and other[0] == prev and _fits(other, k):
+            return seq
+    return None
+
+
 def _fits_elsewhere(row: _Row, k: int) -> int | None:
     """The seq this row was originally written at, if within reach."""
     prev, digest, body = row
-    base = _RECORD_DOMAIN + prev
+    base = RECORD_DOMAIN + prev
     for distance in range(1, _RENUMBER_SEARCH):
         for seq in (k + distance, k - distance):
             if seq > 0 and hashlib.sha256(base + seq.to_bytes(8, "big") + body).digest() == digest:
                 return seq
-    return None
-
-
-def check_range(conn: sqlite3.Connection, start: int, prev: bytes, until: int) -> str | None:
-    """Walk records ``start..until`` (used by prune before it deletes them)."""
-    walk = _walk(conn, start, prev, cp_by_seq={}, checkpoints=[], until=until)
-    if walk.problem is not None:
-        return f"{walk.problem.kind}: {walk.problem.message}"
-    if walk.last_seq < until:
-        return f"records {walk.last_seq + 1}..{until} are missing"
     return None
 
 

@@ -686,7 +686,9 @@ def _render_verify(console: Console, fmt: str, report: VerifyReport) -> None:
                 f"checkpoint #{problem.checkpoint}" if problem.checkpoint is not None else "store"
             )
         )
-        console.styled(f"TAMPERED: {where}: {problem.kind}: {problem.message}", "bold red")
+        console.styled(
+            f"{problem.headline}: {where}: {problem.kind}: {problem.message}", "bold red"
+        )
 
 
 # Export, alerts and archive commands live in their own module; registered last so they

@@ -148,6 +148,42 @@ def test_public_key_export_and_verify_with_it(run_cli: RunCli, store: Path, tmp_
     assert secret not in pem and secret not in hex_key
 
 
+def _auditor_files(run_cli: RunCli, tmp_path: Path) -> tuple[str, str]:
+    """What an auditor keeps off the host: an exported checkpoint and the public key."""
+    anchor, key = tmp_path / "anchor.json", tmp_path / "audit.pub"
+    assert run_cli("logs", "checkpoint", "--export", str(anchor)).exit_code == 0
+    key.write_text(run_cli("logs", "public-key").stdout)
+    return str(anchor), str(key)
+
+
+def test_verify_with_anchor_and_key_refuses_a_faked_prune(
+    run_cli: RunCli, store: Path, tmp_path: Path
+) -> None:
+    anchor, key = _auditor_files(run_cli, tmp_path)
+    with raw(store) as conn:
+        conn.execute("DELETE FROM events WHERE seq <= 20")
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('pruned_through_checkpoint', '2')")
+    result = run_cli("logs", "verify", "--anchor", anchor, "--public-key", key, "--no-rollups")
+    assert result.exit_code == 1
+    assert "TAMPERED: record 1: deleted: records 1..20 are missing" in result.stdout
+
+
+def test_verify_with_a_public_key_refuses_a_store_nothing_signed(
+    run_cli: RunCli, store: Path, tmp_path: Path
+) -> None:
+    _, key = _auditor_files(run_cli, tmp_path)
+    replacement = tmp_path / "elsewhere" / "audit.db"
+    with AuditStore.open(replacement, checkpoint_every=0) as other:
+        other.append_many(event(i) for i in range(1, 6))
+    for suffix in ("-wal", "-shm"):
+        Path(str(store) + suffix).unlink(missing_ok=True)
+    store.write_bytes(replacement.read_bytes())
+    assert run_cli("logs", "verify").exit_code == 0  # alone, a store with no key is just young
+    result = run_cli("logs", "verify", "--public-key", key)
+    assert result.exit_code == 1
+    assert "NOT SIGNED: store: unsigned: nothing in this store is signed yet" in result.stdout
+
+
 def test_prune_via_cli_then_verify(run_cli: RunCli, claudesec_home: Path) -> None:
     Path("claudesec.toml").write_text("[audit]\ncheckpoint_every = 10\n", encoding="utf-8")
     old = BASE_NS - 400 * DAY_NS

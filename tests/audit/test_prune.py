@@ -87,3 +87,36 @@ def test_prune_refuses_to_destroy_evidence_of_tampering(tmp_path: Path) -> None:
         store.prune(older_than_ns=BASE_NS + 50 * DAY_NS)
     with raw(path) as conn:
         assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 40
+
+
+def test_a_second_prune_builds_on_the_first(tmp_path: Path) -> None:
+    store = _aged_store(tmp_path / "audit.db")
+    assert store.prune(older_than_ns=BASE_NS + 15).through_seq == 10
+    assert store.prune(older_than_ns=BASE_NS + 50 * DAY_NS).through_seq == 20
+    report = verify_store(store)
+    assert report.ok, report.problems
+    assert (report.first_seq, report.pruned_through) == (21, 20)
+    store.close()
+
+
+def test_the_meta_hints_a_prune_leaves_are_not_needed_to_prove_it(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    with _aged_store(path) as store:
+        store.prune(older_than_ns=BASE_NS + 50 * DAY_NS)
+    with raw(path) as conn:
+        conn.execute(
+            "DELETE FROM meta WHERE key IN ('prune_event_seq', 'pruned_through_checkpoint')"
+        )
+    with AuditStore.open(path, readonly=True) as store:
+        report = verify_store(store)
+    assert report.ok, report.problems
+    assert report.pruned_through == 20
+
+
+def test_prune_needs_the_signing_key(tmp_path: Path) -> None:
+    from claudesec.errors import StoreError
+
+    path = tmp_path / "audit.db"
+    _aged_store(path).close()
+    with AuditStore.open(path, checkpoint_every=0) as store, pytest.raises(StoreError):
+        store.prune(older_than_ns=BASE_NS + 50 * DAY_NS)

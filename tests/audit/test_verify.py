@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from claudesec.audit import AuditStore
-from claudesec.audit.checkpoint import Checkpoint, checkpoint_genesis, sign_checkpoint
-from claudesec.audit.store import ROLLUP_COUNTERS_SQL, ROLLUP_KEY_SQL, record_hash
+from claudesec.audit.chain import record_hash
+from claudesec.audit.checkpoint import Checkpoint
 from claudesec.audit.verify import VerifyReport, verify_store
 
-from .helpers import build, raw
+from .helpers import build, move, raw, recount_rollups, rehash_from, resign_checkpoints
 
 N = 30  # checkpoints at 10, 20, 30
 
@@ -35,40 +35,11 @@ def first(report: VerifyReport) -> tuple[str, int | None]:
     return str(problem.kind), problem.seq
 
 
-def rehash_from(conn: sqlite3.Connection, start: int) -> None:
-    """What a careful attacker does after editing: recompute every later hash."""
-    prev = conn.execute("SELECT rec_hash FROM events WHERE seq = ?", (start - 1,)).fetchone()[0]
-    rows = conn.execute(
-        "SELECT seq, body FROM events WHERE seq >= ? ORDER BY seq", (start,)
-    ).fetchall()
-    for seq, body in rows:
-        digest = record_hash(prev, seq, body.encode())
-        conn.execute(
-            "UPDATE events SET prev_hash = ?, rec_hash = ? WHERE seq = ?", (prev, digest, seq)
-        )
-        prev = digest
-
-
-def recount_rollups(conn: sqlite3.Connection) -> None:
-    """An attacker who also fixes the summary tables."""
-    conn.execute("DELETE FROM rollups")
-    conn.execute(
-        f"INSERT INTO rollups SELECT {ROLLUP_KEY_SQL}, {ROLLUP_COUNTERS_SQL} "  # noqa: S608
-        "FROM events GROUP BY 1, 2, 3, 4"
-    )
-
-
 def export(path: Path) -> Checkpoint:
     with AuditStore.open(path, readonly=True) as store:
         last = store.last_checkpoint()
     assert last is not None
     return Checkpoint.from_export(last.to_export())
-
-
-def move(conn: sqlite3.Connection, where: str, delta: int) -> None:
-    """Renumber rows without tripping the primary key mid-update."""
-    conn.execute(f"UPDATE events SET seq = -(seq + ?) WHERE {where}", (delta,))  # noqa: S608
-    conn.execute("UPDATE events SET seq = -seq WHERE seq < 0")
 
 
 # --------------------------------------------------------------------------- clean stores
@@ -249,39 +220,10 @@ def test_deleted_checkpoint_is_named(db: Path) -> None:
 
 def _resign_with_attacker_key(conn: sqlite3.Connection) -> bytes:
     """Rewrite history, then re-sign every checkpoint with a key the attacker made."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    from claudesec.audit.checkpoint import public_key_bytes
-
-    key = Ed25519PrivateKey.generate()
-    store_id = bytes.fromhex(
-        conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0]
-    )
     conn.execute("UPDATE events SET body = replace(body, 'user2', 'user9') WHERE seq = 14")
     rehash_from(conn, 14)
     recount_rollups(conn)
-    prev = checkpoint_genesis(store_id)
-    rows = conn.execute("SELECT number, seq, time_ns FROM checkpoints ORDER BY number").fetchall()
-    for number, seq, time_ns in rows:
-        rec = conn.execute("SELECT rec_hash FROM events WHERE seq = ?", (seq,)).fetchone()[0]
-        cp = sign_checkpoint(
-            key,
-            store_id=store_id,
-            number=number,
-            seq=seq,
-            rec_hash=rec,
-            prev_hash=prev,
-            time_ns=time_ns,
-        )
-        conn.execute(
-            "UPDATE checkpoints SET rec_hash = ?, prev_hash = ?, public_key = ?, signature = ? "
-            "WHERE number = ?",
-            (cp.rec_hash, cp.prev_hash, cp.public_key, cp.signature, number),
-        )
-        prev = cp.hash
-    public = public_key_bytes(key)
-    conn.execute("UPDATE meta SET value = ? WHERE key = 'public_key'", (public.hex(),))
-    return public
+    return resign_checkpoints(conn)
 
 
 def test_a_replaced_signing_key_is_caught_by_the_anchor(db: Path) -> None:
