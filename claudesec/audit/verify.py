@@ -192,13 +192,13 @@ def _empty_report(
     return VerifyReport(path, 0, 0, 0, 0, None, 0, None, anchor, problems)
 
 
-def _never_written(path: str, anchor: Checkpoint | None) -> VerifyReport:
-    """A file with no tables: fine, unless an anchor says records were written."""
+def _never_written(path: str, anchor: Checkpoint | None, *, how: str = "is empty") -> VerifyReport:
+    """No store, or a file with no tables: fine, unless an anchor says records were written."""
     if anchor is None:
         return _empty_report(path, None)
     problem = Problem(
         Damage.TRUNCATED,
-        f"the store is empty but the anchor covers records up to {anchor.seq}",
+        f"the store {how} but the anchor covers records up to {anchor.seq}",
         seq=1,
         checkpoint=anchor.number,
     )
@@ -760,13 +760,4 @@ def _day(day: int) -> str:
 def verify_missing_store(path: str, anchor: Checkpoint | None) -> VerifyReport:
     """The verdict on a store that does not exist: nothing recorded yet is fine, unless an
     anchor proves records existed, in which case the whole log was removed (truncated)."""
-    report = VerifyReport(path, 0, 0, 0, 0, None, 0, None, anchor)
-    if anchor is None:
-        return report
-    problem = Problem(
-        Damage.TRUNCATED,
-        f"the store does not exist but the anchor covers records up to {anchor.seq}",
-        seq=1,
-        checkpoint=anchor.number,
-    )
-    return VerifyReport(path, 0, 0, 0, 0, None, 0, None, anchor, (problem,))
+    return _never_written(path, anchor, how="does not exist")
