@@ -65,7 +65,7 @@ def run_command(
     from claudesec.console import get_console
     from claudesec.drill.catalogue import select
     from claudesec.drill.reports import get_format
-    from claudesec.drill.runner import DrillInterrupted, run_drills
+    from claudesec.drill.runner import run_drills
     from claudesec.drill.settings import DrillSettings
     from claudesec.errors import ExitCode
 
@@ -74,17 +74,15 @@ def run_command(
     wants_live = any("live" in d.tags for d in drills)
     # The configuration matters to live drills only; offline drills build their own world.
     settings = DrillSettings(config=load(ctx).config if wants_live else None)
-    try:
-        with _progress(console, len(drills)) as progress:
-            report = run_drills(drills, settings, jobs=jobs, progress=progress)
-    except DrillInterrupted:
-        console.error("drills interrupted; everything they started was cleaned up")
-        return int(ExitCode.INTERRUPTED)
+    with _progress(console, len(drills)) as progress:
+        report = run_drills(drills, settings, jobs=jobs, progress=progress)
     for path, fmt in ((junit, "junit"), (json_file, "json")):
         if path:
             _write(path, get_format(fmt).render(report))
     _print(console, report)
-    if report.exit_code != ExitCode.OK:
+    if report.interrupted:
+        console.error("drills interrupted; everything they started was cleaned up")
+    elif report.exit_code != ExitCode.OK:
         console.info(
             "claudesec drill: a defence failed; see the evidence and fix above"
             if report.exit_code == ExitCode.FOUND

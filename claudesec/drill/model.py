@@ -70,11 +70,13 @@ class RunReport:
 
     @property
     def exit_code(self) -> ExitCode:
-        """1 when any defence failed (the finding matters most), else 3 when any drill could
-        not run its breach, else 0."""
+        """1 when any defence failed (the finding matters most), else 130 when the run was
+        interrupted, else 3 when any drill could not run its breach, else 0."""
         if self.count(Status.FAILED):
             return ExitCode.FOUND
-        if self.count(Status.ERROR) or self.interrupted:
+        if self.interrupted:
+            return ExitCode.INTERRUPTED
+        if self.count(Status.ERROR):
             return ExitCode.EXTERNAL
         return ExitCode.OK
 

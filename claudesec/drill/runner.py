@@ -5,8 +5,9 @@ than they compute), each with its own servers and stores, so none sees another's
 final drill (the canary sweep) runs after the rest with everything they captured.
 
 SIGINT and SIGTERM stop the run: no new drill starts, each running drill's ``finally`` runs
-its cleanup and closes its servers, the run directory is removed, and
-:class:`DrillInterrupted` reaches the caller.
+its cleanup and closes its servers, the run directory is removed, and the report comes back
+marked ``interrupted``, with the drills that finished and every other one "not run", so the
+JUnit and JSON reports are still written.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def run_drills(
     finals = [d for d in drills if d.final]
     done: dict[str, _Done] = {}
     logs = _LogCapture()
+    interrupted = False
     try:
         with _signals_raise(cancel), logs:
             _run_pool(ordinary, settings, root, cancel, jobs or default_jobs(), progress, done)
@@ -91,10 +93,20 @@ def run_drills(
                     logs=tuple(logs.lines),
                 )
                 done[cls.name] = _run_one(cls, settings, root, cancel, progress, sweep)
+    except DrillInterrupted:
+        interrupted = True  # every started drill has cleaned up by now (see _run_pool)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    results = tuple(done[d.name].result for d in drills if d.name in done)
-    return RunReport(results=results, wall_s=time.perf_counter() - started)
+    results = tuple(
+        done[d.name].result
+        if d.name in done
+        else _result(d, Status.SKIPPED, time.perf_counter(), None, NOT_RUN)
+        for d in drills
+    )
+    return RunReport(results=results, wall_s=time.perf_counter() - started, interrupted=interrupted)
+
+
+NOT_RUN = "not run: the run was interrupted"
 
 
 def _run_pool(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -18,7 +19,7 @@ from claudesec.drill.catalogue import DRILLS, select
 from claudesec.drill.model import DrillResult, RunReport, Status
 from claudesec.drill.reports import get_format
 from claudesec.drill.runner import RUN_PREFIX, run_drills
-from tests.fixtures.cli import REPO_ROOT, RunCli
+from tests.fixtures.cli import REPO_ROOT, RunCli, interruptible
 
 OFFLINE = [d.name for d in DRILLS if "offline" in d.tags]
 LIVE = [d.name for d in DRILLS if "live" in d.tags]
@@ -175,6 +176,42 @@ def test_sigterm_cleans_up(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "cleaned up" in err
+    assert list(temp.iterdir()) == []
+
+
+def test_ctrl_c_still_writes_the_reports_of_the_drills_that_finished(tmp_path: Path) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = dict(os.environ, TMPDIR=str(temp))
+    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    # One at a time, in catalogue order: scan-dotenv, then the slow rotation drill, then one
+    # that never starts.
+    names = ("scan-dotenv", "rotation-crash-resume", "policy-forbidden-model")
+    proc = subprocess.Popen(
+        interruptible("drill", "run", *names, "-j", "1", "--junit", "out.xml", "--json", "o.json"),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # The rotation drill's own directory exists once scan-dotenv has finished.
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not any(temp.glob(f"{RUN_PREFIX}*/rotation-*")):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    data = json.loads((tmp_path / "o.json").read_text(encoding="utf-8"))
+    assert data["interrupted"] is True
+    by_name = {d["name"]: d for d in data["drills"]}
+    assert by_name["scan-dotenv"]["status"] == "blocked"
+    assert by_name["policy-forbidden-model"]["status"] == "skipped"
+    assert "not run" in by_name["policy-forbidden-model"]["message"]
+    junit = (tmp_path / "out.xml").read_text(encoding="utf-8")
+    assert all(name in junit for name in names)
     assert list(temp.iterdir()) == []
 
 
