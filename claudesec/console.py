@@ -8,11 +8,12 @@ when something is actually rendered on a terminal, to keep start-up fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -145,6 +146,38 @@ class Console:
         self._rich(self.env.stdout).print(Text(text, style=style))
 
     # ----------------------------------------------------------------- diagnostics (stderr)
+
+    @contextlib.contextmanager
+    def progress(self, label: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+        """A progress bar on stderr while long work runs, when stderr is a terminal.
+
+        Yields ``update(completed)``; it does nothing when stderr is piped, so reports and
+        logs stay clean. The bar disappears when the work ends.
+        """
+        if not self.env.stderr_isatty:
+            yield lambda _completed: None
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        bar = Progress(
+            TextColumn(label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self._rich(self.env.stderr),
+            transient=True,
+        )
+        task = bar.add_task(label, total=total)
+        with bar:
+            yield lambda completed: bar.update(task, completed=completed)
 
     def info(self, message: str) -> None:
         self.env.stderr.write(message + "\n")

@@ -80,3 +80,13 @@ def test_identifier_columns_are_never_cut_and_other_cells_fold() -> None:
         text = out.getvalue()
         assert key_id in text, text
         assert "…" not in text, text
+
+
+def test_progress_shows_on_a_terminal_and_stays_silent_when_piped() -> None:
+    for tty in (True, False):
+        err = io.StringIO()
+        console = Console(Environment(stdout=io.StringIO(), stderr=err, stderr_isatty=tty))
+        with console.progress("verifying", total=10) as update:
+            for done in range(1, 11):
+                update(done)
+        assert ("verifying" in err.getvalue()) is tty

@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -157,12 +158,13 @@ def verify_store(
     public_key: bytes | None = None,
     local_public_key: bytes | None = None,
     check_rollups: bool = True,
+    on_progress: Callable[[int], None] | None = None,
 ) -> VerifyReport:
     """Check everything in one consistent snapshot of ``store``.
 
     ``anchor``: an exported checkpoint kept off the host. ``public_key``: the key the auditor
     trusts. ``local_public_key``: this host's signing key, when known, compared with the key
-    recorded in the store.
+    recorded in the store. ``on_progress``: told the last record checked, now and then.
     """
     started = time.perf_counter()
     path = str(store.path)
@@ -178,6 +180,7 @@ def verify_store(
                     public_key=public_key,
                     local_public_key=local_public_key,
                     check_rollups=check_rollups,
+                    on_progress=on_progress,
                 )
     except DamagedStore as exc:
         # A file SQLite can no longer read is the most thorough tampering of all.
@@ -227,6 +230,7 @@ def _verify(
     public_key: bytes | None,
     local_public_key: bytes | None,
     check_rollups: bool,
+    on_progress: Callable[[int], None] | None = None,
 ) -> VerifyReport:
     claims = _read_claims(conn)
     if claims is None:
@@ -247,6 +251,7 @@ def _verify(
         walk_start,
         walk_prev,
         signed=_signed_positions(claims.checkpoints, anchor_here, walk_start),
+        on_progress=on_progress,
     )
     _add(problems, _walk_problem(conn, end, walk_start, claims.checkpoints))
     _add(problems, _check_end(end, claims.checkpoints, anchor_here))

@@ -332,13 +332,14 @@ def verify_command(
         path = Path(store) if store else default_store_path(audit)
         report = verify_missing_store(str(path), anchor_cp)
     else:
-        with opened:
+        with opened, console.progress("verifying", total=opened.head().seq) as update:
             report = verify_store(
                 opened,
                 anchor=anchor_cp,
                 public_key=trusted,
                 local_public_key=local_key,
                 check_rollups=rollups,
+                on_progress=update,
             )
     _render_verify(console, fmt, report)
     return int(ExitCode.OK if report.ok else ExitCode.FOUND)

@@ -51,6 +51,13 @@ def test_a_clean_store_verifies(db: Path) -> None:
     assert (report.records, report.first_seq, report.last_seq, report.checkpoints) == (30, 1, 30, 3)
 
 
+def test_progress_hears_the_last_record_checked(db: Path) -> None:
+    heard: list[int] = []
+    assert check(db, on_progress=heard.append).ok
+    assert heard and heard[-1] == N
+    assert heard == sorted(heard)
+
+
 def test_an_empty_fresh_store_verifies(tmp_path: Path) -> None:
     build(tmp_path / "audit.db", 0).close()
     report = check(tmp_path / "audit.db")
