@@ -213,7 +213,9 @@ class Rule:
     created_at: datetime
     updated_at: datetime
     description: str | None = None
-    workspace_id: str | None = None  # the legacy single-workspace binding
+    # The legacy single-workspace binding. The API's `workspace_id` parameters manage
+    # enablements (`workspaces`); only rules seeded as legacy carry this.
+    workspace_id: str | None = None
     workspaces: tuple[RuleWorkspace, ...] = ()
     created_by: str | None = None
     updated_by: str | None = None
@@ -717,13 +719,15 @@ class FederationRegistry:
         description: str | None = None,
         actor: str | None = None,
         console: bool = False,
+        legacy_workspace_id: str | None = None,
     ) -> Rule:
         """Create a rule. ``console`` stands for a Console session, the only way to grant
-        scopes beyond ``workspace:*``."""
+        scopes beyond ``workspace:*``; ``legacy_workspace_id`` seeds an old-style rule bound
+        by the legacy field alone (membership is then not enforced at exchange)."""
         _validate_slug(name)
         _validate_scope(oauth_scope, console=console)
         _bounded_int(token_lifetime_seconds, "token_lifetime_seconds", TOKEN_LIFETIME_RANGE)
-        if not applies_to_all_workspaces and not workspace_id:
+        if not applies_to_all_workspaces and not workspace_id and not legacy_workspace_id:
             raise invalid_request("workspace_id: required unless applies_to_all_workspaces is true")
         with self._lock:
             self._name_free(self._tables.rules, name)
@@ -732,6 +736,8 @@ class FederationRegistry:
             self._check_target(service_account_id, oauth_scope)
             now = self._clock()
             workspaces: tuple[RuleWorkspace, ...] = ()
+            if legacy_workspace_id:
+                self._live_workspace_ref(legacy_workspace_id)
             if workspace_id:
                 self._live_workspace_ref(workspace_id)
                 workspaces = (RuleWorkspace(workspace_id, now, actor),)
@@ -745,7 +751,7 @@ class FederationRegistry:
                 token_lifetime_seconds=token_lifetime_seconds,
                 applies_to_all_workspaces=applies_to_all_workspaces,
                 description=description,
-                workspace_id=workspace_id,
+                workspace_id=legacy_workspace_id,
                 workspaces=workspaces,
                 created_at=now,
                 updated_at=now,
@@ -797,15 +803,15 @@ class FederationRegistry:
             _bounded_int(lifetime, "token_lifetime_seconds", TOKEN_LIFETIME_RANGE)
             workspaces = current.workspaces
             legacy = current.workspace_id
-            if "workspace_id" in changes and changes["workspace_id"] is not None:
+            if changes.get("workspace_id") is not None:
+                # Replaces the single enablement; several need the workspaces sub-resource.
                 if len(workspaces) > 1:
                     raise invalid_request(
                         "workspace_id: the rule is enabled for several workspaces; use the "
                         "rule's workspaces sub-resource"
                     )
-                legacy = changes["workspace_id"]
-                self._live_workspace_ref(legacy)
-                workspaces = (RuleWorkspace(legacy, self._clock(), actor),)
+                self._live_workspace_ref(changes["workspace_id"])
+                workspaces = (RuleWorkspace(changes["workspace_id"], self._clock(), actor),)
             applies_all = changes.get(
                 "applies_to_all_workspaces", current.applies_to_all_workspaces
             )

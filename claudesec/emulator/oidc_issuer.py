@@ -214,7 +214,8 @@ class OidcIssuer:
             directory = Path(self._tempdir.name)
         self.tls = make_tls(directory)
         self._lock = threading.Lock()
-        self._current = make_signing_key(key_type)
+        self._initial = make_signing_key(key_type)
+        self._current = self._initial
         self._published: list[SigningKey] = [self._current]
         self.hits: Counter[str] = Counter()
         self.fail_status: int | None = None  # answer every request with this status when set
@@ -238,6 +239,14 @@ class OidcIssuer:
         )
         self._thread.start()
         return self
+
+    def reset(self) -> None:
+        """Back to the first signing key alone, no fault, no hits (a test's fresh start)."""
+        with self._lock:
+            self._current = self._initial
+            self._published = [self._initial]
+        self.fail_status = None
+        self.hits.clear()
 
     def stop(self) -> None:
         server, thread = self._server, self._thread
