@@ -67,8 +67,12 @@ def _message_with(emulator: Emulator, token: str, **headers: str) -> RawResponse
 
 @pytest.fixture
 def workload_client(federation: FederationSetup) -> Iterator[anthropic.Anthropic]:
+    def fresh_assertion() -> str:
+        # Issued at the emulator's time: the IdP and Anthropic share one clock in real life.
+        return _prod_token(federation, now=int(federation.emulator.state.now().timestamp()))
+
     credentials = WorkloadIdentityCredentials(
-        identity_token_provider=lambda: _prod_token(federation),
+        identity_token_provider=fresh_assertion,
         federation_rule_id=federation.rule_id,
         organization_id=federation.organization_id,
     )
@@ -668,3 +672,49 @@ def test_minted_inference_token_cannot_manage_federation(federation: FederationS
     )
     with workload, pytest.raises(anthropic.PermissionDeniedError, match="org:admin"):
         workload.beta.organization.federation.rules.list()
+
+
+# ------------------------------------------------------------------------------ SDK chain
+
+
+def test_sdk_env_chain_exchanges_a_projected_kubernetes_token_file(
+    federation: FederationSetup,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+) -> None:
+    """The credential chain a pod uses: ANTHROPIC_IDENTITY_TOKEN_FILE and the rule's ids."""
+    org = federation.admin.beta.organization.federation
+    rule = org.rules.create(
+        name="payments-api",
+        issuer_id=federation.issuer_id,
+        match={"subject_prefix": "system:serviceaccount:payments:api"},
+        oauth_scope="workspace:inference",
+        target={"type": "service_account", "service_account_id": federation.service_account_id},
+        workspace_id=federation.emulator.state.default_workspace_id,
+    )
+    token_file = tmp_path / "token"
+    token_file.write_text(federation.issuer.kubernetes("payments", "api"))
+    monkeypatch.setenv("ANTHROPIC_IDENTITY_TOKEN_FILE", str(token_file))
+    monkeypatch.setenv("ANTHROPIC_FEDERATION_RULE_ID", rule.id)
+    monkeypatch.setenv("ANTHROPIC_ORGANIZATION_ID", federation.organization_id)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", federation.emulator.base_url)
+    for _ in range(2):
+        # The kubelet rotates the projected token; each new client exchanges the new one.
+        token_file.write_text(federation.issuer.kubernetes("payments", "api"))
+        with anthropic.Anthropic(max_retries=0) as client:
+            client.messages.create(**MESSAGE)
+    events = federation.emulator.state.tokens.events()
+    assert [e.outcome for e in events] == ["minted", "minted"]
+    assert {e.subject for e in events} == {"system:serviceaccount:payments:api"}
+
+
+def test_sdk_re_exchanges_when_its_token_expires(
+    federation: FederationSetup, workload_client: anthropic.Anthropic
+) -> None:
+    workload_client.messages.create(**MESSAGE)
+    federation.emulator.state.advance_clock(601)  # past the rule's 600 s token
+    workload_client.with_options(max_retries=1).messages.create(**MESSAGE)
+    assert [e.outcome for e in federation.emulator.state.tokens.events()] == [
+        "minted",
+        "minted",
+    ]
