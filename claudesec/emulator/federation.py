@@ -281,6 +281,11 @@ def subject_matches(pattern: str, subject: str) -> bool:
     return subject == pattern
 
 
+def _shared_identity(issuer_url: str) -> frozenset[str] | None:
+    """The identity claims of a well-known shared issuer, or None for anyone else's."""
+    return SHARED_ISSUERS.get(issuer_url.rstrip("/").lower())
+
+
 def _pins_tenant(match: RuleMatch, identity_claims: frozenset[str]) -> bool:
     if match.claims and identity_claims & set(match.claims):
         return True
@@ -646,9 +651,10 @@ class FederationRegistry:
             jwks = changes.get("jwks", current.jwks)
             issuer_url = changes.get("issuer_url", current.issuer_url)
             _validate_issuer_url(issuer_url, jwks)
-            if issuer_url != current.issuer_url and issuer_url in SHARED_ISSUERS:
+            identity = _shared_identity(issuer_url)
+            if issuer_url != current.issuer_url and identity is not None:
                 for rule in self._rules_of(issuer_id):
-                    if not _pins_tenant(rule.match, SHARED_ISSUERS[issuer_url]):
+                    if not _pins_tenant(rule.match, identity):
                         raise invalid_request(
                             f"Rule {rule.id} does not constrain tenant identity, which "
                             f"{issuer_url} requires"
@@ -947,7 +953,7 @@ class FederationRegistry:
             )
         if match.condition is not None:
             compile_condition(match.condition)
-        identity = SHARED_ISSUERS.get(issuer.issuer_url.rstrip("/"))
+        identity = _shared_identity(issuer.issuer_url)
         if identity is not None and not _pins_tenant(match, identity):
             raise invalid_request(
                 f"match: rules on {issuer.issuer_url} must constrain tenant identity "

@@ -28,6 +28,7 @@ Time is the emulator's clock, so tests move time instead of sleeping.
 from __future__ import annotations
 
 import json
+import math
 import ssl
 import threading
 from collections import deque
@@ -61,6 +62,8 @@ OAUTH_TOKEN_PREFIX = _FAMILY + "oat01-"
 _FETCH_TIMEOUT_S = 5.0
 _MAX_JWKS_BYTES = 1 << 20
 _EVENT_LIMIT = 10_000
+# The SDK refuses to send more; real IdP tokens stay under 4 KiB.
+MAX_ASSERTION_BYTES = 16 * 1024
 
 
 def generate_access_token() -> str:
@@ -296,7 +299,7 @@ def _verified_claims(
     except jwt.PyJWTError:
         raise GrantRefused("malformed_assertion") from None
     alg = header.get("alg")
-    if alg not in ALLOWED_ALGORITHMS:
+    if not isinstance(alg, str) or alg not in ALLOWED_ALGORITHMS:
         raise GrantRefused("unsupported_alg", f"alg {alg!r}")
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
@@ -338,7 +341,8 @@ def _numeric(claims: Mapping[str, Any], name: str) -> int | None:
     value = claims.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # JSON lets a signer write Infinity or NaN; neither is a time.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise GrantRefused(f"invalid_{name}")
     return int(value)
 
@@ -509,6 +513,10 @@ def parse_exchange_body(body: Any) -> ExchangeRequest:
         if not isinstance(value, str) or not value:
             raise GrantRefused("invalid_request", f"{name} is required", status=400)
         values[name] = value
+    if len((values["assertion"] or "").encode()) > MAX_ASSERTION_BYTES:
+        raise GrantRefused(
+            "invalid_request", f"assertion is over {MAX_ASSERTION_BYTES} bytes", status=400
+        )
     for name in ("service_account_id", "workspace_id"):
         value = body.get(name)
         if value is not None and not isinstance(value, str):

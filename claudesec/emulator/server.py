@@ -481,9 +481,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             body = _parse_body(raw, self.headers.get("content-type") or "")
         except ApiError as exc:
             body, body_error = raw.decode("utf-8", "replace"), exc
-        if path == TOKEN_PATH:
-            self._handle_token(method, body, body_error, request_id)
-            return
+        logged_body = _loggable(path, body)
         streaming = path == "/v1/messages" and isinstance(body, dict) and body.get("stream") is True
         credential = self._credential()
         known = state.key_for_secret(credential) if credential else None
@@ -499,7 +497,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                     for k, v in self.headers.items()
                     if k.lower() not in _SECRET_HEADERS
                 },
-                body=body,
+                body=logged_body,
                 key_id=known.id if known else None,
                 credential_hint=redact(credential) if credential else None,
                 status=status,
@@ -523,6 +521,10 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             self._send_json(response, request_id)
             return
 
+        if path == TOKEN_PATH:
+            # After the fault knobs, so drills can make the token endpoint fail too.
+            self._handle_token(method, body, body_error, request_id)
+            return
         route, params = _find_route(method, path)
         result: Response | _StreamReply
         try:
@@ -668,9 +670,12 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                 else refused.detail or refused.reason
             )
             answer = {"error": refused.error, "error_description": description}
-        recorded = dict(body) if isinstance(body, dict) else None
-        if recorded is not None and "assertion" in recorded:
-            recorded["assertion"] = "[redacted]"  # the workload's own credential
+        except Exception:
+            # Whatever an assertion holds, the answer is an OAuth error, never a dropped
+            # connection: a crash would be a (noisy) oracle of its own.
+            log.exception("token exchange failed")
+            status = 500
+            answer = {"error": "server_error", "error_description": "internal error"}
         state.record_request(
             request_id=request_id,
             method=method,
@@ -679,7 +684,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             headers={
                 k.lower(): v for k, v in self.headers.items() if k.lower() not in _SECRET_HEADERS
             },
-            body=recorded,
+            body=_loggable(TOKEN_PATH, body),
             key_id=None,
             credential_hint=None,
             status=status,
@@ -795,6 +800,13 @@ class EmulatorHandler(BaseHTTPRequestHandler):
 
 def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def _loggable(path: str, body: Any) -> Any:
+    """The body as the request log keeps it: a token request's assertion is a credential."""
+    if path == TOKEN_PATH and isinstance(body, dict) and "assertion" in body:
+        return {**body, "assertion": "[redacted]"}
+    return body
 
 
 def _parse_body(raw: bytes, content_type: str) -> Any:

@@ -718,3 +718,60 @@ def test_sdk_re_exchanges_when_its_token_expires(
         "minted",
         "minted",
     ]
+
+
+# ------------------------------------------------------------------------------ malformed
+
+
+def _forge_header(assertion: str, header: dict[str, Any]) -> str:
+    """Swap the header of a signed token (the signature no longer matters to the check)."""
+    import base64
+    import json
+
+    encoded = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
+    return ".".join([encoded, *assertion.split(".")[1:]])
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"alg": ["RS256"], "kid": "x"},
+        {"alg": {"RS256": 1}, "kid": "x"},
+        {"alg": "RS256", "kid": ["x"]},
+        {"alg": None},
+    ],
+)
+def test_malformed_headers_are_refused_not_crashed_on(
+    federation: FederationSetup, header: dict[str, Any]
+) -> None:
+    answer = _exchange(federation, _forge_header(_prod_token(federation), header))
+    assert answer.status in (400, 401), answer.body
+    assert answer.json()["error"] in ("invalid_grant", "invalid_request")
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), 1e300, "soon", True])
+def test_non_numeric_or_non_finite_times_are_refused(
+    federation: FederationSetup, value: Any
+) -> None:
+    assertion = federation.issuer.mint(
+        {"sub": PROD_SUBJECT, "aud": "https://api.anthropic.com", "exp": value}
+    )
+    answer = _exchange(federation, assertion)
+    assert answer.status == 401, answer.body
+
+
+def test_oversized_assertion_is_refused_before_parsing(federation: FederationSetup) -> None:
+    huge = federation.issuer.mint(
+        {"sub": PROD_SUBJECT, "aud": "https://api.anthropic.com", "pad": "x" * 20_000}
+    )
+    answer = _exchange(federation, huge)
+    assert answer.status == 400
+    assert answer.json()["error"] == "invalid_request"
+
+
+def test_token_endpoint_faults_never_log_the_assertion(federation: FederationSetup) -> None:
+    federation.emulator.state.inject_fault("server_error", path_prefix=TOKEN_PATH)
+    assertion = _prod_token(federation)
+    assert _exchange(federation, assertion).status == 500
+    assert _exchange(federation, assertion).status == 200  # the fault was one-shot
+    assert assertion not in str([r.to_json() for r in federation.emulator.state.requests()])
