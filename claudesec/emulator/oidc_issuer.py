@@ -35,6 +35,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -219,6 +220,9 @@ class OidcIssuer:
         self._published: list[SigningKey] = [self._current]
         self.hits: Counter[str] = Counter()
         self.fail_status: int | None = None  # answer every request with this status when set
+        # Seconds since the epoch for iat/nbf/exp. Point it at the relying party's clock
+        # (the emulator's) so both sides share one time, as issuer and API do in real life.
+        self.clock: Callable[[], float] = time.time
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -246,6 +250,7 @@ class OidcIssuer:
             self._current = self._initial
             self._published = [self._initial]
         self.fail_status = None
+        self.clock = time.time
         self.hits.clear()
 
     def stop(self) -> None:
@@ -356,7 +361,7 @@ class OidcIssuer:
         """
         import jwt
 
-        issued = int(time.time()) if now is None else now
+        issued = int(self.clock()) if now is None else now
         body: dict[str, Any] = {
             "iss": self.issuer,
             "iat": issued,

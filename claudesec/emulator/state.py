@@ -149,7 +149,8 @@ class EmulatorState:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._lock = threading.RLock()
-        self._base_clock = clock or (lambda: datetime.now(UTC))
+        self._initial_clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self._base_clock = self._initial_clock
         self._clock_offset = timedelta(0)
         self.organization_id = organization_id or _uuid_like()
         self.organization_name = organization_name
@@ -183,6 +184,17 @@ class EmulatorState:
         with self._lock:
             return self._base_clock() + self._clock_offset
 
+    def freeze_clock(self) -> datetime:
+        """Stop the emulator's time where it is (until :meth:`reset`); returns that moment.
+
+        With time frozen, lifetimes and expiries are exact: a test reads ``expires_in == 200``
+        or "valid at +59 s, expired at +60 s" without depending on how fast the machine is.
+        """
+        with self._lock:
+            frozen = self._base_clock()
+            self._base_clock = lambda: frozen
+            return frozen + self._clock_offset
+
     def advance_clock(self, seconds: float) -> datetime:
         """Move the emulator's time forward (never back); returns the new now."""
         if seconds < 0:
@@ -209,6 +221,7 @@ class EmulatorState:
             self._usage.clear()
             self._counters = _Counters()
             self._clock_offset = timedelta(0)
+            self._base_clock = self._initial_clock
         self.federation.reset()
         self.tokens.reset()
 

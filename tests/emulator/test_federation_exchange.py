@@ -8,7 +8,6 @@ moves through the emulator's clock, never by sleeping.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,6 +40,10 @@ def _prod_token(setup: FederationSetup, **overrides: Any) -> str:
     return setup.issuer.github_actions("acme/app", environment="prod", **overrides)
 
 
+def _now(setup: FederationSetup) -> int:
+    return int(setup.emulator.state.now().timestamp())
+
+
 def _refused(setup: FederationSetup, assertion: str, reason: str, **extra: Any) -> None:
     answer = _exchange(setup, assertion, **extra)
     assert answer.status == 401, answer.body
@@ -67,12 +70,8 @@ def _message_with(emulator: Emulator, token: str, **headers: str) -> RawResponse
 
 @pytest.fixture
 def workload_client(federation: FederationSetup) -> Iterator[anthropic.Anthropic]:
-    def fresh_assertion() -> str:
-        # Issued at the emulator's time: the IdP and Anthropic share one clock in real life.
-        return _prod_token(federation, now=int(federation.emulator.state.now().timestamp()))
-
     credentials = WorkloadIdentityCredentials(
-        identity_token_provider=fresh_assertion,
+        identity_token_provider=lambda: _prod_token(federation),
         federation_rule_id=federation.rule_id,
         organization_id=federation.organization_id,
     )
@@ -246,7 +245,7 @@ def test_rule_without_audience_requires_the_default_audience(federation: Federat
 
 
 def test_expired_assertion_is_refused(federation: FederationSetup) -> None:
-    _refused(federation, _prod_token(federation, now=int(time.time()) - 400), "expired")
+    _refused(federation, _prod_token(federation, now=_now(federation) - 400), "expired")
 
 
 def test_assertion_expiring_under_the_emulators_clock_is_refused(
@@ -268,7 +267,7 @@ def test_assertion_without_iat_is_refused(federation: FederationSetup) -> None:
 
 
 def test_assertion_from_the_future_is_refused(federation: FederationSetup) -> None:
-    later = int(time.time()) + 120
+    later = _now(federation) + 120
     _refused(federation, _prod_token(federation, now=later), "issued_in_future")
 
 
@@ -472,6 +471,7 @@ def test_token_lifetime_is_capped_by_the_assertion(
     federation.admin.beta.organization.federation.rules.update(
         federation.rule_id, token_lifetime_seconds=rule_lifetime
     )
+    federation.emulator.state.freeze_clock()  # exact arithmetic, however slow the machine
     answer = _exchange(federation, _prod_token(federation, lifetime=assertion_left))
     assert answer.json()["expires_in"] == expected
 
@@ -480,6 +480,7 @@ def test_minted_token_stops_working_at_its_expiry(federation: FederationSetup) -
     federation.admin.beta.organization.federation.rules.update(
         federation.rule_id, token_lifetime_seconds=60
     )
+    federation.emulator.state.freeze_clock()
     token = _exchange(federation, _prod_token(federation)).json()["access_token"]
     assert _message_with(federation.emulator, token).status == 200
     federation.emulator.state.advance_clock(59)
