@@ -776,3 +776,16 @@ def test_token_endpoint_faults_never_log_the_assertion(federation: FederationSet
     assert _exchange(federation, assertion).status == 500
     assert _exchange(federation, assertion).status == 200  # the fault was one-shot
     assert assertion not in str([r.to_json() for r in federation.emulator.state.requests()])
+
+
+def test_archiving_the_service_account_stops_its_minted_tokens(
+    federation: FederationSetup,
+) -> None:
+    token = _exchange(federation, _prod_token(federation)).json()["access_token"]
+    org = federation.admin.beta.organization
+    org.federation.rules.archive(federation.rule_id)
+    assert _message_with(federation.emulator, token).status == 200  # the rule alone: no
+    org.service_accounts.archive(federation.service_account_id)
+    answer = _message_with(federation.emulator, token)
+    assert answer.status == 401
+    assert "archived" in answer.json()["error"]["message"]
