@@ -14,15 +14,13 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from claudesec.emulator.directory import Membership, ServiceAccount, Workspace
 from claudesec.emulator.federation import (
     DEFAULT_MAX_JWT_LIFETIME_S,
     DEFAULT_TOKEN_LIFETIME_S,
     Issuer,
-    Membership,
     Rule,
     RuleWorkspace,
-    ServiceAccount,
-    Workspace,
     parse_jwks,
     parse_match,
 )

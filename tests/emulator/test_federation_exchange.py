@@ -552,12 +552,7 @@ def test_archived_issuer_stops_minting(federation: FederationSetup) -> None:
         workspace_id=federation.emulator.state.default_workspace_id,
     )
     assert _exchange(federation, _prod_token(federation), federation_rule_id=rule.id).status == 200
-    with registry._lock:  # the seeded inconsistency
-        from dataclasses import replace
-
-        registry._tables.issuers[live_issuer.id] = replace(
-            live_issuer, archived_at=federation.emulator.state.now()
-        )
+    registry.force_archive_issuer(live_issuer.id)  # the inconsistency a race could leave
     _refused(federation, _prod_token(federation), "issuer_archived", federation_rule_id=rule.id)
 
 
