@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.fixtures.keyring",
     "tests.fixtures.emulator",
     "tests.fixtures.oidc",
+    "tests.fixtures.federation",
     "tests.fixtures.keys",
     "tests.fixtures.sinks",
     "tests.fixtures.kafka",

@@ -1,8 +1,11 @@
 """A loopback Anthropic API emulator for tests, offline drills and ``claudesec emulator serve``.
 
 Speaks the real wire format (Messages with SSE streaming, count_tokens, models, the Admin
-API's organization/API-key/usage endpoints) so the real ``anthropic`` SDK works against it
-through ``base_url=``. Standard library only: importing it never pulls in the SDK.
+API's organization/API-key/usage endpoints, workspaces, service accounts, federation issuers
+and rules, and the ``jwt-bearer`` token exchange) so the real ``anthropic`` SDK works against
+it through ``base_url=``. Importing it never pulls in the SDK; PyJWT, ``cryptography`` and
+CEL are imported only when a token is exchanged. :class:`OidcIssuer` is a loopback HTTPS
+OIDC issuer whose CI-shaped tokens the exchange accepts.
 
     from claudesec.emulator import Emulator
 
@@ -27,6 +30,8 @@ from claudesec.emulator.keys import (
 )
 from claudesec.emulator.messages import estimate_tokens
 from claudesec.emulator.models import ModelSpec
+from claudesec.emulator.oauth import AccessToken, AuthEvent, IssuedToken
+from claudesec.emulator.oidc_issuer import OidcIssuer
 from claudesec.emulator.server import DEFAULT_HOST, DEFAULT_PORT, Emulator, serve_forever
 from claudesec.emulator.state import (
     EmulatorState,
@@ -39,7 +44,9 @@ from claudesec.emulator.state import (
 __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PORT",
+    "AccessToken",
     "Actor",
+    "AuthEvent",
     "Emulator",
     "EmulatorControl",
     "EmulatorControlError",
@@ -47,10 +54,12 @@ __all__ = [
     "Fault",
     "FaultKind",
     "IssuedKey",
+    "IssuedToken",
     "KeyKind",
     "KeyRecord",
     "KeyStatus",
     "ModelSpec",
+    "OidcIssuer",
     "RequestRecord",
     "Settings",
     "TransitionError",

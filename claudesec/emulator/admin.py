@@ -36,13 +36,13 @@ def api_key_json(key: KeyRecord, now: datetime | None = None) -> dict[str, Any]:
         "type": "api_key",
         "name": key.name,
         # `workspace_id` is the field older clients read; `scope` is what SDK 2.x models.
-        "workspace_id": key.workspace_id,
-        "scope": {"type": "workspace", "workspace_id": key.workspace_id},
+        "workspace_id": key.workspace_id if key.scope == "workspace" else None,
+        "scope": key.scope_json(),
         "created_at": rfc3339(key.created_at),
         "created_by": {"id": key.created_by.id, "type": key.created_by.type},
         "expires_at": rfc3339(key.expires_at) if key.expires_at else None,
         "partial_key_hint": key.partial_key_hint,
-        "principal": None,
+        "principal": key.principal.to_json() if key.principal else None,
         "status": key.effective_status(now),
     }
 
@@ -55,7 +55,7 @@ def list_api_keys(state: EmulatorState, query: Query) -> dict[str, Any]:
         )
     workspace_id = query.one("workspace_id") or None
     created_by = query.one("created_by_user_id") or None
-    now = datetime.now(UTC)
+    now = state.now()
 
     def keep(key: KeyRecord) -> bool:
         return (
@@ -79,7 +79,7 @@ def _api_key(state: EmulatorState, key_id: str) -> KeyRecord:
 
 
 def retrieve_api_key(state: EmulatorState, key_id: str) -> dict[str, Any]:
-    return api_key_json(_api_key(state, key_id))
+    return api_key_json(_api_key(state, key_id), state.now())
 
 
 def update_api_key(state: EmulatorState, key_id: str, body: Any) -> dict[str, Any]:
@@ -98,7 +98,7 @@ def update_api_key(state: EmulatorState, key_id: str, body: Any) -> dict[str, An
         key = state.update_key(key_id, name=name, status=status)
     except TransitionError as exc:
         raise invalid_request(str(exc)) from None
-    return api_key_json(key)
+    return api_key_json(key, state.now())
 
 
 def organization_json(state: EmulatorState) -> dict[str, Any]:
@@ -146,7 +146,7 @@ def usage_report(
     state: EmulatorState, query: Query, *, now: datetime | None = None
 ) -> dict[str, Any]:
     """Token usage per time bucket, built from the messages this emulator served."""
-    now = now or datetime.now(UTC)
+    now = now or state.now()
     raw_start = query.one("starting_at")
     if not raw_start:
         raise invalid_request("starting_at: Field required")

@@ -23,6 +23,11 @@ POST     /_emulator/keys/{id}          force ``status`` and/or ``name`` (no API 
 GET      /_emulator/requests           the request log
 DELETE   /_emulator/requests           clear it
 GET      /_emulator/usage              the usage records behind the usage report
+POST     /_emulator/clock              ``advance_s``: move the emulator's clock forward
+POST     /_emulator/oauth_tokens       ``scopes``, ``lifetime_s``, ``workspace_id``: an
+                                       OAuth token as ``ant auth login`` gives (default
+                                       ``org:admin``); the secret under ``access_token``, once
+GET      /_emulator/auth_events        the token exchange's authentication events
 =======  ============================  ==================================================
 """
 
@@ -148,6 +153,15 @@ def handle_control(state: EmulatorState, method: str, path: str, body: Any) -> R
             return Response(200, {"data": []})
         case "GET", ["usage"]:
             return Response(200, {"data": [usage_json(u) for u in state.usage()]})
+        case "POST", ["clock"]:
+            seconds = _number(args, "advance_s")
+            if seconds is None or seconds < 0:
+                raise invalid_request("advance_s: a non-negative number is required")
+            return Response(200, {"now": rfc3339(state.advance_clock(seconds))})
+        case "POST", ["oauth_tokens"]:
+            return Response(200, _add_oauth_token(state, args))
+        case "GET", ["auth_events"]:
+            return Response(200, {"data": [e.to_json() for e in state.tokens.events()]})
     raise not_found(f"no control endpoint {method} {path}")
 
 
@@ -224,6 +238,24 @@ def _add_key(state: EmulatorState, args: dict[str, Any]) -> dict[str, Any]:
         expires_at=_moment(args, "expires_at"),
     )
     return {**key_json(state.get_key(issued.id)), "key": issued.secret}
+
+
+def _add_oauth_token(state: EmulatorState, args: dict[str, Any]) -> dict[str, Any]:
+    scopes = args.get("scopes", ["org:admin"])
+    if not isinstance(scopes, list) or not all(isinstance(x, str) for x in scopes):
+        raise invalid_request("scopes: Input should be a list of strings")
+    lifetime = args.get("lifetime_s", 3600)
+    if isinstance(lifetime, bool) or not isinstance(lifetime, int) or lifetime < 1:
+        raise invalid_request("lifetime_s: Input should be a positive integer")
+    issued = state.add_oauth_token(
+        scopes=scopes, lifetime_s=lifetime, workspace_id=_string(args, "workspace_id")
+    )
+    return {
+        "id": issued.record.id,
+        "access_token": issued.access_token,
+        "expires_in": issued.expires_in,
+        "scope": " ".join(sorted(issued.record.scopes)),
+    }
 
 
 def _force_key(state: EmulatorState, key_id: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -376,6 +408,28 @@ class EmulatorControl:
 
     def usage(self) -> list[dict[str, Any]]:
         return cast(list[dict[str, Any]], self._call("GET", "usage")["data"])
+
+    def advance_clock(self, seconds: float) -> str:
+        """Move the emulator's clock forward; returns its new time (RFC 3339)."""
+        return cast(str, self._call("POST", "clock", {"advance_s": seconds})["now"])
+
+    def add_oauth_token(
+        self,
+        scopes: list[str] | None = None,
+        *,
+        lifetime_s: int = 3600,
+        workspace_id: str | None = None,
+    ) -> str:
+        """An OAuth access token (``org:admin`` by default); the secret is returned once."""
+        body = {
+            "scopes": scopes or ["org:admin"],
+            "lifetime_s": lifetime_s,
+            "workspace_id": workspace_id,
+        }
+        return cast(str, self._call("POST", "oauth_tokens", body)["access_token"])
+
+    def auth_events(self) -> list[dict[str, Any]]:
+        return cast(list[dict[str, Any]], self._call("GET", "auth_events")["data"])
 
 
 __all__ = [

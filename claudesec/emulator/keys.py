@@ -18,6 +18,8 @@ from claudesec.redact import redact
 KeyKind = Literal["api", "admin"]
 KeyStatus = Literal["active", "inactive", "archived", "expired"]
 ActorType = Literal["user", "service_account"]
+KeyScope = Literal["workspace", "organization"]
+PrincipalType = Literal["user_actor", "service_account_actor"]
 
 KEY_KINDS: tuple[KeyKind, ...] = ("api", "admin")
 KEY_STATUSES: tuple[KeyStatus, ...] = ("active", "inactive", "archived", "expired")
@@ -82,6 +84,19 @@ class Actor:
 
 
 @dataclass(frozen=True)
+class Principal:
+    """Who a principal-bound key acts as (the Admin API's ``principal``)."""
+
+    type: PrincipalType
+    id: str
+
+    def to_json(self) -> dict[str, str]:
+        if self.type == "service_account_actor":
+            return {"type": self.type, "service_account_id": self.id}
+        return {"type": self.type, "user_id": self.id}
+
+
+@dataclass(frozen=True)
 class KeyRecord:
     """One key the emulator knows. Holds a digest of the secret, never the secret."""
 
@@ -95,6 +110,13 @@ class KeyRecord:
     partial_key_hint: str
     expires_at: datetime | None = None
     secret_sha256: str = field(default="", repr=False, compare=False)
+    scope: KeyScope = "workspace"
+    principal: Principal | None = None
+
+    def scope_json(self) -> dict[str, str]:
+        if self.scope == "organization":
+            return {"type": "organization"}
+        return {"type": "workspace", "workspace_id": self.workspace_id}
 
     def effective_status(self, now: datetime | None = None) -> KeyStatus:
         """The status the API acts on: a key past ``expires_at`` is ``expired``."""

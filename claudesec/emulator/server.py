@@ -27,7 +27,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal
@@ -35,8 +34,10 @@ from urllib.parse import parse_qs, unquote
 
 from claudesec import strict_json
 from claudesec.emulator import admin
+from claudesec.emulator import federation_api as fed
 from claudesec.emulator.control import CONTROL_PREFIX, CONTROL_TOKEN_HEADER, handle_control
 from claudesec.emulator.faults import Fault, FaultKind
+from claudesec.emulator.federation import SCOPE_DEVELOPER, SCOPE_INFERENCE, SCOPE_ORG_ADMIN
 from claudesec.emulator.keys import new_id, new_request_id
 from claudesec.emulator.messages import (
     build_reply,
@@ -44,6 +45,14 @@ from claudesec.emulator.messages import (
     parse_message_request,
     sse_frame,
     stream_events,
+)
+from claudesec.emulator.oauth import (
+    FEDERATION_BETA,
+    OAUTH_BETA,
+    GrantRefused,
+    exchange,
+    is_oauth_token,
+    parse_exchange_body,
 )
 from claudesec.emulator.state import AuthResult, EmulatorState, UsageRecord
 from claudesec.emulator.wire import (
@@ -72,7 +81,17 @@ _SECRET_HEADERS = frozenset({"x-api-key", "authorization", "cookie", CONTROL_TOK
 # has started and some text has arrived, the situation a client must handle.
 _EVENTS_BEFORE_STREAM_FAULT = 4
 
-Scope = Literal["inference", "admin", "any"]
+# Which credential a route takes: an API key or a workspace-scoped OAuth token
+# ("inference"), an Admin API key ("admin"), an OAuth token with org:admin ("org_admin"),
+# either of the last two ("admin_or_org"), or anything registered ("any").
+Scope = Literal["inference", "admin", "org_admin", "admin_or_org", "any"]
+TOKEN_PATH = "/v1/oauth/token"  # noqa: S105 - a path, not a secret
+_INFERENCE_SCOPES = frozenset({SCOPE_INFERENCE, SCOPE_DEVELOPER})
+_NEEDS_ORG_ADMIN = (
+    "This endpoint requires an OAuth access token with the org:admin scope (from `ant auth "
+    "login --scope org:admin` or a federation rule); {what} are not accepted."
+)
+_NEEDS_ADMIN_KEY = "This endpoint requires an Admin API key; an OAuth access token was provided."
 
 
 @dataclass(frozen=True)
@@ -108,9 +127,9 @@ class _Route:
 def _usage_record(call: _Call, model: str, input_tokens: int, output_tokens: int) -> UsageRecord:
     key = call.auth.key
     return UsageRecord(
-        at=datetime.now(UTC),
+        at=call.state.now(),
         key_id=key.id if key else None,
-        workspace_id=key.workspace_id if key else call.state.default_workspace_id,
+        workspace_id=call.auth.workspace_id or call.state.default_workspace_id,
         model=model,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
@@ -181,6 +200,132 @@ ROUTES: tuple[_Route, ...] = (
     _route("POST", "/v1/organizations/api_keys/{key_id}", "admin", _update_api_key),
     _route("GET", "/v1/organizations/usage_report/messages", "admin", _usage_report),
     _route("GET", "/v1/organizations/analytics/usage_report", "admin", _usage_report),
+    # Workspaces: the Admin API's, which also takes an org:admin OAuth token.
+    _route("POST", "/v1/organizations/workspaces", "admin_or_org", fed.create_workspace),
+    _route("GET", "/v1/organizations/workspaces", "admin_or_org", fed.list_workspaces),
+    _route(
+        "GET", "/v1/organizations/workspaces/{workspace_id}", "admin_or_org", fed.retrieve_workspace
+    ),
+    _route(
+        "POST", "/v1/organizations/workspaces/{workspace_id}", "admin_or_org", fed.update_workspace
+    ),
+    _route(
+        "POST",
+        "/v1/organizations/workspaces/{workspace_id}/archive",
+        "admin_or_org",
+        fed.archive_workspace,
+    ),
+    # Workspace membership of service accounts, service accounts, federation: org:admin only.
+    _route(
+        "GET",
+        "/v1/organizations/workspaces/{workspace_id}/service_accounts",
+        "org_admin",
+        fed.list_workspace_accounts,
+    ),
+    _route(
+        "POST",
+        "/v1/organizations/workspaces/{workspace_id}/service_accounts",
+        "org_admin",
+        fed.add_workspace_account,
+    ),
+    _route(
+        "GET",
+        "/v1/organizations/workspaces/{workspace_id}/service_accounts/{service_account_id}",
+        "org_admin",
+        fed.retrieve_workspace_account,
+    ),
+    _route(
+        "POST",
+        "/v1/organizations/workspaces/{workspace_id}/service_accounts/{service_account_id}",
+        "org_admin",
+        fed.update_workspace_account,
+    ),
+    _route(
+        "DELETE",
+        "/v1/organizations/workspaces/{workspace_id}/service_accounts/{service_account_id}",
+        "org_admin",
+        fed.remove_workspace_account,
+    ),
+    _route("POST", "/v1/organizations/service_accounts", "org_admin", fed.create_service_account),
+    _route("GET", "/v1/organizations/service_accounts", "org_admin", fed.list_service_accounts),
+    _route(
+        "GET",
+        "/v1/organizations/service_accounts/{service_account_id}",
+        "org_admin",
+        fed.retrieve_service_account,
+    ),
+    _route(
+        "POST",
+        "/v1/organizations/service_accounts/{service_account_id}",
+        "org_admin",
+        fed.update_service_account,
+    ),
+    _route(
+        "POST",
+        "/v1/organizations/service_accounts/{service_account_id}/archive",
+        "org_admin",
+        fed.archive_service_account,
+    ),
+    _route(
+        "GET",
+        "/v1/organizations/service_accounts/{service_account_id}/workspaces",
+        "org_admin",
+        fed.list_account_workspaces,
+    ),
+    _route(
+        "POST",
+        "/v1/organizations/service_accounts/{service_account_id}/workspaces",
+        "org_admin",
+        fed.add_account_workspace,
+    ),
+    _route(
+        "DELETE",
+        "/v1/organizations/service_accounts/{service_account_id}/workspaces/{workspace_id}",
+        "org_admin",
+        fed.remove_account_workspace,
+    ),
+    _route("POST", "/v1/organizations/federation_issuers", "org_admin", fed.create_issuer),
+    _route("GET", "/v1/organizations/federation_issuers", "org_admin", fed.list_issuers),
+    _route(
+        "GET", "/v1/organizations/federation_issuers/{issuer_id}", "org_admin", fed.retrieve_issuer
+    ),
+    _route(
+        "POST", "/v1/organizations/federation_issuers/{issuer_id}", "org_admin", fed.update_issuer
+    ),
+    _route(
+        "POST",
+        "/v1/organizations/federation_issuers/{issuer_id}/archive",
+        "org_admin",
+        fed.archive_issuer,
+    ),
+    _route("POST", "/v1/organizations/federation_rules", "org_admin", fed.create_rule),
+    _route("GET", "/v1/organizations/federation_rules", "org_admin", fed.list_rules),
+    _route("GET", "/v1/organizations/federation_rules/{rule_id}", "org_admin", fed.retrieve_rule),
+    _route("POST", "/v1/organizations/federation_rules/{rule_id}", "org_admin", fed.update_rule),
+    _route(
+        "POST",
+        "/v1/organizations/federation_rules/{rule_id}/archive",
+        "org_admin",
+        fed.archive_rule,
+    ),
+    _route(
+        "GET",
+        "/v1/organizations/federation_rules/{rule_id}/workspaces",
+        "org_admin",
+        fed.list_rule_workspaces,
+    ),
+    _route(
+        "POST",
+        "/v1/organizations/federation_rules/{rule_id}/workspaces",
+        "org_admin",
+        fed.add_rule_workspace,
+    ),
+    _route(
+        "DELETE",
+        "/v1/organizations/federation_rules/{rule_id}/workspaces/{workspace_id}",
+        "org_admin",
+        fed.remove_rule_workspace,
+    ),
 )
 
 
@@ -333,9 +478,10 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         body: Any = None
         body_error: ApiError | None = None
         try:
-            body = _parse_json(raw)
+            body = _parse_body(raw, self.headers.get("content-type") or "")
         except ApiError as exc:
             body, body_error = raw.decode("utf-8", "replace"), exc
+        logged_body = _loggable(path, body)
         streaming = path == "/v1/messages" and isinstance(body, dict) and body.get("stream") is True
         credential = self._credential()
         known = state.key_for_secret(credential) if credential else None
@@ -351,7 +497,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                     for k, v in self.headers.items()
                     if k.lower() not in _SECRET_HEADERS
                 },
-                body=body,
+                body=logged_body,
                 key_id=known.id if known else None,
                 credential_hint=redact(credential) if credential else None,
                 status=status,
@@ -375,6 +521,10 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             self._send_json(response, request_id)
             return
 
+        if path == TOKEN_PATH:
+            # After the fault knobs, so drills can make the token endpoint fail too.
+            self._handle_token(method, body, body_error, request_id)
+            return
         route, params = _find_route(method, path)
         result: Response | _StreamReply
         try:
@@ -414,14 +564,133 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         if not credential:
             raise ApiError("authentication_error", "x-api-key header is required")
         auth = self.server.state.authenticate(credential)
+        if auth is None and is_oauth_token(credential):
+            raise ApiError("authentication_error", "OAuth token has expired or is not valid")
         if auth is None or (scope == "inference" and auth.kind == "admin"):
             raise ApiError("authentication_error", "invalid x-api-key")
-        if scope == "admin" and auth.kind != "admin":
+        if auth.kind == "oauth":
+            self._check_oauth(auth, scope)
+        elif scope == "admin" and auth.kind != "admin":
             raise ApiError(
                 "permission_error",
                 "This endpoint requires an Admin API key; a standard API key was provided.",
             )
+        elif scope == "org_admin":
+            what = "Admin API keys" if auth.kind == "admin" else "API keys"
+            raise ApiError("permission_error", _NEEDS_ORG_ADMIN.format(what=what))
+        elif scope == "admin_or_org" and auth.kind != "admin":
+            raise ApiError(
+                "permission_error",
+                "This endpoint requires an Admin API key or an org:admin OAuth token; "
+                "a standard API key was provided.",
+            )
         return auth
+
+    def _check_oauth(self, auth: AuthResult, scope: Scope) -> None:
+        """An OAuth token: the beta flag, a live principal, the scope, its one workspace."""
+        token = auth.token
+        assert token is not None
+        flags = {f.strip() for f in (self.headers.get("anthropic-beta") or "").split(",")}
+        if OAUTH_BETA not in flags:
+            # What the API answers a bearer token sent without the OAuth beta.
+            raise ApiError(
+                "authentication_error", "OAuth authentication is currently not supported."
+            )
+        registry = self.server.state.federation
+        if token.service_account_id is not None:
+            try:
+                account = registry.service_account(token.service_account_id)
+            except ApiError:
+                account = None
+            if account is None or account.archived_at is not None:
+                raise ApiError("authentication_error", "The token's service account is archived")
+        if scope == "admin":
+            raise ApiError("permission_error", _NEEDS_ADMIN_KEY)
+        if scope in ("org_admin", "admin_or_org"):
+            if SCOPE_ORG_ADMIN not in token.scopes:
+                raise ApiError(
+                    "permission_error",
+                    "This OAuth token lacks the org:admin scope this endpoint needs",
+                )
+            return
+        if scope == "inference":
+            if not token.scopes & _INFERENCE_SCOPES:
+                raise ApiError(
+                    "permission_error",
+                    "This OAuth token has no workspace:inference or workspace:developer scope",
+                )
+            asked = self.headers.get("anthropic-workspace-id")
+            if asked and asked != token.workspace_id:
+                # Federation tokens are minted for one workspace; switching needs a new exchange.
+                raise ApiError(
+                    "permission_error",
+                    "This token is scoped to another workspace; exchange a new token for "
+                    f"workspace {asked}",
+                )
+            if token.workspace_id is not None:
+                try:
+                    workspace = registry.workspace(token.workspace_id)
+                except ApiError:
+                    workspace = None
+                if workspace is None or workspace.archived_at is not None:
+                    raise ApiError("permission_error", "The token's workspace is archived")
+
+    def _handle_token(
+        self, method: str, body: Any, body_error: ApiError | None, request_id: str
+    ) -> None:
+        """``POST /v1/oauth/token``: OAuth errors (RFC 6749 5.2), no anthropic-version needed."""
+        state = self.server.state
+        status, answer = 200, {}
+        try:
+            if method != "POST":
+                raise GrantRefused("invalid_request", "use POST", status=405)
+            flags = {f.strip() for f in (self.headers.get("anthropic-beta") or "").split(",")}
+            if not {OAUTH_BETA, FEDERATION_BETA} <= flags:
+                raise GrantRefused(
+                    "invalid_request",
+                    f"the jwt-bearer grant needs anthropic-beta: {OAUTH_BETA},{FEDERATION_BETA}",
+                    status=400,
+                )
+            if body_error is not None:
+                raise GrantRefused("invalid_request", "the body is not valid JSON", status=400)
+            issued = exchange(
+                parse_exchange_body(body),
+                organization_id=state.organization_id,
+                registry=state.federation,
+                store=state.tokens,
+                clock=state.now,
+                default_audience=state.default_audience,
+            )
+            answer = issued.to_json()
+        except GrantRefused as refused:
+            status = refused.status
+            description = (
+                "The assertion was not accepted for this federation rule."
+                if refused.status == 401
+                else refused.detail or refused.reason
+            )
+            answer = {"error": refused.error, "error_description": description}
+        except Exception:
+            # Whatever an assertion holds, the answer is an OAuth error, never a dropped
+            # connection: a crash would be a (noisy) oracle of its own.
+            log.exception("token exchange failed")
+            status = 500
+            answer = {"error": "server_error", "error_description": "internal error"}
+        state.record_request(
+            request_id=request_id,
+            method=method,
+            path=TOKEN_PATH,
+            query={},
+            headers={
+                k.lower(): v for k, v in self.headers.items() if k.lower() not in _SECRET_HEADERS
+            },
+            body=_loggable(TOKEN_PATH, body),
+            key_id=None,
+            credential_hint=None,
+            status=status,
+        )
+        headers = {"cache-control": "no-store"}
+        self._send_json(Response(status, answer, headers), request_id)
 
     # --------------------------------------------------------------------------- I/O
 
@@ -531,6 +800,22 @@ class EmulatorHandler(BaseHTTPRequestHandler):
 
 def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def _loggable(path: str, body: Any) -> Any:
+    """The body as the request log keeps it: a token request's assertion is a credential."""
+    if path == TOKEN_PATH and isinstance(body, dict) and "assertion" in body:
+        return {**body, "assertion": "[redacted]"}
+    return body
+
+
+def _parse_body(raw: bytes, content_type: str) -> Any:
+    media_type = content_type.split(";", maxsplit=1)[0].strip().lower()
+    if media_type == "application/x-www-form-urlencoded":
+        # RFC 6749 token requests are form-encoded; the SDK sends JSON. Accept both.
+        fields = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
+        return {name: values[-1] for name, values in fields.items()}
+    return _parse_json(raw)
 
 
 def _parse_json(raw: bytes) -> Any:

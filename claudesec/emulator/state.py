@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 from claudesec.emulator.faults import Fault, FaultKind
+from claudesec.emulator.federation import FederationRegistry
 from claudesec.emulator.keys import (
     KEY_KINDS,
     KEY_STATUSES,
@@ -21,7 +22,9 @@ from claudesec.emulator.keys import (
     IssuedKey,
     KeyKind,
     KeyRecord,
+    KeyScope,
     KeyStatus,
+    Principal,
     generate_secret,
     kind_of_secret,
     new_id,
@@ -29,6 +32,7 @@ from claudesec.emulator.keys import (
     secret_digest,
 )
 from claudesec.emulator.models import ModelSpec, default_models
+from claudesec.emulator.oauth import AccessToken, IssuedToken, TokenStore, is_oauth_token
 
 DEFAULT_RETRY_AFTER_S = 1.0
 DEFAULT_REQUEST_LOG_LIMIT = 10_000
@@ -106,12 +110,23 @@ class Settings:
     open_mode: bool = False
 
 
+CredentialKind = Literal["api", "admin", "oauth"]
+
+
 @dataclass(frozen=True)
 class AuthResult:
-    """Who a credential belongs to. ``key`` is None for an unregistered key in open mode."""
+    """Who a credential belongs to. ``key`` is None for an unregistered key in open mode;
+    ``token`` is set for an OAuth access token (``kind == "oauth"``)."""
 
-    kind: KeyKind
+    kind: CredentialKind
     key: KeyRecord | None = None
+    token: AccessToken | None = None
+
+    @property
+    def workspace_id(self) -> str | None:
+        if self.token is not None:
+            return self.token.workspace_id
+        return self.key.workspace_id if self.key is not None else None
 
 
 @dataclass
@@ -131,8 +146,12 @@ class EmulatorState:
         organization_id: str | None = None,
         organization_name: str = "Emulated Organization",
         request_log_limit: int = DEFAULT_REQUEST_LOG_LIMIT,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._lock = threading.RLock()
+        self._initial_clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self._base_clock = self._initial_clock
+        self._clock_offset = timedelta(0)
         self.organization_id = organization_id or _uuid_like()
         self.organization_name = organization_name
         self.default_workspace_id = new_id("wrkspc")
@@ -147,6 +166,42 @@ class EmulatorState:
         self._requests: deque[RequestRecord] = deque(maxlen=request_log_limit)
         self._usage: deque[UsageRecord] = deque(maxlen=DEFAULT_USAGE_LOG_LIMIT)
         self._counters = _Counters()
+        # The audience an assertion must carry when its rule names none (docs/federation.md).
+        self.default_audience = "https://api.anthropic.com"
+        self.federation = FederationRegistry(
+            default_workspace_id=self.default_workspace_id, clock=self.now
+        )
+        self.tokens = TokenStore(self.now)
+
+    # ---------------------------------------------------------------------------------- clock
+
+    def now(self) -> datetime:
+        """The emulator's time: the injected clock plus whatever :meth:`advance_clock` added.
+
+        Token expiry, assertion validity and key expiry all read this, so tests move time
+        forward instead of sleeping.
+        """
+        with self._lock:
+            return self._base_clock() + self._clock_offset
+
+    def freeze_clock(self) -> datetime:
+        """Stop the emulator's time where it is (until :meth:`reset`); returns that moment.
+
+        With time frozen, lifetimes and expiries are exact: a test reads ``expires_in == 200``
+        or "valid at +59 s, expired at +60 s" without depending on how fast the machine is.
+        """
+        with self._lock:
+            frozen = self._base_clock()
+            self._base_clock = lambda: frozen
+            return frozen + self._clock_offset
+
+    def advance_clock(self, seconds: float) -> datetime:
+        """Move the emulator's time forward (never back); returns the new now."""
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        with self._lock:
+            self._clock_offset += timedelta(seconds=seconds)
+        return self.now()
 
     # ----------------------------------------------------------------------------- lifecycle
 
@@ -165,6 +220,10 @@ class EmulatorState:
             self._requests.clear()
             self._usage.clear()
             self._counters = _Counters()
+            self._clock_offset = timedelta(0)
+            self._base_clock = self._initial_clock
+        self.federation.reset()
+        self.tokens.reset()
 
     # ---------------------------------------------------------------------------------- keys
 
@@ -179,13 +238,24 @@ class EmulatorState:
         expires_at: datetime | None = None,
         created_by: Actor | None = None,
         secret: str | None = None,
+        scope: KeyScope = "workspace",
+        service_account_id: str | None = None,
+        user_id: str | None = None,
     ) -> IssuedKey:
         """Register a key and return ``(key_id, secret)``; the secret is not kept.
 
         ``secret`` registers a key minted elsewhere (a drill's canary); by default a fresh
         random key of the real format is generated. ``created_at`` in the past makes aged
-        keys for rotation-policy tests.
+        keys for rotation-policy tests. ``service_account_id`` / ``user_id`` bind the key to
+        a principal; only such a key may have ``scope="organization"`` (no workspace).
         """
+        if scope == "organization" and not (service_account_id or user_id):
+            raise ValueError("only a principal-bound key can have organization scope")
+        principal: Principal | None = None
+        if service_account_id:
+            principal = Principal("service_account_actor", service_account_id)
+        elif user_id:
+            principal = Principal("user_actor", user_id)
         if kind not in KEY_KINDS:
             raise ValueError(f"unknown key kind {kind!r}; expected one of {KEY_KINDS}")
         if status not in KEY_STATUSES:
@@ -205,11 +275,13 @@ class EmulatorState:
                 name=name if name is not None else f"{kind}-key-{self._counters.key_seq}",
                 status=status,
                 workspace_id=workspace_id or self.default_workspace_id,
-                created_at=_aware(created_at) if created_at else datetime.now(UTC),
+                created_at=_aware(created_at) if created_at else self.now(),
                 created_by=created_by or Actor(id=self.default_user_id),
                 partial_key_hint=partial_key_hint(secret),
                 expires_at=_aware(expires_at) if expires_at else None,
                 secret_sha256=digest,
+                scope=scope,
+                principal=principal,
             )
             self._keys[key_id] = record
             self._by_digest[digest] = key_id
@@ -254,7 +326,7 @@ class EmulatorState:
             raise TransitionError("name: String should have at least 1 character")
         with self._lock:
             record = self._keys[key_id]
-            current = record.effective_status()
+            current = record.effective_status(self.now())
             if status is not None and status != current and current in ("archived", "expired"):
                 raise TransitionError(f"Cannot change the status of an API key that is {current}")
             record = replace(
@@ -271,18 +343,44 @@ class EmulatorState:
         A registered key is accepted only while active, even in open mode, so drills that
         deactivate a key still see it refused. Open mode accepts unregistered credentials.
         """
+        if is_oauth_token(secret):
+            # OAuth tokens are never accepted on trust, not even in open mode: an expired
+            # or unknown token is exactly what a drill expects to see refused.
+            token = self.tokens.lookup(secret)
+            if token is None or token.expired(self.now()):
+                return None
+            return AuthResult(kind="oauth", token=token)
         digest = secret_digest(secret)
         with self._lock:
             key_id = self._by_digest.get(digest)
             record = self._keys.get(key_id) if key_id else None
             open_mode = self._settings.open_mode
         if record is not None:
-            if record.effective_status() != "active":
+            if record.effective_status(self.now()) != "active":
                 return None
             return AuthResult(kind=record.kind, key=record)
         if open_mode and secret:
             return AuthResult(kind=kind_of_secret(secret) or "api")
         return None
+
+    def add_oauth_token(
+        self,
+        *,
+        scopes: Iterable[str] = ("org:admin",),
+        lifetime_s: int = 3600,
+        workspace_id: str | None = None,
+        service_account_id: str | None = None,
+        user_id: str | None = None,
+    ) -> IssuedToken:
+        """An OAuth access token as ``ant auth login --scope ...`` would give (a user's by
+        default). The secret is returned once; only its digest is kept."""
+        return self.tokens.add(
+            scopes=frozenset(scopes),
+            lifetime_s=lifetime_s,
+            workspace_id=workspace_id,
+            service_account_id=service_account_id,
+            user_id=user_id if user_id or service_account_id else self.default_user_id,
+        )
 
     def key_for_secret(self, secret: str) -> KeyRecord | None:
         """The registered key with this secret, whatever its status."""
@@ -408,7 +506,7 @@ class EmulatorState:
             self._counters.request_seq += 1
             record = RequestRecord(
                 seq=self._counters.request_seq,
-                at=datetime.now(UTC),
+                at=self.now(),
                 request_id=request_id,
                 method=method,
                 path=path,

@@ -186,3 +186,37 @@ def paginate(
         first_id=id_of(page[0]) if page else None,
         last_id=id_of(page[-1]) if page else None,
     )
+
+
+_CURSOR_PREFIX = "cur_"
+
+
+def cursor_page(
+    items: Sequence[T],
+    *,
+    id_of: Callable[[T], str],
+    query: Query,
+    render: Callable[[T], Any],
+    default_limit: int = 20,
+    max_limit: int = 100,
+) -> dict[str, Any]:
+    """The ``page`` / ``next_page`` pagination of the beta organisation endpoints.
+
+    The cursor is opaque to clients; here it names the last item of the previous page, so
+    a walk survives items being added before it. An unknown cursor is a 400.
+    """
+    limit = query.integer("limit", default=default_limit, low=1, high=max_limit)
+    token = query.one("page")
+    start = 0
+    if token:
+        ids = [id_of(item) for item in items]
+        last = token[len(_CURSOR_PREFIX) :] if token.startswith(_CURSOR_PREFIX) else None
+        if last is None or last not in ids:
+            raise invalid_request("page: invalid page cursor")
+        start = ids.index(last) + 1
+    page = list(items[start : start + limit])
+    more = start + limit < len(items)
+    return {
+        "data": [render(item) for item in page],
+        "next_page": f"{_CURSOR_PREFIX}{id_of(page[-1])}" if more and page else None,
+    }
