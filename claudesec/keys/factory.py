@@ -27,15 +27,18 @@ def admin_client(config: Config) -> AdminClient:
     )
 
 
-def open_manager(config: Config, *, admin: bool = True, audit: bool = True) -> KeyManager:
+def open_manager(
+    config: Config, *, admin: bool = True, audit: bool = True, lazy_audit: bool = False
+) -> KeyManager:
     """The manager for this configuration.
 
     ``admin=False`` skips resolving the Admin API key (read-only commands that can do
-    without it); ``audit=False`` records nothing (dry runs).
+    without it); ``audit=False`` records nothing (dry runs); ``lazy_audit`` opens the audit
+    store only when the first event is recorded.
     """
     from claudesec.anthropic_admin import probe_key
 
-    sink: AuditSink = open_sink(config.audit) if audit else NullSink()
+    sink: AuditSink = open_sink(config.audit, lazy=lazy_audit) if audit else NullSink()
     return KeyManager(
         open_store(config.keys),
         Settings.from_config(config),

@@ -44,11 +44,15 @@ from claudesec.keys.events import AuditSink, NullSink
 from claudesec.keys.model import (
     KIND_MANAGED,
     TAG_KIND,
+    TAG_ROLLBACK_AT,
+    TAG_ROLLBACK_FROM,
+    TAG_ROLLBACK_TO,
     TAG_ROTATED_AT,
     TAG_ROTATED_VERSION,
     ManagedKey,
     PoolDoc,
     Retiring,
+    Revoked,
     Spare,
     iso,
     parse_iso,
@@ -69,9 +73,20 @@ if TYPE_CHECKING:
     from claudesec.config import Config
 
 Outcome = Literal[
-    "rotated", "not_due", "locked", "pool_empty", "failed", "would_rotate", "would_resume"
+    "rotated",
+    "not_due",
+    "locked",
+    "pool_empty",
+    "failed",
+    "would_rotate",
+    "would_resume",
+    "rolled_back",
+    "already_done",
 ]
 Probe = Callable[[str], "ProbeResult"]
+# A rerun of ``keys revoke`` this soon after a revoke that promoted a replacement is taken
+# for a retry (its reply was lost); later, the new current key must be named to be revoked.
+RETRY_WINDOW = timedelta(hours=1)
 Clock = Callable[[], datetime]
 EVENT = "key_rotation"
 
@@ -197,6 +212,41 @@ class _Run:
     retired: list[str] = field(default_factory=list)
     owner: str = ""  # the lease holder; empty for work done without a lease
     renewed_at: datetime | None = None
+    notes: list[str] = field(default_factory=list)  # what the result's message must say
+
+
+@dataclass(frozen=True)
+class RevokeCheck:
+    """A revoked key a run found still able to work, and made refuse calls."""
+
+    key_id: str
+    hint: str
+    secret: str
+    revoked_at: str
+    found: Literal["unfinished", "re-enabled"]
+    was_active: bool
+
+    def describe(self) -> str:
+        if self.found == "re-enabled":
+            return (
+                f"revoked key {self.key_id} ({self.hint}) was re-enabled in the Console; "
+                "deactivated it again (verified 401)"
+            )
+        what = "was still active" if self.was_active else "was not yet proved dead"
+        return (
+            f"the revoke of {self.key_id} ({self.hint}) at {self.revoked_at} was left "
+            f"unfinished and the key {what}; finished it now (verified 401)"
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "key_id": self.key_id,
+            "key_hint": self.hint,
+            "secret": self.secret,
+            "revoked_at": self.revoked_at,
+            "found": self.found,
+            "was_active": self.was_active,
+        }
 
 
 @dataclass(frozen=True)
@@ -538,97 +588,155 @@ class KeyManager:
             self.pool.release_lease(secret, run_id)
 
     def _rotate_locked(self, run: _Run, force: bool) -> KeyResult:
+        """One secret, under its lease: book-keeping first, then the four rotation steps,
+        each of which finds its own work already done when a previous run did it."""
         secret = run.name
-        name = self.short_name(secret)
-        state = self.store.describe(secret)
-        current_v = _current_version(state, secret)
-        pending_v = state.version_with(PENDING)
-        if pending_v == current_v:
-            # A run died between the two label moves of finishSecret: it is finished.
-            self.store.move_stage(secret, PENDING, to_version=None, from_version=pending_v)
-            self._step(run, "finish_secret", secret, version=current_v, outcome="resumed")
-            pending_v = None
-            state = self.store.describe(secret)
+        self._finish_revokes(run)
+        state, current_v, pending_v = self._finish_interrupted_label_move(run)
         current = self._read(secret, current_v)
         self._settle(run, state, current)
         doc = self.pool.read()
         self._retire(run, current, doc)
-
         due_at = self._due_at(current)
-        # A revoked key still in AWSCURRENT (revoke found no spare) is due now, whatever its age.
-        revoked_current = current.key_id in doc.revoked
         if pending_v is None:
+            # A revoked key still in AWSCURRENT (revoke found no spare) is due now.
+            revoked_current = current.key_id in doc.revoked
             if not force and not revoked_current and due_at > self.clock():
-                finished_now = "finish_secret" in run.steps
-                return KeyResult(
-                    name=name,
-                    outcome="rotated" if finished_now else "not_due",
-                    rotated=finished_now,
-                    key_id=current.key_id,
-                    key_hint=current.hint,
-                    steps=tuple(run.steps),
-                    retired=tuple(run.retired),
-                    due_at=iso(due_at),
-                    message="finished an interrupted rotation" if finished_now else "",
-                )
-            self._keep_lease(run)
-            token = str(uuid.uuid4())
-            in_use = frozenset(self._key_ids(secret, state))
+                return self._not_due(run, current, due_at)
             try:
-                spare = self.pool.claim(secret, token, in_use=in_use)
+                token, pending = self._create_secret(run, state, current)
             except PoolEmpty as exc:
-                overdue = due_at <= self.clock() or revoked_current
-                self._record("create_secret", secret, outcome="pool_empty", overdue=overdue)
-                return KeyResult(
-                    name=name,
-                    outcome="pool_empty",
-                    message=exc.message + (" (key is overdue)" if overdue else ""),
-                    key_id=current.key_id,
-                    key_hint=current.hint,
-                    steps=tuple(run.steps),
-                    retired=tuple(run.retired),
-                    due_at=iso(due_at),
-                    exit_code=int(ExitCode.FOUND),
-                )
-            pending = ManagedKey(
-                key_id=spare.key_id,
-                key=spare.key,
-                name=current.name,
-                workspace=spare.workspace,
-                created_at=iso(self.clock()),
-            )
-            self.store.put_version(secret, pending.to_json(), token=token, stages=[PENDING])
-            self._step(
-                run,
-                "create_secret",
-                secret,
-                key_id=pending.key_id,
-                key_hint=pending.hint,
-                version=token,
-                outcome="ok",
-            )
+                return self._pool_empty(run, current, due_at, exc, revoked=revoked_current)
         else:
-            token = pending_v
-            pending = self._read(secret, pending_v)
-            self._step(run, "resume", secret, key_id=pending.key_id, version=token, outcome="ok")
+            token, pending = pending_v, self._resume_pending(run, pending_v)
+        self._set_secret(run, pending, doc)
+        self._test_secret(run, pending)
+        self._finish_secret(run, token, current_v, current, pending)
+        return KeyResult(
+            name=self.short_name(secret),
+            outcome="rotated",
+            rotated=True,
+            key_id=pending.key_id,
+            key_hint=pending.hint,
+            previous_key_id=current.key_id,
+            steps=tuple(run.steps),
+            retired=tuple(run.retired),
+            due_at=iso(self._due_at(pending)),
+            message="; ".join(run.notes),
+        )
 
-        # setSecret
+    def _finish_revokes(self, run: _Run) -> None:
+        """Finish, at once, any revoke of this secret that a dead or failed run left undone
+        (or that someone undid in the Console): the overlap window never applies to it."""
+        for check in self.enforce_revocations(run.name):
+            run.steps.append("revoke")
+            run.retired.append(check.key_id)
+            run.notes.append(check.describe())
+
+    def _finish_interrupted_label_move(self, run: _Run) -> tuple[SecretState, str, str | None]:
+        """The secret's state, its ``AWSCURRENT`` and ``AWSPENDING`` versions; a run that died
+        between the two label moves of finishSecret is finished here."""
+        secret = run.name
+        state = self.store.describe(secret)
+        current_v = _current_version(state, secret)
+        pending_v = state.version_with(PENDING)
+        if pending_v == current_v:
+            self.store.move_stage(secret, PENDING, to_version=None, from_version=pending_v)
+            self._step(run, "finish_secret", secret, version=current_v, outcome="resumed")
+            started = self._read(secret, current_v).created_at
+            run.notes.append(f"finished the rotation an earlier run started at {started}")
+            return self.store.describe(secret), current_v, None
+        return state, current_v, pending_v
+
+    def _not_due(self, run: _Run, current: ManagedKey, due_at: datetime) -> KeyResult:
+        finished_now = "finish_secret" in run.steps
+        return KeyResult(
+            name=self.short_name(run.name),
+            outcome="rotated" if finished_now else "not_due",
+            rotated=finished_now,
+            key_id=current.key_id,
+            key_hint=current.hint,
+            steps=tuple(run.steps),
+            retired=tuple(run.retired),
+            due_at=iso(due_at),
+            message="; ".join(run.notes),
+        )
+
+    def _pool_empty(
+        self, run: _Run, current: ManagedKey, due_at: datetime, exc: PoolEmpty, *, revoked: bool
+    ) -> KeyResult:
+        overdue = due_at <= self.clock() or revoked
+        self._record("create_secret", run.name, outcome="pool_empty", overdue=overdue)
+        return KeyResult(
+            name=self.short_name(run.name),
+            outcome="pool_empty",
+            message="; ".join([*run.notes, exc.message + (" (key is overdue)" if overdue else "")]),
+            key_id=current.key_id,
+            key_hint=current.hint,
+            steps=tuple(run.steps),
+            retired=tuple(run.retired),
+            due_at=iso(due_at),
+            exit_code=int(ExitCode.FOUND),
+        )
+
+    def _create_secret(
+        self, run: _Run, state: SecretState, current: ManagedKey
+    ) -> tuple[str, ManagedKey]:
+        """Step 1: claim a spare and write it as ``AWSPENDING`` under the claim's token."""
+        secret = run.name
+        self._keep_lease(run)
+        token = str(uuid.uuid4())
+        in_use = frozenset(self._key_ids(secret, state))
+        spare = self.pool.claim(secret, token, in_use=in_use)
+        pending = ManagedKey(
+            key_id=spare.key_id,
+            key=spare.key,
+            name=current.name,
+            workspace=spare.workspace,
+            created_at=iso(self.clock()),
+        )
+        self.store.put_version(secret, pending.to_json(), token=token, stages=[PENDING])
+        self._step(
+            run,
+            "create_secret",
+            secret,
+            key_id=pending.key_id,
+            key_hint=pending.hint,
+            version=token,
+            outcome="ok",
+        )
+        return token, pending
+
+    def _resume_pending(self, run: _Run, pending_v: str) -> ManagedKey:
+        """Step 1 already done by an earlier run: resume its ``AWSPENDING`` version."""
+        pending = self._read(run.name, pending_v)
+        self._step(run, "resume", run.name, key_id=pending.key_id, version=pending_v, outcome="ok")
+        run.notes.append(f"resumed the rotation an earlier run started at {pending.created_at}")
+        return pending
+
+    def _set_secret(self, run: _Run, pending: ManagedKey, doc: PoolDoc) -> None:
+        """Step 2: activate the spare (never a revoked one)."""
         self._keep_lease(run)
         self._refuse_revoked(
             pending.key_id,
             pending.hint,
             doing="activate it",
-            fix=f"abandon the pending rotation: {abandon_command(name)}",
+            fix=f"abandon the pending rotation: {abandon_command(self.short_name(run.name))}",
             doc=doc,
         )
-        self._activate_pending(secret, pending)
-        self._step(run, "set_secret", secret, key_id=pending.key_id, outcome="ok")
+        self._activate_pending(run.name, pending)
+        self._step(run, "set_secret", run.name, key_id=pending.key_id, outcome="ok")
 
-        # testSecret
+    def _test_secret(self, run: _Run, pending: ManagedKey) -> None:
+        """Step 3: an authenticated call with the new key must succeed."""
         self._test(run, pending)
-        self._step(run, "test_secret", secret, key_id=pending.key_id, outcome="ok")
+        self._step(run, "test_secret", run.name, key_id=pending.key_id, outcome="ok")
 
-        # finishSecret
+    def _finish_secret(
+        self, run: _Run, token: str, current_v: str, current: ManagedKey, pending: ManagedKey
+    ) -> None:
+        """Step 4: move ``AWSCURRENT`` to the new version, drop ``AWSPENDING``, settle."""
+        secret = run.name
         self._keep_lease(run)
         self.store.move_stage(secret, CURRENT, to_version=token, from_version=current_v)
         self.store.move_stage(secret, PENDING, to_version=None, from_version=token)
@@ -642,17 +750,6 @@ class KeyManager:
             outcome="ok",
         )
         self._settle(run, self.store.describe(secret), pending)
-        return KeyResult(
-            name=name,
-            outcome="rotated",
-            rotated=True,
-            key_id=pending.key_id,
-            key_hint=pending.hint,
-            previous_key_id=current.key_id,
-            steps=tuple(run.steps),
-            retired=tuple(run.retired),
-            due_at=iso(self._due_at(pending)),
-        )
 
     def _activate_pending(self, secret: str, pending: ManagedKey) -> None:
         """setSecret; an archived or deleted spare is reported as stuck, not as retryable."""
@@ -854,74 +951,183 @@ class KeyManager:
 
     # ----------------------------------------------------------------- rollback, revoke
 
-    def rollback(self, name: str, *, run_id: str | None = None) -> KeyResult:
-        """Put ``AWSCURRENT`` back on ``AWSPREVIOUS``, reactivating the old key if needed."""
-        with self._leased(name, run_id) as (secret, _):
+    def rollback(
+        self, name: str, *, to_version: str | None = None, run_id: str | None = None
+    ) -> KeyResult:
+        """Put ``AWSCURRENT`` back on ``AWSPREVIOUS`` (or on ``to_version``, which must be
+        one of the two), reactivating the old key if needed.
+
+        Idempotent: where it is going is tagged on the secret before ``AWSCURRENT`` moves,
+        so a retry (a lost reply, a second run) that finds ``AWSCURRENT`` already there
+        reports success instead of rolling the rollback back.
+        """
+        with self._leased(name, run_id) as (secret, owner):
+            run = _Run(secret, owner=owner, renewed_at=self.clock())
             state = self.store.describe(secret)
-            current_v = state.version_with(CURRENT)
-            previous_v = state.version_with(PREVIOUS)
+            current_v = _current_version(state, secret)
             if state.version_with(PENDING) not in (None, current_v):
                 raise UsageError(
                     f"{name} has a rotation in progress",
                     hint="finish it with `keys rotate` first",
                 )
-            if current_v is None or previous_v is None or previous_v == current_v:
-                raise CheckFailed(f"{name} has no previous version to roll back to")
+            target_v = self._rollback_target(name, state, current_v, to_version)
             current = self._read(secret, current_v)
-            previous = self._read(secret, previous_v)
-            # Checked before anything else: a revoked key is presumed compromised, and its
-            # status at Anthropic (inactive) is exactly what a rollback would "fix".
-            self._refuse_revoked(
-                previous.key_id,
-                previous.hint,
-                doing="roll back to it",
-                fix=f"rotate to a spare instead: `claudesec keys rotate {name} --force`",
-            )
-            remote = self.admin.retrieve_key(previous.key_id)
-            if remote.status in ("archived", "expired"):
-                raise CheckFailed(
-                    f"the previous key {previous.key_id} is {remote.status}; it cannot come back",
-                    hint="rotate to a spare instead",
-                )
-            if remote.status != "active":
-                self.admin.set_status(previous.key_id, "active")
-            self._test(_Run(secret), previous, rotation=False)
-            self.store.move_stage(secret, CURRENT, to_version=previous_v, from_version=current_v)
-            self._record(
-                "rollback",
-                secret,
-                key_id=previous.key_id,
-                previous_key_id=current.key_id,
-                outcome="ok",
-            )
-            run = _Run(secret, steps=["rollback"])
-            self._settle(run, self.store.describe(secret), previous)
-            return KeyResult(
-                name=self.short_name(secret),
-                outcome="rotated",
-                rotated=True,
-                key_id=previous.key_id,
-                key_hint=previous.hint,
-                previous_key_id=current.key_id,
-                steps=tuple(run.steps),
-                message=f"AWSCURRENT is back on key {previous.key_id}; {current.key_id} "
-                f"retires after the overlap window",
-            )
+            if target_v == current_v:
+                return self._already_rolled_back(run, state, current)
+            return self._roll_back(run, current_v, current, target_v)
 
-    def revoke(self, name: str, *, run_id: str | None = None) -> KeyResult:
-        """Emergency: deactivate the current key now, then rotate to a spare."""
+    def _rollback_target(
+        self, name: str, state: SecretState, current_v: str, to_version: str | None
+    ) -> str:
+        previous_v = state.version_with(PREVIOUS)
+        if to_version is not None:
+            if to_version not in (current_v, previous_v):
+                raise UsageError(
+                    f"version {to_version} is neither AWSCURRENT nor AWSPREVIOUS of {name}",
+                    hint=f"`claudesec keys status` shows the versions of {name}",
+                )
+            return to_version
+        tags = state.tags
+        if tags.get(TAG_ROLLBACK_TO) == current_v and tags.get(TAG_ROLLBACK_FROM) in (
+            previous_v,
+            None,
+        ):
+            return current_v  # a retry of the rollback that put AWSCURRENT here
+        if previous_v is None or previous_v == current_v:
+            raise CheckFailed(f"{name} has no previous version to roll back to")
+        return previous_v
+
+    def _already_rolled_back(self, run: _Run, state: SecretState, current: ManagedKey) -> KeyResult:
+        current_v = _current_version(state, run.name)
+        self._settle(run, state, current)  # the book-keeping a lost reply may have cut off
+        when = (
+            state.tags.get(TAG_ROLLBACK_AT)
+            if state.tags.get(TAG_ROLLBACK_TO) == current_v
+            else None
+        )
+        name = self.short_name(run.name)
+        return KeyResult(
+            name=name,
+            outcome="already_done",
+            key_id=current.key_id,
+            key_hint=current.hint,
+            steps=tuple(run.steps),
+            message=f"AWSCURRENT of {name} is already on version {current_v} (key "
+            f"{current.key_id} ({current.hint}))"
+            + (f", rolled back there at {when}" if when else "")
+            + "; nothing moved",
+        )
+
+    def _roll_back(
+        self, run: _Run, current_v: str, current: ManagedKey, target_v: str
+    ) -> KeyResult:
+        secret = run.name
+        name = self.short_name(secret)
+        target = self._read(secret, target_v)
+        # Checked before anything else: a revoked key is presumed compromised, and its
+        # status at Anthropic (inactive) is exactly what a rollback would "fix".
+        self._refuse_revoked(
+            target.key_id,
+            target.hint,
+            doing="roll back to it",
+            fix=f"rotate to a spare instead: `claudesec keys rotate {name} --force`",
+        )
+        remote = self.admin.retrieve_key(target.key_id)
+        if remote.status in ("archived", "expired"):
+            raise CheckFailed(
+                f"the previous key {target.key_id} is {remote.status}; it cannot come back",
+                hint="rotate to a spare instead",
+            )
+        if remote.status != "active":
+            self.admin.set_status(target.key_id, "active")
+        self._test(run, target, rotation=False)
+        self._keep_lease(run)
+        self.store.set_tags(
+            secret,
+            {
+                TAG_ROLLBACK_TO: target_v,
+                TAG_ROLLBACK_FROM: current_v,
+                TAG_ROLLBACK_AT: iso(self.clock()),
+            },
+        )
+        self.store.move_stage(secret, CURRENT, to_version=target_v, from_version=current_v)
+        self._step(
+            run,
+            "rollback",
+            secret,
+            key_id=target.key_id,
+            previous_key_id=current.key_id,
+            version=target_v,
+            outcome="ok",
+        )
+        self._settle(run, self.store.describe(secret), target)
+        return KeyResult(
+            name=name,
+            outcome="rolled_back",
+            rotated=True,
+            key_id=target.key_id,
+            key_hint=target.hint,
+            previous_key_id=current.key_id,
+            steps=tuple(run.steps),
+            message=f"rolled back {name} to version {target_v} (key {target.key_id} "
+            f"({target.hint})); {current.key_id} ({current.hint}) retires after the overlap "
+            "window",
+        )
+
+    def revoke(
+        self, name: str, *, key_id: str | None = None, run_id: str | None = None
+    ) -> KeyResult:
+        """Emergency: deactivate the current key now (proved by a 401), then rotate to a spare.
+
+        The key is recorded as revoked first, with the key itself, so that if this run dies
+        before the deactivation is proved, whichever run comes next (this command again,
+        ``keys rotate``, ``keys status``) finishes it. A rerun finishes what is left and never
+        picks a new victim: when the current key replaced a key revoked less than
+        :data:`RETRY_WINDOW` ago, the rerun is a retry and reports the earlier revoke;
+        later, the current key is revoked only when ``key_id`` names it.
+        """
         secret = self.secret_name(name)
         state = self.store.describe(secret)
-        current_v = _current_version(state, secret)
-        current = self._read(secret, current_v)
-        # Recorded before the deactivation: if the run dies in between, the key is already
-        # barred from coming back, and a rerun of revoke deactivates it.
-        self.pool.mark_revoked(current.key_id, current.hint, secret)
-        self._record("revoke_marked", secret, key_id=current.key_id, outcome="ok")
-        self.deactivate(secret, current.key_id, current.key, step="revoke")
+        current = self._read(secret, _current_version(state, secret))
+        doc = self.pool.read()
+        target, earlier = self._revoke_target(secret, state, current, doc, key_id)
+        if target is not None:
+            earlier = doc.revoked.get(target.key_id, earlier)
+            self.pool.mark_revoked(target.key_id, target.hint, secret, key=target.key)
+            self._record("revoke_marked", secret, key_id=target.key_id, outcome="ok")
+        checks = self.enforce_revocations(secret)
+        doc = self.pool.read()
+        revoked = [
+            e for e in doc.revoked.values() if e.secret == secret and e.key_id != current.key_id
+        ]
+        if current.key_id not in doc.revoked:
+            # The current key is not the revoked one (a retry after the rotation, or
+            # ``key_id`` named AWSPREVIOUS): nothing to rotate.
+            gone = earlier or (revoked[-1] if revoked else None)
+            note = f"{current.key_id} ({current.hint}) stays current; it was NOT revoked"
+            if gone is not None:
+                note = (
+                    f"{gone.key_id} ({gone.hint}) was revoked at {gone.at}; "
+                    + note
+                    + f" (if it leaked too: `claudesec keys revoke {name} --key-id "
+                    f"{current.key_id}`)"
+                )
+            return KeyResult(
+                name=self.short_name(secret),
+                outcome="already_done",
+                message=note,
+                key_id=current.key_id,
+                key_hint=current.hint,
+                previous_key_id=gone.key_id if gone else "",
+                steps=("revoke",) if checks else (),
+                retired=tuple(c.key_id for c in checks),
+            )
         report = self.rotate([name], force=True, run_id=run_id)
         result = report.results[0]
-        note = f"revoked {current.key_id} ({current.hint}); "
+        when = ""
+        if earlier is not None and earlier.key_id == current.key_id:
+            when = f" (recorded by an earlier run at {earlier.at})"
+        note = f"revoked {current.key_id} ({current.hint}){when}; "
         if result.rotated:
             note += (
                 f"{name} now holds {result.key_id} ({result.key_hint}): consumers must re-read "
@@ -938,10 +1144,130 @@ class KeyManager:
             key_hint=result.key_hint,
             previous_key_id=current.key_id,
             steps=("revoke", *result.steps),
-            retired=(current.key_id, *result.retired),
+            retired=tuple(dict.fromkeys((current.key_id, *result.retired))),
             due_at=result.due_at,
             exit_code=result.exit_code,
         )
+
+    def _revoke_target(
+        self,
+        secret: str,
+        state: SecretState,
+        current: ManagedKey,
+        doc: PoolDoc,
+        key_id: str | None,
+    ) -> tuple[ManagedKey | None, Revoked | None]:
+        """The key this revoke must mark (None: only finish what is recorded), and the
+        earlier revoke this run is a retry of, if any."""
+        name = self.short_name(secret)
+        previous_v = state.version_with(PREVIOUS)
+        previous = self._read(secret, previous_v) if previous_v is not None else None
+        if key_id is not None:
+            for key in (current, previous):
+                if key is not None and key.key_id == key_id:
+                    return key, None
+            entry = doc.revoked.get(key_id)
+            if entry is not None and entry.secret == secret:
+                return None, entry
+            raise UsageError(
+                f"key {key_id} is neither AWSCURRENT nor AWSPREVIOUS of {name}",
+                hint=f"`claudesec keys status` shows the keys of {name}",
+            )
+        mine = [e for e in doc.revoked.values() if e.secret == secret]
+        unfinished = [e for e in mine if not e.finished]
+        if unfinished:
+            return None, unfinished[0]
+        if current.key_id in doc.revoked:
+            return None, doc.revoked[current.key_id]
+        replaced = doc.revoked.get(previous.key_id) if previous is not None else None
+        if replaced is None or replaced.secret != secret:
+            return current, None
+        revoked_at = parse_iso(replaced.at)
+        if revoked_at is not None and self.clock() - revoked_at <= RETRY_WINDOW:
+            return None, replaced
+        raise UsageError(
+            f"{name}: the current key {current.key_id} ({current.hint}) replaced "
+            f"{replaced.key_id}, revoked at {replaced.at}; claudesec will not guess which "
+            "key you mean",
+            hint=f"to revoke the current key run `claudesec keys revoke {name} --key-id "
+            f"{current.key_id}`",
+        )
+
+    def enforce_revocations(self, secret: str | None = None) -> list[RevokeCheck]:
+        """Make every key recorded as revoked (of ``secret``, or all) refuse calls, now.
+
+        The record is not trusted: a revoke not yet proved (its run died, or the Admin API
+        failed) is deactivated and probed; a proved one that the Admin API shows active
+        again (re-enabled in the Console) is deactivated again. Returns what was found
+        undone; raises when a revoked key cannot be made to refuse calls.
+        """
+        doc = self.pool.read()
+        entries = [e for e in doc.revoked.values() if secret is None or e.secret == secret]
+        if not entries:
+            return []
+        remote = {k.id: k for k in self.admin.list_keys()}
+        found: list[RevokeCheck] = []
+        for entry in entries:
+            key = remote.get(entry.key_id)
+            if key is None or key.status in ("archived", "expired"):
+                if not entry.finished:  # deleted or archived: it can never answer again
+                    self.pool.revoke_verified(entry.key_id)
+                continue
+            if entry.finished and key.status != "active":
+                continue
+            check = RevokeCheck(
+                key_id=entry.key_id,
+                hint=entry.hint,
+                secret=entry.secret,
+                revoked_at=entry.at,
+                found="re-enabled" if entry.finished else "unfinished",
+                was_active=key.status == "active",
+            )
+            self._kill_revoked(entry)
+            self.pool.revoke_verified(entry.key_id)
+            self._record(
+                "revoke_finished",
+                entry.secret,
+                key_id=entry.key_id,
+                found=check.found,
+                was_active=check.was_active,
+                revoked_at=entry.at,
+                outcome="ok",
+            )
+            found.append(check)
+        return found
+
+    def _kill_revoked(self, entry: Revoked) -> None:
+        """Deactivate a revoked key and prove it refuses calls (by its own probe when the key
+        is known, else by the Admin API's record of it)."""
+        key = entry.key or self._find_key(entry.secret, entry.key_id)
+        if key:
+            self.deactivate(entry.secret, entry.key_id, key, step="revoke")
+            return
+        self.admin.set_status(entry.key_id, "inactive")
+        if self.admin.retrieve_key(entry.key_id).status == "active":
+            raise RotationFailed(
+                f"revoked key {entry.key_id} ({entry.hint}) is still active after deactivation",
+                hint="deactivate it in the Console now",
+            )
+        self._record("revoke", entry.secret, key_id=entry.key_id, outcome="ok", verified=False)
+
+    def _find_key(self, secret: str, key_id: str) -> str:
+        """The key with id ``key_id`` among the versions of ``secret``, or ""."""
+        from claudesec.keys.stores.interface import SecretNotFound
+
+        try:
+            state = self.store.describe(secret)
+        except SecretNotFound:
+            return ""
+        for version_id in state.versions:
+            try:
+                key = self._read(secret, version_id)
+            except ClaudesecError:
+                continue
+            if key.key_id == key_id:
+                return key.key
+        return ""
 
     # ----------------------------------------------------------------- abandon
 
