@@ -276,7 +276,8 @@ def _render_report(report: RotationReport, as_json: bool) -> None:
         return
     for result in report.results:
         _render_result(console, result)
-    console.info(f"pool: {report.pool_size} spare key(s); exit {int(report.exit_code)}")
+    size = "unknown" if report.pool_size is None else report.pool_size
+    console.info(f"pool: {size} spare key(s); exit {int(report.exit_code)}")
 
 
 _STYLES = {

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
@@ -177,7 +177,7 @@ class KeyResult:
 @dataclass(frozen=True)
 class RotationReport:
     results: tuple[KeyResult, ...]
-    pool_size: int
+    pool_size: int | None  # None: the pool could not be read (the outage the results name)
     dry_run: bool = False
 
     @property
@@ -402,8 +402,11 @@ class KeyManager:
             )
         try:
             yield secret, run_id
-        finally:
-            self.pool.release_lease(secret, run_id)
+        except BaseException:
+            # The block's error is what the caller must see, not a failure to release.
+            self._release_quietly(secret, run_id)
+            raise
+        self._release_quietly(secret, run_id)  # done; an unreleased lock just expires
 
     # ----------------------------------------------------------------- identify
 
@@ -559,7 +562,10 @@ class KeyManager:
                         exit_code=int(exc.exit_code),
                     )
                 )
-        pool_size = len(self.pool.read().unclaimed())
+        try:
+            pool_size: int | None = len(self.pool.read().unclaimed())
+        except ClaudesecError:
+            pool_size = None
         return RotationReport(results=tuple(results), pool_size=pool_size, dry_run=dry_run)
 
     def _rotate_leased(self, secret: str, force: bool, run_id: str) -> KeyResult:
@@ -573,10 +579,12 @@ class KeyManager:
             )
         run = _Run(secret, owner=run_id, renewed_at=self.clock())
         try:
-            return self._rotate_locked(run, force)
+            result = self._rotate_locked(run, force)
         except ClaudesecError as exc:
-            self._record("failed", secret, outcome="failed", error=exc.user_message())
-            return KeyResult(
+            # The error that stopped the run is the report; recording it must not replace it
+            # (the audit store or AWS may be what failed).
+            self._record_quietly("failed", secret, outcome="failed", error=exc.user_message())
+            result = KeyResult(
                 name=self.short_name(secret),
                 outcome="failed",
                 message=exc.user_message(),
@@ -584,8 +592,29 @@ class KeyManager:
                 retired=tuple(run.retired),
                 exit_code=int(exc.exit_code),
             )
-        finally:
-            self.pool.release_lease(secret, run_id)
+        except BaseException:
+            self._release_quietly(secret, run_id)
+            raise
+        note = self._release_quietly(secret, run_id)
+        if note:
+            result = replace(result, message="; ".join(m for m in (result.message, note) if m))
+        return result
+
+    def _release_quietly(self, secret: str, owner: str) -> str:
+        """Release the lease; if that fails too (the outage that stopped the run), say so
+        instead of raising over the run's own report. The lease then simply expires."""
+        try:
+            self.pool.release_lease(secret, owner)
+        except ClaudesecError:
+            until = iso(self.clock() + timedelta(seconds=self.settings.lease_s))
+            return f"the lock on it could not be released; it expires by {until}"
+        return ""
+
+    def _record_quietly(self, step: str, secret: str, **fields: object) -> None:
+        try:
+            self._record(step, secret, **fields)
+        except ClaudesecError:
+            return
 
     def _rotate_locked(self, run: _Run, force: bool) -> KeyResult:
         """One secret, under its lease: book-keeping first, then the four rotation steps,

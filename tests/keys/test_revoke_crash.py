@@ -224,7 +224,7 @@ def test_a_revoke_rerun_after_the_rotation_never_revokes_the_new_key(rig: Rig) -
 
 
 def test_a_later_revoke_of_the_new_key_must_name_it(rig: Rig) -> None:
-    old, spares = _setup(rig)
+    _, spares = _setup(rig)
     rig.manager.revoke("app")
     rig.clock.advance(hours=2)  # long after: maybe a new leak, maybe a stale retry
 
