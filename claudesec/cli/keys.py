@@ -271,6 +271,8 @@ def _render_report(report: RotationReport, as_json: bool) -> None:
     from claudesec.console import get_console
 
     console = get_console()
+    for notice in report.notices:
+        console.warn(notice)
     if as_json:
         _emit_json(report.to_json())
         return
@@ -386,6 +388,24 @@ def revoke_command(
         return int(ExitCode.OK)
 
     return _json_or_error(as_json, "revoke", body)
+
+
+@app.command("forget")
+def forget_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A managed key deleted on purpose.")],
+) -> int:
+    """Stop expecting NAME: runs that do not find a key they saw before fail (exit 2),
+    because a wrong region or account must not look like "no keys"."""
+    from claudesec.console import get_console
+
+    manager = _manager(ctx, admin=False, audit=False)
+    secret = manager.secret_name(name)
+    if manager.seen is None or not manager.seen.forget(secret):
+        get_console().out(f"{secret}: was not expected; nothing to forget")
+        return int(ExitCode.OK)
+    get_console().out(f"{secret}: forgotten; runs no longer expect it")
+    return int(ExitCode.OK)
 
 
 # --------------------------------------------------------------------------- exec

@@ -41,6 +41,7 @@ from claudesec.errors import (
     UsageError,
 )
 from claudesec.keys.events import AuditSink, NullSink
+from claudesec.keys.inventory import Missing, SeenKeys
 from claudesec.keys.model import (
     KIND_MANAGED,
     TAG_KIND,
@@ -179,6 +180,7 @@ class RotationReport:
     results: tuple[KeyResult, ...]
     pool_size: int | None  # None: the pool could not be read (the outage the results name)
     dry_run: bool = False
+    notices: tuple[str, ...] = ()  # for stderr: e.g. that the store holds no managed key
 
     @property
     def exit_code(self) -> ExitCode:
@@ -202,6 +204,7 @@ class RotationReport:
             "dry_run": self.dry_run,
             "pool_size": self.pool_size,
             "keys": [r.to_json() for r in self.results],
+            "warnings": list(self.notices),
         }
 
 
@@ -301,7 +304,11 @@ class KeyManager:
         sink: AuditSink | None = None,
         clock: Clock = utcnow,
         sleep: Callable[[float], None] = time.sleep,
+        expected: Sequence[str] = (),
+        seen: SeenKeys | None = None,
     ) -> None:
+        self.expected = tuple(expected)
+        self.seen = seen
         self.store = store
         self.settings = settings
         self._admin = admin
@@ -331,6 +338,36 @@ class KeyManager:
             for s in self.store.list_secrets(self.settings.prefix)
             if s.tags.get(TAG_KIND) == KIND_MANAGED and s.name != self.settings.pool_secret
         ]
+
+    @property
+    def where(self) -> str:
+        """The store, as a person would name it ("Secrets Manager in eu-west-1")."""
+        return str(getattr(self.store, "where", "") or self.store.kind)
+
+    def inventory(self) -> tuple[list[SecretState], list[Missing]]:
+        """The managed secrets in the store, and the expected ones it lacks (named in the
+        configuration, or seen by an earlier run): a wrong region or account finds none."""
+        found = self.managed()
+        names = {s.name for s in found}
+        if self.seen is not None and found:
+            self.seen.remember(names, self.where, iso(self.clock()))
+        missing: dict[str, Missing] = {}
+        for name in self.expected:
+            secret = self.secret_name(name)
+            if secret not in names:
+                missing[secret] = Missing(name, secret, "named in the configuration")
+        seen = self.seen.seen() if self.seen is not None else {}
+        for secret, entry in sorted(seen.items()):
+            if secret not in names and secret not in missing:
+                why = f"seen in {entry.get('where', '?')} at {entry.get('at', '?')}"
+                missing[secret] = Missing(self.short_name(secret), secret, why)
+        return found, list(missing.values())
+
+    def empty_notice(self) -> str:
+        return (
+            f"no managed keys found in {self.where} under the prefix {self.settings.prefix}: "
+            "nothing to do (check keys.aws_region and the AWS account if that is wrong)"
+        )
 
     @property
     def admin(self) -> AdminClient:
@@ -492,6 +529,8 @@ class KeyManager:
             token=token,
         )
         self._record("add", secret, key_id=remote.id, key_hint=managed.hint, outcome="ok")
+        if self.seen is not None:
+            self.seen.remember([secret], self.where, managed.created_at)
         return managed
 
     def pool_add(self, key: str, *, key_id: str | None = None) -> tuple[Spare, bool]:
@@ -541,12 +580,24 @@ class KeyManager:
     ) -> RotationReport:
         """Rotate the named keys (or every managed key when ``names`` is None)."""
         run_id = run_id or str(uuid.uuid4())
-        secrets = (
-            [s.name for s in self.managed()]
-            if names is None
-            else [self.secret_name(n) for n in names]
-        )
-        results = []
+        results: list[KeyResult] = []
+        notices: list[str] = []
+        if names is None:
+            found, missing = self.inventory()
+            secrets = [s.name for s in found]
+            if not found:
+                notices.append(self.empty_notice())
+            results.extend(
+                KeyResult(
+                    name=m.name,
+                    outcome="failed",
+                    message=m.message(self.where),
+                    exit_code=int(ExitCode.USAGE),
+                )
+                for m in missing
+            )
+        else:
+            secrets = [self.secret_name(n) for n in names]
         for secret in secrets:
             try:
                 if dry_run:
@@ -566,7 +617,9 @@ class KeyManager:
             pool_size: int | None = len(self.pool.read().unclaimed())
         except ClaudesecError:
             pool_size = None
-        return RotationReport(results=tuple(results), pool_size=pool_size, dry_run=dry_run)
+        return RotationReport(
+            results=tuple(results), pool_size=pool_size, dry_run=dry_run, notices=tuple(notices)
+        )
 
     def _rotate_leased(self, secret: str, force: bool, run_id: str) -> KeyResult:
         self.store.describe(secret)

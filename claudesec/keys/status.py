@@ -189,7 +189,12 @@ def status(manager: KeyManager, *, remote: bool = True) -> StatusReport:
         remote_keys = {k.id: k for k in manager.admin.list_keys()}
     pool = manager.pool.read()
     results: list[KeyStatus] = []
-    for state in manager.managed():
+    managed, missing = manager.inventory()
+    if not managed:
+        found.warn(manager.empty_notice())
+    for gone in missing:
+        found.alert(gone.message(manager.where))
+    for state in managed:
         stages: dict[str, str] = {}
         current: ManagedKey | None = None
         for stage in (CURRENT, PENDING, PREVIOUS):
