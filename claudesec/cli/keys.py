@@ -134,22 +134,60 @@ def add_command(
 
 
 @pool_app.command("add")
-def pool_add_command(ctx: typer.Context, key_id: KeyIdOption = None) -> int:
-    """Load spare keys (one per line on stdin, or a hidden prompt) and deactivate them."""
+def pool_add_command(
+    ctx: typer.Context,
+    key_id: KeyIdOption = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Load a key even though it looks in use (a managed secret's version, recent "
+            "calls in the usage report or the audit log): it is deactivated at once.",
+        ),
+    ] = False,
+) -> int:
+    """Load spare keys (one per line on stdin, or a hidden prompt) and deactivate them.
+
+    A key in use is refused (exit 2) unless --force: deactivating it would break its clients.
+    """
     from claudesec.console import get_console
 
     keys = _read_keys("Spare API key", many=True)
     if key_id is not None and len(keys) > 1:
         raise UsageError("--key-id applies to a single key")
     console = get_console()
+    other_use = _audit_log_use(ctx)
     with closing(_manager(ctx)) as manager:
         for key in keys:
-            spare, added = manager.pool_add(key, key_id=key_id)
+            spare, added = manager.pool_add(key, key_id=key_id, force=force, other_use=other_use)
             state = "added, deactivated" if added else "already in the pool"
             console.out(f"{spare.key_id} ({spare.hint}): {state}")
         size = len(manager.pool.read().unclaimed())
     console.info(f"pool {manager.settings.pool_secret}: {size} spare key(s)")
     return int(ExitCode.OK)
+
+
+def _audit_log_use(ctx: typer.Context) -> Callable[[str], str | None]:
+    """A check of the local audit log: was this key put in service recently?"""
+    from datetime import timedelta
+
+    from claudesec.audit.store import AuditStore, default_store_path
+    from claudesec.keys.model import utcnow
+    from claudesec.keys.usage import put_in_service_since
+
+    config = load(ctx).config
+
+    def check(key_id: str) -> str | None:
+        if not default_store_path(config.audit).exists():
+            return None
+        since = utcnow() - timedelta(days=max(config.keys.max_age_days, 1))
+        with (
+            AuditStore.from_config(config.audit, readonly=True) as store,
+            store.snapshot() as conn,
+        ):
+            return put_in_service_since(conn, key_id, int(since.timestamp() * 1e9))
+
+    return check
 
 
 @pool_app.command("list")

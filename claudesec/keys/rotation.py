@@ -88,6 +88,8 @@ Probe = Callable[[str], "ProbeResult"]
 # A rerun of ``keys revoke`` this soon after a revoke that promoted a replacement is taken
 # for a retry (its reply was lost); later, the new current key must be named to be revoked.
 RETRY_WINDOW = timedelta(hours=1)
+# ``keys pool add`` refuses a key with calls in the usage report this recent.
+RECENT_USE = timedelta(days=7)
 Clock = Callable[[], datetime]
 EVENT = "key_rotation"
 
@@ -533,11 +535,23 @@ class KeyManager:
             self.seen.remember([secret], self.where, managed.created_at)
         return managed
 
-    def pool_add(self, key: str, *, key_id: str | None = None) -> tuple[Spare, bool]:
+    def pool_add(
+        self,
+        key: str,
+        *,
+        key_id: str | None = None,
+        force: bool = False,
+        other_use: Callable[[str], str | None] | None = None,
+    ) -> tuple[Spare, bool]:
         """Load a spare made in the Console and deactivate it at once.
 
         Stored first, deactivated second: a crash in between leaves an active spare that a
         rerun (same key) deactivates, never a key nobody holds. Returns (spare, newly added).
+
+        Deactivating a key a client uses breaks that client, so a key that is in service
+        is refused unless ``force``: a version of a managed secret, a key in its overlap
+        window, one the Admin API's usage report shows used within
+        :data:`RECENT_USE`, or one ``other_use`` (the audit log) knows about.
         """
         remote = self.identify(key, key_id)
         self._refuse_revoked(
@@ -548,6 +562,15 @@ class KeyManager:
         )
         if remote.status in ("archived", "expired"):
             raise UsageError(f"key {remote.id} is {remote.status}; it cannot be a spare")
+        already = any(s.key_id == remote.id for s in self.pool.read().spares)
+        if not already and not force:
+            why = self._in_service(remote.id) or (other_use(remote.id) if other_use else None)
+            if why is not None:
+                raise UsageError(
+                    f"key {remote.id} ({redact(key)}) is in use: {why}; claudesec will not "
+                    "deactivate it as a spare",
+                    hint="load a new key made in the Console (or pass --force if nothing uses it)",
+                )
         spare = Spare(
             key_id=remote.id,
             key=key,
@@ -567,6 +590,30 @@ class KeyManager:
             outcome="ok" if added else "already_present",
         )
         return existing, added
+
+    def _in_service(self, key_id: str) -> str | None:
+        """Why ``key_id`` is in service (so not a spare), or None."""
+        for state in self.managed():
+            for version_id, stages in state.versions.items():
+                labels = [s for s in (CURRENT, PENDING, PREVIOUS) if s in stages]
+                if not labels:
+                    continue
+                try:
+                    held = self._read(state.name, version_id)
+                except ClaudesecError:
+                    continue
+                if held.key_id == key_id:
+                    return f"it is {labels[0]} of {state.name}"
+        for entry in self.pool.read().retiring:
+            if entry.key_id == key_id:
+                return (
+                    f"it left {entry.secret} and is in its overlap window until {entry.not_before}"
+                )
+        since = self.clock() - RECENT_USE
+        for row in self.admin.usage_report(starting_at=since, group_by=["api_key_id"]):
+            if row.api_key_id == key_id and (row.input_tokens or row.output_tokens):
+                return f"the Admin API's usage report shows calls with it since {iso(since)}"
+        return None
 
     # ----------------------------------------------------------------- rotate
 
