@@ -512,6 +512,9 @@ class KeyManager:
                 f"key {remote.id} ({redact(key)}) is {remote.status}, not active",
                 hint="add the key consumers use now; spares go to `keys pool add`",
             )
+        existing = self._existing(secret)
+        if existing is not None and existing.key_id == remote.id:
+            return existing  # a retry whose first reply was lost: already managed, same key
         token = str(uuid.uuid4())
         managed = ManagedKey(
             key_id=remote.id,
@@ -534,6 +537,17 @@ class KeyManager:
         if self.seen is not None:
             self.seen.remember([secret], self.where, managed.created_at)
         return managed
+
+    def _existing(self, secret: str) -> ManagedKey | None:
+        """The current key of ``secret`` if it exists, else None."""
+        from claudesec.keys.stores.interface import SecretNotFound
+
+        try:
+            state = self.store.describe(secret)
+        except SecretNotFound:
+            return None
+        current_v = state.version_with(CURRENT)
+        return self._read(secret, current_v) if current_v is not None else None
 
     def pool_add(
         self,

@@ -100,3 +100,13 @@ def test_rollback_output_says_what_happened(rig: Rig, keys_config: Path, run_cli
     assert doc["outcome"] == "already_done" and doc["key_id"] == old.id
     assert rig.current_key() == old.secret
     assert spare.secret not in again.output
+
+
+def test_keys_add_retried_after_a_lost_reply_succeeds(rig: Rig) -> None:
+    key = rig.new_key()
+    first = rig.manager.add("app", key.secret)
+    again = rig.manager.add("app", key.secret)  # the operator retries: same key, same name
+    assert again.key_id == first.key_id == key.id
+    other = rig.new_key()
+    with pytest.raises(ClaudesecError):  # a different key under a taken name is still refused
+        rig.manager.add("app", other.secret)
