@@ -328,6 +328,7 @@ _STYLES = {
     "failed": "bold red",
     "rolled_back": "green",
     "already_done": "dim",
+    "revoked": "green",
 }
 
 
@@ -341,7 +342,7 @@ def _show_result(result: KeyResult, as_json: bool) -> None:
 
 
 def _render_result(console: Console, result: KeyResult) -> None:
-    if result.outcome in ("rolled_back", "already_done"):
+    if result.outcome in ("rolled_back", "already_done", "revoked"):
         # The message says what happened, in full (the version moved to, or found there).
         console.styled(f"{result.name}: {result.message}", _STYLES[result.outcome])
         return

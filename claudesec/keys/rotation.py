@@ -83,6 +83,7 @@ Outcome = Literal[
     "would_resume",
     "rolled_back",
     "already_done",
+    "revoked",
 ]
 Probe = Callable[[str], "ProbeResult"]
 # A rerun of ``keys revoke`` this soon after a revoke that promoted a replacement is taken
@@ -1257,7 +1258,8 @@ class KeyManager:
                 )
             return KeyResult(
                 name=self.short_name(secret),
-                outcome="already_done",
+                # A fresh revoke of AWSPREVIOUS did something; a retry found it done.
+                outcome="revoked" if target is not None else "already_done",
                 message=note,
                 key_id=current.key_id,
                 key_hint=current.hint,

@@ -251,3 +251,16 @@ def test_the_revoked_key_is_refused_through_the_real_sdk(rig: Rig) -> None:
     client = anthropic.Anthropic(api_key=old.secret, base_url=rig.emulator.base_url, max_retries=0)
     with client, pytest.raises(anthropic.AuthenticationError):
         client.models.list()
+
+
+def test_revoking_the_previous_key_by_id_kills_it_without_a_rotation(rig: Rig) -> None:
+    old, spares = _setup(rig)
+    rig.manager.rotate(["app"], force=True)  # old is AWSPREVIOUS, in its overlap window
+
+    result = rig.manager.revoke("app", key_id=old.id)
+
+    assert result.outcome == "revoked", result
+    assert _answers(rig, old.secret) == "rejected"
+    assert rig.current_key() == spares[0].secret
+    assert _answers(rig, spares[0].secret) == "valid"
+    assert old.id not in {r.key_id for r in rig.manager.pool.read().retiring}
