@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlencode
 
-from claudesec.errors import ConfigError, ExternalServiceError
+from claudesec.errors import ConfigError, ExternalServiceError, one_line
 from claudesec.redact import redact, scrub
 
 if TYPE_CHECKING:
@@ -146,12 +146,14 @@ def _send(
 
 
 def _error_fields(body: bytes) -> tuple[str, str]:
+    """The error's type and message; a body that is not Anthropic's JSON (an XML or HTML
+    page from a proxy or a load balancer) is quoted in part, on one line."""
     try:
         data = json.loads(body)
         error = data.get("error", {}) if isinstance(data, dict) else {}
-        return str(error.get("type", "")), str(error.get("message", ""))
+        return one_line(str(error.get("type", ""))), one_line(str(error.get("message", "")))
     except (ValueError, AttributeError):
-        return "", body[:200].decode("utf-8", "replace")
+        return "", one_line(body[:200].decode("utf-8", "replace"))
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

@@ -127,7 +127,7 @@ class KeysConfig:
     aws_endpoint_url: str = _f("", "Secrets Manager endpoint override (tests, VPC endpoints).")
     secret_prefix: str = _f("claudesec/", "Prefix of the secrets claudesec manages.")
     pool_secret: str = _f("claudesec/pool", "Secret holding the pool of spare keys.")
-    max_age_days: int = _f(90, "Rotate keys older than this.", positive=True)
+    max_age_days: int = _f(90, "Rotate keys older than this (0 = every run: every key is due).")
     overlap_hours: int = _f(
         24, "Keep the previous key active this long after rotation (> consumers' cache TTL)."
     )

@@ -36,12 +36,26 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     return f"did you mean {close[0]!r}?" if close else None
 
 
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (newlines included) as one space.
+
+    Messages quote what servers said, and a server can say it over many lines (an XML error
+    body, a proxy's HTML page): an error must stay one line on stderr and in a log.
+    """
+    return " ".join(text.split())
+
+
 class ClaudesecError(Exception):
-    """Base class: a message for the user, an optional hint, and an exit code."""
+    """Base class: a message for the user, an optional hint, and an exit code.
+
+    Message and hint are made one line here, once for every error, whatever they quote.
+    """
 
     exit_code: ExitCode = ExitCode.USAGE
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
+        message = one_line(message)
+        hint = one_line(hint) if hint is not None else None
         super().__init__(message)
         self.message = message
         self.hint = hint

@@ -5,7 +5,7 @@ _claudesec() {
         w="${COMP_WORDS[i]}"
         [[ "$w" == -* ]] && continue
         case "$cmdpath:$w" in
-            :completion|:config|:drill|:emulator|:hook|:keys|:logs|:mesh|:policy|:proxy|:scan|completion:install|completion:show|config:init|config:path|config:show|config:validate|drill:list|drill:run|emulator:serve|hook:install|hook:uninstall|keys:add|keys:exec|keys:pool|keys:remote|keys:revoke|keys:rollback|keys:rotate|keys:scope|keys:status|keys:usage|'keys pool:add'|'keys pool:list'|'keys scope:apply'|'keys scope:lint'|'keys scope:plan'|logs:alerts|logs:archive|logs:checkpoint|logs:export|logs:prompt|logs:prune|logs:public-key|logs:query|logs:show|logs:summary|logs:tail|logs:verify|logs:watch|'logs alerts:test'|'logs archive:verify'|'logs export:status'|mesh:lint|mesh:render|policy:check|policy:show|proxy:env|proxy:token|'proxy token:create'|'proxy token:list'|'proxy token:revoke')
+            :completion|:config|:drill|:emulator|:hook|:keys|:logs|:mesh|:policy|:proxy|:scan|completion:install|completion:show|config:init|config:path|config:show|config:validate|drill:list|drill:run|emulator:serve|hook:install|hook:uninstall|keys:add|keys:exec|keys:forget|keys:pool|keys:remote|keys:revoke|keys:rollback|keys:rotate|keys:scope|keys:status|keys:usage|'keys pool:add'|'keys pool:list'|'keys scope:apply'|'keys scope:lint'|'keys scope:plan'|logs:alerts|logs:archive|logs:checkpoint|logs:export|logs:prompt|logs:prune|logs:public-key|logs:query|logs:show|logs:summary|logs:tail|logs:verify|logs:watch|'logs alerts:test'|'logs archive:verify'|'logs export:status'|mesh:lint|mesh:render|policy:check|policy:show|proxy:env|proxy:token|'proxy token:create'|'proxy token:list'|'proxy token:revoke')
                 cmdpath="${cmdpath:+$cmdpath }$w" ;;
         esac
     done
@@ -27,15 +27,16 @@ _claudesec() {
         hook) words='install uninstall --help' ;;
         'hook install') words='--force --help --repo -C' ;;
         'hook uninstall') words='--help --repo -C' ;;
-        keys) words='add exec pool remote revoke rollback rotate scope status usage --help' ;;
+        keys) words='add exec forget pool remote revoke rollback rotate scope status usage --help' ;;
         'keys add') words='--help --key-id' ;;
         'keys exec') words='--env --help' ;;
+        'keys forget') words=--help ;;
         'keys pool') words='add list --help' ;;
-        'keys pool add') words='--help --key-id' ;;
+        'keys pool add') words='--force --help --key-id' ;;
         'keys pool list') words='--help --json' ;;
         'keys remote') words='--help --json' ;;
-        'keys revoke') words='--help --json --yes -y' ;;
-        'keys rollback') words='--help --json' ;;
+        'keys revoke') words='--help --json --key-id --yes -y' ;;
+        'keys rollback') words='--help --json --to' ;;
         'keys rotate') words='--abandon-pending --all --dry-run --force --help --json' ;;
         'keys scope') words='apply lint plan --help' ;;
         'keys scope apply') words='--help --yes -y' ;;

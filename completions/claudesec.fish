@@ -5,7 +5,7 @@ function __claudesec_path
     for w in $tokens[2..-1]
         string match -q -- '-*' $w; and continue
         set -l candidate (string join ' ' -- $cmdpath $w | string trim)
-        if contains -- "$cmdpath:$w" ':completion' ':config' ':drill' ':emulator' ':hook' ':keys' ':logs' ':mesh' ':policy' ':proxy' ':scan' 'completion:install' 'completion:show' 'config:init' 'config:path' 'config:show' 'config:validate' 'drill:list' 'drill:run' 'emulator:serve' 'hook:install' 'hook:uninstall' 'keys:add' 'keys:exec' 'keys:pool' 'keys:remote' 'keys:revoke' 'keys:rollback' 'keys:rotate' 'keys:scope' 'keys:status' 'keys:usage' 'keys pool:add' 'keys pool:list' 'keys scope:apply' 'keys scope:lint' 'keys scope:plan' 'logs:alerts' 'logs:archive' 'logs:checkpoint' 'logs:export' 'logs:prompt' 'logs:prune' 'logs:public-key' 'logs:query' 'logs:show' 'logs:summary' 'logs:tail' 'logs:verify' 'logs:watch' 'logs alerts:test' 'logs archive:verify' 'logs export:status' 'mesh:lint' 'mesh:render' 'policy:check' 'policy:show' 'proxy:env' 'proxy:token' 'proxy token:create' 'proxy token:list' 'proxy token:revoke'
+        if contains -- "$cmdpath:$w" ':completion' ':config' ':drill' ':emulator' ':hook' ':keys' ':logs' ':mesh' ':policy' ':proxy' ':scan' 'completion:install' 'completion:show' 'config:init' 'config:path' 'config:show' 'config:validate' 'drill:list' 'drill:run' 'emulator:serve' 'hook:install' 'hook:uninstall' 'keys:add' 'keys:exec' 'keys:forget' 'keys:pool' 'keys:remote' 'keys:revoke' 'keys:rollback' 'keys:rotate' 'keys:scope' 'keys:status' 'keys:usage' 'keys pool:add' 'keys pool:list' 'keys scope:apply' 'keys scope:lint' 'keys scope:plan' 'logs:alerts' 'logs:archive' 'logs:checkpoint' 'logs:export' 'logs:prompt' 'logs:prune' 'logs:public-key' 'logs:query' 'logs:show' 'logs:summary' 'logs:tail' 'logs:verify' 'logs:watch' 'logs alerts:test' 'logs archive:verify' 'logs export:status' 'mesh:lint' 'mesh:render' 'policy:check' 'policy:show' 'proxy:env' 'proxy:token' 'proxy token:create' 'proxy token:list' 'proxy token:revoke'
             set cmdpath $candidate
         end
     end
@@ -80,6 +80,7 @@ complete -c claudesec -n 'test (__claudesec_path) = \'hook uninstall\'' -l repo 
 complete -c claudesec -n 'test (__claudesec_path) = \'hook uninstall\'' -s C -d 'The repository (default: the current directory).'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'keys\'' -a 'add' -d 'Start managing the key consumers use now (read from stdin or a hidden prompt).'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'keys\'' -a 'exec' -d 'Run a command with the current key in its environment: `keys exec NAME -- CMD...'
+complete -c claudesec -f -n 'test (__claudesec_path) = \'keys\'' -a 'forget' -d 'Stop expecting NAME: runs that do not find a key they saw before fail (exit...'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'keys\'' -a 'pool' -d 'Spare keys waiting to be rotated in.'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'keys\'' -a 'remote' -d 'The organisation\'s API keys from the Admin API, marked managed, spare,...'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'keys\'' -a 'revoke' -d 'Emergency: deactivate the current key now and promote a spare.'
@@ -93,9 +94,11 @@ complete -c claudesec -n 'test (__claudesec_path) = \'keys add\'' -l help -d 'Sh
 complete -c claudesec -n 'test (__claudesec_path) = \'keys add\'' -l key-id -d 'The key\'s id, when several keys share its hint (`keys remote` lists them).'
 complete -c claudesec -n 'test (__claudesec_path) = \'keys exec\'' -l env -d 'Environment variable that receives the key.'
 complete -c claudesec -n 'test (__claudesec_path) = \'keys exec\'' -l help -d 'Show help and exit.'
+complete -c claudesec -n 'test (__claudesec_path) = \'keys forget\'' -l help -d 'Show help and exit.'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'keys pool\'' -a 'add' -d 'Load spare keys (one per line on stdin, or a hidden prompt) and deactivate them.'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'keys pool\'' -a 'list' -d 'List the spare keys (hints only) and their claims.'
 complete -c claudesec -n 'test (__claudesec_path) = \'keys pool\'' -l help -d 'Show help and exit.'
+complete -c claudesec -n 'test (__claudesec_path) = \'keys pool add\'' -l force -d 'Load a key even though it looks in use (a managed secret\'s version, recent calls in the usage report or the audit log): it is deactivated at once.'
 complete -c claudesec -n 'test (__claudesec_path) = \'keys pool add\'' -l help -d 'Show help and exit.'
 complete -c claudesec -n 'test (__claudesec_path) = \'keys pool add\'' -l key-id -d 'The key\'s id, when several keys share its hint (`keys remote` lists them).'
 complete -c claudesec -n 'test (__claudesec_path) = \'keys pool list\'' -l help -d 'Show help and exit.'
@@ -104,10 +107,12 @@ complete -c claudesec -n 'test (__claudesec_path) = \'keys remote\'' -l help -d 
 complete -c claudesec -n 'test (__claudesec_path) = \'keys remote\'' -l json -d 'Print JSON (for monitoring).'
 complete -c claudesec -n 'test (__claudesec_path) = \'keys revoke\'' -l help -d 'Show help and exit.'
 complete -c claudesec -n 'test (__claudesec_path) = \'keys revoke\'' -l json -d 'Print JSON (for monitoring).'
+complete -c claudesec -n 'test (__claudesec_path) = \'keys revoke\'' -l key-id -d 'The key to revoke (AWSCURRENT or AWSPREVIOUS of NAME); needed to revoke a key that replaced a revoked one over an hour ago.'
 complete -c claudesec -n 'test (__claudesec_path) = \'keys revoke\'' -l yes -d 'Do not ask for confirmation.'
 complete -c claudesec -n 'test (__claudesec_path) = \'keys revoke\'' -s y -d 'Do not ask for confirmation.'
 complete -c claudesec -n 'test (__claudesec_path) = \'keys rollback\'' -l help -d 'Show help and exit.'
 complete -c claudesec -n 'test (__claudesec_path) = \'keys rollback\'' -l json -d 'Print JSON (for monitoring).'
+complete -c claudesec -n 'test (__claudesec_path) = \'keys rollback\'' -l to -d 'The version to move AWSCURRENT to (default: AWSPREVIOUS).'
 complete -c claudesec -n 'test (__claudesec_path) = \'keys rotate\'' -l abandon-pending -d 'Give up NAME\'s pending rotation (its spare is archived, deleted or refused): drop AWSPENDING, return a healthy spare to the pool deactivated, discard a bad one. AWSCURRENT is not touched.'
 complete -c claudesec -n 'test (__claudesec_path) = \'keys rotate\'' -l all -d 'Rotate every managed key.'
 complete -c claudesec -n 'test (__claudesec_path) = \'keys rotate\'' -l dry-run -d 'Say what would happen; change nothing.'

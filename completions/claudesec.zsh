@@ -7,7 +7,7 @@ _claudesec() {
         w=${words[i]}
         [[ $w == -* ]] && continue
         case "$cmdpath:$w" in
-            :completion|:config|:drill|:emulator|:hook|:keys|:logs|:mesh|:policy|:proxy|:scan|completion:install|completion:show|config:init|config:path|config:show|config:validate|drill:list|drill:run|emulator:serve|hook:install|hook:uninstall|keys:add|keys:exec|keys:pool|keys:remote|keys:revoke|keys:rollback|keys:rotate|keys:scope|keys:status|keys:usage|'keys pool:add'|'keys pool:list'|'keys scope:apply'|'keys scope:lint'|'keys scope:plan'|logs:alerts|logs:archive|logs:checkpoint|logs:export|logs:prompt|logs:prune|logs:public-key|logs:query|logs:show|logs:summary|logs:tail|logs:verify|logs:watch|'logs alerts:test'|'logs archive:verify'|'logs export:status'|mesh:lint|mesh:render|policy:check|policy:show|proxy:env|proxy:token|'proxy token:create'|'proxy token:list'|'proxy token:revoke')
+            :completion|:config|:drill|:emulator|:hook|:keys|:logs|:mesh|:policy|:proxy|:scan|completion:install|completion:show|config:init|config:path|config:show|config:validate|drill:list|drill:run|emulator:serve|hook:install|hook:uninstall|keys:add|keys:exec|keys:forget|keys:pool|keys:remote|keys:revoke|keys:rollback|keys:rotate|keys:scope|keys:status|keys:usage|'keys pool:add'|'keys pool:list'|'keys scope:apply'|'keys scope:lint'|'keys scope:plan'|logs:alerts|logs:archive|logs:checkpoint|logs:export|logs:prompt|logs:prune|logs:public-key|logs:query|logs:show|logs:summary|logs:tail|logs:verify|logs:watch|'logs alerts:test'|'logs archive:verify'|'logs export:status'|mesh:lint|mesh:render|policy:check|policy:show|proxy:env|proxy:token|'proxy token:create'|'proxy token:list'|'proxy token:revoke')
                 cmdpath="${cmdpath:+$cmdpath }$w" ;;
         esac
     done
@@ -29,15 +29,16 @@ _claudesec() {
         hook) cmds=('install\:Write .git/hooks/pre-commit so every commit runs `claudesec scan --staged`.' 'uninstall\:Remove the claudesec pre-commit hook (restoring a hook it replaced).'); opts=(--help) ;;
         'hook install') cmds=(); opts=(--force --help --repo -C) ;;
         'hook uninstall') cmds=(); opts=(--help --repo -C) ;;
-        keys) cmds=('add\:Start managing the key consumers use now (read from stdin or a hidden prompt).' 'exec\:Run a command with the current key in its environment\: `keys exec NAME -- CMD...' 'pool\:Spare keys waiting to be rotated in.' 'remote\:The organisation'\''s API keys from the Admin API, marked managed, spare,...' 'revoke\:Emergency\: deactivate the current key now and promote a spare.' 'rollback\:Move AWSCURRENT back to AWSPREVIOUS (reactivating the old key if needed).' 'rotate\:Rotate due keys to spares from the pool (resumes interrupted rotations).' 'scope\:Least-privilege resource policies for the managed secrets.' 'status\:Age, due date, stages and Anthropic status of each key; pool size; warnings.' 'usage\:Usage and cost from the Admin API'\''s usage report.'); opts=(--help) ;;
+        keys) cmds=('add\:Start managing the key consumers use now (read from stdin or a hidden prompt).' 'exec\:Run a command with the current key in its environment\: `keys exec NAME -- CMD...' 'forget\:Stop expecting NAME\: runs that do not find a key they saw before fail (exit...' 'pool\:Spare keys waiting to be rotated in.' 'remote\:The organisation'\''s API keys from the Admin API, marked managed, spare,...' 'revoke\:Emergency\: deactivate the current key now and promote a spare.' 'rollback\:Move AWSCURRENT back to AWSPREVIOUS (reactivating the old key if needed).' 'rotate\:Rotate due keys to spares from the pool (resumes interrupted rotations).' 'scope\:Least-privilege resource policies for the managed secrets.' 'status\:Age, due date, stages and Anthropic status of each key; pool size; warnings.' 'usage\:Usage and cost from the Admin API'\''s usage report.'); opts=(--help) ;;
         'keys add') cmds=(); opts=(--help --key-id) ;;
         'keys exec') cmds=(); opts=(--env --help) ;;
+        'keys forget') cmds=(); opts=(--help) ;;
         'keys pool') cmds=('add\:Load spare keys (one per line on stdin, or a hidden prompt) and deactivate them.' 'list\:List the spare keys (hints only) and their claims.'); opts=(--help) ;;
-        'keys pool add') cmds=(); opts=(--help --key-id) ;;
+        'keys pool add') cmds=(); opts=(--force --help --key-id) ;;
         'keys pool list') cmds=(); opts=(--help --json) ;;
         'keys remote') cmds=(); opts=(--help --json) ;;
-        'keys revoke') cmds=(); opts=(--help --json --yes -y) ;;
-        'keys rollback') cmds=(); opts=(--help --json) ;;
+        'keys revoke') cmds=(); opts=(--help --json --key-id --yes -y) ;;
+        'keys rollback') cmds=(); opts=(--help --json --to) ;;
         'keys rotate') cmds=(); opts=(--abandon-pending --all --dry-run --force --help --json) ;;
         'keys scope') cmds=('apply\:Apply the planned policies (with BlockPublicPolicy); refuses policies with...' 'lint\:Flag public or wildcard principals, wildcard actions, a missing deny, readers...' 'plan\:Show the policy each secret should have, as a diff against the applied one.'); opts=(--help) ;;
         'keys scope apply') cmds=(); opts=(--help --yes -y) ;;

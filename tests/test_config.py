@@ -163,7 +163,7 @@ def test_template_keeps_comments_when_edited_with_tomlkit() -> None:
     doc = tomlkit.parse(template())
     doc["keys"]["max_age_days"] = 30  # type: ignore[index]
     edited = tomlkit.dumps(doc)
-    assert "# Rotate keys older than this." in edited
+    assert "# Rotate keys older than this (0 = every run: every key is due)." in edited
     assert "max_age_days = 30" in edited
 
 
@@ -173,11 +173,17 @@ def test_any_integer_in_the_domain_round_trips_and_any_other_is_refused(value: i
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "c.toml"
-        path.write_text(f"[keys]\nmax_age_days = {value}\n", encoding="utf-8")
-        if value > 0:
-            assert load_config(path, environ={}).config.keys.max_age_days == value
+        path.write_text(f"[keys]\noverlap_hours = {value}\n", encoding="utf-8")
+        if value >= 0:
+            assert load_config(path, environ={}).config.keys.overlap_hours == value
         else:
-            with pytest.raises(ConfigError, match=r"'keys\.max_age_days' must be greater than 0"):
+            with pytest.raises(ConfigError, match=r"'keys\.overlap_hours' must be 0 or more"):
+                load_config(path, environ={})
+        path.write_text(f"[keys]\naws_max_attempts = {value}\n", encoding="utf-8")
+        if value > 0:
+            assert load_config(path, environ={}).config.keys.aws_max_attempts == value
+        else:
+            with pytest.raises(ConfigError, match=r"'keys\.aws_max_attempts' must be greater"):
                 load_config(path, environ={})
         assert path.exists()
 

@@ -8,18 +8,27 @@ visible to every user of the machine and lands in shell history).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from contextlib import closing
 from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
 from claudesec.cli._common import load
-from claudesec.errors import CommandNotExecutable, CommandNotFound, ExitCode, UsageError
+from claudesec.errors import (
+    ClaudesecError,
+    CommandNotExecutable,
+    CommandNotFound,
+    ExitCode,
+    UsageError,
+    one_line,
+)
 
 if TYPE_CHECKING:
     from claudesec.console import Console
     from claudesec.keys.rotation import AbandonResult, KeyManager, KeyResult, RotationReport
     from claudesec.keys.scope import PlanEntry
+    from claudesec.keys.status import StatusReport
     from claudesec.stores.secretsmanager import SecretsManagerStore
 
 app = typer.Typer(
@@ -44,10 +53,43 @@ KeyIdOption = Annotated[
 ]
 
 
-def _manager(ctx: typer.Context, *, admin: bool = True, audit: bool = True) -> KeyManager:
+def _manager(
+    ctx: typer.Context, *, admin: bool = True, audit: bool = True, lazy_audit: bool = False
+) -> KeyManager:
     from claudesec.keys.factory import open_manager
 
-    return open_manager(load(ctx).config, admin=admin, audit=audit)
+    return open_manager(load(ctx).config, admin=admin, audit=audit, lazy_audit=lazy_audit)
+
+
+def _emit_json(data: object) -> None:
+    """One JSON document on one line: ``--json >> file.jsonl`` from cron gets a line a run."""
+    from claudesec.console import get_console
+
+    get_console().jsonl([data])
+
+
+def _json_or_error(as_json: bool, command: str, body: Callable[[], int]) -> int:
+    """Run ``body``; with ``--json``, a failure (AWS unreachable, a config error, a bug) still
+    prints exactly one JSON document on stdout, beside the usual one line on stderr."""
+    if not as_json:
+        return body()
+    try:
+        return body()
+    except ClaudesecError as exc:
+        code, message, hint = int(exc.exit_code), exc.message, exc.hint
+        line = exc.user_message()
+    except Exception as exc:  # a bug: the monitor must still get its line
+        code, message, hint = int(ExitCode.INTERNAL), f"internal error: {type(exc).__name__}", None
+        line = f"{message}: {exc} (a bug in claudesec; rerun with CLAUDESEC_DEBUG=1)"
+    _emit_json(
+        {
+            "command": f"keys {command}",
+            "exit_code": code,
+            "error": {"message": one_line(message), "hint": one_line(hint or "")},
+        }
+    )
+    sys.stderr.write(f"claudesec: error: {one_line(line)}\n")
+    return code
 
 
 def _read_keys(prompt: str, *, many: bool = False) -> list[str]:
@@ -97,17 +139,32 @@ def add_command(
 
 
 @pool_app.command("add")
-def pool_add_command(ctx: typer.Context, key_id: KeyIdOption = None) -> int:
-    """Load spare keys (one per line on stdin, or a hidden prompt) and deactivate them."""
+def pool_add_command(
+    ctx: typer.Context,
+    key_id: KeyIdOption = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Load a key even though it looks in use (a managed secret's version, recent "
+            "calls in the usage report or the audit log): it is deactivated at once.",
+        ),
+    ] = False,
+) -> int:
+    """Load spare keys (one per line on stdin, or a hidden prompt) and deactivate them.
+
+    A key in use is refused (exit 2) unless --force: deactivating it would break its clients.
+    """
     from claudesec.console import get_console
 
     keys = _read_keys("Spare API key", many=True)
     if key_id is not None and len(keys) > 1:
         raise UsageError("--key-id applies to a single key")
     console = get_console()
+    other_use = _audit_log_use(ctx)
     with closing(_manager(ctx)) as manager:
         for key in keys:
-            spare, added = manager.pool_add(key, key_id=key_id)
+            spare, added = manager.pool_add(key, key_id=key_id, force=force, other_use=other_use)
             state = "added, deactivated" if added else "already in the pool"
             console.out(f"{spare.key_id} ({spare.hint}): {state}")
         size = len(manager.pool.read().unclaimed())
@@ -115,9 +172,36 @@ def pool_add_command(ctx: typer.Context, key_id: KeyIdOption = None) -> int:
     return int(ExitCode.OK)
 
 
+def _audit_log_use(ctx: typer.Context) -> Callable[[str], str | None]:
+    """A check of the local audit log: was this key put in service recently?"""
+    from datetime import timedelta
+
+    from claudesec.audit.store import AuditStore, default_store_path
+    from claudesec.keys.model import utcnow
+    from claudesec.keys.usage import put_in_service_since
+
+    config = load(ctx).config
+
+    def check(key_id: str) -> str | None:
+        if not default_store_path(config.audit).exists():
+            return None
+        since = utcnow() - timedelta(days=max(config.keys.max_age_days, 1))
+        with (
+            AuditStore.from_config(config.audit, readonly=True) as store,
+            store.snapshot() as conn,
+        ):
+            return put_in_service_since(conn, key_id, int(since.timestamp() * 1e9))
+
+    return check
+
+
 @pool_app.command("list")
 def pool_list_command(ctx: typer.Context, as_json: JsonOption = False) -> int:
     """List the spare keys (hints only) and their claims."""
+    return _json_or_error(as_json, "pool list", lambda: _pool_list(ctx, as_json))
+
+
+def _pool_list(ctx: typer.Context, as_json: bool) -> int:
     from claudesec.console import get_console
 
     manager = _manager(ctx, admin=False, audit=False)
@@ -134,7 +218,7 @@ def pool_list_command(ctx: typer.Context, as_json: JsonOption = False) -> int:
     ]
     console = get_console()
     if as_json:
-        console.json({"pool": manager.settings.pool_secret, "spares": rows})
+        _emit_json({"pool": manager.settings.pool_secret, "spares": rows})
     else:
         console.table(
             ["key id", "hint", "workspace", "added", "claimed by"],
@@ -178,18 +262,23 @@ def rotate_command(
     (e.g. a revoked key); 3: a service failed (rerun to resume); 4: some keys rotated and
     some failed.
     """
-    if (name is None) == (not all_keys):
-        raise UsageError("name one key or pass --all")
-    if abandon_pending:
-        if name is None or dry_run or force:
-            raise UsageError(
-                "--abandon-pending takes one key NAME, without --all/--dry-run/--force"
-            )
-        return _abandon(ctx, name, as_json)
-    with closing(_manager(ctx, admin=not dry_run, audit=not dry_run)) as manager:
-        report = manager.rotate(None if all_keys else [name or ""], force=force, dry_run=dry_run)
-    _render_report(report, as_json)
-    return int(report.exit_code)
+
+    def body() -> int:
+        if (name is None) == (not all_keys):
+            raise UsageError("name one key or pass --all")
+        if abandon_pending:
+            if name is None or dry_run or force:
+                raise UsageError(
+                    "--abandon-pending takes one key NAME, without --all/--dry-run/--force"
+                )
+            return _abandon(ctx, name, as_json)
+        with closing(_manager(ctx, admin=not dry_run, audit=not dry_run)) as manager:
+            names = None if all_keys else [name or ""]
+            report = manager.rotate(names, force=force, dry_run=dry_run)
+        _render_report(report, as_json)
+        return int(report.exit_code)
+
+    return _json_or_error(as_json, "rotate", body)
 
 
 def _abandon(ctx: typer.Context, name: str, as_json: bool) -> int:
@@ -199,7 +288,7 @@ def _abandon(ctx: typer.Context, name: str, as_json: bool) -> int:
         result = manager.abandon_pending(name)
     console = get_console()
     if as_json:
-        console.json(result.to_json())
+        _emit_json(result.to_json())
         return int(ExitCode.OK)
     _render_abandon(console, result)
     return int(ExitCode.OK)
@@ -225,12 +314,15 @@ def _render_report(report: RotationReport, as_json: bool) -> None:
     from claudesec.console import get_console
 
     console = get_console()
+    for notice in report.notices:
+        console.warn(notice)
     if as_json:
-        console.json(report.to_json())
+        _emit_json(report.to_json())
         return
     for result in report.results:
         _render_result(console, result)
-    console.info(f"pool: {report.pool_size} spare key(s); exit {int(report.exit_code)}")
+    size = "unknown" if report.pool_size is None else report.pool_size
+    console.info(f"pool: {size} spare key(s); exit {int(report.exit_code)}")
 
 
 _STYLES = {
@@ -239,20 +331,26 @@ _STYLES = {
     "locked": "yellow",
     "pool_empty": "red",
     "failed": "bold red",
+    "rolled_back": "green",
+    "already_done": "dim",
+    "revoked": "green",
 }
 
 
 def _show_result(result: KeyResult, as_json: bool) -> None:
     from claudesec.console import get_console
 
-    console = get_console()
     if as_json:
-        console.json(result.to_json())
+        _emit_json(result.to_json())
     else:
-        _render_result(console, result)
+        _render_result(get_console(), result)
 
 
 def _render_result(console: Console, result: KeyResult) -> None:
+    if result.outcome in ("rolled_back", "already_done", "revoked"):
+        # The message says what happened, in full (the version moved to, or found there).
+        console.styled(f"{result.name}: {result.message}", _STYLES[result.outcome])
+        return
     line = f"{result.name}: {result.outcome.replace('_', ' ')}"
     if result.key_id:
         line += f" {result.key_id} ({result.key_hint})"
@@ -274,13 +372,27 @@ def _render_result(console: Console, result: KeyResult) -> None:
 def rollback_command(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The managed key.")],
+    to_version: Annotated[
+        str | None,
+        typer.Option(
+            "--to", help="The version to move AWSCURRENT to (default: AWSPREVIOUS).", metavar="V"
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> int:
-    """Move AWSCURRENT back to AWSPREVIOUS (reactivating the old key if needed)."""
-    with closing(_manager(ctx)) as manager:
-        result = manager.rollback(name)
-    _show_result(result, as_json)
-    return int(ExitCode.OK)
+    """Move AWSCURRENT back to AWSPREVIOUS (reactivating the old key if needed).
+
+    Safe to retry: a rerun that finds AWSCURRENT already on the version rolled back to
+    reports success and moves nothing. --to names the version explicitly.
+    """
+
+    def body() -> int:
+        with closing(_manager(ctx)) as manager:
+            result = manager.rollback(name, to_version=to_version)
+        _show_result(result, as_json)
+        return int(ExitCode.OK)
+
+    return _json_or_error(as_json, "rollback", body)
 
 
 @app.command("revoke")
@@ -288,23 +400,55 @@ def revoke_command(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The managed key whose current key leaked.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    key_id: Annotated[
+        str | None,
+        typer.Option(
+            "--key-id",
+            help="The key to revoke (AWSCURRENT or AWSPREVIOUS of NAME); needed to revoke a "
+            "key that replaced a revoked one over an hour ago.",
+            metavar="ID",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> int:
     """Emergency: deactivate the current key now and promote a spare.
 
-    Consumers fail until they re-read the secret. Exit 1 if no spare was left.
+    Consumers fail until they re-read the secret. Exit 1 if no spare was left. A rerun
+    finishes an interrupted revoke and never revokes the key that replaced it.
     """
-    if not yes:
-        if not (sys.stdin is not None and sys.stdin.isatty()):
-            raise UsageError("revoke needs --yes when not run on a terminal")
-        typer.confirm(f"Deactivate the current key of {name} now?", abort=True)
-    with closing(_manager(ctx)) as manager:
-        result = manager.revoke(name)
-    _show_result(result, as_json)
-    if result.outcome == "pool_empty":
-        return int(ExitCode.FOUND)
-    if result.outcome == "failed":
-        return result.exit_code or int(ExitCode.EXTERNAL)
+
+    def body() -> int:
+        if not yes:
+            if not (sys.stdin is not None and sys.stdin.isatty()):
+                raise UsageError("revoke needs --yes when not run on a terminal")
+            typer.confirm(f"Deactivate the current key of {name} now?", abort=True)
+        with closing(_manager(ctx)) as manager:
+            result = manager.revoke(name, key_id=key_id)
+        _show_result(result, as_json)
+        if result.outcome == "pool_empty":
+            return int(ExitCode.FOUND)
+        if result.outcome == "failed":
+            return result.exit_code or int(ExitCode.EXTERNAL)
+        return int(ExitCode.OK)
+
+    return _json_or_error(as_json, "revoke", body)
+
+
+@app.command("forget")
+def forget_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A managed key deleted on purpose.")],
+) -> int:
+    """Stop expecting NAME: runs that do not find a key they saw before fail (exit 2),
+    because a wrong region or account must not look like "no keys"."""
+    from claudesec.console import get_console
+
+    manager = _manager(ctx, admin=False, audit=False)
+    secret = manager.secret_name(name)
+    if manager.seen is None or not manager.seen.forget(secret):
+        get_console().out(f"{secret}: was not expected; nothing to forget")
+        return int(ExitCode.OK)
+    get_console().out(f"{secret}: forgotten; runs no longer expect it")
     return int(ExitCode.OK)
 
 
@@ -377,58 +521,72 @@ def status_command(
 ) -> int:
     """Age, due date, stages and Anthropic status of each key; pool size; warnings.
 
-    Exit 1 when a key is past its max age.
+    Online, it first finishes any revoke a previous run left undone. Exit 1 when a key is
+    past its max age, a revoked key was found working (or re-enabled in the Console), a
+    current key is revoked or not active, or a rotation was left unfinished.
     """
-    from claudesec.console import get_console
-    from claudesec.keys.status import status
 
-    manager = _manager(ctx, admin=not offline, audit=False)
-    report = status(manager, remote=not offline)
+    def body() -> int:
+        from claudesec.keys.status import status
+
+        with closing(_manager(ctx, admin=not offline, lazy_audit=True)) as manager:
+            report = status(manager, remote=not offline)
+        if as_json:
+            _emit_json(report.to_json())
+            return int(report.exit_code)
+        _render_status(report)
+        return int(report.exit_code)
+
+    return _json_or_error(as_json, "status", body)
+
+
+def _render_status(report: StatusReport) -> None:
+    from claudesec.console import get_console
+
     console = get_console()
-    if as_json:
-        console.json(report.to_json())
-    else:
-        console.table(
-            ["key", "key id", "hint", "age (days)", "due", "stages", "anthropic"],
+    console.table(
+        ["key", "key id", "hint", "age (days)", "due", "stages", "anthropic"],
+        [
             [
-                [
-                    k.name,
-                    k.key_id,
-                    k.key_hint,
-                    f"{k.age_days:.1f}",
-                    k.due_at + (" OVERDUE" if k.overdue else ""),
-                    " ".join(f"{s.removeprefix('AWS')}={i}" for s, i in k.stages.items()),
-                    k.anthropic_status,
-                ]
-                for k in report.keys
-            ],
-        )
-        console.info(f"pool: {report.pool_size} spare key(s)")
-        for warning in report.warnings:
-            console.warn(warning)
-    return int(ExitCode.FOUND if report.overdue else ExitCode.OK)
+                k.name,
+                k.key_id,
+                k.key_hint,
+                f"{k.age_days:.1f}",
+                k.due_at + (" OVERDUE" if k.overdue else ""),
+                " ".join(f"{s.removeprefix('AWS')}={i}" for s, i in k.stages.items()),
+                k.anthropic_status,
+            ]
+            for k in report.keys
+        ],
+    )
+    console.info(f"pool: {report.pool_size} spare key(s)")
+    for warning in report.warnings:
+        console.warn(warning)
 
 
 @app.command("remote")
 def remote_command(ctx: typer.Context, as_json: JsonOption = False) -> int:
     """The organisation's API keys from the Admin API, marked managed, spare, retiring,
     retired, unmanaged or orphaned."""
-    from claudesec.console import get_console
-    from claudesec.keys.status import remote_inventory
 
-    entries = remote_inventory(_manager(ctx, audit=False))
-    console = get_console()
-    if as_json:
-        console.json([e.to_json() for e in entries])
-    else:
-        console.table(
+    def body() -> int:
+        from claudesec.console import get_console
+        from claudesec.keys.status import remote_inventory
+
+        entries = remote_inventory(_manager(ctx, audit=False))
+        if as_json:
+            _emit_json([e.to_json() for e in entries])
+            return int(ExitCode.OK)
+        get_console().table(
             ["key id", "name", "status", "hint", "marking", "where"],
             [
                 [e.key.id, e.key.name, e.key.status, e.key.partial_key_hint, e.marking, e.secret]
                 for e in entries
             ],
         )
-    return int(ExitCode.OK)
+        return int(ExitCode.OK)
+
+    return _json_or_error(as_json, "remote", body)
 
 
 # --------------------------------------------------------------------------- scope

@@ -92,10 +92,33 @@ class AuditStoreSink:
         self.store.close()
 
 
-def open_sink(audit: AuditConfig) -> AuditSink:
+class LazySink:
+    """An :class:`AuditStoreSink` opened at the first event: read-mostly commands (``keys
+    status``) record only when they change something, and must not create the store
+    otherwise."""
+
+    def __init__(self, audit: AuditConfig) -> None:
+        self.audit = audit
+        self._sink: AuditStoreSink | None = None
+
+    def record(self, event_type: str, **fields: Any) -> None:
+        if self._sink is None:
+            from claudesec.audit.store import AuditStore
+
+            self._sink = AuditStoreSink(AuditStore.from_config(self.audit))
+        self._sink.record(event_type, **fields)
+
+    def close(self) -> None:
+        if self._sink is not None:
+            self._sink.close()
+
+
+def open_sink(audit: AuditConfig, *, lazy: bool = False) -> AuditSink:
     """The audit store the configuration names, or :class:`NullSink` if it is unavailable."""
     try:
         from claudesec.audit.store import AuditStore
     except ImportError:  # an installation without the audit package
         return NullSink()
+    if lazy:
+        return LazySink(audit)
     return AuditStoreSink(AuditStore.from_config(audit))

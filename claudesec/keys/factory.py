@@ -6,6 +6,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from claudesec.keys.events import AuditSink, NullSink, open_sink
+from claudesec.keys.inventory import default_seen
 from claudesec.keys.rotation import KeyManager, Settings
 from claudesec.stores import open_store
 
@@ -27,19 +28,26 @@ def admin_client(config: Config) -> AdminClient:
     )
 
 
-def open_manager(config: Config, *, admin: bool = True, audit: bool = True) -> KeyManager:
+def open_manager(
+    config: Config, *, admin: bool = True, audit: bool = True, lazy_audit: bool = False
+) -> KeyManager:
     """The manager for this configuration.
 
     ``admin=False`` skips resolving the Admin API key (read-only commands that can do
-    without it); ``audit=False`` records nothing (dry runs).
+    without it); ``audit=False`` records nothing (dry runs); ``lazy_audit`` opens the audit
+    store only when the first event is recorded.
     """
     from claudesec.anthropic_admin import probe_key
 
-    sink: AuditSink = open_sink(config.audit) if audit else NullSink()
+    sink: AuditSink = open_sink(config.audit, lazy=lazy_audit) if audit else NullSink()
+    store = open_store(config.keys)
     return KeyManager(
-        open_store(config.keys),
+        store,
         Settings.from_config(config),
         admin=admin_client(config) if admin else None,
         probe=partial(probe_key, config.anthropic.base_url, timeout_s=config.anthropic.timeout_s),
         sink=sink,
+        # Keys the configuration names must exist: a wrong region must not look like "none".
+        expected=tuple(config.keys.scope_secret_readers),
+        seen=default_seen(store.kind, config.keys.secret_prefix),
     )

@@ -20,6 +20,10 @@ KIND_MANAGED = "managed-key"
 KIND_POOL = "pool"
 TAG_ROTATED_AT = "claudesec:rotated-at"
 TAG_ROTATED_VERSION = "claudesec:rotated-version"
+# Written just before a rollback moves AWSCURRENT, so a retry knows where it was going.
+TAG_ROLLBACK_TO = "claudesec:rollback-to"
+TAG_ROLLBACK_FROM = "claudesec:rollback-from"
+TAG_ROLLBACK_AT = "claudesec:rollback-at"
 
 
 def utcnow() -> datetime:
@@ -195,15 +199,33 @@ class Retiring:
 
 @dataclass(frozen=True)
 class Revoked:
-    """A key that ``keys revoke`` took out of service: claudesec never activates it again."""
+    """A key that ``keys revoke`` took out of service: claudesec never activates it again.
+
+    The entry is written *before* the key is deactivated, so it is a promise, not a fact:
+    ``verified_at`` stays empty until a run has seen the key refused (401), and until then
+    ``key`` keeps the key itself so that whichever run comes next can deactivate it and
+    prove it. An entry without ``verified_at`` (or one written by an older claudesec, which
+    had no such field) is never trusted as done.
+    """
 
     key_id: str
     hint: str
     secret: str
     at: str
+    key: str = field(default="", repr=False)
+    verified_at: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.verified_at)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"hint": self.hint, "secret": self.secret, "at": self.at}
+        data: dict[str, Any] = {"hint": self.hint, "secret": self.secret, "at": self.at}
+        if self.verified_at:
+            data["verified_at"] = self.verified_at
+        elif self.key:
+            data["key"] = self.key
+        return data
 
 
 @dataclass(frozen=True)
@@ -255,6 +277,8 @@ class PoolDoc:
                     hint=str(v.get("hint", "")),
                     secret=str(v.get("secret", "")),
                     at=str(v.get("at", "")),
+                    key=str(v.get("key", "")),
+                    verified_at=str(v.get("verified_at", "")),
                 )
                 for k, v in (data.get("revoked") or {}).items()
             }

@@ -196,16 +196,40 @@ class Pool:
 
         self.update(change)
 
-    def mark_revoked(self, key_id: str, hint: str, secret: str) -> None:
-        """Remember for good that ``key_id`` was revoked (and take it out of the pool)."""
-        entry = Revoked(key_id=key_id, hint=hint, secret=secret, at=iso(self.clock()))
+    def mark_revoked(self, key_id: str, hint: str, secret: str, *, key: str = "") -> Revoked:
+        """Remember for good that ``key_id`` was revoked (and take it out of the pool).
+
+        ``key`` is kept until :meth:`revoke_verified`, so that any later run can finish the
+        deactivation. An existing entry keeps its original time. Returns the entry.
+        """
+        entry = Revoked(key_id=key_id, hint=hint, secret=secret, at=iso(self.clock()), key=key)
+
+        def change(doc: PoolDoc) -> tuple[PoolDoc, Revoked]:
+            kept = doc.revoked.get(key_id, entry)
+            if not kept.finished and not kept.key and key:
+                kept = replace(kept, key=key)
+            in_pool = any(s.key_id == key_id for s in doc.spares)
+            if kept == doc.revoked.get(key_id) and not in_pool:
+                return doc, kept
+            revoked = {**doc.revoked, key_id: kept}
+            spares = tuple(s for s in doc.spares if s.key_id != key_id)
+            retiring = tuple(r for r in doc.retiring if r.key_id != key_id)
+            return replace(doc, spares=spares, revoked=revoked, retiring=retiring), kept
+
+        return self.update(change)
+
+    def revoke_verified(self, key_id: str) -> None:
+        """A run saw ``key_id`` refused: the revoke is finished and the key itself is dropped."""
+        now = iso(self.clock())
 
         def change(doc: PoolDoc) -> tuple[PoolDoc, None]:
-            if key_id in doc.revoked and not any(s.key_id == key_id for s in doc.spares):
+            entry = doc.revoked.get(key_id)
+            if entry is None:
                 return doc, None
-            revoked = {**doc.revoked, key_id: doc.revoked.get(key_id, entry)}
-            spares = tuple(s for s in doc.spares if s.key_id != key_id)
-            return replace(doc, spares=spares, revoked=revoked), None
+            done = replace(entry, key="", verified_at=entry.verified_at or now)
+            if done == entry:
+                return doc, None
+            return replace(doc, revoked={**doc.revoked, key_id: done}), None
 
         self.update(change)
 
@@ -247,7 +271,9 @@ class Pool:
         """Book-keeping after ``AWSCURRENT`` moved to ``current_key_id``.
 
         Drops the spare claimed for that key and any retirement scheduled for it (a rollback
-        brings a retiring key back), and schedules ``old`` for retirement.
+        brings a retiring key back), and schedules ``old`` for retirement, unless ``old`` was
+        revoked: a revoked key must die at once, which the revocation does; an overlap window
+        would keep a leaked key working.
         """
 
         def change(doc: PoolDoc) -> tuple[PoolDoc, None]:
@@ -263,6 +289,7 @@ class Pool:
             if (
                 old is not None
                 and old.key_id != current_key_id
+                and old.key_id not in doc.revoked
                 and not any(r.key_id == old.key_id for r in retiring)
             ):
                 retiring.append(old)

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
@@ -41,14 +41,19 @@ from claudesec.errors import (
     UsageError,
 )
 from claudesec.keys.events import AuditSink, NullSink
+from claudesec.keys.inventory import Missing, SeenKeys
 from claudesec.keys.model import (
     KIND_MANAGED,
     TAG_KIND,
+    TAG_ROLLBACK_AT,
+    TAG_ROLLBACK_FROM,
+    TAG_ROLLBACK_TO,
     TAG_ROTATED_AT,
     TAG_ROTATED_VERSION,
     ManagedKey,
     PoolDoc,
     Retiring,
+    Revoked,
     Spare,
     iso,
     parse_iso,
@@ -69,9 +74,23 @@ if TYPE_CHECKING:
     from claudesec.config import Config
 
 Outcome = Literal[
-    "rotated", "not_due", "locked", "pool_empty", "failed", "would_rotate", "would_resume"
+    "rotated",
+    "not_due",
+    "locked",
+    "pool_empty",
+    "failed",
+    "would_rotate",
+    "would_resume",
+    "rolled_back",
+    "already_done",
+    "revoked",
 ]
 Probe = Callable[[str], "ProbeResult"]
+# A rerun of ``keys revoke`` this soon after a revoke that promoted a replacement is taken
+# for a retry (its reply was lost); later, the new current key must be named to be revoked.
+RETRY_WINDOW = timedelta(hours=1)
+# ``keys pool add`` refuses a key with calls in the usage report this recent.
+RECENT_USE = timedelta(days=7)
 Clock = Callable[[], datetime]
 EVENT = "key_rotation"
 
@@ -162,8 +181,9 @@ class KeyResult:
 @dataclass(frozen=True)
 class RotationReport:
     results: tuple[KeyResult, ...]
-    pool_size: int
+    pool_size: int | None  # None: the pool could not be read (the outage the results name)
     dry_run: bool = False
+    notices: tuple[str, ...] = ()  # for stderr: e.g. that the store holds no managed key
 
     @property
     def exit_code(self) -> ExitCode:
@@ -187,6 +207,7 @@ class RotationReport:
             "dry_run": self.dry_run,
             "pool_size": self.pool_size,
             "keys": [r.to_json() for r in self.results],
+            "warnings": list(self.notices),
         }
 
 
@@ -197,6 +218,41 @@ class _Run:
     retired: list[str] = field(default_factory=list)
     owner: str = ""  # the lease holder; empty for work done without a lease
     renewed_at: datetime | None = None
+    notes: list[str] = field(default_factory=list)  # what the result's message must say
+
+
+@dataclass(frozen=True)
+class RevokeCheck:
+    """A revoked key a run found still able to work, and made refuse calls."""
+
+    key_id: str
+    hint: str
+    secret: str
+    revoked_at: str
+    found: Literal["unfinished", "re-enabled"]
+    was_active: bool
+
+    def describe(self) -> str:
+        if self.found == "re-enabled":
+            return (
+                f"revoked key {self.key_id} ({self.hint}) was re-enabled in the Console; "
+                "deactivated it again (verified 401)"
+            )
+        what = "was still active" if self.was_active else "was not yet proved dead"
+        return (
+            f"the revoke of {self.key_id} ({self.hint}) at {self.revoked_at} was left "
+            f"unfinished and the key {what}; finished it now (verified 401)"
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "key_id": self.key_id,
+            "key_hint": self.hint,
+            "secret": self.secret,
+            "revoked_at": self.revoked_at,
+            "found": self.found,
+            "was_active": self.was_active,
+        }
 
 
 @dataclass(frozen=True)
@@ -251,7 +307,11 @@ class KeyManager:
         sink: AuditSink | None = None,
         clock: Clock = utcnow,
         sleep: Callable[[float], None] = time.sleep,
+        expected: Sequence[str] = (),
+        seen: SeenKeys | None = None,
     ) -> None:
+        self.expected = tuple(expected)
+        self.seen = seen
         self.store = store
         self.settings = settings
         self._admin = admin
@@ -281,6 +341,36 @@ class KeyManager:
             for s in self.store.list_secrets(self.settings.prefix)
             if s.tags.get(TAG_KIND) == KIND_MANAGED and s.name != self.settings.pool_secret
         ]
+
+    @property
+    def where(self) -> str:
+        """The store, as a person would name it ("Secrets Manager in eu-west-1")."""
+        return str(getattr(self.store, "where", "") or self.store.kind)
+
+    def inventory(self) -> tuple[list[SecretState], list[Missing]]:
+        """The managed secrets in the store, and the expected ones it lacks (named in the
+        configuration, or seen by an earlier run): a wrong region or account finds none."""
+        found = self.managed()
+        names = {s.name for s in found}
+        if self.seen is not None and found:
+            self.seen.remember(names, self.where, iso(self.clock()))
+        missing: dict[str, Missing] = {}
+        for name in self.expected:
+            secret = self.secret_name(name)
+            if secret not in names:
+                missing[secret] = Missing(name, secret, "named in the configuration")
+        seen = self.seen.seen() if self.seen is not None else {}
+        for secret, entry in sorted(seen.items()):
+            if secret not in names and secret not in missing:
+                why = f"seen in {entry.get('where', '?')} at {entry.get('at', '?')}"
+                missing[secret] = Missing(self.short_name(secret), secret, why)
+        return found, list(missing.values())
+
+    def empty_notice(self) -> str:
+        return (
+            f"no managed keys found in {self.where} under the prefix {self.settings.prefix}: "
+            "nothing to do (check keys.aws_region and the AWS account if that is wrong)"
+        )
 
     @property
     def admin(self) -> AdminClient:
@@ -352,8 +442,11 @@ class KeyManager:
             )
         try:
             yield secret, run_id
-        finally:
-            self.pool.release_lease(secret, run_id)
+        except BaseException:
+            # The block's error is what the caller must see, not a failure to release.
+            self._release_quietly(secret, run_id)
+            raise
+        self._release_quietly(secret, run_id)  # done; an unreleased lock just expires
 
     # ----------------------------------------------------------------- identify
 
@@ -420,6 +513,9 @@ class KeyManager:
                 f"key {remote.id} ({redact(key)}) is {remote.status}, not active",
                 hint="add the key consumers use now; spares go to `keys pool add`",
             )
+        existing = self._existing(secret)
+        if existing is not None and existing.key_id == remote.id:
+            return existing  # a retry whose first reply was lost: already managed, same key
         token = str(uuid.uuid4())
         managed = ManagedKey(
             key_id=remote.id,
@@ -439,13 +535,38 @@ class KeyManager:
             token=token,
         )
         self._record("add", secret, key_id=remote.id, key_hint=managed.hint, outcome="ok")
+        if self.seen is not None:
+            self.seen.remember([secret], self.where, managed.created_at)
         return managed
 
-    def pool_add(self, key: str, *, key_id: str | None = None) -> tuple[Spare, bool]:
+    def _existing(self, secret: str) -> ManagedKey | None:
+        """The current key of ``secret`` if it exists, else None."""
+        from claudesec.stores.interface import SecretNotFound
+
+        try:
+            state = self.store.describe(secret)
+        except SecretNotFound:
+            return None
+        current_v = state.version_with(CURRENT)
+        return self._read(secret, current_v) if current_v is not None else None
+
+    def pool_add(
+        self,
+        key: str,
+        *,
+        key_id: str | None = None,
+        force: bool = False,
+        other_use: Callable[[str], str | None] | None = None,
+    ) -> tuple[Spare, bool]:
         """Load a spare made in the Console and deactivate it at once.
 
         Stored first, deactivated second: a crash in between leaves an active spare that a
         rerun (same key) deactivates, never a key nobody holds. Returns (spare, newly added).
+
+        Deactivating a key a client uses breaks that client, so a key that is in service
+        is refused unless ``force``: a version of a managed secret, a key in its overlap
+        window, one the Admin API's usage report shows used within
+        :data:`RECENT_USE`, or one ``other_use`` (the audit log) knows about.
         """
         remote = self.identify(key, key_id)
         self._refuse_revoked(
@@ -456,6 +577,15 @@ class KeyManager:
         )
         if remote.status in ("archived", "expired"):
             raise UsageError(f"key {remote.id} is {remote.status}; it cannot be a spare")
+        already = any(s.key_id == remote.id for s in self.pool.read().spares)
+        if not already and not force:
+            why = self._in_service(remote.id) or (other_use(remote.id) if other_use else None)
+            if why is not None:
+                raise UsageError(
+                    f"key {remote.id} ({redact(key)}) is in use: {why}; claudesec will not "
+                    "deactivate it as a spare",
+                    hint="load a new key made in the Console (or pass --force if nothing uses it)",
+                )
         spare = Spare(
             key_id=remote.id,
             key=key,
@@ -476,6 +606,30 @@ class KeyManager:
         )
         return existing, added
 
+    def _in_service(self, key_id: str) -> str | None:
+        """Why ``key_id`` is in service (so not a spare), or None."""
+        for state in self.managed():
+            for version_id, stages in state.versions.items():
+                labels = [s for s in (CURRENT, PENDING, PREVIOUS) if s in stages]
+                if not labels:
+                    continue
+                try:
+                    held = self._read(state.name, version_id)
+                except ClaudesecError:
+                    continue
+                if held.key_id == key_id:
+                    return f"it is {labels[0]} of {state.name}"
+        for entry in self.pool.read().retiring:
+            if entry.key_id == key_id:
+                return (
+                    f"it left {entry.secret} and is in its overlap window until {entry.not_before}"
+                )
+        since = self.clock() - RECENT_USE
+        for row in self.admin.usage_report(starting_at=since, group_by=["api_key_id"]):
+            if row.api_key_id == key_id and (row.input_tokens or row.output_tokens):
+                return f"the Admin API's usage report shows calls with it since {iso(since)}"
+        return None
+
     # ----------------------------------------------------------------- rotate
 
     def rotate(
@@ -488,12 +642,24 @@ class KeyManager:
     ) -> RotationReport:
         """Rotate the named keys (or every managed key when ``names`` is None)."""
         run_id = run_id or str(uuid.uuid4())
-        secrets = (
-            [s.name for s in self.managed()]
-            if names is None
-            else [self.secret_name(n) for n in names]
-        )
-        results = []
+        results: list[KeyResult] = []
+        notices: list[str] = []
+        if names is None:
+            found, missing = self.inventory()
+            secrets = [s.name for s in found]
+            if not found:
+                notices.append(self.empty_notice())
+            results.extend(
+                KeyResult(
+                    name=m.name,
+                    outcome="failed",
+                    message=m.message(self.where),
+                    exit_code=int(ExitCode.USAGE),
+                )
+                for m in missing
+            )
+        else:
+            secrets = [self.secret_name(n) for n in names]
         for secret in secrets:
             try:
                 if dry_run:
@@ -509,8 +675,13 @@ class KeyManager:
                         exit_code=int(exc.exit_code),
                     )
                 )
-        pool_size = len(self.pool.read().unclaimed())
-        return RotationReport(results=tuple(results), pool_size=pool_size, dry_run=dry_run)
+        try:
+            pool_size: int | None = len(self.pool.read().unclaimed())
+        except ClaudesecError:
+            pool_size = None
+        return RotationReport(
+            results=tuple(results), pool_size=pool_size, dry_run=dry_run, notices=tuple(notices)
+        )
 
     def _rotate_leased(self, secret: str, force: bool, run_id: str) -> KeyResult:
         self.store.describe(secret)
@@ -523,10 +694,12 @@ class KeyManager:
             )
         run = _Run(secret, owner=run_id, renewed_at=self.clock())
         try:
-            return self._rotate_locked(run, force)
+            result = self._rotate_locked(run, force)
         except ClaudesecError as exc:
-            self._record("failed", secret, outcome="failed", error=exc.user_message())
-            return KeyResult(
+            # The error that stopped the run is the report; recording it must not replace it
+            # (the audit store or AWS may be what failed).
+            self._record_quietly("failed", secret, outcome="failed", error=exc.user_message())
+            result = KeyResult(
                 name=self.short_name(secret),
                 outcome="failed",
                 message=exc.user_message(),
@@ -534,101 +707,180 @@ class KeyManager:
                 retired=tuple(run.retired),
                 exit_code=int(exc.exit_code),
             )
-        finally:
-            self.pool.release_lease(secret, run_id)
+        except BaseException:
+            self._release_quietly(secret, run_id)
+            raise
+        note = self._release_quietly(secret, run_id)
+        if note:
+            result = replace(result, message="; ".join(m for m in (result.message, note) if m))
+        return result
+
+    def _release_quietly(self, secret: str, owner: str) -> str:
+        """Release the lease; if that fails too (the outage that stopped the run), say so
+        instead of raising over the run's own report. The lease then simply expires."""
+        try:
+            self.pool.release_lease(secret, owner)
+        except ClaudesecError:
+            until = iso(self.clock() + timedelta(seconds=self.settings.lease_s))
+            return f"the lock on it could not be released; it expires by {until}"
+        return ""
+
+    def _record_quietly(self, step: str, secret: str, **fields: object) -> None:
+        try:
+            self._record(step, secret, **fields)
+        except ClaudesecError:
+            return
 
     def _rotate_locked(self, run: _Run, force: bool) -> KeyResult:
+        """One secret, under its lease: book-keeping first, then the four rotation steps,
+        each of which finds its own work already done when a previous run did it."""
         secret = run.name
-        name = self.short_name(secret)
-        state = self.store.describe(secret)
-        current_v = _current_version(state, secret)
-        pending_v = state.version_with(PENDING)
-        if pending_v == current_v:
-            # A run died between the two label moves of finishSecret: it is finished.
-            self.store.move_stage(secret, PENDING, to_version=None, from_version=pending_v)
-            self._step(run, "finish_secret", secret, version=current_v, outcome="resumed")
-            pending_v = None
-            state = self.store.describe(secret)
+        self._finish_revokes(run)
+        state, current_v, pending_v = self._finish_interrupted_label_move(run)
         current = self._read(secret, current_v)
         self._settle(run, state, current)
         doc = self.pool.read()
         self._retire(run, current, doc)
-
         due_at = self._due_at(current)
-        # A revoked key still in AWSCURRENT (revoke found no spare) is due now, whatever its age.
-        revoked_current = current.key_id in doc.revoked
         if pending_v is None:
+            # A revoked key still in AWSCURRENT (revoke found no spare) is due now.
+            revoked_current = current.key_id in doc.revoked
             if not force and not revoked_current and due_at > self.clock():
-                finished_now = "finish_secret" in run.steps
-                return KeyResult(
-                    name=name,
-                    outcome="rotated" if finished_now else "not_due",
-                    rotated=finished_now,
-                    key_id=current.key_id,
-                    key_hint=current.hint,
-                    steps=tuple(run.steps),
-                    retired=tuple(run.retired),
-                    due_at=iso(due_at),
-                    message="finished an interrupted rotation" if finished_now else "",
-                )
-            self._keep_lease(run)
-            token = str(uuid.uuid4())
-            in_use = frozenset(self._key_ids(secret, state))
+                return self._not_due(run, current, due_at)
             try:
-                spare = self.pool.claim(secret, token, in_use=in_use)
+                token, pending = self._create_secret(run, state, current)
             except PoolEmpty as exc:
-                overdue = due_at <= self.clock() or revoked_current
-                self._record("create_secret", secret, outcome="pool_empty", overdue=overdue)
-                return KeyResult(
-                    name=name,
-                    outcome="pool_empty",
-                    message=exc.message + (" (key is overdue)" if overdue else ""),
-                    key_id=current.key_id,
-                    key_hint=current.hint,
-                    steps=tuple(run.steps),
-                    retired=tuple(run.retired),
-                    due_at=iso(due_at),
-                    exit_code=int(ExitCode.FOUND),
-                )
-            pending = ManagedKey(
-                key_id=spare.key_id,
-                key=spare.key,
-                name=current.name,
-                workspace=spare.workspace,
-                created_at=iso(self.clock()),
-            )
-            self.store.put_version(secret, pending.to_json(), token=token, stages=[PENDING])
-            self._step(
-                run,
-                "create_secret",
-                secret,
-                key_id=pending.key_id,
-                key_hint=pending.hint,
-                version=token,
-                outcome="ok",
-            )
+                return self._pool_empty(run, current, due_at, exc, revoked=revoked_current)
         else:
-            token = pending_v
-            pending = self._read(secret, pending_v)
-            self._step(run, "resume", secret, key_id=pending.key_id, version=token, outcome="ok")
+            token, pending = pending_v, self._resume_pending(run, pending_v)
+        self._set_secret(run, pending, doc)
+        self._test_secret(run, pending)
+        self._finish_secret(run, token, current_v, current, pending)
+        return KeyResult(
+            name=self.short_name(secret),
+            outcome="rotated",
+            rotated=True,
+            key_id=pending.key_id,
+            key_hint=pending.hint,
+            previous_key_id=current.key_id,
+            steps=tuple(run.steps),
+            retired=tuple(run.retired),
+            due_at=iso(self._due_at(pending)),
+            message="; ".join(run.notes),
+        )
 
-        # setSecret
+    def _finish_revokes(self, run: _Run) -> None:
+        """Finish, at once, any revoke of this secret that a dead or failed run left undone
+        (or that someone undid in the Console): the overlap window never applies to it."""
+        for check in self.enforce_revocations(run.name):
+            run.steps.append("revoke")
+            run.retired.append(check.key_id)
+            run.notes.append(check.describe())
+
+    def _finish_interrupted_label_move(self, run: _Run) -> tuple[SecretState, str, str | None]:
+        """The secret's state, its ``AWSCURRENT`` and ``AWSPENDING`` versions; a run that died
+        between the two label moves of finishSecret is finished here."""
+        secret = run.name
+        state = self.store.describe(secret)
+        current_v = _current_version(state, secret)
+        pending_v = state.version_with(PENDING)
+        if pending_v == current_v:
+            self.store.move_stage(secret, PENDING, to_version=None, from_version=pending_v)
+            self._step(run, "finish_secret", secret, version=current_v, outcome="resumed")
+            started = self._read(secret, current_v).created_at
+            run.notes.append(f"finished the rotation an earlier run started at {started}")
+            return self.store.describe(secret), current_v, None
+        return state, current_v, pending_v
+
+    def _not_due(self, run: _Run, current: ManagedKey, due_at: datetime) -> KeyResult:
+        finished_now = "finish_secret" in run.steps
+        return KeyResult(
+            name=self.short_name(run.name),
+            outcome="rotated" if finished_now else "not_due",
+            rotated=finished_now,
+            key_id=current.key_id,
+            key_hint=current.hint,
+            steps=tuple(run.steps),
+            retired=tuple(run.retired),
+            due_at=iso(due_at),
+            message="; ".join(run.notes),
+        )
+
+    def _pool_empty(
+        self, run: _Run, current: ManagedKey, due_at: datetime, exc: PoolEmpty, *, revoked: bool
+    ) -> KeyResult:
+        overdue = due_at <= self.clock() or revoked
+        self._record("create_secret", run.name, outcome="pool_empty", overdue=overdue)
+        return KeyResult(
+            name=self.short_name(run.name),
+            outcome="pool_empty",
+            message="; ".join([*run.notes, exc.message + (" (key is overdue)" if overdue else "")]),
+            key_id=current.key_id,
+            key_hint=current.hint,
+            steps=tuple(run.steps),
+            retired=tuple(run.retired),
+            due_at=iso(due_at),
+            exit_code=int(ExitCode.FOUND),
+        )
+
+    def _create_secret(
+        self, run: _Run, state: SecretState, current: ManagedKey
+    ) -> tuple[str, ManagedKey]:
+        """Step 1: claim a spare and write it as ``AWSPENDING`` under the claim's token."""
+        secret = run.name
+        self._keep_lease(run)
+        token = str(uuid.uuid4())
+        in_use = frozenset(self._key_ids(secret, state))
+        spare = self.pool.claim(secret, token, in_use=in_use)
+        pending = ManagedKey(
+            key_id=spare.key_id,
+            key=spare.key,
+            name=current.name,
+            workspace=spare.workspace,
+            created_at=iso(self.clock()),
+        )
+        self.store.put_version(secret, pending.to_json(), token=token, stages=[PENDING])
+        self._step(
+            run,
+            "create_secret",
+            secret,
+            key_id=pending.key_id,
+            key_hint=pending.hint,
+            version=token,
+            outcome="ok",
+        )
+        return token, pending
+
+    def _resume_pending(self, run: _Run, pending_v: str) -> ManagedKey:
+        """Step 1 already done by an earlier run: resume its ``AWSPENDING`` version."""
+        pending = self._read(run.name, pending_v)
+        self._step(run, "resume", run.name, key_id=pending.key_id, version=pending_v, outcome="ok")
+        run.notes.append(f"resumed the rotation an earlier run started at {pending.created_at}")
+        return pending
+
+    def _set_secret(self, run: _Run, pending: ManagedKey, doc: PoolDoc) -> None:
+        """Step 2: activate the spare (never a revoked one)."""
         self._keep_lease(run)
         self._refuse_revoked(
             pending.key_id,
             pending.hint,
             doing="activate it",
-            fix=f"abandon the pending rotation: {abandon_command(name)}",
+            fix=f"abandon the pending rotation: {abandon_command(self.short_name(run.name))}",
             doc=doc,
         )
-        self._activate_pending(secret, pending)
-        self._step(run, "set_secret", secret, key_id=pending.key_id, outcome="ok")
+        self._activate_pending(run.name, pending)
+        self._step(run, "set_secret", run.name, key_id=pending.key_id, outcome="ok")
 
-        # testSecret
+    def _test_secret(self, run: _Run, pending: ManagedKey) -> None:
+        """Step 3: an authenticated call with the new key must succeed."""
         self._test(run, pending)
-        self._step(run, "test_secret", secret, key_id=pending.key_id, outcome="ok")
+        self._step(run, "test_secret", run.name, key_id=pending.key_id, outcome="ok")
 
-        # finishSecret
+    def _finish_secret(
+        self, run: _Run, token: str, current_v: str, current: ManagedKey, pending: ManagedKey
+    ) -> None:
+        """Step 4: move ``AWSCURRENT`` to the new version, drop ``AWSPENDING``, settle."""
+        secret = run.name
         self._keep_lease(run)
         self.store.move_stage(secret, CURRENT, to_version=token, from_version=current_v)
         self.store.move_stage(secret, PENDING, to_version=None, from_version=token)
@@ -642,17 +894,6 @@ class KeyManager:
             outcome="ok",
         )
         self._settle(run, self.store.describe(secret), pending)
-        return KeyResult(
-            name=name,
-            outcome="rotated",
-            rotated=True,
-            key_id=pending.key_id,
-            key_hint=pending.hint,
-            previous_key_id=current.key_id,
-            steps=tuple(run.steps),
-            retired=tuple(run.retired),
-            due_at=iso(self._due_at(pending)),
-        )
 
     def _activate_pending(self, secret: str, pending: ManagedKey) -> None:
         """setSecret; an archived or deleted spare is reported as stuck, not as retryable."""
@@ -854,74 +1095,184 @@ class KeyManager:
 
     # ----------------------------------------------------------------- rollback, revoke
 
-    def rollback(self, name: str, *, run_id: str | None = None) -> KeyResult:
-        """Put ``AWSCURRENT`` back on ``AWSPREVIOUS``, reactivating the old key if needed."""
-        with self._leased(name, run_id) as (secret, _):
+    def rollback(
+        self, name: str, *, to_version: str | None = None, run_id: str | None = None
+    ) -> KeyResult:
+        """Put ``AWSCURRENT`` back on ``AWSPREVIOUS`` (or on ``to_version``, which must be
+        one of the two), reactivating the old key if needed.
+
+        Idempotent: where it is going is tagged on the secret before ``AWSCURRENT`` moves,
+        so a retry (a lost reply, a second run) that finds ``AWSCURRENT`` already there
+        reports success instead of rolling the rollback back.
+        """
+        with self._leased(name, run_id) as (secret, owner):
+            run = _Run(secret, owner=owner, renewed_at=self.clock())
             state = self.store.describe(secret)
-            current_v = state.version_with(CURRENT)
-            previous_v = state.version_with(PREVIOUS)
+            current_v = _current_version(state, secret)
             if state.version_with(PENDING) not in (None, current_v):
                 raise UsageError(
                     f"{name} has a rotation in progress",
                     hint="finish it with `keys rotate` first",
                 )
-            if current_v is None or previous_v is None or previous_v == current_v:
-                raise CheckFailed(f"{name} has no previous version to roll back to")
+            target_v = self._rollback_target(name, state, current_v, to_version)
             current = self._read(secret, current_v)
-            previous = self._read(secret, previous_v)
-            # Checked before anything else: a revoked key is presumed compromised, and its
-            # status at Anthropic (inactive) is exactly what a rollback would "fix".
-            self._refuse_revoked(
-                previous.key_id,
-                previous.hint,
-                doing="roll back to it",
-                fix=f"rotate to a spare instead: `claudesec keys rotate {name} --force`",
-            )
-            remote = self.admin.retrieve_key(previous.key_id)
-            if remote.status in ("archived", "expired"):
-                raise CheckFailed(
-                    f"the previous key {previous.key_id} is {remote.status}; it cannot come back",
-                    hint="rotate to a spare instead",
-                )
-            if remote.status != "active":
-                self.admin.set_status(previous.key_id, "active")
-            self._test(_Run(secret), previous, rotation=False)
-            self.store.move_stage(secret, CURRENT, to_version=previous_v, from_version=current_v)
-            self._record(
-                "rollback",
-                secret,
-                key_id=previous.key_id,
-                previous_key_id=current.key_id,
-                outcome="ok",
-            )
-            run = _Run(secret, steps=["rollback"])
-            self._settle(run, self.store.describe(secret), previous)
-            return KeyResult(
-                name=self.short_name(secret),
-                outcome="rotated",
-                rotated=True,
-                key_id=previous.key_id,
-                key_hint=previous.hint,
-                previous_key_id=current.key_id,
-                steps=tuple(run.steps),
-                message=f"AWSCURRENT is back on key {previous.key_id}; {current.key_id} "
-                f"retires after the overlap window",
-            )
+            if target_v == current_v:
+                return self._already_rolled_back(run, state, current)
+            return self._roll_back(run, current_v, current, target_v)
 
-    def revoke(self, name: str, *, run_id: str | None = None) -> KeyResult:
-        """Emergency: deactivate the current key now, then rotate to a spare."""
+    def _rollback_target(
+        self, name: str, state: SecretState, current_v: str, to_version: str | None
+    ) -> str:
+        previous_v = state.version_with(PREVIOUS)
+        if to_version is not None:
+            if to_version not in (current_v, previous_v):
+                raise UsageError(
+                    f"version {to_version} is neither AWSCURRENT nor AWSPREVIOUS of {name}",
+                    hint=f"`claudesec keys status` shows the versions of {name}",
+                )
+            return to_version
+        tags = state.tags
+        if tags.get(TAG_ROLLBACK_TO) == current_v and tags.get(TAG_ROLLBACK_FROM) in (
+            previous_v,
+            None,
+        ):
+            return current_v  # a retry of the rollback that put AWSCURRENT here
+        if previous_v is None or previous_v == current_v:
+            raise CheckFailed(f"{name} has no previous version to roll back to")
+        return previous_v
+
+    def _already_rolled_back(self, run: _Run, state: SecretState, current: ManagedKey) -> KeyResult:
+        current_v = _current_version(state, run.name)
+        self._settle(run, state, current)  # the book-keeping a lost reply may have cut off
+        when = (
+            state.tags.get(TAG_ROLLBACK_AT)
+            if state.tags.get(TAG_ROLLBACK_TO) == current_v
+            else None
+        )
+        name = self.short_name(run.name)
+        return KeyResult(
+            name=name,
+            outcome="already_done",
+            key_id=current.key_id,
+            key_hint=current.hint,
+            steps=tuple(run.steps),
+            message=f"AWSCURRENT of {name} is already on version {current_v} (key "
+            f"{current.key_id} ({current.hint}))"
+            + (f", rolled back there at {when}" if when else "")
+            + "; nothing moved",
+        )
+
+    def _roll_back(
+        self, run: _Run, current_v: str, current: ManagedKey, target_v: str
+    ) -> KeyResult:
+        secret = run.name
+        name = self.short_name(secret)
+        target = self._read(secret, target_v)
+        # Checked before anything else: a revoked key is presumed compromised, and its
+        # status at Anthropic (inactive) is exactly what a rollback would "fix".
+        self._refuse_revoked(
+            target.key_id,
+            target.hint,
+            doing="roll back to it",
+            fix=f"rotate to a spare instead: `claudesec keys rotate {name} --force`",
+        )
+        remote = self.admin.retrieve_key(target.key_id)
+        if remote.status in ("archived", "expired"):
+            raise CheckFailed(
+                f"the previous key {target.key_id} is {remote.status}; it cannot come back",
+                hint="rotate to a spare instead",
+            )
+        if remote.status != "active":
+            self.admin.set_status(target.key_id, "active")
+        self._test(run, target, rotation=False)
+        self._keep_lease(run)
+        self.store.set_tags(
+            secret,
+            {
+                TAG_ROLLBACK_TO: target_v,
+                TAG_ROLLBACK_FROM: current_v,
+                TAG_ROLLBACK_AT: iso(self.clock()),
+            },
+        )
+        self.store.move_stage(secret, CURRENT, to_version=target_v, from_version=current_v)
+        self._step(
+            run,
+            "rollback",
+            secret,
+            key_id=target.key_id,
+            previous_key_id=current.key_id,
+            version=target_v,
+            outcome="ok",
+        )
+        self._settle(run, self.store.describe(secret), target)
+        return KeyResult(
+            name=name,
+            outcome="rolled_back",
+            rotated=True,
+            key_id=target.key_id,
+            key_hint=target.hint,
+            previous_key_id=current.key_id,
+            steps=tuple(run.steps),
+            message=f"rolled back {name} to version {target_v} (key {target.key_id} "
+            f"({target.hint})); {current.key_id} ({current.hint}) retires after the overlap "
+            "window",
+        )
+
+    def revoke(
+        self, name: str, *, key_id: str | None = None, run_id: str | None = None
+    ) -> KeyResult:
+        """Emergency: deactivate the current key now (proved by a 401), then rotate to a spare.
+
+        The key is recorded as revoked first, with the key itself, so that if this run dies
+        before the deactivation is proved, whichever run comes next (this command again,
+        ``keys rotate``, ``keys status``) finishes it. A rerun finishes what is left and never
+        picks a new victim: when the current key replaced a key revoked less than
+        :data:`RETRY_WINDOW` ago, the rerun is a retry and reports the earlier revoke;
+        later, the current key is revoked only when ``key_id`` names it.
+        """
         secret = self.secret_name(name)
         state = self.store.describe(secret)
-        current_v = _current_version(state, secret)
-        current = self._read(secret, current_v)
-        # Recorded before the deactivation: if the run dies in between, the key is already
-        # barred from coming back, and a rerun of revoke deactivates it.
-        self.pool.mark_revoked(current.key_id, current.hint, secret)
-        self._record("revoke_marked", secret, key_id=current.key_id, outcome="ok")
-        self.deactivate(secret, current.key_id, current.key, step="revoke")
+        current = self._read(secret, _current_version(state, secret))
+        doc = self.pool.read()
+        target, earlier = self._revoke_target(secret, state, current, doc, key_id)
+        if target is not None:
+            earlier = doc.revoked.get(target.key_id, earlier)
+            self.pool.mark_revoked(target.key_id, target.hint, secret, key=target.key)
+            self._record("revoke_marked", secret, key_id=target.key_id, outcome="ok")
+        checks = self.enforce_revocations(secret)
+        doc = self.pool.read()
+        revoked = [
+            e for e in doc.revoked.values() if e.secret == secret and e.key_id != current.key_id
+        ]
+        if current.key_id not in doc.revoked:
+            # The current key is not the revoked one (a retry after the rotation, or
+            # ``key_id`` named AWSPREVIOUS): nothing to rotate.
+            gone = earlier or (revoked[-1] if revoked else None)
+            note = f"{current.key_id} ({current.hint}) stays current; it was NOT revoked"
+            if gone is not None:
+                note = (
+                    f"{gone.key_id} ({gone.hint}) was revoked at {gone.at}; "
+                    + note
+                    + f" (if it leaked too: `claudesec keys revoke {name} --key-id "
+                    f"{current.key_id}`)"
+                )
+            return KeyResult(
+                name=self.short_name(secret),
+                # A fresh revoke of AWSPREVIOUS did something; a retry found it done.
+                outcome="revoked" if target is not None else "already_done",
+                message=note,
+                key_id=current.key_id,
+                key_hint=current.hint,
+                previous_key_id=gone.key_id if gone else "",
+                steps=("revoke",) if checks else (),
+                retired=tuple(c.key_id for c in checks),
+            )
         report = self.rotate([name], force=True, run_id=run_id)
         result = report.results[0]
-        note = f"revoked {current.key_id} ({current.hint}); "
+        when = ""
+        if earlier is not None and earlier.key_id == current.key_id:
+            when = f" (recorded by an earlier run at {earlier.at})"
+        note = f"revoked {current.key_id} ({current.hint}){when}; "
         if result.rotated:
             note += (
                 f"{name} now holds {result.key_id} ({result.key_hint}): consumers must re-read "
@@ -938,10 +1289,130 @@ class KeyManager:
             key_hint=result.key_hint,
             previous_key_id=current.key_id,
             steps=("revoke", *result.steps),
-            retired=(current.key_id, *result.retired),
+            retired=tuple(dict.fromkeys((current.key_id, *result.retired))),
             due_at=result.due_at,
             exit_code=result.exit_code,
         )
+
+    def _revoke_target(
+        self,
+        secret: str,
+        state: SecretState,
+        current: ManagedKey,
+        doc: PoolDoc,
+        key_id: str | None,
+    ) -> tuple[ManagedKey | None, Revoked | None]:
+        """The key this revoke must mark (None: only finish what is recorded), and the
+        earlier revoke this run is a retry of, if any."""
+        name = self.short_name(secret)
+        previous_v = state.version_with(PREVIOUS)
+        previous = self._read(secret, previous_v) if previous_v is not None else None
+        if key_id is not None:
+            for key in (current, previous):
+                if key is not None and key.key_id == key_id:
+                    return key, None
+            entry = doc.revoked.get(key_id)
+            if entry is not None and entry.secret == secret:
+                return None, entry
+            raise UsageError(
+                f"key {key_id} is neither AWSCURRENT nor AWSPREVIOUS of {name}",
+                hint=f"`claudesec keys status` shows the keys of {name}",
+            )
+        mine = [e for e in doc.revoked.values() if e.secret == secret]
+        unfinished = [e for e in mine if not e.finished]
+        if unfinished:
+            return None, unfinished[0]
+        if current.key_id in doc.revoked:
+            return None, doc.revoked[current.key_id]
+        replaced = doc.revoked.get(previous.key_id) if previous is not None else None
+        if replaced is None or replaced.secret != secret:
+            return current, None
+        revoked_at = parse_iso(replaced.at)
+        if revoked_at is not None and self.clock() - revoked_at <= RETRY_WINDOW:
+            return None, replaced
+        raise UsageError(
+            f"{name}: the current key {current.key_id} ({current.hint}) replaced "
+            f"{replaced.key_id}, revoked at {replaced.at}; claudesec will not guess which "
+            "key you mean",
+            hint=f"to revoke the current key run `claudesec keys revoke {name} --key-id "
+            f"{current.key_id}`",
+        )
+
+    def enforce_revocations(self, secret: str | None = None) -> list[RevokeCheck]:
+        """Make every key recorded as revoked (of ``secret``, or all) refuse calls, now.
+
+        The record is not trusted: a revoke not yet proved (its run died, or the Admin API
+        failed) is deactivated and probed; a proved one that the Admin API shows active
+        again (re-enabled in the Console) is deactivated again. Returns what was found
+        undone; raises when a revoked key cannot be made to refuse calls.
+        """
+        doc = self.pool.read()
+        entries = [e for e in doc.revoked.values() if secret is None or e.secret == secret]
+        if not entries:
+            return []
+        remote = {k.id: k for k in self.admin.list_keys()}
+        found: list[RevokeCheck] = []
+        for entry in entries:
+            key = remote.get(entry.key_id)
+            if key is None or key.status in ("archived", "expired"):
+                if not entry.finished:  # deleted or archived: it can never answer again
+                    self.pool.revoke_verified(entry.key_id)
+                continue
+            if entry.finished and key.status != "active":
+                continue
+            check = RevokeCheck(
+                key_id=entry.key_id,
+                hint=entry.hint,
+                secret=entry.secret,
+                revoked_at=entry.at,
+                found="re-enabled" if entry.finished else "unfinished",
+                was_active=key.status == "active",
+            )
+            self._kill_revoked(entry)
+            self.pool.revoke_verified(entry.key_id)
+            self._record(
+                "revoke_finished",
+                entry.secret,
+                key_id=entry.key_id,
+                found=check.found,
+                was_active=check.was_active,
+                revoked_at=entry.at,
+                outcome="ok",
+            )
+            found.append(check)
+        return found
+
+    def _kill_revoked(self, entry: Revoked) -> None:
+        """Deactivate a revoked key and prove it refuses calls (by its own probe when the key
+        is known, else by the Admin API's record of it)."""
+        key = entry.key or self._find_key(entry.secret, entry.key_id)
+        if key:
+            self.deactivate(entry.secret, entry.key_id, key, step="revoke")
+            return
+        self.admin.set_status(entry.key_id, "inactive")
+        if self.admin.retrieve_key(entry.key_id).status == "active":
+            raise RotationFailed(
+                f"revoked key {entry.key_id} ({entry.hint}) is still active after deactivation",
+                hint="deactivate it in the Console now",
+            )
+        self._record("revoke", entry.secret, key_id=entry.key_id, outcome="ok", verified=False)
+
+    def _find_key(self, secret: str, key_id: str) -> str:
+        """The key with id ``key_id`` among the versions of ``secret``, or ""."""
+        from claudesec.stores.interface import SecretNotFound
+
+        try:
+            state = self.store.describe(secret)
+        except SecretNotFound:
+            return ""
+        for version_id in state.versions:
+            try:
+                key = self._read(secret, version_id)
+            except ClaudesecError:
+                continue
+            if key.key_id == key_id:
+                return key.key
+        return ""
 
     # ----------------------------------------------------------------- abandon
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from claudesec.errors import ClaudesecError
+from claudesec.errors import ClaudesecError, ExitCode
 from claudesec.keys.model import ManagedKey, iso, parse_iso
 from claudesec.stores.interface import CURRENT, PENDING, PREVIOUS
 
 if TYPE_CHECKING:
     from claudesec.anthropic_admin import RemoteKey
-    from claudesec.keys.rotation import KeyManager
+    from claudesec.keys.model import PoolDoc
+    from claudesec.keys.rotation import KeyManager, RevokeCheck
 
 Marking = Literal["managed", "spare", "retiring", "retired", "unmanaged", "orphaned"]
 
@@ -46,19 +48,31 @@ class KeyStatus:
 
 @dataclass(frozen=True)
 class StatusReport:
+    """``alerts`` are the warnings someone must act on (exit 1); ``warnings`` holds them too,
+    in order, beside the informational ones."""
+
     keys: tuple[KeyStatus, ...]
     pool_size: int
     warnings: tuple[str, ...]
+    alerts: tuple[str, ...] = ()
+    revocations: tuple[RevokeCheck, ...] = ()
 
     @property
     def overdue(self) -> bool:
         return any(k.overdue for k in self.keys)
 
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.FOUND if self.overdue or self.alerts else ExitCode.OK
+
     def to_json(self) -> dict[str, object]:
         return {
+            "exit_code": int(self.exit_code),
             "keys": [k.to_json() for k in self.keys],
             "pool_size": self.pool_size,
             "warnings": list(self.warnings),
+            "alerts": list(self.alerts),
+            "revocations_finished": [r.to_json() for r in self.revocations],
         }
 
 
@@ -100,16 +114,87 @@ def _references(manager: KeyManager) -> tuple[dict[str, tuple[str, str]], dict[s
     return labelled, older
 
 
+class _Findings:
+    """Warnings in the order found; the ones that need action are also alerts."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+        self.alerts: list[str] = []
+
+    def warn(self, text: str) -> None:
+        self.warnings.append(text)
+
+    def alert(self, text: str) -> None:
+        self.warnings.append(text)
+        self.alerts.append(text)
+
+
+def _revocations(manager: KeyManager, found: _Findings, remote: bool) -> list[RevokeCheck]:
+    """Finish any revoke left undone (or undone in the Console), and say so: a recorded
+    revoke is not trusted until the key has been seen refused."""
+    if not remote:
+        for entry in manager.pool.read().revoked.values():
+            if not entry.finished:
+                found.alert(
+                    f"the revoke of {entry.key_id} ({entry.hint}) at {entry.at} is unfinished "
+                    "(the key was never proved dead); run `claudesec keys status` online"
+                )
+        return []
+    try:
+        checks = manager.enforce_revocations()
+    except ClaudesecError as exc:
+        found.alert(f"a revoked key may still work: {exc.user_message()}")
+        return []
+    for check in checks:
+        if check.was_active or check.found == "re-enabled":
+            found.alert(check.describe())
+        else:
+            found.warn(check.describe())
+    return checks
+
+
+def _unfinished_rotation(
+    manager: KeyManager, name: str, secret: str, pool: PoolDoc, now: datetime
+) -> str | None:
+    """Why the pending rotation of ``secret`` needs attention, or None if a run holds it."""
+    lease = pool.leases.get(secret)
+    if lease is not None and not lease.expired(now):
+        return None
+    claim = next((s.claim for s in pool.claimed_by(secret) if s.claim is not None), None)
+    if claim is not None and claim.rejections >= manager.settings.stuck_after:
+        return (
+            f"{name}: the pending rotation is stuck (Anthropic refused its key in "
+            f"{claim.rejections} runs); run `claudesec keys rotate {name} --abandon-pending`"
+        )
+    return (
+        f"{name}: a rotation was left unfinished by an earlier run; "
+        f"`claudesec keys rotate {name}` resumes it"
+    )
+
+
 def status(manager: KeyManager, *, remote: bool = True) -> StatusReport:
-    """Age, due date, stages and Anthropic status of every managed key, and the pool."""
+    """Age, due date, stages and Anthropic status of every managed key, and the pool.
+
+    Online, it also finishes any revoke a previous run left undone (see
+    :meth:`KeyManager.enforce_revocations`): a leaked key must not wait for a cron run.
+    """
     now = manager.clock()
     remote_keys: dict[str, RemoteKey] = {}
-    warnings: list[str] = []
+    found = _Findings()
+    warnings = found.warnings
     if remote:
+        remote_keys = {k.id: k for k in manager.admin.list_keys()}
+    checks = _revocations(manager, found, remote)
+    if checks:
         remote_keys = {k.id: k for k in manager.admin.list_keys()}
     pool = manager.pool.read()
     results: list[KeyStatus] = []
-    for state in manager.managed():
+    managed, missing = manager.inventory()
+    if not managed:
+        found.warn(manager.empty_notice())
+    for gone in missing:
+        found.alert(gone.message(manager.where))
+    for state in managed:
         stages: dict[str, str] = {}
         current: ManagedKey | None = None
         for stage in (CURRENT, PENDING, PREVIOUS):
@@ -131,9 +216,20 @@ def status(manager: KeyManager, *, remote: bool = True) -> StatusReport:
         name = manager.short_name(state.name)
         if due <= now:
             warnings.append(f"{name}: key {current.key_id} is past its max age")
-        if remote and anthropic_status != "active":
-            warnings.append(f"{name}: current key {current.key_id} is {anthropic_status}")
+        revoked = pool.revoked.get(current.key_id)
+        if revoked is not None:
+            found.alert(
+                f"{name}: the current key {current.key_id} ({current.hint}) was revoked at "
+                f"{revoked.at} and has no replacement yet; load spares with `claudesec keys "
+                f"pool add`, then `claudesec keys rotate {name}`"
+            )
+        elif remote and anthropic_status != "active":
+            found.alert(f"{name}: current key {current.key_id} is {anthropic_status}")
         pending_v = state.version_with(PENDING)
+        if pending_v is not None and pending_v != state.version_with(CURRENT):
+            why = _unfinished_rotation(manager, name, state.name, pool, now)
+            if why is not None:
+                found.alert(why)
         results.append(
             KeyStatus(
                 name=name,
@@ -161,7 +257,13 @@ def status(manager: KeyManager, *, remote: bool = True) -> StatusReport:
                 warnings.append(f"spare key {entry.key.id} is active: deactivate it")
             if entry.marking == "orphaned" and entry.key.status == "active":
                 warnings.append(f"orphaned active key {entry.key.id} (was in {entry.secret})")
-    return StatusReport(keys=tuple(results), pool_size=free, warnings=tuple(warnings))
+    return StatusReport(
+        keys=tuple(results),
+        pool_size=free,
+        warnings=tuple(warnings),
+        alerts=tuple(found.alerts),
+        revocations=tuple(checks),
+    )
 
 
 def remote_inventory(

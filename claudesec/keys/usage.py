@@ -128,3 +128,40 @@ def reconcile(
         if total > seen * (1 + tolerance):
             gaps.append(Discrepancy(model=line.group, api_tokens=total, audited_tokens=seen))
     return gaps
+
+
+# Steps of the ``key_rotation`` audit events that put a key in service, and those that took
+# it out again (retired after its overlap, revoked).
+_INTO_SERVICE = frozenset({"add", "set_secret", "finish_secret", "rollback"})
+_OUT_OF_SERVICE = frozenset({"retire", "revoke", "pool_add"})
+
+
+def put_in_service_since(conn: sqlite3.Connection, key_id: str, since_ns: int) -> str | None:
+    """When the audit log last shows ``key_id`` put in service (added, rotated in, rolled
+    back to) since ``since_ns`` without being taken out again; None if it does not."""
+    import json
+    from datetime import UTC
+
+    last: tuple[int, str] | None = None
+    for time_ns, body in conn.execute(
+        "SELECT time_ns, body FROM events WHERE type = 'key_rotation' AND time_ns >= ? "
+        "AND body LIKE ? ORDER BY seq",
+        (since_ns, f"%{key_id}%"),
+    ):
+        try:
+            event = json.loads(body)
+        except ValueError:
+            continue
+        # The store keeps an event's extra fields beside its own ones.
+        fields = {**(event.get("extra") or {}), **event} if isinstance(event, dict) else {}
+        if fields.get("key_id") != key_id or fields.get("outcome") not in ("ok", "resumed"):
+            continue
+        step = str(event.get("reason", ""))
+        if step in _INTO_SERVICE:
+            last = (int(time_ns), step)
+        elif step in _OUT_OF_SERVICE:
+            last = None
+    if last is None:
+        return None
+    moment = datetime.fromtimestamp(last[0] / 1e9, UTC).isoformat(timespec="seconds")
+    return f"the audit log shows it put in service ({last[1]}) at {moment}"

@@ -81,7 +81,10 @@ class SecretsManagerStore:
                     hint="set keys.aws_region or AWS_DEFAULT_REGION",
                 ) from None
             raise
-        where = keys.aws_endpoint_url or f"Secrets Manager in {client.meta.region_name}"
+        # The region always: a wrong one is the likeliest reason a secret is "not found".
+        where = f"Secrets Manager in {client.meta.region_name}"
+        if keys.aws_endpoint_url:
+            where += f" at {keys.aws_endpoint_url}"
         return cls(client, where=where)
 
     # ----------------------------------------------------------------- KeyStore
