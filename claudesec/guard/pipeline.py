@@ -43,7 +43,7 @@ import random
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from claudesec.audit.events import AuditEvent, Decision, EventType
@@ -52,9 +52,7 @@ from claudesec.guard.dlp import (
     DlpReport,
     DlpScanner,
     Finding,
-    redact_findings,
-    replace_texts,
-    request_text_slots,
+    RequestInspection,
 )
 from claudesec.guard.model import (
     Admission,
@@ -309,13 +307,28 @@ class AuditPipeline:
                 model=model,
             )
 
-        mode = self.policy.config.roles[role].dlp if role in self.policy.config.roles else "block"
-        slots = request_text_slots(path, body) if body is not None else []
-        texts = [slot.text for slot in slots]
+        role_config = self.policy.config.roles.get(role)
+        mode = role_config.dlp if role_config is not None else "block"
+        allow = (
+            self.scanner.allowlist(
+                role_config.dlp_allow_values,
+                role_config.dlp_allow_patterns,
+                key=f"policy.roles.{role}",
+            )
+            if role_config is not None
+            else None
+        )
+        inspection = (
+            self.scanner.inspect_request(path, body, allow=allow)
+            if body is not None
+            else RequestInspection()
+        )
+        texts = inspection.texts
         prompt_hash = _hash_texts(self._prompt_key, texts) if texts else ""
-        per_slot = self.scanner.scan_parts(texts) if texts else []
-        findings = [f for found in per_slot for f in found]
-        report = DlpReport.of(findings)
+        report = inspection.report
+        extra = _batch_extra(request, body)
+        if inspection.allowed:
+            extra["dlp_allowed_counts"] = dict(inspection.allowed.counts)
         send: Any = request.body
         verdict = Decision.ALLOW
         if request.opaque and mode != "log":
@@ -330,30 +343,41 @@ class AuditPipeline:
                 model=model,
                 hint=f"role {role!r} has dlp = {mode!r}; uploads need dlp = 'log'",
             )
-        if report:
-            if mode == "block":
-                where = _batch_items_with_findings(body, slots, per_slot) if body else ""
-                self._deny(
-                    request,
-                    started,
-                    "dlp.blocked",
-                    f"the request{where} holds {report.describe()}; role {role!r} blocks them",
-                    user=user,
-                    role=role,
-                    source=identity.source,
-                    model=model,
-                    dlp=report,
-                    prompt_hash=prompt_hash,
-                    hint="remove the values, or use a role with dlp = 'redact'",
+        signed = inspection.signed_findings if mode == "redact" else DlpReport()
+        if report and (mode == "block" or signed):
+            where = (
+                _batch_items_with_findings(body, list(inspection.slots), inspection.per_slot)
+                if body
+                else ""
+            )
+            # A signed thinking block cannot be redacted (the API rejects it changed), and
+            # sending the value in clear would break the role's promise: refuse instead.
+            if signed:
+                message = (
+                    f"the request{where} holds {report.describe()}; {signed.describe()} in "
+                    "signed thinking blocks cannot be redacted"
                 )
-            if mode == "redact":
-                replacements = {
-                    slot.path: redact_findings(slot.text, found)
-                    for slot, found in zip(slots, per_slot, strict=True)
-                    if found
-                }
-                send = replace_texts(request.body, replacements)
-                verdict = Decision.REDACT
+                hint = "drop the thinking blocks that hold them from the conversation"
+            else:
+                message = f"the request{where} holds {report.describe()}; role {role!r} blocks them"
+                hint = "remove the values, or use a role with dlp = 'redact'"
+            self._deny(
+                request,
+                started,
+                "dlp.blocked",
+                message,
+                user=user,
+                role=role,
+                source=identity.source,
+                model=model,
+                dlp=report,
+                prompt_hash=prompt_hash,
+                hint=hint,
+                extra=extra,
+            )
+        if report and mode == "redact":
+            send = inspection.redacted(request.body)
+            verdict = Decision.REDACT
 
         problem = self.recording_problem() if self.fail_closed else ""
         if problem:
@@ -370,7 +394,7 @@ class AuditPipeline:
             prompt_hash=prompt_hash,
             sampled=sampled,
             started=started,
-            extra=_batch_extra(request, body),
+            extra=extra,
         )
 
     def reject(
@@ -582,9 +606,10 @@ class AuditPipeline:
         dlp: DlpReport | None = None,
         prompt_hash: str = "",
         hint: str | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> NoReturn:
         report = dlp or DlpReport()
-        extra: dict[str, Any] = {"path": request.path}
+        extra = {**(extra or {}), "path": request.path}
         if request.attempt:
             extra["attempt"] = request.attempt
         if request.origin is not None:
@@ -749,7 +774,7 @@ def _custom_id(item: Any, index: int) -> str:
 
 
 def _batch_items_with_findings(
-    body: Mapping[str, Any], slots: list[Any], per_slot: list[list[Finding]]
+    body: Mapping[str, Any], slots: list[Any], per_slot: Sequence[Sequence[Finding]]
 ) -> str:
     """`` (batch requests 'a', 'b')`` naming the items that hold findings; "" otherwise."""
     requests = body.get("requests")
