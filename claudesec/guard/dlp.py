@@ -151,6 +151,18 @@ class DlpScanner:
         self._pii = PiiMatcher(rules, hyperscan=backend == "hyperscan")
         self._custom = compile_custom_patterns(custom_patterns or {})
         self.normalize = normalize
+        self._split_keywords: re.Pattern[bytes] | None = None
+        if normalize and self._engine is not None:
+            words = sorted(
+                {
+                    keyword.encode("utf-8")
+                    for detector in self._engine.detectors
+                    if detector.id not in _PROSE_RULES and not detector.caseless
+                    for keyword in detector.keywords
+                }
+            )
+            if words:
+                self._split_keywords = re.compile(b"|".join(re.escape(w) for w in words))
         self.allow = compile_allowlist(allow_values, allow_patterns, "dlp")
         self._role_allow: dict[tuple[tuple[str, ...], tuple[str, ...]], Allowlist] = {}
 
@@ -235,39 +247,58 @@ class DlpScanner:
     def _scan_normalized(
         self, data: bytes, pii: bool, allow: Allowlist, allowed: list[Finding] | None
     ) -> list[Finding]:
-        # Pass 1: zero-width characters removed, everything scanned.
+        # Zero-width characters removed, everything scanned; then keys split by whitespace.
         squeezed = _Squeezed.of(data, _ZERO_WIDTH)
-        if squeezed is None:
-            findings = self._scan(data, pii, allow, allowed)
-        else:
-            found = self._scan(squeezed.data, pii, allow, allowed)
-            findings = [squeezed.back(f) for f in found]
-        # Pass 2: whitespace removed too, secrets only (PII and prose-shaped rules would join
-        # unrelated words). Kept only where the value really straddles removed whitespace and
-        # pass 1 did not already claim the place.
-        joined = _Squeezed.of(data, _INVISIBLE)
-        if joined is None or self._engine is None:
-            return findings
-        taken = sorted((f.start, f.end) for f in findings)
+        visible = data if squeezed is None else squeezed.data
+        findings = self._scan(visible, pii, allow, allowed)
+        findings.extend(self._split_keys(visible, findings, allow))
+        if squeezed is not None:
+            findings = [squeezed.back(f) for f in findings]
+        findings.sort(key=lambda f: f.start)
+        return findings
+
+    def _split_keys(self, data: bytes, found: Sequence[Finding], allow: Allowlist) -> list[Finding]:
+        """Secrets broken into pieces by spaces or newlines (``ghp_abc\\ndef``).
+
+        From each whitespace-separated token holding a rule's keyword, the following tokens
+        are joined one at a time (up to a key's length) until a rule matches across a joint.
+        Joining stops there: joining every token of the text would glue the key to the next
+        word and invent matches in prose.
+        """
+        if self._engine is None or self._split_keywords is None:
+            return []
+        marks = [m.start() for m in self._split_keywords.finditer(data)]
+        if not marks:
+            return []
+        tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(data)]
+        starts = [t[0] for t in tokens]
+        taken = sorted((f.start, f.end) for f in found)
         extra: list[Finding] = []
-        found = self._scan(joined.data, False, allow, None)
-        for finding in [f for f in found if not f.part]:
-            if finding.kind in _PROSE_RULES:
+        tried: set[int] = set()
+        for mark in marks:
+            first = bisect.bisect_right(starts, mark) - 1
+            if first < 0 or first in tried or tokens[first][1] <= mark:
                 continue
-            original = joined.back(finding)
-            if original.end - original.start == finding.end - finding.start:
-                continue  # not split: pass 1 decided about it
-            if _overlaps(taken, original.start, original.end):
-                continue
-            extra.append(original)
-        kinds = {f.kind for f in extra}
-        for part in [f for f in found if f.part and f.kind in kinds]:
-            original = joined.back(part)
-            if not _overlaps(taken, original.start, original.end):
-                extra.append(original)
-        if not extra:
-            return findings
-        return sorted(findings + extra, key=lambda f: f.start)
+            tried.add(first)
+            for last in range(first + 1, min(first + _SPLIT_PIECES, len(tokens))):
+                pieces = tokens[first : last + 1]
+                if pieces[-1][1] - pieces[0][0] > _SPLIT_SPAN:
+                    break
+                joined = _Squeezed.joined(data, pieces)
+                first_len = pieces[0][1] - pieces[0][0]
+                hits = [
+                    f
+                    for f in self._scan(joined.data, False, allow, None)
+                    if f.kind not in _PROSE_RULES and (f.part or (f.start < first_len < f.end))
+                ]
+                if not any(not f.part for f in hits):
+                    continue
+                for hit in hits:
+                    original = joined.back(hit)
+                    if not _overlaps(taken, original.start, original.end):
+                        extra.append(original)
+                break
+        return extra
 
     def scan(self, text: str, *, pii: bool = True) -> DlpReport:
         """Kinds and counts of what ``text`` holds."""
@@ -396,9 +427,9 @@ def _allowed_out(
 # Zero-width space/non-joiner/joiner, word joiner, BOM and soft hyphen: invisible when shown,
 # so a key with one inside looks whole to a reader and broken to a pattern.
 _ZERO_WIDTH = re.compile(rb"(?:\xe2\x80[\x8b-\x8d]|\xe2\x81\xa0|\xef\xbb\xbf|\xc2\xad)+")
-_INVISIBLE = re.compile(
-    rb"(?:\xe2\x80[\x8b-\x8d]|\xe2\x81\xa0|\xef\xbb\xbf|\xc2\xad|[ \t\r\n\f\v])+"
-)
+_TOKEN = re.compile(rb"[^ \t\r\n\f\v]+")
+_SPLIT_PIECES = 12  # a key broken into at most this many pieces
+_SPLIT_SPAN = 1024  # ... spread over at most this many bytes
 # Rules that match prose shapes (name = value): joining words would invent values for them.
 _PROSE_RULES = frozenset({"generic-secret-assignment"})
 
@@ -410,6 +441,16 @@ class _Squeezed:
     data: bytes
     norm_starts: list[int]
     orig_starts: list[int]
+
+    @classmethod
+    def joined(cls, data: bytes, pieces: Sequence[tuple[int, int]]) -> _Squeezed:
+        """The ``(start, end)`` pieces of ``data`` joined, with the way back."""
+        norm_starts: list[int] = []
+        size = 0
+        for start, end in pieces:
+            norm_starts.append(size)
+            size += end - start
+        return cls(b"".join(data[s:e] for s, e in pieces), norm_starts, [s for s, _ in pieces])
 
     @classmethod
     def of(cls, data: bytes, removed: re.Pattern[bytes]) -> _Squeezed | None:
