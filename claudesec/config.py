@@ -397,7 +397,7 @@ class DlpConfig:
     normalize: bool = _f(
         False,
         "Also find values hidden by zero-width characters or soft hyphens, and keys split by "
-        "spaces or newlines (one more scan per request).",
+        "spaces or newlines (extra work only near a rule's keyword or an invisible character).",
     )
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -165,6 +166,10 @@ class DlpScanner:
                 self._split_keywords = re.compile(b"|".join(re.escape(w) for w in words))
         self.allow = compile_allowlist(allow_values, allow_patterns, "dlp")
         self._role_allow: dict[tuple[tuple[str, ...], tuple[str, ...]], Allowlist] = {}
+        # Digest of a large text part -> its findings and allowlisted findings.
+        self._cache: dict[
+            tuple[bytes, bool, Allowlist], tuple[tuple[Finding, ...], tuple[Finding, ...]]
+        ] = {}
 
     @classmethod
     def from_config(cls, dlp: DlpConfig) -> DlpScanner:
@@ -319,49 +324,112 @@ class DlpScanner:
         pii: bool = True,
         allow: Allowlist | None = None,
         allowed: list[Finding] | None = None,
+        allowed_parts: list[list[Finding]] | None = None,
     ) -> list[list[Finding]]:
-        """Findings per part (offsets into that part's UTF-8 bytes), from one scan of all."""
+        """Findings per part (offsets into that part's UTF-8 bytes), from one scan of all.
+
+        Allowlisted findings are appended to ``allowed`` (offsets into the joined text) and,
+        per part, to ``allowed_parts`` (one list per part, offsets into that part).
+        """
         if not parts:
             return []
         encoded = [_encode(p) for p in parts]
-        if len(encoded) == 1:
-            return [self.scan_bytes(encoded[0], pii=pii, allow=allow, allowed=allowed)]
         starts: list[int] = []
         offset = 0
         for chunk in encoded:
             starts.append(offset)
             offset += len(chunk) + len(_SEPARATOR)
-        per_part: list[list[Finding]] = [[] for _ in parts]
-        joined = _SEPARATOR.join(encoded)
-        for finding in self.scan_bytes(joined, pii=pii, allow=allow, allowed=allowed):
-            index = bisect.bisect_right(starts, finding.start) - 1
-            base = starts[index]
-            end = min(finding.end - base, len(encoded[index]))
-            per_part[index].append(
-                Finding(finding.kind, finding.category, finding.start - base, end, finding.part)
-            )
-        return per_part
+        joined = encoded[0] if len(encoded) == 1 else _SEPARATOR.join(encoded)
+        let_by: list[Finding] = []
+        found = self.scan_bytes(joined, pii=pii, allow=allow, allowed=let_by)
+        if allowed is not None:
+            allowed.extend(let_by)
+        if allowed_parts is not None:
+            allowed_parts[:] = _split(let_by, starts, encoded)
+        if len(encoded) == 1:
+            return [found]
+        return _split(found, starts, encoded)
 
     def inspect_request(
         self, path: str, body: Any, *, allow: Allowlist | None = None
     ) -> RequestInspection:
-        """Every text part of a request body, what each holds, and what the allowlist let by."""
+        """Every text part of a request body, what each holds, and what the allowlist let by.
+
+        Large parts are remembered by a digest (never their text): a client resends the same
+        system prompt, tool definitions and conversation history on every call, and only what
+        is new is scanned again. Small parts are always scanned, together with the new large
+        ones, in one pass.
+        """
         slots = request_text_slots(path, body)
-        texts = [slot.text for slot in slots]
+        if not slots:
+            return RequestInspection()
+        allow = self.allow if allow is None else allow
+        per_slot: list[list[Finding] | None] = [None] * len(slots)
         allowed: list[Finding] = []
-        per_slot = self.scan_parts(texts, allow=allow, allowed=allowed) if texts else []
+        fresh: list[int] = []
+        keys: dict[int, tuple[bytes, bool, Allowlist]] = {}
+        cache = self._cache
+        for index, slot in enumerate(slots):
+            if len(slot.text) >= _CACHE_MIN:
+                key = (_digest(slot.text), True, allow)
+                remembered = cache.get(key)
+                if remembered is not None:
+                    per_slot[index] = list(remembered[0])
+                    allowed.extend(remembered[1])
+                    continue
+                keys[index] = key
+            fresh.append(index)
+        if fresh:
+            allowed_parts: list[list[Finding]] = []
+            found = self.scan_parts(
+                [slots[i].text for i in fresh], allow=allow, allowed_parts=allowed_parts
+            )
+            if len(allowed_parts) != len(fresh):
+                allowed_parts = [[] for _ in fresh]
+            if len(cache) + len(keys) > _CACHE_ENTRIES:
+                cache.clear()
+            for index, findings, let_by in zip(fresh, found, allowed_parts, strict=True):
+                per_slot[index] = findings
+                allowed.extend(let_by)
+                if index in keys:
+                    cache[keys[index]] = (tuple(findings), tuple(let_by))
+        final = [found or [] for found in per_slot]
         return RequestInspection(
             slots=tuple(slots),
-            per_slot=tuple(tuple(found) for found in per_slot),
-            report=DlpReport.of([f for found in per_slot for f in found]),
+            per_slot=tuple(tuple(found) for found in final),
+            report=DlpReport.of([f for found in final for f in found]),
             allowed=DlpReport.of(allowed),
         )
+
+
+def _split(
+    findings: Sequence[Finding], starts: Sequence[int], encoded: Sequence[bytes]
+) -> list[list[Finding]]:
+    """Findings in joined parts, as findings per part (offsets into each part)."""
+    per_part: list[list[Finding]] = [[] for _ in encoded]
+    for finding in findings:
+        index = bisect.bisect_right(starts, finding.start) - 1
+        base = starts[index]
+        end = min(finding.end - base, len(encoded[index]))
+        per_part[index].append(
+            Finding(finding.kind, finding.category, finding.start - base, end, finding.part)
+        )
+    return per_part
+
+
+# Parts at least this long (characters) are remembered by digest; at most this many at once.
+_CACHE_MIN = 512
+_CACHE_ENTRIES = 4096
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(_encode(text), digest_size=16).digest()
 
 
 # --------------------------------------------------------------------------- allowlists
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Allowlist:
     """Benign values DLP lets through: exact values, and patterns a whole value must match."""
 
@@ -599,6 +667,10 @@ _API_KEYS = frozenset(
         "service_tier", "output_config", "items", "enum", "format", "additionalProperties",
     }
 )  # fmt: skip
+# Fields that name or identify rather than say something: inspected, but not prompt text.
+_NOT_PROMPT = frozenset(
+    {"model", "role", "type", "media_type", "id", "tool_use_id", "custom_id", "signature"}
+)
 # Blocks whose text the API verifies against a signature.
 _SIGNED_TYPES = frozenset({"thinking", "redacted_thinking"})
 
@@ -622,9 +694,10 @@ def request_text_slots(path: str, body: Any) -> list[TextSlot]:
     stack: list[tuple[Path, Any, bool]] = [((), body, False)]
     while stack:
         where, value, signed = stack.pop()
-        if isinstance(value, str):
+        kind = type(value)  # exact types first: isinstance against an ABC is slow
+        if kind is str or isinstance(value, str):
             slots.append(TextSlot(where, value, signed=signed))
-        elif isinstance(value, Mapping):
+        elif kind is dict or isinstance(value, Mapping):
             if not signed and (
                 value.get("type") in _SIGNED_TYPES or isinstance(value.get("signature"), str)
             ):
@@ -632,7 +705,7 @@ def request_text_slots(path: str, body: Any) -> list[TextSlot]:
             binary = _binary_data(value)
             pending: list[tuple[Path, Any, bool]] = []
             for key, item in value.items():
-                if not isinstance(key, str):
+                if type(key) is not str:
                     continue
                 step = (*where, key)
                 if key not in _API_KEYS:
@@ -642,8 +715,9 @@ def request_text_slots(path: str, body: Any) -> list[TextSlot]:
                         slots.append(TextSlot(step, binary, signed=signed, base64=True))
                     continue  # image or PDF bytes: not text
                 pending.append((step, item, signed))
-            stack.extend(reversed(pending))
-        elif isinstance(value, list):
+            pending.reverse()
+            stack.extend(pending)
+        elif kind is list or isinstance(value, list):
             stack.extend(
                 ((*where, i), item, signed) for i, item in reversed(list(enumerate(value)))
             )
@@ -675,6 +749,17 @@ class RequestInspection:
     @property
     def texts(self) -> list[str]:
         return [slot.text for slot in self.slots]
+
+    @property
+    def prompt_texts(self) -> list[str]:
+        """The texts that make up the prompt (what the prompt hash covers): not the model,
+        roles, block types or other identifiers, so equal prompts hash equal whatever model
+        they are sent to."""
+        return [
+            slot.text
+            for slot in self.slots
+            if not slot.key and not (slot.path and slot.path[-1] in _NOT_PROMPT)
+        ]
 
     @property
     def signed_findings(self) -> DlpReport:

@@ -323,7 +323,7 @@ class AuditPipeline:
             if body is not None
             else RequestInspection()
         )
-        texts = inspection.texts
+        texts = inspection.prompt_texts
         prompt_hash = _hash_texts(self._prompt_key, texts) if texts else ""
         report = inspection.report
         extra = _batch_extra(request, body)

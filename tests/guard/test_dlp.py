@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -270,3 +271,25 @@ def test_threads_scanning_at_once_each_get_their_findings(fake_keys: KeyFactory)
         thread.join()
     assert len(expected) == 80
     assert results == [True] * 120
+
+
+def test_a_remembered_large_part_gives_the_same_findings_every_time(
+    fake_keys: KeyFactory,
+) -> None:
+    # Large parts are remembered by digest (a client resends its system prompt and history
+    # on every call): the second, remembered inspection must find exactly what the first did,
+    # and a different allowlist must not reuse the first one's verdict.
+    key = fake_keys.anthropic_api().value
+    big = "context line\n" * 100 + f"mail ops@example.org key {key}\n"
+    body = {"model": "m", "system": big, "messages": [{"role": "user", "content": big}]}
+    scanner = DlpScanner()
+    first = scanner.inspect_request("/v1/messages", body)
+    again = scanner.inspect_request("/v1/messages", body)
+    assert first.per_slot == again.per_slot
+    assert again.report.counts == {"anthropic-api-key": 2, "email": 2}
+    assert key not in json.dumps(again.redacted(body))
+    allowing = scanner.allowlist(["ops@example.org"])
+    allowed = scanner.inspect_request("/v1/messages", body, allow=allowing)
+    assert allowed.report.counts == {"anthropic-api-key": 2}
+    assert allowed.allowed.counts == {"email": 2}
+    assert scanner.inspect_request("/v1/messages", body).report == first.report
