@@ -789,7 +789,15 @@ def _batch_items_with_findings(
     )
     if not indices:
         return ""
-    named = [_custom_id(requests[i], i) for i in indices[:5]]
+    # An item whose custom_id itself holds a finding is named by position: naming it by its
+    # id would echo the value back.
+    tainted = {
+        slot.path[1]
+        for slot, found in zip(slots, per_slot, strict=True)
+        if found and len(slot.path) > 2 and slot.path[0] == "requests"
+        and slot.path[2] == "custom_id"
+    }  # fmt: skip
+    named = [f"#{i}" if i in tainted else _custom_id(requests[i], i) for i in indices[:5]]
     more = f" and {len(indices) - 5} more" if len(indices) > 5 else ""
     return f" (batch requests {', '.join(named)}{more})"
 

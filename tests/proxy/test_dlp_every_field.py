@@ -53,7 +53,7 @@ def test_proxy_blocks_or_redacts_every_field(
         emulator.state.clear_requests()
         status, _, answer = send(proxy, "POST", endpoint, fill(place.body), {"x-api-key": token})
         sent = json.dumps([r.body for r in emulator.state.requests()])
-        if key in answer.decode() or EMAIL in answer.decode():
+        if key[:24] in answer.decode() or EMAIL in answer.decode():
             failures.append(f"{place.where}: the refusal echoes the value")
         if status == 403:
             if mode == "redact" and not inside_signed_block(place.body):
