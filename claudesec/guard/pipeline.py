@@ -150,6 +150,7 @@ class AuditPipeline:
         self._lock = threading.Lock()
         self._store_broken = False
         self._identities: dict[tuple[str, str], tuple[Identity, float]] = {}
+        self._recordable_cache: dict[str, str] = {}
 
     @classmethod
     def from_config(
@@ -294,6 +295,7 @@ class AuditPipeline:
 
         body = request.body if isinstance(request.body, Mapping) else None
         decision, model = self._decide(identity, caller.role, request, body)
+        model = self._recordable(model)
         user, role = identity.user, decision.role
         if not decision.allowed:
             self._deny(
@@ -327,6 +329,8 @@ class AuditPipeline:
         prompt_hash = _hash_texts(self._prompt_key, texts) if texts else ""
         report = inspection.report
         extra = _batch_extra(request, body)
+        if "batch_models" in extra:
+            extra["batch_models"] = [self._recordable(m) for m in extra["batch_models"]]
         if inspection.allowed:
             extra["dlp_allowed_counts"] = dict(inspection.allowed.counts)
         send: Any = request.body
@@ -396,6 +400,20 @@ class AuditPipeline:
             started=started,
             extra=extra,
         )
+
+    def _recordable(self, value: str) -> str:
+        """``value`` (a model id from the request) as it may be recorded: a secret or PII
+        planted there is redacted, since records are kept and exported. Remembered per
+        value: there are few models."""
+        if not value:
+            return value
+        safe = self._recordable_cache.get(value)
+        if safe is None:
+            safe = self.scanner.redact(value)[0]
+            if len(self._recordable_cache) >= _IDENTITY_CACHE:
+                self._recordable_cache.clear()
+            self._recordable_cache[value] = safe
+        return safe
 
     def reject(
         self,

@@ -65,3 +65,5 @@ def test_proxy_blocks_or_redacts_every_field(
     recorded = [e for e in events(proxy) if e.dlp_kinds]
     assert recorded, [(e.type, e.reason) for e in events(proxy)][:5]
     assert all(set(e.dlp_kinds) >= KINDS for e in recorded)
+    logged = json.dumps([e.to_dict() for e in events(proxy)])
+    assert key[:24] not in logged and EMAIL not in logged
