@@ -537,6 +537,7 @@ class AuditPipeline:
             or bool(admission.dlp)
             or bool(outcome.error)
             or bool(outcome.response_dlp)
+            or "dlp_allowed_counts" in admission.extra  # allowlisted hits are always counted
         )
         if not keep:
             return None

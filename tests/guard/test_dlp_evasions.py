@@ -190,6 +190,24 @@ def test_a_role_allowlist_lets_the_clients_own_address_through_and_counts_it(
         assert denial.extra["dlp_allowed_counts"] == {"email": 1}
 
 
+def test_allowlisted_hits_are_recorded_even_when_allowed_calls_are_sampled_out(
+    tmp_path: Path,
+) -> None:
+    from dataclasses import replace
+
+    from claudesec.guard.pipeline import ApiRequest, AuditPipeline, Caller, Outcome
+
+    config = _pipeline_config(tmp_path, dlp_allow_values=(CLIENT_ADDRESS,))
+    config = replace(config, audit=replace(config.audit, sample_rates={"prod": 0.0}))
+    with open_store(tmp_path / "a.db") as store:
+        pipeline = AuditPipeline.from_config(config, store=store, environment="prod")
+        caller = Caller(user="alice")
+        plain = pipeline.admit(caller, ApiRequest("POST", "/v1/messages", _client_body("x")))
+        pipeline.finish(plain, Outcome(status=200))
+        [event] = records(store)
+        assert event.extra["dlp_allowed_counts"] == {"email": 1}
+
+
 def test_without_the_allowlist_the_client_is_blocked_before_the_user_types(
     tmp_path: Path,
 ) -> None:
