@@ -184,6 +184,13 @@ class Engine:
 
     # ------------------------------------------------------------------ matching
 
+    def keyword_hits(self, data: bytes) -> list[tuple[int, int]]:
+        """``(rule index, position)`` of every rule keyword in ``data`` (the prefilter alone).
+
+        For callers that look for keys in text reshaped around these places (DLP joins the
+        pieces of a key split by whitespace); ``detectors[index]`` is the rule."""
+        return self._prefilter.hits(data) if self.detectors else []
+
     def find(self, data: bytes) -> list[Hit]:
         """Every validated, non-overlapping match in ``data``, ordered by position."""
         if not self.detectors:
