@@ -160,7 +160,7 @@ def emulator_endpoint(in_process: bool) -> Iterator[tuple[str, str]]:
         child.wait(timeout=10)
 
 
-def bench_client(calls: int, warmup: int, in_process: bool) -> list[str]:
+def bench_client(calls: int, warmup: int, in_process: bool, fresh: bool = False) -> list[str]:
     import anthropic
 
     from claudesec import AuditedAnthropic
@@ -170,6 +170,15 @@ def bench_client(calls: int, warmup: int, in_process: bool) -> list[str]:
 
     prompt = make_prompt()
     messages: Any = [{"role": "user", "content": prompt}]
+    # --fresh: a different prompt on every call (same sequence for every client), so nothing
+    # DLP remembers from an earlier call helps; otherwise the prompt repeats the way a
+    # client's system prompt and history do.
+    fresh_messages: list[Any] = (
+        [[{"role": "user", "content": make_prompt(seed=1000 + i)}] for i in range(calls + warmup)]
+        if fresh
+        else []
+    )
+    turn = [0]
     lines: list[str] = []
     with tempfile.TemporaryDirectory() as tmp, emulator_endpoint(in_process) as (url, secret):
         os.environ["CLAUDESEC_HOME"] = tmp
@@ -196,12 +205,15 @@ def bench_client(calls: int, warmup: int, in_process: bool) -> list[str]:
         cpu: dict[str, list[float]] = {name: [] for name in clients}
 
         def call(client: anthropic.Anthropic) -> None:
-            client.messages.create(model=MODEL, max_tokens=64, messages=messages)
+            sent = fresh_messages[turn[0]] if fresh else messages
+            client.messages.create(model=MODEL, max_tokens=64, messages=sent)
 
-        for _ in range(warmup):
+        for i in range(warmup):
+            turn[0] = i
             for client in clients.values():
                 call(client)
-        for _ in range(calls):
+        for i in range(calls):
+            turn[0] = warmup + i
             for name, client in clients.items():
                 cpu_start = time.thread_time()
                 start = time.perf_counter()
@@ -215,8 +227,9 @@ def bench_client(calls: int, warmup: int, in_process: bool) -> list[str]:
 
     base_p50 = statistics.median(samples["bare SDK"])
     where = "on a thread of this process" if in_process else "in its own process"
+    prompts = "a fresh 10 KB prompt per call" if fresh else "10 KB prompt"
     lines.append(
-        f"## client: {calls} calls each, 10 KB prompt, interleaved; loopback emulator {where}"
+        f"## client: {calls} calls each, {prompts}, interleaved; loopback emulator {where}"
     )
     for name, values in samples.items():
         p50 = statistics.median(values)
@@ -374,15 +387,20 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=40)
     parser.add_argument("--dlp-runs", type=int, default=300)
     parser.add_argument("--in-process", action="store_true", help="emulator on a thread")
+    parser.add_argument(
+        "--fresh", action="store_true", help="a different prompt on every call (no repeats)"
+    )
+    parser.add_argument("--skip-dlp", action="store_true", help="only the client part")
     args = parser.parse_args()
     print(
         f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}, load average "
         + " / ".join(Path("/proc/loadavg").read_text().split()[:3])
     )
-    for line in bench_dlp(args.dlp_runs):
-        print(line)
-    for line in bench_client(args.calls, args.warmup, args.in_process):
+    if not args.skip_dlp:
+        for line in bench_dlp(args.dlp_runs):
+            print(line)
+    for line in bench_client(args.calls, args.warmup, args.in_process, args.fresh):
         print(line)
     return 0
 

@@ -183,6 +183,16 @@ class RoleConfig:
     tokens_per_day: int = _f(0, "Per-user token budget per day (0 = unlimited).")
     allowed_hours: str = _f("", "UTC hours when calls are allowed, e.g. '08-19' (empty = any).")
     dlp: Literal["block", "redact", "log"] = _f("block", "What to do with secrets/PII in prompts.")
+    dlp_allow_values: tuple[str, ...] = _f(
+        (),
+        "Values DLP lets through for this role, on top of [dlp] allow_values (e.g. the fixed "
+        "addresses a client puts in its own system prompt). Still counted in the record.",
+    )
+    dlp_allow_patterns: tuple[str, ...] = _f(
+        (),
+        "Python regexes a whole found value must match to be let through for this role, on "
+        "top of [dlp] allow_patterns.",
+    )
 
 
 @dataclass(frozen=True)
@@ -399,6 +409,21 @@ class DlpConfig:
         "Redact Claude's responses before the caller sees them: 'off', 'secrets' only, or "
         "'all' (secrets and PII).",
     )
+    allow_values: tuple[str, ...] = _f(
+        (),
+        "Benign values DLP never blocks or redacts, for every role (exact match of the found "
+        "value, e.g. 'noreply@example.com'); allowlisted hits are still counted in the record.",
+    )
+    allow_patterns: tuple[str, ...] = _f(
+        (),
+        "Python regexes: a found value that matches one whole is let through like "
+        "allow_values, e.g. '[a-z]+@example\\.com'.",
+    )
+    normalize: bool = _f(
+        False,
+        "Also find values hidden by zero-width characters or soft hyphens, and keys split by "
+        "spaces or newlines (extra work only near a rule's keyword or an invisible character).",
+    )
 
 
 @dataclass(frozen=True)
@@ -544,7 +569,28 @@ def load_config(
     _apply_env(data, env, sources)
     ctx = _Context(path, text, sources, collecting=collect)
     config = _build(Config, data, "", ctx)
+    _check_patterns(config, ctx)
     return LoadedConfig(config=config, path=path, sources=sources, problems=tuple(ctx.problems))
+
+
+def _check_patterns(config: Config, ctx: _Context) -> None:
+    """Regular expressions in the config compile, or the key that holds a bad one is named."""
+    lists = [("dlp.allow_patterns", config.dlp.allow_patterns)]
+    lists += [
+        (f"policy.roles.{name}.dlp_allow_patterns", role.dlp_allow_patterns)
+        for name, role in config.policy.roles.items()
+    ]
+    for dotted, patterns in lists:
+        for pattern in patterns:
+            problem = ""
+            try:
+                if re.compile(pattern).fullmatch(""):
+                    problem = f"the pattern {pattern!r} matches the empty string"
+            except re.error as exc:
+                problem = f"invalid regular expression {pattern!r}: {exc}"
+            if problem:
+                path, line = ctx.where(dotted)
+                ctx.problem(ConfigError(f"'{dotted}': {problem}", path=path, line=line))
 
 
 def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:

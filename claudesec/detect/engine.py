@@ -42,6 +42,8 @@ class Hit:
     secret: bytes = field(repr=False)
     # The AWS access key id paired with a secret key (for --verify); never displayed.
     related: bytes | None = field(default=None, repr=False)
+    # Where ``related`` sits in the buffer: a redactor must remove it too, not only the secret.
+    related_span: tuple[int, int] | None = None
 
     @property
     def rule_id(self) -> str:
@@ -182,6 +184,13 @@ class Engine:
 
     # ------------------------------------------------------------------ matching
 
+    def keyword_hits(self, data: bytes) -> list[tuple[int, int]]:
+        """``(rule index, position)`` of every rule keyword in ``data`` (the prefilter alone).
+
+        For callers that look for keys in text reshaped around these places (DLP joins the
+        pieces of a key split by whitespace); ``detectors[index]`` is the rule."""
+        return self._prefilter.hits(data) if self.detectors else []
+
     def find(self, data: bytes) -> list[Hit]:
         """Every validated, non-overlapping match in ``data``, ordered by position."""
         if not self.detectors:
@@ -232,6 +241,7 @@ class Engine:
                     end=match.end("secret"),
                     secret=secret,
                     related=related,
+                    related_span=match.span("keyid") if paired else None,
                 )
             )
         accepted.sort(key=lambda h: h.start)
@@ -284,6 +294,11 @@ def _shift(found: Located, offset: int, lines: int) -> Located:
         end=hit.end + offset,
         secret=hit.secret,
         related=hit.related,
+        related_span=(
+            None
+            if hit.related_span is None
+            else (hit.related_span[0] + offset, hit.related_span[1] + offset)
+        ),
     )
     return Located(hit=moved, line=found.line + lines, column=found.column, allowed=found.allowed)
 

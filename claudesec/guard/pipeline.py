@@ -43,7 +43,7 @@ import random
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from claudesec.audit.events import AuditEvent, Decision, EventType
@@ -52,9 +52,7 @@ from claudesec.guard.dlp import (
     DlpReport,
     DlpScanner,
     Finding,
-    redact_findings,
-    replace_texts,
-    request_text_slots,
+    RequestInspection,
 )
 from claudesec.guard.model import (
     Admission,
@@ -152,6 +150,7 @@ class AuditPipeline:
         self._lock = threading.Lock()
         self._store_broken = False
         self._identities: dict[tuple[str, str], tuple[Identity, float]] = {}
+        self._recordable_cache: dict[str, str] = {}
 
     @classmethod
     def from_config(
@@ -296,6 +295,7 @@ class AuditPipeline:
 
         body = request.body if isinstance(request.body, Mapping) else None
         decision, model = self._decide(identity, caller.role, request, body)
+        model = self._recordable(model)
         user, role = identity.user, decision.role
         if not decision.allowed:
             self._deny(
@@ -309,13 +309,30 @@ class AuditPipeline:
                 model=model,
             )
 
-        mode = self.policy.config.roles[role].dlp if role in self.policy.config.roles else "block"
-        slots = request_text_slots(path, body) if body is not None else []
-        texts = [slot.text for slot in slots]
+        role_config = self.policy.config.roles.get(role)
+        mode = role_config.dlp if role_config is not None else "block"
+        allow = (
+            self.scanner.allowlist(
+                role_config.dlp_allow_values,
+                role_config.dlp_allow_patterns,
+                key=f"policy.roles.{role}",
+            )
+            if role_config is not None
+            else None
+        )
+        inspection = (
+            self.scanner.inspect_request(path, body, allow=allow)
+            if body is not None
+            else RequestInspection()
+        )
+        texts = inspection.prompt_texts
         prompt_hash = _hash_texts(self._prompt_key, texts) if texts else ""
-        per_slot = self.scanner.scan_parts(texts) if texts else []
-        findings = [f for found in per_slot for f in found]
-        report = DlpReport.of(findings)
+        report = inspection.report
+        extra = _batch_extra(request, body)
+        if "batch_models" in extra:
+            extra["batch_models"] = [self._recordable(m) for m in extra["batch_models"]]
+        if inspection.allowed:
+            extra["dlp_allowed_counts"] = dict(inspection.allowed.counts)
         send: Any = request.body
         verdict = Decision.ALLOW
         if request.opaque and mode != "log":
@@ -330,30 +347,41 @@ class AuditPipeline:
                 model=model,
                 hint=f"role {role!r} has dlp = {mode!r}; uploads need dlp = 'log'",
             )
-        if report:
-            if mode == "block":
-                where = _batch_items_with_findings(body, slots, per_slot) if body else ""
-                self._deny(
-                    request,
-                    started,
-                    "dlp.blocked",
-                    f"the request{where} holds {report.describe()}; role {role!r} blocks them",
-                    user=user,
-                    role=role,
-                    source=identity.source,
-                    model=model,
-                    dlp=report,
-                    prompt_hash=prompt_hash,
-                    hint="remove the values, or use a role with dlp = 'redact'",
+        signed = inspection.signed_findings if mode == "redact" else DlpReport()
+        if report and (mode == "block" or signed):
+            where = (
+                _batch_items_with_findings(body, list(inspection.slots), inspection.per_slot)
+                if body
+                else ""
+            )
+            # A signed thinking block cannot be redacted (the API rejects it changed), and
+            # sending the value in clear would break the role's promise: refuse instead.
+            if signed:
+                message = (
+                    f"the request{where} holds {report.describe()}; {signed.describe()} in "
+                    "signed thinking blocks cannot be redacted"
                 )
-            if mode == "redact":
-                replacements = {
-                    slot.path: redact_findings(slot.text, found)
-                    for slot, found in zip(slots, per_slot, strict=True)
-                    if found
-                }
-                send = replace_texts(request.body, replacements)
-                verdict = Decision.REDACT
+                hint = "drop the thinking blocks that hold them from the conversation"
+            else:
+                message = f"the request{where} holds {report.describe()}; role {role!r} blocks them"
+                hint = "remove the values, or use a role with dlp = 'redact'"
+            self._deny(
+                request,
+                started,
+                "dlp.blocked",
+                message,
+                user=user,
+                role=role,
+                source=identity.source,
+                model=model,
+                dlp=report,
+                prompt_hash=prompt_hash,
+                hint=hint,
+                extra=extra,
+            )
+        if report and mode == "redact":
+            send = inspection.redacted(request.body)
+            verdict = Decision.REDACT
 
         problem = self.recording_problem() if self.fail_closed else ""
         if problem:
@@ -370,8 +398,22 @@ class AuditPipeline:
             prompt_hash=prompt_hash,
             sampled=sampled,
             started=started,
-            extra=_batch_extra(request, body),
+            extra=extra,
         )
+
+    def _recordable(self, value: str) -> str:
+        """``value`` (a model id from the request) as it may be recorded: a secret or PII
+        planted there is redacted, since records are kept and exported. Remembered per
+        value: there are few models."""
+        if not value:
+            return value
+        safe = self._recordable_cache.get(value)
+        if safe is None:
+            safe = self.scanner.redact(value)[0]
+            if len(self._recordable_cache) >= _IDENTITY_CACHE:
+                self._recordable_cache.clear()
+            self._recordable_cache[value] = safe
+        return safe
 
     def reject(
         self,
@@ -495,6 +537,7 @@ class AuditPipeline:
             or bool(admission.dlp)
             or bool(outcome.error)
             or bool(outcome.response_dlp)
+            or "dlp_allowed_counts" in admission.extra  # allowlisted hits are always counted
         )
         if not keep:
             return None
@@ -582,9 +625,10 @@ class AuditPipeline:
         dlp: DlpReport | None = None,
         prompt_hash: str = "",
         hint: str | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> NoReturn:
         report = dlp or DlpReport()
-        extra: dict[str, Any] = {"path": request.path}
+        extra = {**(extra or {}), "path": request.path}
         if request.attempt:
             extra["attempt"] = request.attempt
         if request.origin is not None:
@@ -749,7 +793,7 @@ def _custom_id(item: Any, index: int) -> str:
 
 
 def _batch_items_with_findings(
-    body: Mapping[str, Any], slots: list[Any], per_slot: list[list[Finding]]
+    body: Mapping[str, Any], slots: list[Any], per_slot: Sequence[Sequence[Finding]]
 ) -> str:
     """`` (batch requests 'a', 'b')`` naming the items that hold findings; "" otherwise."""
     requests = body.get("requests")
@@ -764,7 +808,15 @@ def _batch_items_with_findings(
     )
     if not indices:
         return ""
-    named = [_custom_id(requests[i], i) for i in indices[:5]]
+    # An item whose custom_id itself holds a finding is named by position: naming it by its
+    # id would echo the value back.
+    tainted = {
+        slot.path[1]
+        for slot, found in zip(slots, per_slot, strict=True)
+        if found and len(slot.path) > 2 and slot.path[0] == "requests"
+        and slot.path[2] == "custom_id"
+    }  # fmt: skip
+    named = [f"#{i}" if i in tainted else _custom_id(requests[i], i) for i in indices[:5]]
     more = f" and {len(indices) - 5} more" if len(indices) > 5 else ""
     return f" (batch requests {', '.join(named)}{more})"
 

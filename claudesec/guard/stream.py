@@ -95,7 +95,8 @@ class _HeldText:
             return out
         # Only the part past the context is still ours to change.
         clipped = [
-            Finding(f.kind, f.category, max(0, f.start - base), f.end - base) for f in findings
+            Finding(f.kind, f.category, max(0, f.start - base), f.end - base, f.part)
+            for f in findings
         ]
         self.report = self.report.merged(DlpReport.of(clipped))
         return redact_findings(out, clipped)

@@ -98,7 +98,7 @@ def _tokens_unverified(mp: pytest.MonkeyPatch) -> None:
 def _dlp_blind(mp: pytest.MonkeyPatch) -> None:
     from claudesec.guard.dlp import DlpScanner
 
-    mp.setattr(DlpScanner, "scan_parts", lambda self, parts, pii=True: [[] for _ in parts])
+    mp.setattr(DlpScanner, "scan_parts", lambda self, parts, **kw: [[] for _ in parts])
 
 
 def _proxy_open(mp: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -215,8 +216,8 @@ def test_batches_inspect_each_requests_params(fake_keys: KeyFactory) -> None:
     key = fake_keys.github_classic().value
     body = {"requests": [{"custom_id": "a", "params": _body(key)}]}
     slots = request_text_slots("/v1/messages/batches", body)
-    assert all(slot.path[:3] == ("requests", 0, "params") for slot in slots)
-    assert any(key in slot.text for slot in slots)
+    assert all(slot.path[:2] == ("requests", 0) for slot in slots)
+    assert any(key in slot.text and slot.path[:3] == ("requests", 0, "params") for slot in slots)
 
 
 @settings(max_examples=60, deadline=None)
@@ -270,3 +271,25 @@ def test_threads_scanning_at_once_each_get_their_findings(fake_keys: KeyFactory)
         thread.join()
     assert len(expected) == 80
     assert results == [True] * 120
+
+
+def test_a_remembered_large_part_gives_the_same_findings_every_time(
+    fake_keys: KeyFactory,
+) -> None:
+    # Large parts are remembered by digest (a client resends its system prompt and history
+    # on every call): the second, remembered inspection must find exactly what the first did,
+    # and a different allowlist must not reuse the first one's verdict.
+    key = fake_keys.anthropic_api().value
+    big = "context line\n" * 100 + f"mail ops@example.org key {key}\n"
+    body = {"model": "m", "system": big, "messages": [{"role": "user", "content": big}]}
+    scanner = DlpScanner()
+    first = scanner.inspect_request("/v1/messages", body)
+    again = scanner.inspect_request("/v1/messages", body)
+    assert first.per_slot == again.per_slot
+    assert again.report.counts == {"anthropic-api-key": 2, "email": 2}
+    assert key not in json.dumps(again.redacted(body))
+    allowing = scanner.allowlist(["ops@example.org"])
+    allowed = scanner.inspect_request("/v1/messages", body, allow=allowing)
+    assert allowed.report.counts == {"anthropic-api-key": 2}
+    assert allowed.allowed.counts == {"email": 2}
+    assert scanner.inspect_request("/v1/messages", body).report == first.report
