@@ -56,6 +56,7 @@ from claudesec.guard.dlp import (
     replace_texts,
     request_text_slots,
 )
+from claudesec.guard.jsonbody import MAX_DEPTH, json_depth, text_has_lone_surrogate
 from claudesec.guard.model import (
     Admission,
     ApiRequest,
@@ -295,6 +296,17 @@ class AuditPipeline:
             )
 
         body = request.body if isinstance(request.body, Mapping) else None
+        if body is not None and json_depth(body, MAX_DEPTH) > MAX_DEPTH:
+            # Refused before anything walks it: policy and DLP would recurse that deep.
+            self._deny(
+                request,
+                started,
+                "request.malformed",
+                f"the request body nests deeper than {MAX_DEPTH} levels",
+                user=identity.user,
+                role=caller.role or "",
+                source=identity.source,
+            )
         decision, model = self._decide(identity, caller.role, request, body)
         user, role = identity.user, decision.role
         if not decision.allowed:
@@ -312,6 +324,19 @@ class AuditPipeline:
         mode = self.policy.config.roles[role].dlp if role in self.policy.config.roles else "block"
         slots = request_text_slots(path, body) if body is not None else []
         texts = [slot.text for slot in slots]
+        if any(not text.isascii() and text_has_lone_surrogate(text) for text in texts):
+            # Upstream parsers drop or replace a lone surrogate: the halves of a secret DLP
+            # saw apart would be joined again past it.
+            self._deny(
+                request,
+                started,
+                "request.malformed",
+                "the request's text holds a lone UTF-16 surrogate (\\ud800-\\udfff)",
+                user=user,
+                role=role,
+                source=identity.source,
+                model=model,
+            )
         prompt_hash = _hash_texts(self._prompt_key, texts) if texts else ""
         per_slot = self.scanner.scan_parts(texts) if texts else []
         findings = [f for found in per_slot for f in found]

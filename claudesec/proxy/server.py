@@ -32,6 +32,7 @@ from aiohttp.client_exceptions import ClientError
 from multidict import CIMultiDict
 
 from claudesec.errors import ClaudesecError, ConfigError, ExternalServiceError
+from claudesec.guard.jsonbody import AmbiguousJson, parse_body
 from claudesec.guard.pipeline import (
     Admission,
     ApiRequest,
@@ -343,10 +344,13 @@ class ProxyServer:
                 return _denial(self._refuse(info, caller, "request.too_large", message), request_id)
             body_bytes = read
             if kind != "read":
+                # What is checked must be what the upstream reads from the bytes forwarded:
+                # a body parsers could read differently is refused (guard/jsonbody.py).
                 try:
-                    body = json.loads(body_bytes)
-                except ValueError:
-                    body = None
+                    body = parse_body(body_bytes)
+                except AmbiguousJson as exc:
+                    denial = self._refuse(info, caller, "request.malformed", str(exc))
+                    return _denial(denial, request_id)
                 if not isinstance(body, dict):
                     message = "the request body must be a JSON object"
                     denial = self._refuse(info, caller, "request.malformed", message)

@@ -249,3 +249,38 @@ def test_import_claudesec_does_not_import_anthropic() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "AuditedAnthropic"
+
+
+# --------------------------------------------------------------------------- malformed bodies
+def _nested(depth: int) -> Any:
+    value: Any = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("depth", [100, 5000])
+def test_a_deeply_nested_body_is_refused_and_recorded(
+    depth: int, make_client: MakeClient, emulator: Emulator, store: AuditStore
+) -> None:
+    client = make_client()
+    with pytest.raises(CallDenied) as info:
+        ask(client, "hi", extra_body={"metadata": {"user_id": "u", "deep": _nested(depth)}})
+    assert info.value.reason == "request.malformed"
+    assert "nests deeper than" in info.value.message
+    assert emulator.state.requests() == []
+    [event] = records(store)
+    assert (event.type, event.reason, event.user) == ("denial", "request.malformed", "alice")
+
+
+def test_a_secret_split_by_a_lone_surrogate_is_refused(
+    make_client: MakeClient, emulator: Emulator, store: AuditStore, fake_keys: KeyFactory
+) -> None:
+    key = fake_keys.anthropic_api().value
+    split = key[:20] + "\ud800" + key[20:]
+    with pytest.raises(CallDenied) as info:
+        ask(make_client(), f"use {split} please")
+    assert info.value.reason == "request.malformed"
+    assert emulator.state.requests() == []
+    [event] = records(store)
+    assert event.reason == "request.malformed"
