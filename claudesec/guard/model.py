@@ -172,6 +172,8 @@ class Admission:
     sampled: bool
     started: float  # perf_counter() when the attempt was admitted
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # The seq of the admission record written ahead of the call (0: none was written).
+    admission_seq: int = 0
 
     @property
     def redacted(self) -> bool:

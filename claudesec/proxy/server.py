@@ -4,13 +4,17 @@ One event loop serves clients and talks to the upstream through one pooled
 ``aiohttp.ClientSession``, so a streamed answer goes from the upstream socket to the client
 socket chunk by chunk as it arrives, with no thread hand-off and no buffering (both sides
 run with ``TCP_NODELAY``). Audit records leave the loop through a
-:class:`~claudesec.audit.writer.BackgroundWriter`, so SQLite never stalls a request.
+:class:`~claudesec.audit.writer.BackgroundWriter`, so SQLite never stalls the loop. A call's
+admission record is committed before any byte goes upstream (the writer's group commit: the
+calls admitted meanwhile share one transaction); its outcome record, queued once the answer
+is known, completes it. A crash in between leaves the call listed as incomplete
+(``logs query --incomplete``), never missing.
 
 Request path, in order, so that nothing reaches the upstream before it is decided:
 route allow-list -> credential (401) -> size limit (413) -> body parse (400) -> the audit
 pipeline: identity, policy, DLP (401/403 / redacted body; 503 when the audit log cannot be
-written) -> stream limit (429) -> inject the key, strip every client credential header ->
-forward -> response-side DLP (JSON and SSE) -> record.
+written) -> admission record committed -> stream limit (429) -> inject the key, strip every
+client credential header -> forward -> response-side DLP (JSON and SSE) -> outcome record.
 """
 
 from __future__ import annotations
@@ -358,7 +362,7 @@ class ProxyServer:
 
         streaming = kind == "message" and isinstance(body, dict) and body.get("stream") is True
         api = info.api_request(body, stream=streaming)
-        admitted = self._admit(caller, api)
+        admitted = await self._admit(caller, api)
         if isinstance(admitted, Denial):
             return _denial(admitted, request_id)
         admission = admitted
@@ -491,9 +495,11 @@ class ProxyServer:
         except CallDenied as denied:
             return Denial.of(denied)
 
-    def _admit(self, caller: Caller, api: ApiRequest) -> Admission | Denial:
+    async def _admit(self, caller: Caller, api: ApiRequest) -> Admission | Denial:
         try:
-            return self._pipeline.admit(caller, api)
+            # Returns once the admission record is committed (write ahead): nothing has been
+            # sent upstream yet, and a crash from here on leaves the call visibly incomplete.
+            return await self._pipeline.admit_async(caller, api)
         except CallDenied as denied:
             return Denial.of(denied)
         except ClaudesecError as exc:

@@ -45,13 +45,14 @@ def send(
         connection.close()
 
 
-def events(proxy: RunningProxy) -> list[Any]:
+def events(proxy: RunningProxy, *, admissions: bool = False) -> list[Any]:
+    """The proxy's records (admissions only when asked; each call checked to complete one)."""
+    from tests.guard.test_pipeline import records
+
     # Records are written by the proxy's background writer: wait for it to catch up.
     assert proxy.handle.server.flush_audit(5)
     with AuditStore.open(default_store_path(proxy.config.audit), readonly=True) as store:
-        head = store.head().seq
-        found = [store.get(seq) for seq in range(1, head + 1)]
-    return [e.event for e in found if e is not None]
+        return records(store, admissions=admissions)
 
 
 def wait_for_call(proxy: RunningProxy) -> Any:
@@ -475,20 +476,18 @@ def test_an_audit_store_that_fails_turns_new_calls_away_with_503(
         with ThreadedProxy(server) as handle:
             running = RunningProxy(handle.base_url, config, tokens, None, handle)  # type: ignore[arg-type]
             backing.failing = True
-            # Admitted before anyone knew: answered, and its record waits in the queue.
-            assert send(running, "POST", "/v1/messages", MESSAGE, {"x-api-key": token})[0] == 200
-            deadline = time.monotonic() + 5
-            while not writer.problem and time.monotonic() < deadline:
-                time.sleep(0.005)
-            status, headers, body = send(
-                running, "POST", "/v1/messages", MESSAGE, {"x-api-key": token}
-            )
-            assert status == 503
-            assert json.loads(body)["error"]["type"] == "api_error"
-            assert "disk is full" in json.loads(body)["error"]["message"]
-            assert headers["x-claudesec-reason"] == "audit.unavailable"
+            # Write ahead: the first call after the store broke is refused too, since its
+            # admission record cannot be committed; nothing goes upstream unrecorded.
+            for _ in range(2):
+                status, headers, body = send(
+                    running, "POST", "/v1/messages", MESSAGE, {"x-api-key": token}
+                )
+                assert status == 503
+                assert json.loads(body)["error"]["type"] == "api_error"
+                assert "disk is full" in json.loads(body)["error"]["message"]
+                assert headers["x-claudesec-reason"] == "audit.unavailable"
             assert send(running, "GET", "/healthz")[0] == 503
-            assert len(emulator.state.requests()) == 1  # the refused call never left
+            assert emulator.state.requests() == []  # the refused calls never left
             backing.failing = False
             assert writer.flush(5)
             assert send(running, "POST", "/v1/messages", MESSAGE, {"x-api-key": token})[0] == 200
@@ -496,4 +495,4 @@ def test_an_audit_store_that_fails_turns_new_calls_away_with_503(
         writer.close()
     with AuditStore.open(default_store_path(config.audit), readonly=True) as store:
         reasons = [store.get(seq).event.reason for seq in range(1, store.head().seq + 1)]  # type: ignore[union-attr]
-    assert reasons == ["allowed", "audit.unavailable", "allowed"]
+    assert reasons == ["audit.unavailable", "audit.unavailable", "admitted", "allowed"]
