@@ -18,7 +18,7 @@ from claudesec.cli._common import StoreOption, load, open_existing_reader, open_
 from claudesec.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
-    from claudesec.audit.query import Summary
+    from claudesec.audit.query import IncompleteCalls, Summary
     from claudesec.audit.store import AuditStore, StoredEvent
     from claudesec.audit.verify import VerifyReport
     from claudesec.config import AuditConfig
@@ -173,6 +173,13 @@ def query_command(
         int | None,
         typer.Option("--limit", help="At most this many events (the newest).", metavar="N"),
     ] = None,
+    incomplete: Annotated[
+        bool,
+        typer.Option(
+            "--incomplete",
+            help="Only calls admitted with no outcome recorded (in flight, or cut off by a crash).",
+        ),
+    ] = False,
     fmt: FormatOption = None,
     store: StoreOption = None,
 ) -> int:
@@ -194,6 +201,7 @@ def query_command(
         since_ns=parse_time_ns(since) if since else None,
         until_ns=parse_time_ns(until) if until else None,
         min_tokens=min_tokens,
+        incomplete=incomplete,
     )
     opened = open_existing_reader(_audit_config(ctx), store)
     if opened is None:
@@ -334,6 +342,8 @@ def verify_command(
         if anchor_cp is not None:
             report = _empty_with_anchor(report, anchor_cp)
     else:
+        from claudesec.audit.query import incomplete_calls
+
         with opened:
             report = verify_store(
                 opened,
@@ -342,7 +352,9 @@ def verify_command(
                 local_public_key=local_key,
                 check_rollups=rollups,
             )
-    _render_verify(console, fmt, report)
+            # Not damage: calls admitted (written ahead) whose outcome was never recorded.
+            pending = incomplete_calls(opened)
+    _render_verify(console, fmt, report, pending)
     return int(ExitCode.OK if report.ok else ExitCode.FOUND)
 
 
@@ -650,12 +662,30 @@ def _render_summary(console: Console, fmt: str, result: Summary) -> None:
         )
 
 
-def _render_verify(console: Console, fmt: str, report: VerifyReport) -> None:
+def _render_verify(
+    console: Console, fmt: str, report: VerifyReport, pending: IncompleteCalls | None = None
+) -> None:
+    if fmt == "json":
+        data = report.to_dict()
+        if pending is not None:
+            data["incomplete_calls"] = pending.to_dict()
+        console.json(data)
+        return
+    _render_verdict(console, report)
+    if pending is not None and pending.count:
+        shown = ", ".join(str(seq) for seq in pending.seqs)
+        left = pending.count - len(pending.seqs)
+        more = f" and {left} more" if left else ""
+        console.info(
+            f"note: {pending.count} call(s) admitted with no outcome recorded (in flight, or "
+            f"cut off by a crash; not tampering): admission record(s) {shown}{more}; list "
+            "them with `logs query --incomplete`"
+        )
+
+
+def _render_verdict(console: Console, report: VerifyReport) -> None:
     from claudesec.audit.secrets import public_key_fingerprint
 
-    if fmt == "json":
-        console.json(report.to_dict())
-        return
     if report.ok:
         if report.records == 0 and report.last_seq == 0 and report.pruned_through == 0:
             console.styled(f"audit log OK: empty ({report.path})", "green")

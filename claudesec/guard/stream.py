@@ -45,9 +45,7 @@ class StreamOwner(Protocol):
 
     def finish(self, admission: Admission, outcome: Outcome) -> StoredRecord | None: ...
 
-    async def finish_async(
-        self, admission: Admission, outcome: Outcome
-    ) -> StoredRecord | None: ...
+    async def finish_async(self, admission: Admission, outcome: Outcome) -> StoredRecord | None: ...
 
 
 # Where a value split across deltas may still be growing: a PEM block not yet closed, or a

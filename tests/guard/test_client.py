@@ -15,7 +15,7 @@ from claudesec.audit.store import AuditStore
 from claudesec.emulator import Emulator, IssuedKey
 from claudesec.errors import StoreError
 from claudesec.guard.dlp import placeholder
-from claudesec.guard.pipeline import AuditUnavailable, CallDenied
+from claudesec.guard.pipeline import CallDenied
 from tests.fixtures.emulator import MODEL
 from tests.fixtures.keys import KeyFactory
 from tests.guard.test_pipeline import audit_config, open_store, records
