@@ -334,6 +334,7 @@ def verify_command(
         # Only this host's own store is expected to be signed with this host's key.
         local_key = AuditKeys.from_config(audit).existing_public_key()
     opened = open_existing_reader(audit, store)
+    pending = None
     if opened is None:
         from claudesec.audit.store import default_store_path
 
@@ -353,7 +354,8 @@ def verify_command(
                 check_rollups=rollups,
             )
             # Not damage: calls admitted (written ahead) whose outcome was never recorded.
-            pending = incomplete_calls(opened)
+            if report.ok:
+                pending = incomplete_calls(opened)
     _render_verify(console, fmt, report, pending)
     return int(ExitCode.OK if report.ok else ExitCode.FOUND)
 
