@@ -27,7 +27,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -615,11 +615,14 @@ class ProxyServer:
         request_id = str(upstream.headers.get("request-id", ""))
         outcome, _ = self._pipeline.response_outcome(admission, status, request_id, None)
         response = web.StreamResponse(status=status, headers=self._response_headers(upstream, info))
-        await response.prepare(request)
         try:
+            await _to_client(response.prepare(request))
             async for chunk in upstream.content.iter_any():
-                await response.write(chunk)
-            await response.write_eof()
+                await _to_client(response.write(chunk))
+            await _to_client(response.write_eof())
+        except _ClientGone:
+            _log_hang_up(info, upstream)
+            outcome = replace(outcome, extra={**outcome.extra, "abandoned": True})
         except (ClientError, TimeoutError) as exc:
             log.warning("upstream broke mid-response: %s", exc)
             outcome = replace(outcome, error="upstream.failed")
@@ -638,21 +641,25 @@ class ProxyServer:
         response = web.StreamResponse(
             status=upstream.status, headers=self._response_headers(upstream, info)
         )
-        await response.prepare(request)
         how: StreamEnd = "complete"
         error = ""
         try:
+            await _to_client(response.prepare(request))
             async for chunk in upstream.content.iter_any():
                 # With response redaction on, the monitor releases whole events and holds back
                 # a text tail that may be the start of a secret finished by the next event;
                 # the events it leaves alone go out before it decodes the rest of the chunk.
                 for out in monitor.feed_parts(chunk):
-                    await response.write(out)
-            await response.write_eof()
+                    await _to_client(response.write(out))
+            await _to_client(response.write_eof())
+        except _ClientGone:
+            # The client hung up: its side, not the upstream's, and no traceback for it.
+            how = "abandoned"
+            _log_hang_up(info, upstream)
         except (ClientError, TimeoutError) as exc:
             how, error = "failed", "upstream.failed"
             log.warning("upstream stream broke: %s", exc)
-        except (ConnectionResetError, asyncio.CancelledError):
+        except asyncio.CancelledError:
             how = "abandoned"
             raise
         finally:
@@ -660,6 +667,35 @@ class ProxyServer:
             # next calls (the pipeline does) and be logged.
             _finish_stream(monitor, how, error)
         return response
+
+
+class _ClientGone(Exception):
+    """Writing to the client failed: it disconnected (or reset the connection)."""
+
+
+async def _to_client(write: Awaitable[Any]) -> None:
+    """Await a write to the client, telling its failure apart from the upstream's.
+
+    aiohttp raises ``ClientConnectionResetError`` for a client that went away, which is also a
+    ``ClientError``: caught as such, a hang-up was recorded as the upstream failing.
+    """
+    try:
+        await write
+    except (ConnectionError, RuntimeError) as exc:
+        # RuntimeError: aiohttp refuses to write once the transport is closing.
+        if isinstance(exc, RuntimeError) and "closing" not in str(exc).lower():
+            raise
+        raise _ClientGone from None
+
+
+def _log_hang_up(info: RequestInfo, upstream: Any) -> None:
+    upstream.close()  # stop the generation (and its cost) instead of draining it
+    log.info(
+        "client %s disconnected mid-response to %s (%s); recorded as abandoned",
+        info.client or "?",
+        info.path,
+        info.request_id,
+    )
 
 
 def _finish_stream(monitor: SseMonitor, how: StreamEnd, error: str) -> None:

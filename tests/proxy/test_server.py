@@ -496,3 +496,41 @@ def test_an_audit_store_that_fails_turns_new_calls_away_with_503(
     with AuditStore.open(default_store_path(config.audit), readonly=True) as store:
         reasons = [store.get(seq).event.reason for seq in range(1, store.head().seq + 1)]  # type: ignore[union-attr]
     assert reasons == ["audit.unavailable", "audit.unavailable", "admitted", "allowed"]
+
+
+# --------------------------------------------------------------------------- abandoned streams
+
+
+def test_a_client_that_hangs_up_mid_stream_is_recorded_as_abandoned_in_one_log_line(
+    proxy: RunningProxy, emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import socket
+    import struct
+
+    emulator.state.configure(stream_event_delay_ms=50)
+    caplog.set_level(logging.DEBUG)
+    body = json.dumps({**MESSAGE, "stream": True}).encode()
+    client = socket.create_connection((proxy.host, proxy.port), timeout=10)
+    client.sendall(
+        b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"x-api-key: {proxy.token()}\r\nanthropic-version: {API_VERSION}\r\n".encode()
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    received = b""
+    while b"message_start" not in received:
+        chunk = client.recv(4096)
+        assert chunk, "the proxy closed before the first event"
+        received += chunk
+    # Hang up hard (RST), as a killed client or a dropped network does.
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()
+    call = wait_for_call(proxy)
+    assert call.extra["stream_end"] == "abandoned"
+    assert (call.decision, call.reason) == ("allow", "allowed")
+    assert "upstream" not in call.reason
+    proxy_logs = [r for r in caplog.records if r.name.startswith(("claudesec", "aiohttp"))]
+    assert not [r for r in proxy_logs if r.exc_info], "a traceback was logged"
+    hung_up = [r for r in proxy_logs if "disconnected" in r.getMessage()]
+    assert len(hung_up) == 1, [r.getMessage() for r in proxy_logs]
