@@ -47,6 +47,7 @@ _DENIAL_STATUS: dict[str, tuple[int, str]] = {
     "policy.malformed_request": (400, "invalid_request_error"),
     "request.malformed": (400, "invalid_request_error"),
     "request.too_large": (413, "request_too_large"),
+    "request.timeout": (408, "invalid_request_error"),
     "request.not_proxied": (404, "not_found_error"),
 }
 _DENIED = (403, "permission_error")

@@ -49,6 +49,7 @@ from claudesec.guard.pipeline import (
     StreamEnd,
 )
 from claudesec.proxy.auth import CLIENT_AUTH_HEADERS, Credential, extract_credential
+from claudesec.proxy.connections import ConnectionLimits, GuardedSite, Limits
 from claudesec.proxy.gate import Denial, RequestInfo
 from claudesec.proxy.keysource import CachedKey
 from claudesec.proxy.tokens import TokenRejected, TokenStore
@@ -113,6 +114,10 @@ class ProxySettings:
     tls_cert_file: str = ""
     tls_key_file: str = ""
     upstream_ca_file: str = ""  # tests: trust an upstream with a self-signed certificate
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 60.0
+    idle_timeout_s: float = 60.0
+    max_connections: int = 1024
 
     @property
     def scheme(self) -> str:
@@ -188,6 +193,9 @@ class ProxyServer:
         self._session: ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._upstream = settings.upstream.rstrip("/")
+        self.connections = ConnectionLimits(
+            Limits(settings.header_timeout_s, settings.max_connections)
+        )
         self.port = settings.port
         self.draining = False
 
@@ -233,10 +241,16 @@ class ProxyServer:
             access_log=None,
             handle_signals=False,
             shutdown_timeout=self.settings.shutdown_grace_s,
+            keepalive_timeout=self.settings.idle_timeout_s,
         )
         await runner.setup()
-        site = web.TCPSite(
-            runner, self.settings.host, self.settings.port, ssl_context=ssl_context, backlog=1024
+        site = GuardedSite(
+            runner,
+            self.settings.host,
+            self.settings.port,
+            self.connections,
+            ssl_context=ssl_context,
+            backlog=1024,
         )
         try:
             await site.start()
@@ -248,10 +262,7 @@ class ProxyServer:
                 hint="choose another --listen address",
             ) from exc
         self._runner = runner
-        server = site._server  # the asyncio server: the only way to learn port 0's real port
-        sockets = getattr(server, "sockets", None) or []
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
+        self.port = site.port
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests and streams finish (up to the grace period),
@@ -308,10 +319,13 @@ class ProxyServer:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self._inflight += 1
+        transport = request.transport
+        self.connections.request_started(transport)  # headers in: their deadline is off
         try:
             return await self._serve(request)
         finally:
             self._inflight -= 1
+            self.connections.request_finished(transport)
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
@@ -342,7 +356,17 @@ class ProxyServer:
         body: Any = None
         if request.method == "POST":
             limit = self.settings.max_request_bytes
-            read = await self._read_body(request, limit)
+            try:
+                async with asyncio.timeout(self.settings.body_timeout_s):
+                    read = await self._read_body(request, limit)
+            except TimeoutError:
+                message = (
+                    f"the request body did not arrive within {self.settings.body_timeout_s:g} s"
+                )
+                denial = self._refuse(info, caller, "request.timeout", message)
+                response = _denial(denial, request_id)
+                response.force_close()  # the rest of the body may still come: not reusable
+                return response
             if read is None:
                 message = f"the request body exceeds the proxy's limit of {limit} bytes"
                 return _denial(self._refuse(info, caller, "request.too_large", message), request_id)
