@@ -118,6 +118,40 @@ class BackgroundWriter:
             self._cond.notify()
         return future
 
+    def append_now(self, event: AuditEvent) -> StoredRecord | None:
+        """Commit ``event``, with whatever is queued before it, on the caller's thread when
+        the writer thread is not in a transaction; else None: then :meth:`submit` it.
+
+        A lone call gains nothing from the hand-off but its cost, two thread wake-ups, which
+        were most of its write-ahead time; under load the writer thread is mid-commit and
+        the call joins the next group. Holding the lock keeps the chain in arrival order.
+        Raises :class:`StoreError` when the commit fails (queued records stay queued).
+        """
+        with self._cond:
+            if self._in_flight or self._closing or self._failure:
+                return None
+            if len(self._pending) >= self._batch:
+                return None
+            batch = [*self._pending, (event, None)]
+            self._pending.clear()
+            self._waiting = 0
+            try:
+                records = self.store.append_many([item[0] for item in batch])
+            except (ClaudesecError, OSError) as exc:
+                text = exc.message if isinstance(exc, ClaudesecError) else type(exc).__name__
+                earlier = batch[:-1]
+                _fail(earlier, StoreError(f"the audit record could not be written: {text}"))
+                self._pending.extendleft(reversed([i for i in earlier if i[1] is None]))
+                self._failure = text  # until the writer thread's next commit succeeds
+                self._cond.notify_all()  # the writer thread retries what stays queued
+                raise
+            for (_, future), record in zip(batch, records, strict=True):
+                if future is not None:
+                    future.set_result(record)
+            self.written += len(batch)
+            self._cond.notify_all()  # flush() waiters
+            return records[-1]
+
     def append_durable(self, event: AuditEvent, timeout: float | None = None) -> StoredRecord:
         """:meth:`submit` and wait for the commit (for callers that may block)."""
         return self.submit(event).result(timeout)
