@@ -142,7 +142,8 @@ def query_command(
         list[str] | None,
         typer.Option(
             "--type",
-            help="Event type: call, denial, dlp_hit, key_rotation, drill, prune, config_change.",
+            help="Event type: call, admission, denial, dlp_hit, key_rotation, drill, prune, "
+            "config_change.",
             metavar="TYPE",
         ),
     ] = None,
