@@ -461,6 +461,22 @@ class ProxyConfig:
     shutdown_grace_s: float = _f(
         30.0, "On SIGTERM/SIGINT, how long in-flight requests and streams may run to the end."
     )
+    header_timeout_s: float = _f(
+        10.0,
+        "How long a client has to send a request's headers, from connecting or from its first "
+        "byte after an answer; slower connections are closed (slowloris).",
+    )
+    body_timeout_s: float = _f(
+        60.0, "How long a client has to send a whole request body; slower gets 408 and a close."
+    )
+    idle_timeout_s: float = _f(
+        60.0, "How long a keep-alive connection may sit idle between requests before it closes."
+    )
+    max_connections: int = _f(
+        1024,
+        "Client connections open at once; more are answered 503 and closed at once, so idle "
+        "or slow sockets cannot use up the proxy's file descriptors.",
+    )
     token_store: str = _f(
         "", "Proxy token file (hashes only; empty = proxy-tokens.json in CLAUDESEC_HOME)."
     )

@@ -34,6 +34,9 @@ class EventType(StrEnum):
     """Event types written by claudesec itself. Other writers may use their own (``[a-z_.]+``)."""
 
     CALL = "call"
+    # Written before a call's first byte goes upstream; the call's record completes it
+    # (``admission_seq``). One without a completion is a call in flight or cut off by a crash.
+    ADMISSION = "admission"
     DENIAL = "denial"
     DLP_HIT = "dlp_hit"
     KEY_ROTATION = "key_rotation"

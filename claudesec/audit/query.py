@@ -61,6 +61,7 @@ class EventFilter:
     since_ns: int | None = None
     until_ns: int | None = None
     min_tokens: int | None = None
+    incomplete: bool = False  # only admissions no call record completes (see INCOMPLETE_SQL)
 
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -91,7 +92,40 @@ class EventFilter:
         if self.min_tokens is not None:
             clauses.append("input_tokens + output_tokens >= ?")
             params.append(self.min_tokens)
+        if self.incomplete:
+            clauses.append(INCOMPLETE_SQL)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+# An admission record (written before a call's first byte went upstream) that no later record
+# completes: a call still in flight, or one whose process died before recording its outcome.
+# The inner query uses the events_admission index.
+INCOMPLETE_SQL = (
+    "(type = 'admission' AND NOT EXISTS (SELECT 1 FROM events AS done "
+    "WHERE json_extract(done.body, '$.admission_seq') = +events.seq))"
+)  # the unary + drops the column's affinity, so SQLite searches the index instead of scanning it
+
+
+@dataclass(frozen=True, slots=True)
+class IncompleteCalls:
+    """Admitted calls with no outcome recorded: in flight, or cut off by a crash."""
+
+    count: int
+    seqs: tuple[int, ...]  # the first ones, oldest first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "seqs": list(self.seqs)}
+
+
+def incomplete_calls(store: AuditStore, *, show: int = 20) -> IncompleteCalls:
+    """How many admitted calls have no outcome record, and the first ``show`` of them."""
+    with store.snapshot() as conn:
+        if not store.initialised(conn):
+            return IncompleteCalls(0, ())
+        rows = conn.execute(
+            f"SELECT seq FROM events WHERE {INCOMPLETE_SQL} ORDER BY seq"  # noqa: S608 - constant
+        ).fetchall()
+    return IncompleteCalls(len(rows), tuple(int(row[0]) for row in rows[:show]))
 
 
 def iter_events(

@@ -130,6 +130,10 @@ CREATE TABLE IF NOT EXISTS events (
          OR json_extract(body, '$.type') = 'dlp_hit') VIRTUAL
 );
 CREATE INDEX IF NOT EXISTS events_time ON events (time_ns);
+-- The call records that complete a write-ahead admission, by the admission's seq: finds the
+-- admissions never completed (`logs query --incomplete`) without a scan per admission.
+CREATE INDEX IF NOT EXISTS events_admission ON events (json_extract(body, '$.admission_seq'))
+    WHERE json_extract(body, '$.admission_seq') IS NOT NULL;
 CREATE TABLE IF NOT EXISTS checkpoints (
     number INTEGER PRIMARY KEY,
     seq INTEGER NOT NULL,

@@ -1,5 +1,5 @@
 """Audit records written by one background thread, so a server's event loop never waits on
-SQLite.
+SQLite; and group commit for the records a call must not go ahead without.
 
 An append to the store is a transaction (tens of microseconds, milliseconds when a signed
 checkpoint or a WAL checkpoint falls due); on an event loop that time is added to every
@@ -16,6 +16,13 @@ Fail closed, without losing records:
   pipeline then withholds the result of the call being recorded and refuses new ones;
 * :meth:`BackgroundWriter.close` writes what is queued before it returns (a store still
   failing at that point is logged with the number of records lost).
+
+Write ahead: :meth:`BackgroundWriter.submit` queues a record and returns a future resolved
+with its ``seq`` once the transaction holding it has committed (in the WAL, so it survives
+the process being killed). A queue holding such a record is written at once, without the
+linger, and every record that arrived meanwhile shares the transaction: concurrent calls pay
+one commit between them, not one each. A submitted record the store refuses fails its future
+at once (the call it admits is refused) instead of waiting for a retry.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Protocol
 
 from claudesec.errors import ClaudesecError, StoreError
@@ -75,7 +83,8 @@ class BackgroundWriter:
         self._linger_s = linger_s
         self._retry_s = retry_s
         self._owns_store = owns_store
-        self._pending: deque[AuditEvent] = deque()
+        self._pending: deque[tuple[AuditEvent, Future[StoredRecord] | None]] = deque()
+        self._waiting = 0  # submitted records in the queue: no lingering while there are any
         self._in_flight = 0
         self._cond = threading.Condition()
         self._failure = ""
@@ -93,16 +102,69 @@ class BackgroundWriter:
     def append(self, event: AuditEvent) -> None:
         """Queue ``event``; raises :class:`StoreError` when the queue is full or closed."""
         with self._cond:
-            if self._closing:
-                raise StoreError("the audit writer is closed")
-            if len(self._pending) + self._in_flight >= self.max_pending:
-                raise StoreError(
-                    f"the audit queue is full ({self.max_pending} records waiting"
-                    + (f"; the store failed: {self._failure})" if self._failure else ")")
-                )
-            self._pending.append(event)
+            self._check_room()
+            self._pending.append((event, None))
             if len(self._pending) == 1 or len(self._pending) >= self._batch:
                 self._cond.notify()  # the writer lingers on the first, hurries on a full batch
+
+    def submit(self, event: AuditEvent) -> Future[StoredRecord]:
+        """Queue ``event`` for the next transaction; the future gets its record once committed
+        (or the :class:`StoreError` that kept it out). Raises at once when the queue is full."""
+        future: Future[StoredRecord] = Future()
+        with self._cond:
+            self._check_room()
+            self._pending.append((event, future))
+            self._waiting += 1
+            self._cond.notify()
+        return future
+
+    def append_now(self, event: AuditEvent) -> StoredRecord | None:
+        """Commit ``event``, with whatever is queued before it, on the caller's thread when
+        the writer thread is not in a transaction; else None: then :meth:`submit` it.
+
+        A lone call gains nothing from the hand-off but its cost, two thread wake-ups, which
+        were most of its write-ahead time; under load the writer thread is mid-commit and
+        the call joins the next group. Holding the lock keeps the chain in arrival order.
+        Raises :class:`StoreError` when the commit fails (queued records stay queued).
+        """
+        with self._cond:
+            if self._in_flight or self._closing or self._failure:
+                return None
+            if len(self._pending) >= self._batch:
+                return None
+            batch = [*self._pending, (event, None)]
+            self._pending.clear()
+            self._waiting = 0
+            try:
+                records = self.store.append_many([item[0] for item in batch])
+            except (ClaudesecError, OSError) as exc:
+                text = exc.message if isinstance(exc, ClaudesecError) else type(exc).__name__
+                earlier = batch[:-1]
+                _fail(earlier, StoreError(f"the audit record could not be written: {text}"))
+                self._pending.extendleft(reversed([i for i in earlier if i[1] is None]))
+                self._failure = text  # until the writer thread's next commit succeeds
+                self._cond.notify_all()  # the writer thread retries what stays queued
+                raise
+            for (_, future), record in zip(batch, records, strict=True):
+                if future is not None:
+                    future.set_result(record)
+            self.written += len(batch)
+            self._cond.notify_all()  # flush() waiters
+            return records[-1]
+
+    def append_durable(self, event: AuditEvent, timeout: float | None = None) -> StoredRecord:
+        """:meth:`submit` and wait for the commit (for callers that may block)."""
+        return self.submit(event).result(timeout)
+
+    def _check_room(self) -> None:
+        # Called with the lock held.
+        if self._closing:
+            raise StoreError("the audit writer is closed")
+        if len(self._pending) + self._in_flight >= self.max_pending:
+            raise StoreError(
+                f"the audit queue is full ({self.max_pending} records waiting"
+                + (f"; the store failed: {self._failure})" if self._failure else ")")
+            )
 
     @property
     def problem(self) -> str:
@@ -167,7 +229,12 @@ class BackgroundWriter:
                 if not self._pending:
                     return  # closing, and nothing left
                 deadline = time.monotonic() + self._linger_s
-                while len(self._pending) < self._batch and not self._closing and not self._flushing:
+                while (
+                    len(self._pending) < self._batch
+                    and not self._closing
+                    and not self._flushing
+                    and not self._waiting
+                ):
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
@@ -175,13 +242,15 @@ class BackgroundWriter:
                 batch = [
                     self._pending.popleft() for _ in range(min(self._batch, len(self._pending)))
                 ]
+                self._waiting -= sum(1 for _, future in batch if future is not None)
                 self._in_flight = len(batch)
                 closing = self._closing
             failure = self._write(batch)
             with self._cond:
                 if failure:
                     # Back to the head of the queue, in order: the chain keeps arrival order.
-                    self._pending.extendleft(reversed(batch))
+                    # Submitted records are not: their calls were refused (futures failed).
+                    self._pending.extendleft(reversed([i for i in batch if i[1] is None]))
                     self._failure = failure
                 else:
                     self.written += len(batch)
@@ -198,13 +267,25 @@ class BackgroundWriter:
                         break
                     self._cond.wait(left)
 
-    def _write(self, batch: list[AuditEvent]) -> str:
+    def _write(self, batch: list[tuple[AuditEvent, Future[StoredRecord] | None]]) -> str:
         try:
-            self.store.append_many(batch)
+            records = self.store.append_many([event for event, _ in batch])
         except (ClaudesecError, OSError) as exc:
             text = exc.message if isinstance(exc, ClaudesecError) else type(exc).__name__
             log.error("claudesec audit store write failed (will retry): %s", text)
+            _fail(batch, StoreError(f"the audit record could not be written: {text}"))
             return text
         except Exception:  # a bug, not an outage: retrying would wedge every later record
             log.exception("claudesec: %d audit record(s) dropped: unexpected error", len(batch))
+            _fail(batch, StoreError("the audit record could not be written: unexpected error"))
+            return ""
+        for (_, future), record in zip(batch, records, strict=True):
+            if future is not None:
+                future.set_result(record)
         return ""
+
+
+def _fail(batch: list[tuple[AuditEvent, Future[StoredRecord] | None]], exc: StoreError) -> None:
+    for _, future in batch:
+        if future is not None:
+            future.set_exception(exc)

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from claudesec.cli._common import StoreOption, load, open_existing_reader, open_writer
-from claudesec.errors import ExitCode, UsageError
+from claudesec.errors import ClaudesecError, ExitCode, UsageError
 
 if TYPE_CHECKING:
-    from claudesec.audit.query import Summary
+    from claudesec.audit.query import IncompleteCalls, Summary
     from claudesec.audit.store import AuditStore, StoredEvent
     from claudesec.audit.verify import VerifyReport
     from claudesec.config import AuditConfig
@@ -142,7 +142,8 @@ def query_command(
         list[str] | None,
         typer.Option(
             "--type",
-            help="Event type: call, denial, dlp_hit, key_rotation, drill, prune, config_change.",
+            help="Event type: call, admission, denial, dlp_hit, key_rotation, drill, prune, "
+            "config_change.",
             metavar="TYPE",
         ),
     ] = None,
@@ -173,6 +174,13 @@ def query_command(
         int | None,
         typer.Option("--limit", help="At most this many events (the newest).", metavar="N"),
     ] = None,
+    incomplete: Annotated[
+        bool,
+        typer.Option(
+            "--incomplete",
+            help="Only calls admitted with no outcome recorded (in flight, or cut off by a crash).",
+        ),
+    ] = False,
     fmt: FormatOption = None,
     store: StoreOption = None,
 ) -> int:
@@ -194,6 +202,7 @@ def query_command(
         since_ns=parse_time_ns(since) if since else None,
         until_ns=parse_time_ns(until) if until else None,
         min_tokens=min_tokens,
+        incomplete=incomplete,
     )
     opened = open_existing_reader(_audit_config(ctx), store)
     if opened is None:
@@ -326,13 +335,16 @@ def verify_command(
         # Only this host's own store is expected to be signed with this host's key.
         local_key = AuditKeys.from_config(audit).existing_public_key()
     opened = open_existing_reader(audit, store)
+    pending = None
     if opened is None:
         from claudesec.audit.store import default_store_path
 
         path = Path(store) if store else default_store_path(audit)
         report = verify_missing_store(str(path), anchor_cp)
     else:
-        with opened, console.progress("verifying", total=opened.head().seq) as update:
+        from claudesec.audit.query import incomplete_calls
+
+        with opened, console.progress("verifying", total=_head_or_none(opened)) as update:
             report = verify_store(
                 opened,
                 anchor=anchor_cp,
@@ -341,7 +353,10 @@ def verify_command(
                 check_rollups=rollups,
                 on_progress=update,
             )
-    _render_verify(console, fmt, report)
+            # Not damage: calls admitted (written ahead) whose outcome was never recorded.
+            if report.ok:
+                pending = incomplete_calls(opened)
+    _render_verify(console, fmt, report, pending)
     return int(ExitCode.OK if report.ok else ExitCode.FOUND)
 
 
@@ -649,12 +664,39 @@ def _render_summary(console: Console, fmt: str, result: Summary) -> None:
         )
 
 
-def _render_verify(console: Console, fmt: str, report: VerifyReport) -> None:
+def _head_or_none(store: AuditStore) -> int | None:
+    """The last seq, for a progress bar's total; None when the store cannot say (verify then
+    reports the damage itself)."""
+    try:
+        return store.head().seq
+    except ClaudesecError:
+        return None
+
+
+def _render_verify(
+    console: Console, fmt: str, report: VerifyReport, pending: IncompleteCalls | None = None
+) -> None:
+    if fmt == "json":
+        data = report.to_dict()
+        if pending is not None:
+            data["incomplete_calls"] = pending.to_dict()
+        console.json(data)
+        return
+    _render_verdict(console, report)
+    if pending is not None and pending.count:
+        shown = ", ".join(str(seq) for seq in pending.seqs)
+        left = pending.count - len(pending.seqs)
+        more = f" and {left} more" if left else ""
+        console.info(
+            f"note: {pending.count} call(s) admitted with no outcome recorded (in flight, or "
+            f"cut off by a crash; not tampering): admission record(s) {shown}{more}; list "
+            "them with `logs query --incomplete`"
+        )
+
+
+def _render_verdict(console: Console, report: VerifyReport) -> None:
     from claudesec.audit.secrets import public_key_fingerprint
 
-    if fmt == "json":
-        console.json(report.to_dict())
-        return
     if report.ok:
         if report.records == 0 and report.last_seq == 0 and report.pruned_through == 0:
             console.styled(f"audit log OK: empty ({report.path})", "green")

@@ -167,7 +167,7 @@ class _AsyncMonitoredStream(httpx2.AsyncByteStream):
         except Exception as exc:
             _finish_failed(monitor, exc)
             raise
-        monitor.finish("complete")
+        await monitor.finish_async("complete")
 
     async def aclose(self) -> None:
         await self._source.aclose()
@@ -191,9 +191,12 @@ class AuditMiddleware(anthropic.Middleware):
     def _admit(self, request: APIRequest) -> tuple[Admission, APIRequest]:
         api = _api_request(request)
         admission = self.binding.pipeline.admit(self.binding.caller, api)
-        if admission.body is not api.body:
-            request = request.copy(body=admission.body)
-        return admission, request
+        return admission, _as_sent(request, api, admission)
+
+    async def _admit_async(self, request: APIRequest) -> tuple[Admission, APIRequest]:
+        api = _api_request(request)
+        admission = await self.binding.pipeline.admit_async(self.binding.caller, api)
+        return admission, _as_sent(request, api, admission)
 
     def handle(self, request: APIRequest, call_next: CallNext) -> APIResponse[Any]:
         admission, request = self._admit(request)
@@ -208,14 +211,22 @@ class AuditMiddleware(anthropic.Middleware):
     async def handle_async(
         self, request: APIRequest, call_next: AsyncCallNext
     ) -> AsyncAPIResponse[Any]:
-        admission, request = self._admit(request)
+        admission, request = await self._admit_async(request)
         pipeline = self.binding.pipeline
         try:
             response = await call_next(request)
         except Exception as exc:
-            pipeline.finish(admission, Outcome(error=_error_code(exc)))
+            await pipeline.finish_async(admission, Outcome(error=_error_code(exc)))
             raise
-        return self._respond(admission, request, response, _AsyncMonitoredStream)
+        http = response.http_response
+        if http.status_code < 400 and _is_sse(request, http):
+            return self._respond(admission, request, response, _AsyncMonitoredStream)
+        outcome, rewritten = self._plain_outcome(admission, response)
+        # Written before the response is handed over: fail closed withholds it.
+        await pipeline.finish_async(admission, outcome)
+        if rewritten is not None:
+            response.http_response = _with_body(http, rewritten)
+        return response
 
     def _respond(
         self, admission: Admission, request: APIRequest, response: _R, stream_type: Any
@@ -243,18 +254,28 @@ class AuditMiddleware(anthropic.Middleware):
         status: int,
         request_id: str,
     ) -> None:
+        outcome, rewritten = self._plain_outcome(admission, response)
+        if rewritten is not None:
+            response.http_response = _with_body(response.http_response, rewritten)
+        self.binding.pipeline.finish(admission, outcome)
+
+    def _plain_outcome(
+        self, admission: Admission, response: APIResponse[Any] | AsyncAPIResponse[Any]
+    ) -> tuple[Outcome, bytes | None]:
         http = response.http_response
+        status = http.status_code
         body: bytes | None
         try:
             body = http.content
         except httpx2.ResponseNotRead:
             body = None  # `.with_streaming_response` on a JSON endpoint: usage not read here
-        outcome, rewritten = self.binding.pipeline.response_outcome(
-            admission, status, request_id, body if status < 400 else None
+        return self.binding.pipeline.response_outcome(
+            admission, status, http.headers.get("request-id", ""), body if status < 400 else None
         )
-        if rewritten is not None:
-            response.http_response = _with_body(http, rewritten)
-        self.binding.pipeline.finish(admission, outcome)
+
+
+def _as_sent(request: APIRequest, api: ApiRequest, admission: Admission) -> APIRequest:
+    return request if admission.body is api.body else request.copy(body=admission.body)
 
 
 def _binding(
@@ -367,8 +388,11 @@ class AuditedAnthropic(_Audited, anthropic.Anthropic):
 class AsyncAuditedAnthropic(_Audited, anthropic.AsyncAnthropic):
     """The async twin of :class:`AuditedAnthropic` (same arguments, same guarantees).
 
-    Records are written synchronously from the event loop: an append to the local store takes
-    tens of microseconds, less than a thread hop would cost.
+    The admission and outcome records are committed off the event loop (a worker thread, or
+    the queued writer's group commit when ``store=`` is a
+    :class:`~claudesec.audit.writer.BackgroundWriter`) and awaited: a commit that stalls
+    (a WAL checkpoint, a locked store) delays this call only, and a failed one still refuses
+    the call or withholds its answer.
     """
 
     async def close(self) -> None:

@@ -47,6 +47,7 @@ _DENIAL_STATUS: dict[str, tuple[int, str]] = {
     "policy.malformed_request": (400, "invalid_request_error"),
     "request.malformed": (400, "invalid_request_error"),
     "request.too_large": (413, "request_too_large"),
+    "request.timeout": (408, "invalid_request_error"),
     "request.not_proxied": (404, "not_found_error"),
 }
 _DENIED = (403, "permission_error")
@@ -172,6 +173,8 @@ class Admission:
     sampled: bool
     started: float  # perf_counter() when the attempt was admitted
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # The seq of the admission record written ahead of the call (0: none was written).
+    admission_seq: int = 0
 
     @property
     def redacted(self) -> bool:

@@ -24,16 +24,28 @@ before anyone is identified with :meth:`AuditPipeline.reject`, and describes its
 ``ApiRequest.origin`` (recorded as ``via``, ``client``, ``token_id``...). It answers a
 :class:`CallDenied` with :attr:`CallDenied.status`, which the denial's record already carries.
 
-Fail closed: when a record cannot be written, :meth:`AuditPipeline.finish` raises
-:class:`AuditUnavailable` instead of handing the response over, and the pipeline refuses every
-later call before sending anything, until a record (the refusal itself) can be written again.
-So at most the one call in flight when the store broke reaches the API unrecorded, and its
-caller never sees its answer. With ``audit.fail_closed = false`` the call proceeds and a
-:class:`AuditWriteWarning` is issued (and logged) instead.
+Write ahead: :meth:`AuditPipeline.admit` commits an ``admission`` record (who, role, model,
+prompt hash, path, the gateway's request id) before it returns, so before any byte goes
+upstream; :meth:`AuditPipeline.finish` writes the attempt's ``call`` record with
+``admission_seq`` pointing back at it. Both are in the hash chain. A process killed in between
+leaves an admission without a completion: ``logs query --incomplete`` lists it and
+``logs verify`` counts it (an interrupted call, not tampering). Sampled-out calls write
+neither record unless their outcome must be kept (errors, DLP). Event loops use
+:meth:`AuditPipeline.admit_async` / :meth:`AuditPipeline.finish_async`, which never wait on
+SQLite on the loop.
+
+Fail closed: when the admission record cannot be committed the call is refused (503,
+``audit.unavailable``) before anything is sent; when the outcome record cannot be written,
+:meth:`AuditPipeline.finish` raises :class:`AuditUnavailable` instead of handing the response
+over; and the pipeline refuses every later call before sending anything, until a record (the
+refusal itself) can be written again. No call reaches the API without its admission record.
+With ``audit.fail_closed = false`` the call proceeds and a :class:`AuditWriteWarning` is
+issued (and logged) instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -54,6 +66,7 @@ from claudesec.guard.dlp import (
     Finding,
     RequestInspection,
 )
+from claudesec.guard.jsonbody import MAX_DEPTH, json_depth, text_has_lone_surrogate
 from claudesec.guard.model import (
     Admission,
     ApiRequest,
@@ -260,7 +273,114 @@ class AuditPipeline:
 
     def admit(self, caller: Caller, request: ApiRequest) -> Admission:
         """Decide one attempt before anything is sent: returns what to send, or raises
-        :class:`CallDenied` after recording the denial."""
+        :class:`CallDenied` after recording the denial.
+
+        An allowed attempt's admission record is committed before this returns (write
+        ahead): send nothing before it does. Blocks on the store; see :meth:`admit_async`.
+        """
+        admission = self._judge(caller, request)
+        if not admission.sampled:
+            return admission
+        return self._admitted(admission, self._write_ahead(admission))
+
+    async def admit_async(self, caller: Caller, request: ApiRequest) -> Admission:
+        """:meth:`admit` for an event loop: the admission record's commit is awaited (one
+        group commit shared with concurrent calls through a queued writer's ``submit``, or
+        a worker thread for a plain store), never waited for on the loop."""
+        admission = self._judge(caller, request)
+        if not admission.sampled:
+            return admission
+        submit = getattr(self.store, "submit", None)
+        if submit is None:
+            return await asyncio.to_thread(
+                lambda: self._admitted(admission, self._write_ahead(admission))
+            )
+        event = self._admission_event(admission)
+        record: StoredRecord | BaseException
+        try:
+            # The writer thread idle: one commit here beats two thread hops (a lone call's
+            # case); busy: the call joins its next group commit.
+            now = getattr(self.store, "append_now", None)
+            done = now(event) if now is not None else None
+            record = done if done is not None else await asyncio.wrap_future(submit(event))
+        except (ClaudesecError, OSError) as exc:
+            record = exc
+        return self._admitted(admission, record)
+
+    def _write_ahead(self, admission: Admission) -> StoredRecord | BaseException:
+        event = self._admission_event(admission)
+        durable = getattr(self.store, "append_durable", None)
+        try:
+            record = durable(event) if callable(durable) else self.store.append(event)
+        except (ClaudesecError, OSError) as exc:
+            return exc
+        if record is None:
+            # A sink that only queues cannot say the record is durable: fail like a failed write.
+            return AuditUnavailable("the record sink cannot write ahead (it only queues)")
+        return record
+
+    def _admitted(self, admission: Admission, record: StoredRecord | BaseException) -> Admission:
+        """The admission with its record's seq; or, when the record could not be written,
+        the refusal (fail closed) or the warning (fail open)."""
+        from dataclasses import replace
+
+        if not isinstance(record, BaseException):
+            if self._store_broken:
+                with self._lock:
+                    self._store_broken = False
+            return replace(admission, admission_seq=record.seq)
+        text = record.message if isinstance(record, ClaudesecError) else type(record).__name__
+        with self._lock:
+            self._store_broken = True
+        if self.fail_closed:
+            log.error("claudesec admission record not written (call refused): %s", text)
+            request = admission.request
+            self._deny(
+                request,
+                admission.started,
+                "audit.unavailable",
+                f"the audit log cannot be written ({text}), so calls are refused "
+                "(audit.fail_closed)",
+                user=admission.identity.user,
+                role=admission.role,
+                source=admission.identity.source,
+                model=admission.model,
+                hint="fix the audit store; the next call is allowed once it records again",
+            )
+        log.warning("claudesec admission record not written (call proceeds): %s", text)
+        warnings.warn(
+            AuditWriteWarning(
+                f"claudesec could not write an audit record ({text}); the call proceeds "
+                "because audit.fail_closed is off"
+            ),
+            stacklevel=3,
+        )
+        return admission
+
+    def _admission_event(self, admission: Admission) -> AuditEvent:
+        request = admission.request
+        extra: dict[str, Any] = {"path": request.path, **admission.extra}
+        if request.attempt:
+            extra["attempt"] = request.attempt
+        if request.origin is not None:
+            extra.update(request.origin.fields(refused=False))
+        if request.stream:
+            extra["stream"] = True
+        # No decision, tokens or DLP kinds: those (and the rollup counters they feed) belong
+        # to the call's own record, which completes this one.
+        return AuditEvent(
+            type=EventType.ADMISSION,
+            user=admission.identity.user,
+            role=admission.role,
+            identity_source=admission.identity.source,
+            model=admission.model,
+            prompt_hash=admission.prompt_hash,
+            reason="admitted",
+            extra=extra,
+        )
+
+    def _judge(self, caller: Caller, request: ApiRequest) -> Admission:
+        """Identity, policy and DLP: the admission, or :class:`CallDenied` once recorded."""
         from claudesec.guard.identity import IdentityProviderError, IdentityRejected
 
         started = time.perf_counter()
@@ -294,6 +414,17 @@ class AuditPipeline:
             )
 
         body = request.body if isinstance(request.body, Mapping) else None
+        if body is not None and json_depth(body, MAX_DEPTH) > MAX_DEPTH:
+            # Refused before anything walks it: policy and DLP would recurse that deep.
+            self._deny(
+                request,
+                started,
+                "request.malformed",
+                f"the request body nests deeper than {MAX_DEPTH} levels",
+                user=identity.user,
+                role=caller.role or "",
+                source=identity.source,
+            )
         decision, model = self._decide(identity, caller.role, request, body)
         model = self._recordable(model)
         user, role = identity.user, decision.role
@@ -326,6 +457,19 @@ class AuditPipeline:
             else RequestInspection()
         )
         texts = inspection.prompt_texts
+        if any(not text.isascii() and text_has_lone_surrogate(text) for text in texts):
+            # Upstream parsers drop or replace a lone surrogate: the halves of a secret DLP
+            # saw apart would be joined again past it.
+            self._deny(
+                request,
+                started,
+                "request.malformed",
+                "the request's text holds a lone UTF-16 surrogate (\\ud800-\\udfff)",
+                user=user,
+                role=role,
+                source=identity.source,
+                model=model,
+            )
         prompt_hash = _hash_texts(self._prompt_key, texts) if texts else ""
         report = inspection.report
         extra = _batch_extra(request, body)
@@ -543,6 +687,8 @@ class AuditPipeline:
             return None
         request = admission.request
         extra: dict[str, Any] = {"path": request.path, **admission.extra, **outcome.extra}
+        if admission.admission_seq:
+            extra["admission_seq"] = admission.admission_seq
         if request.attempt:
             extra["attempt"] = request.attempt
         if request.origin is not None:
@@ -586,6 +732,13 @@ class AuditPipeline:
         if record is not None and self.prompt_vault is not None:
             self._store_prompt(admission, record, outcome.request_id, event.time_ns)
         return record
+
+    async def finish_async(self, admission: Admission, outcome: Outcome) -> StoredRecord | None:
+        """:meth:`finish` for an event loop: a sink that queues is written to at once; a plain
+        store in a worker thread, so the loop never waits on SQLite. Fails closed alike."""
+        if getattr(self.store, "submit", None) is not None:
+            return self.finish(admission, outcome)
+        return await asyncio.to_thread(self.finish, admission, outcome)
 
     def _store_prompt(
         self, admission: Admission, record: StoredRecord, request_id: str, time_ns: int

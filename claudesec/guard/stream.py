@@ -45,6 +45,8 @@ class StreamOwner(Protocol):
 
     def finish(self, admission: Admission, outcome: Outcome) -> StoredRecord | None: ...
 
+    async def finish_async(self, admission: Admission, outcome: Outcome) -> StoredRecord | None: ...
+
 
 # Where a value split across deltas may still be growing: a PEM block not yet closed, or a
 # run of number groups ("4111 1111 ") at the end, or the last word.
@@ -317,6 +319,18 @@ class SseMonitor:
 
     def finish(self, how: StreamEnd, error: str = "") -> StoredRecord | None:
         """Write the attempt's record: the stream completed, was closed early, or failed."""
+        outcome = self.outcome(how, error)
+        return None if outcome is None else self._pipeline.finish(self._admission, outcome)
+
+    async def finish_async(self, how: StreamEnd, error: str = "") -> StoredRecord | None:
+        """:meth:`finish` without waiting on the store on the event loop."""
+        outcome = self.outcome(how, error)
+        if outcome is None:
+            return None
+        return await self._pipeline.finish_async(self._admission, outcome)
+
+    def outcome(self, how: StreamEnd, error: str = "") -> Outcome | None:
+        """How the stream ended, the first time this is asked (None afterwards)."""
         with self._lock:
             if self._done:
                 return None
@@ -335,7 +349,7 @@ class SseMonitor:
         extra: dict[str, Any] = {"stream_end": how}
         if self._cache:
             extra["cache_tokens"] = self._cache
-        outcome = Outcome(
+        return Outcome(
             status=self._status,
             request_id=self._request_id,
             model=self._model,
@@ -346,7 +360,6 @@ class SseMonitor:
             response_dlp=report,
             extra=extra,
         )
-        return self._pipeline.finish(self._admission, outcome)
 
     def finish_quietly(self, how: StreamEnd) -> None:
         """``finish`` from a finaliser or a close path that must not raise."""

@@ -101,10 +101,18 @@ class _RunAuditMiddleware(AuditMiddleware):
 
     def _admit(self, request: APIRequest) -> tuple[Admission, APIRequest]:
         admission, request = super()._admit(request)
-        run = _CURRENT_RUN.get()
-        if run is not None:
-            admission = replace(admission, extra={**admission.extra, **run.extra()})
-        return admission, request
+        return _with_run(admission), request
+
+    async def _admit_async(self, request: APIRequest) -> tuple[Admission, APIRequest]:
+        admission, request = await super()._admit_async(request)
+        return _with_run(admission), request
+
+
+def _with_run(admission: Admission) -> Admission:
+    run = _CURRENT_RUN.get()
+    if run is None:
+        return admission
+    return replace(admission, extra={**admission.extra, **run.extra()})
 
 
 def _pipeline_for(

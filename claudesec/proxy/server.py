@@ -4,13 +4,17 @@ One event loop serves clients and talks to the upstream through one pooled
 ``aiohttp.ClientSession``, so a streamed answer goes from the upstream socket to the client
 socket chunk by chunk as it arrives, with no thread hand-off and no buffering (both sides
 run with ``TCP_NODELAY``). Audit records leave the loop through a
-:class:`~claudesec.audit.writer.BackgroundWriter`, so SQLite never stalls a request.
+:class:`~claudesec.audit.writer.BackgroundWriter`, so SQLite never stalls the loop. A call's
+admission record is committed before any byte goes upstream (the writer's group commit: the
+calls admitted meanwhile share one transaction); its outcome record, queued once the answer
+is known, completes it. A crash in between leaves the call listed as incomplete
+(``logs query --incomplete``), never missing.
 
 Request path, in order, so that nothing reaches the upstream before it is decided:
 route allow-list -> credential (401) -> size limit (413) -> body parse (400) -> the audit
 pipeline: identity, policy, DLP (401/403 / redacted body; 503 when the audit log cannot be
-written) -> stream limit (429) -> inject the key, strip every client credential header ->
-forward -> response-side DLP (JSON and SSE) -> record.
+written) -> admission record committed -> stream limit (429) -> inject the key, strip every
+client credential header -> forward -> response-side DLP (JSON and SSE) -> outcome record.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +35,8 @@ from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 from aiohttp.client_exceptions import ClientError
 from multidict import CIMultiDict
 
-from claudesec import strict_json
 from claudesec.errors import ClaudesecError, ConfigError, ExternalServiceError
+from claudesec.guard.jsonbody import AmbiguousJson, parse_body
 from claudesec.guard.pipeline import (
     Admission,
     ApiRequest,
@@ -45,6 +49,7 @@ from claudesec.guard.pipeline import (
     StreamEnd,
 )
 from claudesec.proxy.auth import CLIENT_AUTH_HEADERS, Credential, extract_credential
+from claudesec.proxy.connections import ConnectionLimits, GuardedSite, Limits
 from claudesec.proxy.gate import Denial, RequestInfo
 from claudesec.proxy.keysource import CachedKey
 from claudesec.proxy.tokens import TokenRejected, TokenStore
@@ -109,6 +114,10 @@ class ProxySettings:
     tls_cert_file: str = ""
     tls_key_file: str = ""
     upstream_ca_file: str = ""  # tests: trust an upstream with a self-signed certificate
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 60.0
+    idle_timeout_s: float = 60.0
+    max_connections: int = 1024
 
     @property
     def scheme(self) -> str:
@@ -184,6 +193,9 @@ class ProxyServer:
         self._session: ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._upstream = settings.upstream.rstrip("/")
+        self.connections = ConnectionLimits(
+            Limits(settings.header_timeout_s, settings.max_connections)
+        )
         self.port = settings.port
         self.draining = False
 
@@ -229,10 +241,16 @@ class ProxyServer:
             access_log=None,
             handle_signals=False,
             shutdown_timeout=self.settings.shutdown_grace_s,
+            keepalive_timeout=self.settings.idle_timeout_s,
         )
         await runner.setup()
-        site = web.TCPSite(
-            runner, self.settings.host, self.settings.port, ssl_context=ssl_context, backlog=1024
+        site = GuardedSite(
+            runner,
+            self.settings.host,
+            self.settings.port,
+            self.connections,
+            ssl_context=ssl_context,
+            backlog=1024,
         )
         try:
             await site.start()
@@ -244,10 +262,7 @@ class ProxyServer:
                 hint="choose another --listen address",
             ) from exc
         self._runner = runner
-        server = site._server  # the asyncio server: the only way to learn port 0's real port
-        sockets = getattr(server, "sockets", None) or []
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
+        self.port = site.port
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests and streams finish (up to the grace period),
@@ -304,10 +319,13 @@ class ProxyServer:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self._inflight += 1
+        transport = request.transport
+        self.connections.request_started(transport)  # headers in: their deadline is off
         try:
             return await self._serve(request)
         finally:
             self._inflight -= 1
+            self.connections.request_finished(transport)
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
@@ -338,18 +356,29 @@ class ProxyServer:
         body: Any = None
         if request.method == "POST":
             limit = self.settings.max_request_bytes
-            read = await self._read_body(request, limit)
+            try:
+                async with asyncio.timeout(self.settings.body_timeout_s):
+                    read = await self._read_body(request, limit)
+            except TimeoutError:
+                message = (
+                    f"the request body did not arrive within {self.settings.body_timeout_s:g} s"
+                )
+                denial = self._refuse(info, caller, "request.timeout", message)
+                response = _denial(denial, request_id)
+                response.force_close()  # the rest of the body may still come: not reusable
+                return response
             if read is None:
                 message = f"the request body exceeds the proxy's limit of {limit} bytes"
                 return _denial(self._refuse(info, caller, "request.too_large", message), request_id)
             body_bytes = read
             if kind != "read":
+                # What is checked must be what the upstream reads from the bytes forwarded:
+                # a body parsers could read differently is refused (guard/jsonbody.py).
                 try:
-                    # Strict: a lone surrogate would pass json.loads and crash the re-encode
-                    # of a rewritten body; it is a malformed request, refused here.
-                    body = strict_json.loads(body_bytes)
-                except ValueError:
-                    body = None
+                    body = parse_body(body_bytes)
+                except AmbiguousJson as exc:
+                    denial = self._refuse(info, caller, "request.malformed", str(exc))
+                    return _denial(denial, request_id)
                 if not isinstance(body, dict):
                     message = "the request body must be a JSON object"
                     denial = self._refuse(info, caller, "request.malformed", message)
@@ -357,7 +386,7 @@ class ProxyServer:
 
         streaming = kind == "message" and isinstance(body, dict) and body.get("stream") is True
         api = info.api_request(body, stream=streaming)
-        admitted = self._admit(caller, api)
+        admitted = await self._admit(caller, api)
         if isinstance(admitted, Denial):
             return _denial(admitted, request_id)
         admission = admitted
@@ -490,9 +519,11 @@ class ProxyServer:
         except CallDenied as denied:
             return Denial.of(denied)
 
-    def _admit(self, caller: Caller, api: ApiRequest) -> Admission | Denial:
+    async def _admit(self, caller: Caller, api: ApiRequest) -> Admission | Denial:
         try:
-            return self._pipeline.admit(caller, api)
+            # Returns once the admission record is committed (write ahead): nothing has been
+            # sent upstream yet, and a crash from here on leaves the call visibly incomplete.
+            return await self._pipeline.admit_async(caller, api)
         except CallDenied as denied:
             return Denial.of(denied)
         except ClaudesecError as exc:
@@ -608,11 +639,14 @@ class ProxyServer:
         request_id = str(upstream.headers.get("request-id", ""))
         outcome, _ = self._pipeline.response_outcome(admission, status, request_id, None)
         response = web.StreamResponse(status=status, headers=self._response_headers(upstream, info))
-        await response.prepare(request)
         try:
+            await _to_client(response.prepare(request))
             async for chunk in upstream.content.iter_any():
-                await response.write(chunk)
-            await response.write_eof()
+                await _to_client(response.write(chunk))
+            await _to_client(response.write_eof())
+        except _ClientGone:
+            _log_hang_up(info, upstream)
+            outcome = replace(outcome, extra={**outcome.extra, "abandoned": True})
         except (ClientError, TimeoutError) as exc:
             log.warning("upstream broke mid-response: %s", exc)
             outcome = replace(outcome, error="upstream.failed")
@@ -631,21 +665,25 @@ class ProxyServer:
         response = web.StreamResponse(
             status=upstream.status, headers=self._response_headers(upstream, info)
         )
-        await response.prepare(request)
         how: StreamEnd = "complete"
         error = ""
         try:
+            await _to_client(response.prepare(request))
             async for chunk in upstream.content.iter_any():
                 # With response redaction on, the monitor releases whole events and holds back
                 # a text tail that may be the start of a secret finished by the next event;
                 # the events it leaves alone go out before it decodes the rest of the chunk.
                 for out in monitor.feed_parts(chunk):
-                    await response.write(out)
-            await response.write_eof()
+                    await _to_client(response.write(out))
+            await _to_client(response.write_eof())
+        except _ClientGone:
+            # The client hung up: its side, not the upstream's, and no traceback for it.
+            how = "abandoned"
+            _log_hang_up(info, upstream)
         except (ClientError, TimeoutError) as exc:
             how, error = "failed", "upstream.failed"
             log.warning("upstream stream broke: %s", exc)
-        except (ConnectionResetError, asyncio.CancelledError):
+        except asyncio.CancelledError:
             how = "abandoned"
             raise
         finally:
@@ -653,6 +691,35 @@ class ProxyServer:
             # next calls (the pipeline does) and be logged.
             _finish_stream(monitor, how, error)
         return response
+
+
+class _ClientGone(Exception):
+    """Writing to the client failed: it disconnected (or reset the connection)."""
+
+
+async def _to_client(write: Awaitable[Any]) -> None:
+    """Await a write to the client, telling its failure apart from the upstream's.
+
+    aiohttp raises ``ClientConnectionResetError`` for a client that went away, which is also a
+    ``ClientError``: caught as such, a hang-up was recorded as the upstream failing.
+    """
+    try:
+        await write
+    except (ConnectionError, RuntimeError) as exc:
+        # RuntimeError: aiohttp refuses to write once the transport is closing.
+        if isinstance(exc, RuntimeError) and "closing" not in str(exc).lower():
+            raise
+        raise _ClientGone from None
+
+
+def _log_hang_up(info: RequestInfo, upstream: Any) -> None:
+    upstream.close()  # stop the generation (and its cost) instead of draining it
+    log.info(
+        "client %s disconnected mid-response to %s (%s); recorded as abandoned",
+        info.client or "?",
+        info.path,
+        info.request_id,
+    )
 
 
 def _finish_stream(monitor: SseMonitor, how: StreamEnd, error: str) -> None:

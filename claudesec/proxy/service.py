@@ -64,6 +64,10 @@ def build_server(
     for label, value in (
         ("max_request_bytes", proxy.max_request_bytes),
         ("max_concurrent_streams", proxy.max_concurrent_streams),
+        ("header_timeout_s", proxy.header_timeout_s),
+        ("body_timeout_s", proxy.body_timeout_s),
+        ("idle_timeout_s", proxy.idle_timeout_s),
+        ("max_connections", proxy.max_connections),
     ):
         if value <= 0:
             raise UsageError(f"proxy.{label} must be > 0")
@@ -77,6 +81,10 @@ def build_server(
         retry_after_s=proxy.retry_after_s,
         upstream_timeout_s=proxy.upstream_timeout_s,
         shutdown_grace_s=proxy.shutdown_grace_s,
+        header_timeout_s=proxy.header_timeout_s,
+        body_timeout_s=proxy.body_timeout_s,
+        idle_timeout_s=proxy.idle_timeout_s,
+        max_connections=proxy.max_connections,
         tls_cert_file=cert,
         tls_key_file=key_file,
     )

@@ -122,9 +122,12 @@ def _verify_says_ok(mp: pytest.MonkeyPatch) -> None:
 
 
 def _fail_open(mp: pytest.MonkeyPatch) -> None:
+    from claudesec.audit.store import StoredRecord
     from claudesec.guard.pipeline import AuditPipeline
 
+    # Every write "succeeds": the admission written ahead and the call's record alike.
     mp.setattr(AuditPipeline, "_write", lambda self, event, raising: None)
+    mp.setattr(AuditPipeline, "_write_ahead", lambda self, admission: StoredRecord(0, ""))
 
 
 def _no_redaction(mp: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,7 @@ from claudesec.audit.store import AuditStore
 from claudesec.emulator import Emulator, IssuedKey
 from claudesec.errors import StoreError
 from claudesec.guard.dlp import placeholder
-from claudesec.guard.pipeline import AuditUnavailable, CallDenied
+from claudesec.guard.pipeline import CallDenied
 from tests.fixtures.emulator import MODEL
 from tests.fixtures.keys import KeyFactory
 from tests.guard.test_pipeline import audit_config, open_store, records
@@ -214,12 +214,12 @@ def test_an_unwritable_store_fails_closed(
 ) -> None:
     client = make_client()
     store.close()  # every write now fails, as with a lost disk
-    with pytest.raises(AuditUnavailable):
-        ask(client, "first")
-    sent = len(emulator.state.requests())
-    with pytest.raises(CallDenied, match=r"audit\.unavailable"):
-        ask(client, "second")
-    assert len(emulator.state.requests()) == sent  # refused before sending
+    # Write ahead: even the first call is refused before sending, as its admission record
+    # cannot be committed.
+    for text in ("first", "second"):
+        with pytest.raises(CallDenied, match=r"audit\.unavailable"):
+            ask(client, text)
+    assert emulator.state.requests() == []
 
     # A store that cannot even be opened stops the client from being built at all.
     blocked = tmp_path / "not-a-db"
@@ -249,3 +249,38 @@ def test_import_claudesec_does_not_import_anthropic() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "AuditedAnthropic"
+
+
+# --------------------------------------------------------------------------- malformed bodies
+def _nested(depth: int) -> Any:
+    value: Any = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("depth", [100, 5000])
+def test_a_deeply_nested_body_is_refused_and_recorded(
+    depth: int, make_client: MakeClient, emulator: Emulator, store: AuditStore
+) -> None:
+    client = make_client()
+    with pytest.raises(CallDenied) as info:
+        ask(client, "hi", extra_body={"metadata": {"user_id": "u", "deep": _nested(depth)}})
+    assert info.value.reason == "request.malformed"
+    assert "nests deeper than" in info.value.message
+    assert emulator.state.requests() == []
+    [event] = records(store)
+    assert (event.type, event.reason, event.user) == ("denial", "request.malformed", "alice")
+
+
+def test_a_secret_split_by_a_lone_surrogate_is_refused(
+    make_client: MakeClient, emulator: Emulator, store: AuditStore, fake_keys: KeyFactory
+) -> None:
+    key = fake_keys.anthropic_api().value
+    split = key[:20] + "\ud800" + key[20:]
+    with pytest.raises(CallDenied) as info:
+        ask(make_client(), f"use {split} please")
+    assert info.value.reason == "request.malformed"
+    assert emulator.state.requests() == []
+    [event] = records(store)
+    assert event.reason == "request.malformed"

@@ -159,3 +159,70 @@ def test_async_copies_keep_the_audit_and_for_user_switches_the_caller(
     run(body)
     assert [r.user for r in records(store)] == ["alice", "carol"]
     assert len(emulator.state.requests()) == 2
+
+
+class _WatchedStore:
+    """A real store that notes the thread of each write and can be made to fail."""
+
+    def __init__(self, store: AuditStore) -> None:
+        self.store = store
+        self.threads: list[str] = []
+        self.failing = False
+
+    def append(self, event: Any) -> Any:
+        import threading
+
+        from claudesec.errors import StoreError
+
+        self.threads.append(threading.current_thread().name)
+        if self.failing:
+            raise StoreError("cannot write the audit store: the disk is full")
+        return self.store.append(event)
+
+
+def test_async_records_are_written_off_the_event_loop_and_still_fail_closed(
+    emulator: Emulator, emulator_api_key: IssuedKey, store: AuditStore
+) -> None:
+    import threading
+
+    from claudesec import AsyncAuditedAnthropic
+
+    watched = _WatchedStore(store)
+    loop_thread = threading.current_thread().name  # asyncio.run runs the loop here
+
+    async def main() -> None:
+        client = AsyncAuditedAnthropic(
+            user="alice",
+            claudesec_config=audit_config(),
+            store=watched,
+            api_key=emulator_api_key.secret,
+            base_url=emulator.base_url,
+            max_retries=0,
+        )
+        try:
+            await client.messages.create(
+                model=MODEL, max_tokens=32, messages=[{"role": "user", "content": "hi"}]
+            )
+            async with client.messages.stream(
+                model=MODEL, max_tokens=32, messages=[{"role": "user", "content": "hi"}]
+            ) as stream:
+                await stream.get_final_message()
+            watched.failing = True
+            with pytest.raises(CallDenied) as denied:
+                await client.messages.create(
+                    model=MODEL, max_tokens=32, messages=[{"role": "user", "content": "no"}]
+                )
+            assert denied.value.reason == "audit.unavailable"
+        finally:
+            await client.close()
+
+    asyncio.run(main())
+    admitted_and_done = watched.threads[:4]  # admission + call, twice
+    assert len(admitted_and_done) == 4 and loop_thread not in admitted_and_done
+    assert len(emulator.state.requests()) == 2  # the refused call never left
+    assert [e.type for e in records(store, admissions=True)] == [
+        "admission",
+        "call",
+        "admission",
+        "call",
+    ]

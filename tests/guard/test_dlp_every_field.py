@@ -86,7 +86,9 @@ def _by_hand(endpoint: str = "/v1/messages") -> list[Planted]:
     from tests.guard.sdk_requests import PLANT
 
     deep: Any = PLANT
-    for _ in range(60):
+    # Deep, yet within the 64 levels a body may nest (deeper ones are refused as malformed
+    # before DLP runs: tests/proxy/test_ambiguous_json.py).
+    for _ in range(25):
         deep = {"k": [deep]}
     future_block = {"type": "hologram", "caption": PLANT, "layers": [{"note": PLANT}]}
     b64 = {"type": "base64", "media_type": "text/plain", "data": "B64PLANT"}

@@ -54,10 +54,20 @@ def open_store(path: Path, **kwargs: Any) -> AuditStore:
     return AuditStore.open(path, keys=AuditKeys(path.parent), checkpoint_every=0, **kwargs)
 
 
-def records(store: AuditStore) -> list[AuditEvent]:
+def records(store: AuditStore, *, admissions: bool = False) -> list[AuditEvent]:
+    """The records in order; admission records (written ahead of each call) only when asked.
+
+    Every call record that names an admission is checked here to complete a real one, so
+    each test that reads records also checks the write-ahead pairing.
+    """
     head = store.head().seq
-    found = [store.get(seq) for seq in range(1, head + 1)]
-    return [f.event for f in found if f is not None]
+    found = {seq: store.get(seq) for seq in range(1, head + 1)}
+    events = [f.event for f in found.values() if f is not None]
+    for event in events:
+        if "admission_seq" in event.extra:
+            admitted = found.get(event.extra["admission_seq"])
+            assert admitted is not None and admitted.event.type == "admission", event
+    return events if admissions else [e for e in events if e.type != "admission"]
 
 
 def message_body(text: str, **overrides: Any) -> dict[str, Any]:

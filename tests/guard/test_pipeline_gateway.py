@@ -292,3 +292,56 @@ def test_close_writes_what_is_queued(tmp_path: Path) -> None:
         assert reopened.head().seq == 20
     with pytest.raises(StoreError, match="closed"):
         writer.append(AuditEvent(type="call"))
+
+
+class _GatedStore:
+    """A real store whose first transaction waits for a gate: what arrives meanwhile queues."""
+
+    def __init__(self, store: AuditStore) -> None:
+        self.store = store
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+        self.transactions: list[int] = []
+        self.failing = False
+
+    def append_many(self, events: Any) -> list[StoredRecord]:
+        events = list(events)
+        if not self.transactions:
+            self.entered.set()
+            assert self.gate.wait(60)
+        self.transactions.append(len(events))
+        if self.failing:
+            raise StoreError("cannot write the audit store: the disk is full")
+        return self.store.append_many(events)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def test_submitted_admissions_share_one_commit_and_are_acknowledged_after_it(
+    store: AuditStore,
+) -> None:
+    backing = _GatedStore(store)
+    # A linger far beyond the wait below: a submitted record must not wait for it.
+    writer = BackgroundWriter(backing, owns_store=False, linger_s=3600)
+    try:
+        first = writer.submit(AuditEvent(type="admission", user="u0"))
+        assert backing.entered.wait(60)
+        rest = [writer.submit(AuditEvent(type="admission", user=f"u{i}")) for i in range(1, 20)]
+        writer.append(AuditEvent(type="call", user="queued"))  # rides along, not waited for
+        assert not any(f.done() for f in rest)  # not acknowledged before their commit
+        backing.gate.set()
+        seqs = [f.result(timeout=60).seq for f in [first, *rest]]
+        assert seqs == list(range(1, 21))
+        assert backing.transactions == [1, 20]  # the 19 that queued + the call: one commit
+        # A submitted record the store refuses fails at once and is not retried later: the
+        # call it would admit is refused, so it must not appear afterwards.
+        backing.failing = True
+        with pytest.raises(StoreError, match="disk is full"):
+            writer.submit(AuditEvent(type="admission", user="refused")).result(timeout=60)
+        backing.failing = False
+        assert writer.flush(60)
+    finally:
+        writer.close()
+    users = [e.user for e in records(store, admissions=True)]
+    assert "refused" not in users and len(users) == 21

@@ -45,13 +45,14 @@ def send(
         connection.close()
 
 
-def events(proxy: RunningProxy) -> list[Any]:
+def events(proxy: RunningProxy, *, admissions: bool = False) -> list[Any]:
+    """The proxy's records (admissions only when asked; each call checked to complete one)."""
+    from tests.guard.test_pipeline import records
+
     # Records are written by the proxy's background writer: wait for it to catch up.
     assert proxy.handle.server.flush_audit(5)
     with AuditStore.open(default_store_path(proxy.config.audit), readonly=True) as store:
-        head = store.head().seq
-        found = [store.get(seq) for seq in range(1, head + 1)]
-    return [e.event for e in found if e is not None]
+        return records(store, admissions=admissions)
 
 
 def wait_for_call(proxy: RunningProxy) -> Any:
@@ -475,20 +476,18 @@ def test_an_audit_store_that_fails_turns_new_calls_away_with_503(
         with ThreadedProxy(server) as handle:
             running = RunningProxy(handle.base_url, config, tokens, None, handle)  # type: ignore[arg-type]
             backing.failing = True
-            # Admitted before anyone knew: answered, and its record waits in the queue.
-            assert send(running, "POST", "/v1/messages", MESSAGE, {"x-api-key": token})[0] == 200
-            deadline = time.monotonic() + 5
-            while not writer.problem and time.monotonic() < deadline:
-                time.sleep(0.005)
-            status, headers, body = send(
-                running, "POST", "/v1/messages", MESSAGE, {"x-api-key": token}
-            )
-            assert status == 503
-            assert json.loads(body)["error"]["type"] == "api_error"
-            assert "disk is full" in json.loads(body)["error"]["message"]
-            assert headers["x-claudesec-reason"] == "audit.unavailable"
+            # Write ahead: the first call after the store broke is refused too, since its
+            # admission record cannot be committed; nothing goes upstream unrecorded.
+            for _ in range(2):
+                status, headers, body = send(
+                    running, "POST", "/v1/messages", MESSAGE, {"x-api-key": token}
+                )
+                assert status == 503
+                assert json.loads(body)["error"]["type"] == "api_error"
+                assert "disk is full" in json.loads(body)["error"]["message"]
+                assert headers["x-claudesec-reason"] == "audit.unavailable"
             assert send(running, "GET", "/healthz")[0] == 503
-            assert len(emulator.state.requests()) == 1  # the refused call never left
+            assert emulator.state.requests() == []  # the refused calls never left
             backing.failing = False
             assert writer.flush(5)
             assert send(running, "POST", "/v1/messages", MESSAGE, {"x-api-key": token})[0] == 200
@@ -496,7 +495,7 @@ def test_an_audit_store_that_fails_turns_new_calls_away_with_503(
         writer.close()
     with AuditStore.open(default_store_path(config.audit), readonly=True) as store:
         reasons = [store.get(seq).event.reason for seq in range(1, store.head().seq + 1)]  # type: ignore[union-attr]
-    assert reasons == ["allowed", "audit.unavailable", "allowed"]
+    assert reasons == ["audit.unavailable", "audit.unavailable", "admitted", "allowed"]
 
 
 @pytest.mark.parametrize("role", [None, "redactor"])
@@ -514,3 +513,41 @@ def test_lone_surrogate_in_the_body_is_a_400_and_nothing_goes_upstream(
     assert json.loads(answer)["error"]["type"] == "invalid_request_error"
     assert emulator.state.requests() == []
     assert leaked not in answer.decode()
+
+
+# --------------------------------------------------------------------------- abandoned streams
+
+
+def test_a_client_that_hangs_up_mid_stream_is_recorded_as_abandoned_in_one_log_line(
+    proxy: RunningProxy, emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import socket
+    import struct
+
+    emulator.state.configure(stream_event_delay_ms=50)
+    caplog.set_level(logging.DEBUG)
+    body = json.dumps({**MESSAGE, "stream": True}).encode()
+    client = socket.create_connection((proxy.host, proxy.port), timeout=10)
+    client.sendall(
+        b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"x-api-key: {proxy.token()}\r\nanthropic-version: {API_VERSION}\r\n".encode()
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    received = b""
+    while b"message_start" not in received:
+        chunk = client.recv(4096)
+        assert chunk, "the proxy closed before the first event"
+        received += chunk
+    # Hang up hard (RST), as a killed client or a dropped network does.
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()
+    call = wait_for_call(proxy)
+    assert call.extra["stream_end"] == "abandoned"
+    assert (call.decision, call.reason) == ("allow", "allowed")
+    assert "upstream" not in call.reason
+    proxy_logs = [r for r in caplog.records if r.name.startswith(("claudesec", "aiohttp"))]
+    assert not [r for r in proxy_logs if r.exc_info], "a traceback was logged"
+    hung_up = [r for r in proxy_logs if "disconnected" in r.getMessage()]
+    assert len(hung_up) == 1, [r.getMessage() for r in proxy_logs]

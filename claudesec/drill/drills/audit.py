@@ -217,7 +217,7 @@ class FailClosed(_ClientDrill):
         self.outcomes: dict[str, str] = {}
         self.store.close()  # every write now fails, as with a lost or full disk
         sent = len(self.emulator.state.requests())
-        for label in ("call in flight", "next call"):
+        for label in ("first call after the break", "next call"):
             with ctx.attempt():
                 try:
                     self.ask(client, "are you recording this?")
@@ -238,8 +238,10 @@ class FailClosed(_ClientDrill):
                 self.outcomes["client on an unopenable store"] = "refused"
 
     def verify(self, ctx: DrillContext) -> None:
+        # Write ahead: a call whose admission record cannot be committed is refused before
+        # anything is sent, the first one after the break included.
         expected = {
-            "call in flight": "withheld",
+            "first call after the break": "audit.unavailable",
             "next call": "audit.unavailable",
             "client on an unopenable store": "refused",
         }
@@ -248,11 +250,11 @@ class FailClosed(_ClientDrill):
             for label, want in expected.items()
             if self.outcomes.get(label) != want
         ]
-        if self.leaked_after > 1:
+        if self.leaked_after:
             wrong.append(f"{self.leaked_after} calls reached the API with no audit record")
         if wrong:
             raise DrillFailed("the client kept working without its audit log", *wrong)
-        ctx.note("in-flight answer withheld; next call refused before sending; no client built")
+        ctx.note("every call refused before sending (no admission record); no client built")
 
 
 # --------------------------------------------------------------------------- identity
