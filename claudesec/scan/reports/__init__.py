@@ -5,7 +5,7 @@ from __future__ import annotations
 from claudesec.errors import UsageError
 from claudesec.scan.reports.interface import ReportFormat
 
-FORMATS = ("text", "json", "sarif")
+FORMATS = ("text", "json", "sarif", "jsonl")
 
 
 def get_format(name: str) -> ReportFormat:
@@ -22,4 +22,8 @@ def get_format(name: str) -> ReportFormat:
         from claudesec.scan.reports.sarif import SarifFormat
 
         return SarifFormat()
+    if name == "jsonl":
+        from claudesec.scan.reports.jsonl import JsonLinesFormat
+
+        return JsonLinesFormat()
     raise UsageError(f"unknown format {name!r}", hint=f"choose one of {', '.join(FORMATS)}")
