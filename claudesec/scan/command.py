@@ -294,7 +294,10 @@ def accept_hint(options: ScanOptions, loaded: LoadedConfig | None) -> str:
     """The one command that accepts the current findings, so the next run (the pre-commit
     hook included) passes: it writes the very baseline every scan reads."""
     path, _ = baseline_path(dataclasses.replace(options, baseline=None), loaded)
-    shown = options.baseline or (os.path.relpath(path) if path is not None else DEFAULT_BASELINE)
+    shown = options.baseline or DEFAULT_BASELINE
+    if not options.baseline and path is not None:
+        relative = os.path.relpath(path)
+        shown = relative if not relative.startswith("..") else os.path.abspath(path)
     words = ["claudesec", "scan"]
     if options.staged:
         words.append("--staged")

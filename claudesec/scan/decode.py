@@ -117,7 +117,7 @@ class Budget:
         if self.members < 0:
             raise LimitHit(f"more than {self.limits.max_members} archive members")
 
-    def read(self, stream: IO[bytes]) -> bytes:
+    def read(self, stream: IO[bytes] | io.BufferedIOBase) -> bytes:
         """At most what the budget has left; one byte more means the member is too big."""
         data = stream.read(self.bytes + 1)
         if len(data) > self.bytes:
@@ -137,9 +137,8 @@ def expand(name: str, data: bytes, kind: str, budget: Budget) -> Iterator[Member
     elif kind == "tar":
         yield from _tar_members(data, budget)
     else:
-        opener = {"gzip": gzip.GzipFile, "bzip2": bz2.BZ2File, "xz": lzma.LZMAFile}[kind]
         budget.take_member()
-        with opener(fileobj=io.BytesIO(data)) as stream:
+        with _decompressor(kind, data) as stream:
             inner = budget.read(stream)
         if archive_kind(inner) == "tar":
             yield from _tar_members(inner, budget)
@@ -150,6 +149,16 @@ def expand(name: str, data: bytes, kind: str, budget: Budget) -> Iterator[Member
                 base = base[: -len(suffix)] + (".tar" if suffix.startswith(".t") else "")
                 break
         yield base or "data", inner
+
+
+def _decompressor(kind: str, data: bytes) -> io.BufferedIOBase:
+    """A stream that inflates ``data`` as it is read (so a bomb costs what is read)."""
+    raw = io.BytesIO(data)
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=raw)
+    if kind == "bzip2":
+        return bz2.BZ2File(raw)
+    return lzma.LZMAFile(raw)
 
 
 def _zip_members(data: bytes, budget: Budget) -> Iterator[Member]:

@@ -136,12 +136,16 @@ class BlobScanner:
         if depth >= self.limits.max_depth:
             self._limit(path, f"archive nested deeper than {self.limits.max_depth} levels")
             return []
+        # One budget per top-level file: when it runs out, the whole file stops there.
+        top = budget is None
         budget = budget if budget is not None else decode.Budget(self.limits)
         findings: list[Finding] = []
         try:
             for inner, content in decode.expand(path, data, kind, budget):
                 findings.extend(self._scan(f"{path}!{inner}", content, commit, depth + 1, budget))
         except decode.LimitHit as exc:
+            if not top:
+                raise
             self._limit(path, str(exc))
         except decode.ARCHIVE_ERRORS as exc:
             self.stats.skipped.append(Skipped(path, SkipReason.UNREADABLE))
