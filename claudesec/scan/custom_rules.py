@@ -5,7 +5,7 @@ as the built-in catalogue, with gitleaks' semantics, so a team moving from gitle
 findings: a keyword anywhere in a file (any case) runs the rule's regex over the whole file (no
 keywords: every file); the secret is the ``secretGroup``-th group, else the first non-empty
 group, else the whole match; a secret whose Shannon entropy is at most ``entropy`` is dropped
-(and, for rule ids starting with ``generic``, one without a digit); allowlists (per rule and
+(gitleaks 8.30 no longer also wants a digit in ``generic*`` rules' secrets); allowlists (per rule and
 global) test paths, commits, regexes against the secret, the match or the line, and stopwords,
 with ``condition = "OR"`` or ``"AND"``; ``gitleaks:allow`` on the line suppresses.
 
@@ -115,7 +115,7 @@ class CustomRule:
     description: str = ""
     paths: PathTest | None = None  # the rule applies only where this is true
     allowlists: tuple[Allowlist, ...] = ()
-    gitleaks: bool = False  # gitleaks quirks: `generic` ids need a digit, gitleaks:allow
+    gitleaks: bool = False  # honour `gitleaks:allow` comments too
     origin: str = ""
 
 
@@ -178,15 +178,11 @@ def _span(group: int) -> Callable[[re.Match[bytes]], tuple[int, int]]:
 
 def _validator(rule: CustomRule) -> Callable[[bytes, re.Match[bytes]], bool]:
     threshold = rule.entropy
-    needs_digit = rule.gitleaks and rule.id.startswith("generic")
     gitleaks = rule.gitleaks
 
     def validate(secret: bytes, match: re.Match[bytes]) -> bool:
-        if threshold:
-            if shannon_entropy(secret) <= threshold:
-                return False
-            if needs_digit and not any(48 <= b <= 57 for b in secret):
-                return False
+        if threshold and shannon_entropy(secret) <= threshold:
+            return False
         return not (gitleaks and b"gitleaks:allow" in _line(match.string, match.start()))
 
     return validate
