@@ -5,9 +5,9 @@ as the built-in catalogue, with gitleaks' semantics, so a team moving from gitle
 findings: a keyword anywhere in a file (any case) runs the rule's regex over the whole file (no
 keywords: every file); the secret is the ``secretGroup``-th group, else the first non-empty
 group, else the whole match; a secret whose Shannon entropy is at most ``entropy`` is dropped
-(gitleaks 8.30 no longer also wants a digit in ``generic*`` rules' secrets); allowlists (per rule and
-global) test paths, commits, regexes against the secret, the match or the line, and stopwords,
-with ``condition = "OR"`` or ``"AND"``; ``gitleaks:allow`` on the line suppresses.
+(gitleaks 8.30 no longer also wants a digit in ``generic*`` rules' secrets); allowlists (per
+rule and global) test paths, commits, regexes against the secret, the match or the line, and
+stopwords, with ``condition = "OR"`` or ``"AND"``; ``gitleaks:allow`` on the line suppresses.
 
 Regexes in a gitleaks file are Go (RE2) syntax, translated by :mod:`claudesec.scan.re2`;
 ``[[scan.rules]]`` regexes are Python syntax and paths there are globs, as elsewhere in the

@@ -137,7 +137,9 @@ def test_a_gitleaks_rule_file_gives_the_findings_gitleaks_gives(
         (f["RuleID"], str(Path(f["File"]).relative_to(root)), f["StartLine"], redact(f["Secret"]))
         for f in json.loads(out.read_text())
     }
-    result = run_cli("scan", str(root), "--no-git", "--gitleaks-config", str(rules_file), "-f", "json")
+    result = run_cli(
+        "scan", str(root), "--no-git", "--gitleaks-config", str(rules_file), "-f", "json"
+    )
     ids = {"acme-api-token", "internal-password", "generic-corp-key", "acme-config-token"}
     ours = {
         (f["rule_id"], f["path"], f["line"], f["hint"])
