@@ -249,3 +249,17 @@ def test_re2_translation(go: str, python: str) -> None:
 def test_re2_refuses_what_python_cannot_express(go: str) -> None:
     with pytest.raises(re2.Unsupported):
         re2.translate(go)
+
+
+def test_custom_rule_findings_have_their_own_sarif_rule(
+    tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "claudesec.toml").write_text(
+        '[[scan.rules]]\nid = "acme-key"\nregex = "acme-[a-z0-9]{16}"\nkeywords = ["acme-"]\n'
+    )
+    (tmp_path / "a.txt").write_text("acme-" + _word(random.Random(9), 16, "abc0123456789") + "\n")
+    monkeypatch.chdir(tmp_path)
+    document = json.loads(run_cli("scan", "--no-git", "-f", "sarif").stdout)
+    run = document["runs"][0]
+    (result,) = run["results"]
+    assert run["tool"]["driver"]["rules"][result["ruleIndex"]]["id"] == "acme-key"
