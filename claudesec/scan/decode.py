@@ -138,8 +138,11 @@ def expand(name: str, data: bytes, kind: str, budget: Budget) -> Iterator[Member
         yield from _tar_members(data, budget)
     else:
         budget.take_member()
-        with _decompressor(kind, data) as stream:
-            inner = budget.read(stream)
+        if kind == "gzip":
+            inner = _gunzip(data, budget)
+        else:
+            with _decompressor(kind, data) as stream:
+                inner = budget.read(stream)
         if archive_kind(inner) == "tar":
             yield from _tar_members(inner, budget)
             return
@@ -149,6 +152,23 @@ def expand(name: str, data: bytes, kind: str, budget: Budget) -> Iterator[Member
                 base = base[: -len(suffix)] + (".tar" if suffix.startswith(".t") else "")
                 break
         yield base or "data", inner
+
+
+def _gunzip(data: bytes, budget: Budget) -> bytes:
+    """One gzip member inflated by one zlib call, at most the budget plus one byte.
+
+    ``gzip.GzipFile`` reads through a Python loop of small chunks and checks the CRC: on the
+    1,400 ``.json.gz`` files of a Python environment that costs more than the inflating itself.
+    A damaged stream still raises ``zlib.error``; a short one ``EOFError``.
+    """
+    inflater = zlib.decompressobj(wbits=31)
+    inner = inflater.decompress(data, budget.bytes + 1)
+    if len(inner) > budget.bytes:
+        raise LimitHit(f"expands to more than {budget.limits.max_bytes // (1024 * 1024)} MB")
+    if not inflater.eof and not inflater.unconsumed_tail:
+        raise EOFError("the gzip stream ends early")
+    budget.bytes -= len(inner)
+    return inner
 
 
 def _decompressor(kind: str, data: bytes) -> io.BufferedIOBase:
