@@ -161,14 +161,19 @@ def _gunzip(data: bytes, budget: Budget) -> bytes:
     1,400 ``.json.gz`` files of a Python environment that costs more than the inflating itself.
     A damaged stream still raises ``zlib.error``; a short one ``EOFError``.
     """
-    inflater = zlib.decompressobj(wbits=31)
-    inner = inflater.decompress(data, budget.bytes + 1)
-    if len(inner) > budget.bytes:
-        raise LimitHit(f"expands to more than {budget.limits.max_bytes // (1024 * 1024)} MB")
-    if not inflater.eof and not inflater.unconsumed_tail:
-        raise EOFError("the gzip stream ends early")
-    budget.bytes -= len(inner)
-    return inner
+    parts: list[bytes] = []
+    while data:
+        inflater = zlib.decompressobj(wbits=31)
+        inner = inflater.decompress(data, budget.bytes + 1)
+        if len(inner) > budget.bytes:
+            raise LimitHit(f"expands to more than {budget.limits.max_bytes // (1024 * 1024)} MB")
+        if not inflater.eof:
+            raise EOFError("the gzip stream ends early")
+        budget.bytes -= len(inner)
+        parts.append(inner)
+        # `cat a.gz b.gz` is a valid gzip file: each member follows the previous one.
+        data = inflater.unused_data if inflater.unused_data.startswith(_GZIP) else b""
+    return b"".join(parts)
 
 
 def _decompressor(kind: str, data: bytes) -> io.BufferedIOBase:
