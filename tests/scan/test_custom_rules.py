@@ -263,3 +263,32 @@ def test_custom_rule_findings_have_their_own_sarif_rule(
     run = document["runs"][0]
     (result,) = run["results"]
     assert run["tool"]["driver"]["rules"][result["ruleIndex"]]["id"] == "acme-key"
+
+
+def test_custom_rules_and_decoders_find_the_same_with_either_prefilter(tmp_path: Path) -> None:
+    import base64
+
+    from claudesec.detect.engine import Engine
+    from claudesec.scan import custom_rules, decode
+    from tests.fixtures.keys import KeyFactory
+
+    rules_file = tmp_path / "gitleaks.toml"
+    rules_file.write_text(GITLEAKS_RULES)
+    passive = (*custom_rules.detectors(custom_rules.from_gitleaks(rules_file)), *decode.DECODERS)
+    rng = random.Random(10)
+    encoded = base64.b64encode(f"bot:{KeyFactory(94).github_classic().value}".encode()).decode()
+    data = (
+        f"SVC_PASSWORD = {_word(rng, 16)}!x\nacme_live_{_word(rng, 24)}\n"
+        f'{{"auths": {{"r": {{"auth": "{encoded}"}}}}}}\ndata:\n  k: {encoded}\n'
+    ).encode()
+    found = {}
+    for backend in ("python", "hyperscan"):
+        hits = Engine(backend=backend, passive=passive).find(data)
+        found[backend] = [(h.rule_id, h.start, h.end) for h in hits]
+    assert found["python"] == found["hyperscan"]
+    assert {r for r, _, _ in found["python"]} >= {
+        "internal-password",
+        "acme-api-token",
+        "decode-base64-docker-auth",
+        "decode-base64-k8s-data",
+    }
