@@ -10,8 +10,10 @@
 2. Builds a repository: one commit per release, oldest first, the work tree replaced by the
    wheel's files each time (so files are added, edited in place, renamed and deleted as the
    project did), committed with the release's version as message. Fake keys made at run time
-   (``tests/fixtures/keys.py``) are planted in a few releases: one committed and removed three
-   releases later, one kept to the tip, one copied into a second file. ``git gc`` packs it.
+   (``tests/fixtures/keys.py``) are planted in a few releases: one added to the package's
+   ``__init__.py`` (which every release edits) and removed five releases later, so it lives in
+   five different blobs; one kept to the tip; one AWS pair copied into a second file.
+   ``git gc`` packs it.
 3. Runs ``claudesec scan --history`` (distinct secrets, the default) and ``--all-occurrences``,
    and ``gitleaks git`` on the same repository in the same run (median of 3 each), and prints
    wall time, CPU, findings, recall of the planted keys, the ratio and the ``uptime`` load.
@@ -102,12 +104,12 @@ def build_repo(repo: Path, wheels: list[tuple[str, Path]]) -> dict[str, object]:
     factory = KeyFactory(2026)
     git(repo, "init", "-q", "-b", "main")
     n = len(wheels)
-    removed_at = {n // 3: n // 3 + 3}  # planted at release n//3, removed three releases later
+    removed_from, removed_to = n // 3, n // 3 + 5
     kept_from = (2 * n) // 3
     removed_key = factory.anthropic_api().value
     kept_key = factory.github_classic().value
     copied_key = factory.aws_pair()
-    plants: dict[str, object] = {"removed": [], "kept": [], "copied": []}
+    plants: dict[str, list[str]] = {"removed": [], "kept": [], "copied": []}
     for number, (release, wheel) in enumerate(wheels):
         for entry in repo.iterdir():
             if entry.name != ".git":
@@ -120,9 +122,11 @@ def build_repo(repo: Path, wheels: list[tuple[str, Path]]) -> dict[str, object]:
                 target = repo / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(archive.read(info))
-        if any(start <= number < end for start, end in removed_at.items()):
-            (repo / "deploy.env").write_text(f"ANTHROPIC_API_KEY={removed_key}\n")
-            plants["removed"] = ["deploy.env"]
+        if removed_from <= number < removed_to:
+            init = next(iter(sorted(repo.glob("*/__init__.py"))), repo / "settings.py")
+            with init.open("a", encoding="utf-8") as handle:
+                handle.write(f'\nANTHROPIC_API_KEY = "{removed_key}"\n')
+            plants["removed"] = sorted({*plants["removed"], init.relative_to(repo).as_posix()})
         if number >= kept_from:
             (repo / "ci.env").write_text(f"GITHUB_TOKEN={kept_key}\n")
             plants["kept"] = ["ci.env"]
@@ -132,7 +136,7 @@ def build_repo(repo: Path, wheels: list[tuple[str, Path]]) -> dict[str, object]:
             for path in ("aws/credentials", f"backup/credentials-{number}"):
                 (repo / path).parent.mkdir(parents=True, exist_ok=True)
                 (repo / path).write_text(text)
-            plants["copied"] = ["aws/credentials"]
+                plants["copied"] = sorted({*plants["copied"], path})
         git(repo, "add", "-A")
         day = 1_600_000_000 + number * 86_400
         env = dict(
@@ -164,7 +168,9 @@ def main() -> int:
         lines.append(text)
 
     def uptime() -> str:
-        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+        return subprocess.run(
+            ["uptime"], capture_output=True, text=True, check=False
+        ).stdout.strip()
 
     tools = ensure_tools()
     emit(f"machine: {machine()}")
@@ -203,7 +209,7 @@ def main() -> int:
         emit(f"\n### --history on a real release history ({uptime()})\n")
         emit("| command | median wall s | CPU s | findings | planted found |")
         emit("|---|---|---|---|---|")
-        planted = {p for paths in info["plants"].values() for p in paths}
+        plants = {name: set(paths) for name, paths in info["plants"].items()}
         runs: dict[str, float] = {}
         report = base / "gitleaks-history.json"
         commands = {
@@ -231,11 +237,11 @@ def main() -> int:
             else:
                 found = json.loads(report.read_text())
                 paths = {f["File"] for f in found}
-            hit = len(planted & paths)
+            hit = sum(1 for where in plants.values() if where & paths)
             runs[name] = wall
-            emit(f"| {name} | {wall:.2f} | {cpu:.2f} | {len(found)} | {hit} of {len(planted)} |")
+            emit(f"| {name} | {wall:.2f} | {cpu:.2f} | {len(found)} | {hit} of {len(plants)} |")
         ratio = runs["gitleaks git"] / runs["claudesec scan --history"]
-        emit(f"\nclaudesec --history: {ratio:.1f}x gitleaks' throughput (same repository, same run)")
+        emit(f"\nclaudesec --history: {ratio:.1f}x gitleaks' throughput (same repository and run)")
     if args.results:
         args.results.write_text("\n".join(lines) + "\n")
     return 0

@@ -27,7 +27,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from claudesec.detect.rules import Detector, Severity
 
@@ -162,9 +162,15 @@ def _gunzip(data: bytes, budget: Budget) -> bytes:
     A damaged stream still raises ``zlib.error``; a short one ``EOFError``.
     """
     parts: list[bytes] = []
+    decompressobj = _inflater()
     while data:
-        inflater = zlib.decompressobj(wbits=31)
-        inner = inflater.decompress(data, budget.bytes + 1)
+        inflater = decompressobj(wbits=31)
+        try:
+            inner = inflater.decompress(data, budget.bytes + 1)
+        except zlib.error:
+            raise
+        except Exception as exc:  # ISA-L's IsalError: the same damaged stream, its own class
+            raise zlib.error(str(exc)) from exc
         if len(inner) > budget.bytes:
             raise LimitHit(f"expands to more than {budget.limits.max_bytes // (1024 * 1024)} MB")
         if not inflater.eof:
@@ -174,6 +180,15 @@ def _gunzip(data: bytes, budget: Budget) -> bytes:
         # `cat a.gz b.gz` is a valid gzip file: each member follows the previous one.
         data = inflater.unused_data if inflater.unused_data.startswith(_GZIP) else b""
     return b"".join(parts)
+
+
+def _inflater() -> Any:
+    """``isal_zlib.decompressobj`` when ISA-L is installed (same API, ~2x faster), else zlib's."""
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        return zlib.decompressobj
+    return isal_zlib.decompressobj
 
 
 def _decompressor(kind: str, data: bytes) -> io.BufferedIOBase:
