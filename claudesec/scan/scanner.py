@@ -10,6 +10,7 @@ by cell, and base64 blobs the engine flagged are decoded and scanned again
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 from fnmatch import fnmatchcase
@@ -160,13 +161,16 @@ class BlobScanner:
         self, path: str, data: bytes, commit: CommitInfo | None, raw: Sequence[Finding]
     ) -> list[Finding]:
         """Secrets a notebook's JSON hides from the raw scan (split or escaped in cells)."""
-        seen = {(f.rule_id, f.secret) for f in raw}
+        # The raw JSON holds a multi-line secret with its line breaks escaped (`\n`): compare
+        # secrets without line breaks, so one key is one finding.
+        seen = {(f.rule_id, _flat(f.secret)) for f in raw}
         found: list[Finding] = []
         for label, text in decode.notebook_cells(data):
             located = self.engine.scan(text)
             for finding in self._findings(f"{path}!{label}", located, commit, text):
-                if (finding.rule_id, finding.secret) not in seen:
-                    seen.add((finding.rule_id, finding.secret))
+                key = (finding.rule_id, _flat(finding.secret))
+                if key not in seen:
+                    seen.add(key)
                     found.append(finding)
         return found
 
@@ -319,6 +323,13 @@ class BlobScanner:
                 elif depth < self.limits.max_depth:
                     found.extend(self._decoded(inner, depth + 1))
         return found
+
+
+_LINE_BREAKS = re.compile(r"\\[nr]|\s")
+
+
+def _flat(secret: str) -> str:
+    return _LINE_BREAKS.sub("", secret)
 
 
 def _read_all(fd: int, size: int) -> bytes:

@@ -225,3 +225,13 @@ def test_summary_counts_every_file_not_scanned_and_lists_them_on_request(
         "too large": 1,
         "unreadable": 1,
     }
+
+
+def test_a_notebook_secret_the_raw_scan_sees_is_reported_once(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    # One JSON string with escaped line breaks: the raw scan finds it, the cell view too.
+    notebook = {"cells": [{"cell_type": "code", "source": _pem(), "outputs": []}]}
+    (tmp_path / "one.ipynb").write_text(json.dumps(notebook))
+    found = report(run_cli("scan", str(tmp_path), "--no-git", "-f", "json"))["findings"]
+    assert [(f["path"], f["rule_id"]) for f in found] == [("one.ipynb", "private-key")]
