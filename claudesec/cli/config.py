@@ -90,8 +90,10 @@ def _text(value: Any) -> str:
 def validate(ctx: typer.Context) -> int:
     """Check the configuration: exit 0 when valid, 2 with the file, line and key when not."""
     from claudesec.console import get_console
+    from claudesec.scan.command import load_custom_rules
 
     loaded = load(ctx)
+    load_custom_rules(loaded)  # [[scan.rules]] and scan.gitleaks_config: regexes, fields, lines
     where = loaded.path or "(no config file: embedded defaults)"
     get_console().info(f"{where}: ok")
     return 0

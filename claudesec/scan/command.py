@@ -221,6 +221,11 @@ def run_scan(
     return result, unfiltered
 
 
+def load_custom_rules(loaded: LoadedConfig | None) -> CustomRules:
+    """The config's custom rules, checked (``config validate`` and every scan)."""
+    return _custom_rules(ScanOptions(), loaded)
+
+
 def _custom_rules(options: ScanOptions, loaded: LoadedConfig | None) -> CustomRules:
     """``[[scan.rules]]``, the config's gitleaks file, then the one --gitleaks-config names."""
     from pathlib import Path

@@ -292,3 +292,12 @@ def test_custom_rules_and_decoders_find_the_same_with_either_prefilter(tmp_path:
         "decode-base64-docker-auth",
         "decode-base64-k8s-data",
     }
+
+
+def test_config_validate_checks_custom_rules_too(
+    tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "claudesec.toml").write_text('[[scan.rules]]\nid = "x1"\nregex = "a("\n')
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("config", "validate")
+    assert result.exit_code == 2 and "claudesec.toml:3: rule 'x1'" in result.stderr
