@@ -16,14 +16,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import bz2
-import gzip
 import io
-import json
-import lzma
 import re
-import tarfile
-import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -129,9 +123,27 @@ class Budget:
 Member = tuple[str, bytes]
 
 
+class ArchiveError(Exception):
+    """A damaged, truncated or unsupported archive (the reader's own error is the cause)."""
+
+
 def expand(name: str, data: bytes, kind: str, budget: Budget) -> Iterator[Member]:
     """``(inner path, content)`` of each member, one level down. A compressed tar is expanded
-    as the tar (``x.tar.gz!dir/file``); a single compressed file as ``x.gz!x``."""
+    as the tar (``x.tar.gz!dir/file``); a single compressed file as ``x.gz!x``.
+
+    Raises :class:`LimitHit` over a limit and :class:`ArchiveError` for a broken archive.
+    The archive modules are imported here, not at start: the pre-commit hook rarely needs them.
+    """
+    errors = _archive_errors()
+    try:
+        yield from _expand(name, data, kind, budget)
+    except LimitHit:
+        raise
+    except errors as exc:
+        raise ArchiveError(str(exc) or type(exc).__name__) from exc
+
+
+def _expand(name: str, data: bytes, kind: str, budget: Budget) -> Iterator[Member]:
     if kind == "zip":
         yield from _zip_members(data, budget)
     elif kind == "tar":
@@ -193,6 +205,10 @@ def _inflater() -> Any:
 
 def _decompressor(kind: str, data: bytes) -> io.BufferedIOBase:
     """A stream that inflates ``data`` as it is read (so a bomb costs what is read)."""
+    import bz2
+    import gzip
+    import lzma
+
     raw = io.BytesIO(data)
     if kind == "gzip":
         return gzip.GzipFile(fileobj=raw)
@@ -202,6 +218,8 @@ def _decompressor(kind: str, data: bytes) -> io.BufferedIOBase:
 
 
 def _zip_members(data: bytes, budget: Budget) -> Iterator[Member]:
+    import zipfile
+
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for info in archive.infolist():
             if info.is_dir():
@@ -212,6 +230,8 @@ def _zip_members(data: bytes, budget: Budget) -> Iterator[Member]:
 
 
 def _tar_members(data: bytes, budget: Budget) -> Iterator[Member]:
+    import tarfile
+
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
         for info in archive:
             if not info.isfile():
@@ -223,19 +243,24 @@ def _tar_members(data: bytes, budget: Budget) -> Iterator[Member]:
                     yield info.name, budget.read(stream)
 
 
-# Errors a damaged or hostile archive raises while being read: reported, never a crash.
-ARCHIVE_ERRORS: tuple[type[BaseException], ...] = (
-    zipfile.BadZipFile,
-    zipfile.LargeZipFile,
-    tarfile.TarError,
-    lzma.LZMAError,
-    zlib.error,
-    EOFError,
-    OSError,
-    ValueError,
-    NotImplementedError,  # zip compression methods Python cannot read
-    RuntimeError,  # encrypted zip members
-)
+def _archive_errors() -> tuple[type[Exception], ...]:
+    """Errors a damaged or hostile archive raises while being read: reported, never a crash."""
+    import lzma
+    import tarfile
+    import zipfile
+
+    return (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        tarfile.TarError,
+        lzma.LZMAError,
+        zlib.error,
+        EOFError,
+        OSError,
+        ValueError,
+        NotImplementedError,  # zip compression methods Python cannot read
+        RuntimeError,  # encrypted zip members
+    )
 
 
 # --------------------------------------------------------------------------- notebooks
@@ -248,6 +273,8 @@ def notebook_cells(data: bytes) -> Iterator[tuple[str, bytes]]:
     key printed by a cell) is split by quotes and commas in the raw file; joined here it reads
     as the cell showed it.
     """
+    import json
+
     try:
         document = json.loads(data)
     except ValueError:

@@ -148,7 +148,7 @@ class BlobScanner:
             if not top:
                 raise
             self._limit(path, str(exc))
-        except decode.ARCHIVE_ERRORS as exc:
+        except decode.ArchiveError as exc:
             self.stats.skipped.append(Skipped(path, SkipReason.UNREADABLE))
             self.stats.warnings.append(f"{path}: cannot read this {kind} archive ({exc})")
         return findings
