@@ -75,6 +75,18 @@ class ScanConfig:
     )
     verify_concurrency: int = _f(8, "How many --verify requests may run at once.", positive=True)
     sts_endpoint_url: str = _f("", "AWS STS endpoint used by --verify (empty = AWS default).")
+    archive_max_depth: int = _f(4, "How deep archives inside archives are opened.")
+    archive_max_mb: int = _f(
+        256, "Most bytes one file's archives may expand to; beyond, it is skipped (limit hit)."
+    )
+    rules: tuple[dict[str, str | float | bool | tuple[str, ...]], ...] = _f(
+        (),
+        "Custom rules, one [[scan.rules]] table each: id, regex, keywords, secret_group, "
+        "entropy, severity, description, paths, allow_paths, allow_values, allow_stopwords.",
+    )
+    gitleaks_config: str = _f(
+        "", "A gitleaks rule file used as is (relative to the config file), e.g. .gitleaks.toml."
+    )
 
 
 @dataclass(frozen=True)
@@ -944,6 +956,10 @@ def template(starter_user: str | None = None) -> str:
             current = getattr(value, f.name)
             if isinstance(current, dict) and not current:
                 table.add(tomlkit.comment(f"{f.name} = {{}}"))
+                continue
+            if current == () and get_origin(get_args(get_type_hints(type(value))[f.name])[0]):
+                # An array of tables: `name = []` here would clash with [[section.name]] later.
+                table.add(tomlkit.comment(f"[[{section.name}.{f.name}]] tables"))
                 continue
             item = list(current) if isinstance(current, tuple) else current
             table.add(f.name, item)

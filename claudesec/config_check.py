@@ -33,7 +33,9 @@ def check_config(path: Path | None = None) -> ConfigCheck:
     loaded = load_config(path, collect=True)
     where = str(loaded.path) if loaded.path else None
     problems = list(loaded.problems)
-    for check in _section_checks(loaded.config, where):
+    checks = _section_checks(loaded.config, where)
+    checks.append(lambda: _custom_rules(loaded))
+    for check in checks:
         try:
             check()
         except ConfigError as exc:
@@ -57,3 +59,10 @@ def _section_checks(config: Config, where: str | None) -> list[Callable[[], obje
     if config.identity.issuer or config.identity.jwks_url:
         checks.append(lambda: validate_identity_config(config.identity, path=where))
     return checks
+
+
+def _custom_rules(loaded: LoadedConfig) -> None:
+    """``[[scan.rules]]`` and ``scan.gitleaks_config``: regexes, fields, file lines."""
+    from claudesec.scan.command import load_custom_rules
+
+    load_custom_rules(loaded)

@@ -73,7 +73,7 @@ _claudesec() {
         'proxy token create') words='--expires --help --json --name --role --user -r -u' ;;
         'proxy token list') words='--all --help --json' ;;
         'proxy token revoke') words=--help ;;
-        scan) words='--baseline --branch --disable --format --help --history --jobs --no-git --output --since --staged --verify --write-baseline -f -j -o' ;;
+        scan) words='--all-occurrences --baseline --branch --disable --fail-on --format --gitleaks-config --help --history --jobs --no-git --only-verified --output --show-skipped --since --staged --verify --write-baseline -f -j -o' ;;
     esac
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }

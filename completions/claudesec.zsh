@@ -75,7 +75,7 @@ _claudesec() {
         'proxy token create') cmds=(); opts=(--expires --help --json --name --role --user -r -u) ;;
         'proxy token list') cmds=(); opts=(--all --help --json) ;;
         'proxy token revoke') cmds=(); opts=(--help) ;;
-        scan) cmds=(); opts=(--baseline --branch --disable --format --help --history --jobs --no-git --output --since --staged --verify --write-baseline -f -j -o) ;;
+        scan) cmds=(); opts=(--all-occurrences --baseline --branch --disable --fail-on --format --gitleaks-config --help --history --jobs --no-git --only-verified --output --show-skipped --since --staged --verify --write-baseline -f -j -o) ;;
     esac
     (( ${#cmds} )) && _describe 'command' cmds
     compadd -- $opts

@@ -55,7 +55,10 @@ def register(app: typer.Typer) -> None:
         output_format: Annotated[
             str,
             typer.Option(
-                "--format", "-f", help="Report format: text, json or sarif.", metavar="FORMAT"
+                "--format",
+                "-f",
+                help="Report format: text, json, sarif or jsonl (one finding per line).",
+                metavar="FORMAT",
             ),
         ] = "text",
         output: Annotated[
@@ -99,6 +102,46 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option("--disable", help="Switch off a rule id (repeatable).", metavar="RULE"),
         ] = None,
+        show_skipped: Annotated[
+            bool,
+            typer.Option(
+                "--show-skipped",
+                help="List each file not scanned and why (binary, too large, unreadable, "
+                "limit hit).",
+            ),
+        ] = False,
+        only_verified: Annotated[
+            bool,
+            typer.Option(
+                "--only-verified",
+                help="Report only keys their issuer says are live (implies --verify).",
+            ),
+        ] = False,
+        fail_on: Annotated[
+            str,
+            typer.Option(
+                "--fail-on",
+                help="Verdicts that exit 1: any (default), or a comma list of live, invalid, "
+                "unknown; with --verify, e.g. --fail-on live reports dead keys without failing.",
+                metavar="VERDICTS",
+            ),
+        ] = "any",
+        all_occurrences: Annotated[
+            bool,
+            typer.Option(
+                "--all-occurrences",
+                help="With --history: one finding per blob that holds a secret, not one per "
+                "distinct secret.",
+            ),
+        ] = False,
+        gitleaks_config: Annotated[
+            str | None,
+            typer.Option(
+                "--gitleaks-config",
+                help="Also run the rules and allowlists of this gitleaks rule file.",
+                metavar="FILE",
+            ),
+        ] = None,
     ) -> int:
         """Find leaked keys and other secrets. Exit 0 clean, 1 findings, 2 usage, 3 git failed."""
         from claudesec.console import get_console
@@ -118,5 +161,10 @@ def register(app: typer.Typer) -> None:
             verify=verify,
             jobs=jobs,
             disable=tuple(disable or ()),
+            show_skipped=show_skipped,
+            only_verified=only_verified,
+            fail_on=fail_on,
+            all_occurrences=all_occurrences,
+            gitleaks_config=gitleaks_config,
         )
         return execute(options, load(ctx), get_console())

@@ -44,6 +44,9 @@ class Hit:
     related: bytes | None = field(default=None, repr=False)
     # Where ``related`` sits in the buffer: a redactor must remove it too, not only the secret.
     related_span: tuple[int, int] | None = None
+    # The whole match (what a custom rule's allowlist with regexTarget = "match" tests).
+    match_start: int = -1
+    match_end: int = -1
 
     @property
     def rule_id(self) -> str:
@@ -159,16 +162,26 @@ class Engine:
         *,
         disabled: Iterable[str] = (),
         backend: str = "auto",
+        passive: Sequence[Detector] = (),
     ) -> None:
         off = set(disabled)
-        self.detectors: tuple[Detector, ...] = tuple(d for d in detectors if d.id not in off)
+        active = tuple(d for d in detectors if d.id not in off)
+        # Passive rules (custom rules, decoders) come last and claim no span: each reports its
+        # own matches whatever else matched there, as each gitleaks rule does.
+        self.detectors: tuple[Detector, ...] = active + tuple(passive)
+        self._claiming = len(active)
+        self._known_ids = _KNOWN_IDS | {d.id for d in self.detectors}
+        # Buffer-scope rules without keywords run on every buffer.
+        self._always = tuple(
+            i for i, d in enumerate(self.detectors) if d.scope == "buffer" and not d.keywords
+        )
         if backend == "auto":
             backend = "hyperscan" if hyperscan_available() else "python"
         self.backend = backend
         literals: list[tuple[int, bytes, bool]] = []
         gates: list[tuple[int, str, bool]] = []
         for index, detector in enumerate(self.detectors):
-            if detector.gate and backend == "hyperscan":
+            if detector.gate and backend == "hyperscan" and detector.scope == "near":
                 gates.append((index, detector.gate, detector.caseless))
                 continue
             for keyword in detector.keywords:
@@ -180,7 +193,9 @@ class Engine:
             self._prefilter = _PythonPrefilter(literals)
         else:
             raise ValueError(f"unknown prefilter backend {backend!r}")
-        self.max_span = max((d.before + d.after for d in self.detectors), default=0)
+        self.max_span = max(
+            (d.before + d.after for d in self.detectors if d.scope == "near"), default=0
+        )
 
     # ------------------------------------------------------------------ matching
 
@@ -198,12 +213,16 @@ class Engine:
         candidates: list[tuple[int, int, int, re.Match[bytes]]] = []
         seen: set[tuple[int, int]] = set()
         detectors = self.detectors
+        whole: set[int] = set(self._always)
         for det_index, kstart in self._prefilter.hits(data):
             key = (det_index, kstart)
             if key in seen:
                 continue
             seen.add(key)
             detector = detectors[det_index]
+            if detector.scope == "buffer":
+                whole.add(det_index)
+                continue
             if detector.anchored:
                 match = detector.regex.match(data, kstart)
                 if match is not None:
@@ -213,35 +232,48 @@ class Engine:
             for match in detector.regex.finditer(data, lo, kstart + detector.after):
                 if match.start() <= kstart < match.end():
                     candidates.append((det_index, match.start(), match.end(), match))
+        for det_index in whole:
+            for match in detectors[det_index].regex.finditer(data):
+                candidates.append((det_index, match.start(), match.end(), match))
         if not candidates:
             return []
         # Higher-priority (earlier) rules first, then by position; the first claim of a span wins.
         candidates.sort(key=lambda c: (c[0], c[1]))
         accepted: list[Hit] = []
         spans: list[tuple[int, int]] = []
+        claiming = self._claiming
         for det_index, start, end, match in candidates:
             detector = detectors[det_index]
             # A pair (AWS key id ... secret) claims its two parts, not the text between them,
             # which may hold secrets of its own.
             paired = "keyid" in detector.regex.groupindex
             claims = (match.span("keyid"), match.span("secret")) if paired else ((start, end),)
-            if any(a < s_end and s_start < b for a, b in claims for s_start, s_end in spans):
+            active = det_index < claiming
+            if active and any(
+                a < s_end and s_start < b for a, b in claims for s_start, s_end in spans
+            ):
                 continue
-            secret = match.group("secret")
+            secret_start, secret_end = detector.span_of(match)
+            if secret_start < 0:
+                continue
+            secret = data[secret_start:secret_end]
             if detector.validate is not None and not detector.validate(secret, match):
                 continue
             related = match.group("keyid") if paired else None
-            spans.extend(claims)
+            if active:
+                spans.extend(claims)
             accepted.append(
                 Hit(
                     detector=detector,
                     priority=det_index,
                     kind=detector.kind_of(match),
-                    start=match.start("secret"),
-                    end=match.end("secret"),
+                    start=secret_start,
+                    end=secret_end,
                     secret=secret,
                     related=related,
                     related_span=match.span("keyid") if paired else None,
+                    match_start=start,
+                    match_end=end,
                 )
             )
         accepted.sort(key=lambda h: h.start)
@@ -249,7 +281,7 @@ class Engine:
 
     def scan(self, data: bytes) -> list[Located]:
         """:meth:`find`, with line, column and inline-allow facts for each hit."""
-        return locate(data, self.find(data))
+        return locate(data, self.find(data), self._known_ids)
 
     def scan_chunks(self, chunks: Iterable[bytes], *, overlap: int = 0) -> Iterator[Located]:
         """Scan a stream of consecutive blocks with bounded memory.
@@ -273,14 +305,15 @@ class Engine:
             if limit <= 0:
                 carry = buffer
                 continue
-            for found in locate(buffer, [h for h in self.find(buffer) if h.start < limit]):
+            hits = [h for h in self.find(buffer) if h.start < limit]
+            for found in locate(buffer, hits, self._known_ids):
                 yield _shift(found, carry_offset, lines_before)
             lines_before += buffer.count(b"\n", 0, limit)
             carry = buffer[limit:]
             carry_offset += limit
         if pending is None and not carry:
             return
-        for found in locate(carry, self.find(carry)):
+        for found in locate(carry, self.find(carry), self._known_ids):
             yield _shift(found, carry_offset, lines_before)
 
 
@@ -299,12 +332,20 @@ def _shift(found: Located, offset: int, lines: int) -> Located:
             if hit.related_span is None
             else (hit.related_span[0] + offset, hit.related_span[1] + offset)
         ),
+        match_start=hit.match_start + offset,
+        match_end=hit.match_end + offset,
     )
     return Located(hit=moved, line=found.line + lines, column=found.column, allowed=found.allowed)
 
 
-def locate(data: bytes, hits: Sequence[Hit]) -> list[Located]:
-    """Line, column and inline-allow facts for hits sorted by position."""
+def locate(
+    data: bytes, hits: Sequence[Hit], known_ids: frozenset[str] | None = None
+) -> list[Located]:
+    """Line, column and inline-allow facts for hits sorted by position.
+
+    ``known_ids`` are the rule ids an allow comment may name (built-in and custom rules).
+    """
+    known = _KNOWN_IDS if known_ids is None else known_ids
     located: list[Located] = []
     line = 1
     counted_to = 0
@@ -314,12 +355,14 @@ def locate(data: bytes, hits: Sequence[Hit]) -> list[Located]:
         line_start = data.rfind(b"\n", 0, hit.start) + 1
         column = len(data[line_start : hit.start].decode("utf-8", "replace")) + 1
         located.append(
-            Located(hit=hit, line=line, column=column, allowed=_allowed(data, hit, line_start))
+            Located(
+                hit=hit, line=line, column=column, allowed=_allowed(data, hit, line_start, known)
+            )
         )
     return located
 
 
-def _allowed(data: bytes, hit: Hit, line_start: int) -> bool:
+def _allowed(data: bytes, hit: Hit, line_start: int, known: frozenset[str]) -> bool:
     """``claudesec:allow`` (optionally naming rule ids) on the secret's line or the line before."""
     line_end = data.find(b"\n", hit.end)
     if line_end == -1:
@@ -331,7 +374,7 @@ def _allowed(data: bytes, hit: Hit, line_start: int) -> bool:
         if match is None or not match.group(1):
             return True
         # Words after the marker that are not rule ids are a free-text reason.
-        ids = {part.strip().decode() for part in match.group(1).split(b",")} & _KNOWN_IDS
+        ids = {part.strip().decode() for part in match.group(1).split(b",")} & known
         if not ids or hit.detector.id in ids:
             return True
         pos = data.find(ALLOW_MARKER, pos + 1, line_end)
@@ -339,7 +382,7 @@ def _allowed(data: bytes, hit: Hit, line_start: int) -> bool:
 
 
 _KNOWN_IDS = frozenset(DETECTORS_BY_ID)
-_ENGINES: dict[tuple[tuple[Detector, ...], frozenset[str], str], Engine] = {}
+_ENGINES: dict[tuple[tuple[Detector, ...], frozenset[str], str, tuple[Detector, ...]], Engine] = {}
 
 
 def default_engine(
@@ -347,12 +390,13 @@ def default_engine(
     *,
     disabled: Iterable[str] = (),
     backend: str = "auto",
+    passive: Sequence[Detector] = (),
 ) -> Engine:
     """A process-wide engine per configuration: the literal database is compiled once."""
-    key = (tuple(detectors), frozenset(disabled), backend)
+    key = (tuple(detectors), frozenset(disabled), backend, tuple(passive))
     engine = _ENGINES.get(key)
     if engine is None:
-        engine = Engine(detectors, disabled=disabled, backend=backend)
+        engine = Engine(detectors, disabled=disabled, backend=backend, passive=passive)
         _ENGINES[key] = engine
     return engine
 

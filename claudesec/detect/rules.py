@@ -47,10 +47,26 @@ class Detector:
     # which spares Python most of the hits of common words ("token", "://"). The result is the
     # same with or without it; only anchored rules may have one. Not verbose: spaces count.
     gate: str = ""
+    # "near": the match is found at or around each keyword hit (built-in rules). "buffer": a
+    # keyword anywhere in the buffer runs the regex over the whole buffer, and a rule without
+    # keywords runs on every buffer: what gitleaks does, so custom rules find what it finds.
+    scope: str = "near"
+    # Where the secret is in a match; default: the group named ``secret``. Custom rules name
+    # a group by number or take the first non-empty one, as gitleaks does.
+    secret_span: Callable[[re.Match[bytes]], tuple[int, int]] | None = None
+    # Built-in patterns are verbose (spaces are layout); a custom rule's regex is taken as is.
+    verbose: bool = True
     regex: re.Pattern[bytes] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "regex", re.compile(self.pattern.encode("ascii"), re.VERBOSE))
+        flags = re.VERBOSE if self.verbose else 0
+        object.__setattr__(self, "regex", re.compile(self.pattern.encode("utf-8"), flags))
+
+    def span_of(self, match: re.Match[bytes]) -> tuple[int, int]:
+        """Start and end of the secret in a match of this rule."""
+        if self.secret_span is not None:
+            return self.secret_span(match)
+        return match.span("secret")
 
     @property
     def anchored(self) -> bool:

@@ -39,13 +39,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--since", default=None)
     p.add_argument("--branch", action="append", default=[], dest="branches")
     p.add_argument("--no-git", action="store_true")
-    p.add_argument("-f", "--format", default="text", choices=["text", "json", "sarif"])
+    p.add_argument("-f", "--format", default="text", choices=["text", "json", "sarif", "jsonl"])
     p.add_argument("-o", "--output", default=None)
     p.add_argument("--baseline", default=None)
     p.add_argument("--write-baseline", default=None)
     p.add_argument("--verify", action="store_true")
     p.add_argument("-j", "--jobs", type=int, default=None)
     p.add_argument("--disable", action="append", default=[])
+    p.add_argument("--show-skipped", action="store_true")
+    p.add_argument("--only-verified", action="store_true")
+    p.add_argument("--fail-on", default="any")
+    p.add_argument("--all-occurrences", action="store_true")
+    p.add_argument("--gitleaks-config", default=None)
     return p
 
 
@@ -72,6 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             verify=args.verify,
             jobs=args.jobs,
             disable=tuple(args.disable),
+            show_skipped=args.show_skipped,
+            only_verified=args.only_verified,
+            fail_on=args.fail_on,
+            all_occurrences=args.all_occurrences,
+            gitleaks_config=args.gitleaks_config,
         )
         return execute(options, loaded, get_console())
     except ClaudesecError as exc:

@@ -108,10 +108,18 @@ def load_baseline(path: str) -> Baseline:
     return Baseline(salt=salt, iterations=iterations, entries=entries)
 
 
-def write_baseline(path: str, findings: Sequence[Finding], previous: Baseline | None) -> Baseline:
-    """Write the baseline for ``findings`` atomically; returns what was written."""
+def write_baseline(
+    path: str, findings: Sequence[Finding], previous: Baseline | None, *, merge: bool = False
+) -> Baseline:
+    """Write the baseline for ``findings`` atomically; returns what was written.
+
+    ``merge`` keeps the previous entries too (a ``--staged`` scan sees only part of the tree);
+    otherwise the file holds exactly these findings, so fixed ones drop out.
+    """
     base = previous if previous is not None else Baseline.empty()
     baseline = base.with_findings(findings)
+    if merge and previous is not None:
+        baseline = Baseline(baseline.salt, baseline.iterations, baseline.entries | previous.entries)
     tmp = f"{path}.tmp{os.getpid()}"
     try:
         with open(tmp, "w", encoding="utf-8") as handle:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,10 +22,15 @@ if TYPE_CHECKING:
     from claudesec.config import LoadedConfig
     from claudesec.console import Console
     from claudesec.scan.baseline import Baseline
+    from claudesec.scan.custom_rules import CustomRules
     from claudesec.scan.sources.interface import Source
 
 MIB = 1024 * 1024
 MAX_WARNINGS_SHOWN = 20
+# Read when neither --baseline nor scan.baseline names one: what the commit-blocked hint writes,
+# so following the hint unblocks the hook with no other step.
+DEFAULT_BASELINE = ".claudesec-baseline.json"
+VERDICTS = ("live", "invalid", "unknown")
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,18 @@ class ScanOptions:
     jobs: int | None = None
     disable: tuple[str, ...] = ()
     backend: str = "auto"
+    show_skipped: bool = False
+    only_verified: bool = False
+    # Verdicts that fail the run: "any" (default) or a comma list of live, invalid, unknown.
+    fail_on: str = "any"
+    all_occurrences: bool = False
+    gitleaks_config: str | None = None
+
+    def fail_verdicts(self) -> frozenset[str]:
+        """The verdicts that make exit 1 (empty: every finding does)."""
+        if self.fail_on.strip() in ("", "any"):
+            return frozenset()
+        return frozenset(v.strip() for v in self.fail_on.split(",") if v.strip())
 
 
 def validate(options: ScanOptions) -> None:
@@ -68,6 +86,18 @@ def validate(options: ScanOptions) -> None:
         )
     if options.jobs is not None and options.jobs < 0:
         raise UsageError("--jobs must be 0 (one per core) or more")
+    unknown = options.fail_verdicts() - set(VERDICTS)
+    if unknown:
+        raise UsageError(
+            f"--fail-on: unknown verdict {sorted(unknown)[0]!r}",
+            hint="use any, or a comma list of live, invalid, unknown (e.g. --fail-on live)",
+        )
+    if options.fail_verdicts() and not (options.verify or options.only_verified):
+        raise UsageError(
+            f"--fail-on {options.fail_on} needs verdicts", hint="add --verify to ask each issuer"
+        )
+    if options.all_occurrences and not options.history:
+        raise UsageError("--all-occurrences only applies to --history")
     _check_rules(options.disable, "--disable")
 
 
@@ -95,6 +125,7 @@ def _sources(options: ScanOptions, exclude: Sequence[str], stdin: BinaryIO | Non
                 since=options.since,
                 branches=options.branches,
                 exclude=exclude,
+                all_occurrences=options.all_occurrences,
             )
         ]
     if options.targets == ("-",):
@@ -121,20 +152,29 @@ def run_scan(
     baseline was applied (what ``--write-baseline`` records)."""
     from claudesec.config import Config
     from claudesec.detect.engine import default_engine
+    from claudesec.scan import custom_rules, decode
     from claudesec.scan.scanner import BlobScanner
 
     validate(options)
     config = loaded.config if loaded is not None else Config()
     scan_config = config.scan
     _check_rules(scan_config.disabled_rules, "scan.disabled_rules")
+    custom = _custom_rules(options, loaded)
     started = time.perf_counter()
     engine = default_engine(
-        disabled=(*scan_config.disabled_rules, *options.disable), backend=options.backend
+        disabled=(*scan_config.disabled_rules, *options.disable),
+        backend=options.backend,
+        passive=(*custom_rules.detectors(custom), *decode.DECODERS),
     )
     scanner = BlobScanner(
         engine,
         allow_paths=scan_config.allow_paths,
         max_file_size=scan_config.max_file_size_mb * MIB,
+        limits=decode.Limits(
+            max_depth=scan_config.archive_max_depth, max_bytes=scan_config.archive_max_mb * MIB
+        ),
+        path_filter=custom_rules.finding_filter(custom),
+        path_rules=custom.path_only,
     )
     jobs = options.jobs if options.jobs is not None else scan_config.jobs
     jobs = jobs or os.cpu_count() or 1
@@ -146,12 +186,12 @@ def run_scan(
             found = [dataclasses.replace(f, path=os.path.join(source.root, f.path)) for f in found]
         findings.extend(found)
     unfiltered = list(findings)
-    baseline = _load_baseline(options, loaded, scanner.stats)
+    baseline = _load_baseline(options, loaded, scanner.stats, sources[0]) if findings else None
     if baseline is not None and not options.write_baseline:
         kept = [f for f in findings if not baseline.contains(f)]
         scanner.stats.suppressed_baseline += len(findings) - len(kept)
         findings = kept
-    if options.verify and findings and not options.write_baseline:
+    if (options.verify or options.only_verified) and findings and not options.write_baseline:
         from claudesec.scan.verify import VerifySettings, verify_findings
 
         findings = verify_findings(
@@ -163,6 +203,8 @@ def run_scan(
                 concurrency=scan_config.verify_concurrency,
             ),
         )
+        if options.only_verified:
+            findings = [f for f in findings if f.verification == "live"]
     source = sources[0]
     result = ScanResult(
         source=source.name,
@@ -171,12 +213,46 @@ def run_scan(
         stats=scanner.stats,
         duration_s=time.perf_counter() - started,
         backend=engine.backend,
+        fail_on=options.fail_verdicts(),
     )
     return result, unfiltered
 
 
-def _baseline_path(options: ScanOptions, loaded: LoadedConfig | None) -> tuple[str | None, bool]:
-    """The baseline to apply and whether the user named it explicitly."""
+def load_custom_rules(loaded: LoadedConfig | None) -> CustomRules:
+    """The config's custom rules, checked (``config validate`` and every scan)."""
+    return _custom_rules(ScanOptions(), loaded)
+
+
+def _custom_rules(options: ScanOptions, loaded: LoadedConfig | None) -> CustomRules:
+    """``[[scan.rules]]``, the config's gitleaks file, then the one --gitleaks-config names."""
+    from pathlib import Path
+
+    from claudesec.scan import custom_rules
+
+    custom = custom_rules.CustomRules()
+    if loaded is not None:
+        scan_config = loaded.config.scan
+        if scan_config.rules:
+            in_pyproject = loaded.path is not None and loaded.path.name == "pyproject.toml"
+            custom = custom_rules.from_config(scan_config.rules, loaded.path, in_pyproject)
+        if scan_config.gitleaks_config:
+            configured = Path(scan_config.gitleaks_config)
+            if loaded.path is not None and not configured.is_absolute():
+                configured = loaded.path.parent / configured
+            custom = custom.merged(custom_rules.from_gitleaks(configured))
+    if options.gitleaks_config:
+        custom = custom.merged(custom_rules.from_gitleaks(Path(options.gitleaks_config)))
+    return custom
+
+
+def baseline_path(
+    options: ScanOptions, loaded: LoadedConfig | None, source: Source | None = None
+) -> tuple[str | None, bool]:
+    """The baseline a scan applies, and whether the user named it (--baseline).
+
+    ``--baseline``, else ``scan.baseline`` (relative to the config file), else
+    :data:`DEFAULT_BASELINE` at the top of the repository (or of the scanned directory).
+    """
     if options.baseline:
         return options.baseline, True
     if loaded is not None and loaded.config.scan.baseline:
@@ -184,21 +260,58 @@ def _baseline_path(options: ScanOptions, loaded: LoadedConfig | None) -> tuple[s
         if loaded.path is not None and not os.path.isabs(configured):
             configured = os.path.join(os.path.dirname(str(loaded.path)), configured)
         return configured, False
-    return None, False
+    root = _default_root(options, source)
+    return (os.path.join(root, DEFAULT_BASELINE) if root is not None else None), False
+
+
+def _default_root(options: ScanOptions, source: Source | None) -> str | None:
+    if options.targets == ("-",) or len(options.targets) > 1:
+        return None
+    target = options.targets[0]
+    if options.staged or options.history:
+        from claudesec.scan.sources._git import repo_top
+
+        return repo_top(target)
+    if os.path.isdir(target):
+        return target
+    return os.path.dirname(target) or "."
 
 
 def _load_baseline(
-    options: ScanOptions, loaded: LoadedConfig | None, stats: ScanStats
+    options: ScanOptions, loaded: LoadedConfig | None, stats: ScanStats, source: Source
 ) -> Baseline | None:
-    path, explicit = _baseline_path(options, loaded)
+    path, explicit = baseline_path(options, loaded, source)
     if path is None:
         return None
     from claudesec.scan.baseline import load_baseline
 
     if not explicit and not os.path.exists(path):
-        stats.warnings.append(f"scan.baseline {path} does not exist yet; nothing suppressed")
+        if loaded is not None and loaded.config.scan.baseline:
+            stats.warnings.append(f"scan.baseline {path} does not exist yet; nothing suppressed")
         return None
     return load_baseline(path)
+
+
+def accept_hint(options: ScanOptions, loaded: LoadedConfig | None) -> str:
+    """The one command that accepts the current findings, so the next run (the pre-commit
+    hook included) passes: it writes the very baseline every scan reads."""
+    path, _ = baseline_path(dataclasses.replace(options, baseline=None), loaded)
+    shown = options.baseline or DEFAULT_BASELINE
+    if not options.baseline and path is not None:
+        relative = os.path.relpath(path)
+        shown = relative if not relative.startswith("..") else os.path.abspath(path)
+    words = ["claudesec", "scan"]
+    if options.staged:
+        words.append("--staged")
+    elif options.history:
+        words.append("--history")
+    if options.targets not in ((".",), ("-",)):
+        words.extend(options.targets)
+    words.extend(["--write-baseline", shown])
+    reader = "this scan and the pre-commit hook read it" if path else "then pass --baseline"
+    if options.baseline:
+        reader = "then keep passing --baseline " + options.baseline
+    return f"to accept these findings: {shlex.join(words)} ({reader})"
 
 
 def execute(
@@ -228,7 +341,8 @@ def execute(
                 previous = load_baseline(options.write_baseline)
             except ConfigError:
                 previous = None  # unreadable: replace it with a fresh one
-        written = write_baseline(options.write_baseline, unfiltered, previous)
+        # The hook sees only what is staged: keep what earlier commits accepted.
+        written = write_baseline(options.write_baseline, unfiltered, previous, merge=options.staged)
         console.info(
             f"claudesec scan: wrote {len(written.entries)} finding(s) to baseline "
             f"{options.write_baseline}"
@@ -249,7 +363,12 @@ def execute(
         if text:
             console.env.stdout.write(text)
     console.info(summary(result))
-    if result.findings and options.staged:
+    if options.show_skipped:
+        for skipped in result.stats.skipped:
+            console.info(f"  skipped ({skipped.reason}): {skipped.path}")
+    if result.failing:
+        console.info("  " + accept_hint(options, loaded))
+    if result.failing and options.staged:
         console.info(
             "claudesec: commit blocked. Remove each secret above (rotate it if it was real), "
             "or allow a false alarm with `claudesec:allow RULE-ID`, then `git add` and commit."

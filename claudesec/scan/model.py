@@ -40,6 +40,19 @@ class CommitInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class HistorySpan:
+    """How long one distinct secret lived in a repository's history (``--history``).
+
+    ``first`` (the commit that introduced it) is :attr:`Finding.commit`; this holds the rest.
+    """
+
+    last: CommitInfo  # the newest commit whose tree still has it
+    commits: int  # how many commits' trees carry it
+    in_tree: bool  # whether HEAD still has it
+    paths: int = 1  # how many distinct paths it appeared under
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     """One leaked secret at one place."""
 
@@ -56,6 +69,7 @@ class Finding:
     related: str | None = field(default=None, repr=False, compare=False)
     verification: str | None = None
     verification_detail: str | None = None
+    history: HistorySpan | None = None
 
     @property
     def hint(self) -> str:
@@ -86,9 +100,18 @@ def finding_fingerprint(rule_id: str, path: str, secret: str) -> str:
     return digest.hexdigest()[:32]
 
 
+class SkipReason:
+    """Why a file was not scanned, as counted in the summary."""
+
+    BINARY = "binary"
+    TOO_LARGE = "too large"
+    UNREADABLE = "unreadable"
+    LIMIT = "limit hit"  # an archive's depth, member count or expanded size limit
+
+
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """A file that was not scanned, and why (binary, too large, unreadable)."""
+    """A file that was not scanned, and why (one of :class:`SkipReason`)."""
 
     path: str
     reason: str
@@ -130,7 +153,16 @@ class ScanResult:
     stats: ScanStats
     duration_s: float
     backend: str
+    # Verdicts that fail the run (``--fail-on live``); empty means every finding fails it.
+    fail_on: frozenset[str] = frozenset()
+
+    @property
+    def failing(self) -> tuple[Finding, ...]:
+        """The findings that make the exit code 1."""
+        if not self.fail_on:
+            return self.findings
+        return tuple(f for f in self.findings if f.verification in self.fail_on)
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.findings else 0
+        return 1 if self.failing else 0

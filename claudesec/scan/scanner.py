@@ -1,16 +1,24 @@
 """Turns buffers and files into findings: binary sniffing, size limits, chunked reads of huge
 files, inline ``claudesec:allow`` and ``scan.allow_paths``. Sources call it; it holds the engine.
+
+What looks binary is decoded only when it is an archive or UTF-16 text, notebooks are read cell
+by cell, and base64 blobs the engine flagged are decoded and scanned again
+(:mod:`claudesec.scan.decode`); a finding inside an archive is reported as
+``outer.zip!inner/path``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterable, Iterator, Sequence
-from fnmatch import fnmatchcase
 
-from claudesec.detect.engine import BINARY_SNIFF, Engine, Located, is_binary
-from claudesec.scan.model import CommitInfo, Finding, ScanStats, Skipped
+from claudesec.detect.engine import BINARY_SNIFF, Engine, Hit, Located, is_binary
+from claudesec.scan import decode
+from claudesec.scan.custom_rules import CustomRule, FindingFilter
+from claudesec.scan.model import CommitInfo, Finding, ScanStats, Skipped, SkipReason
+from claudesec.scan.paths import path_matches
 
 # Files up to this size are read whole; larger ones are streamed in blocks with an overlap, so
 # memory stays bounded whatever the file size.
@@ -22,26 +30,6 @@ SNIFF_FIRST = 64 * 1024
 BLOCK_SIZE = 16 * 1024 * 1024
 
 
-def path_matches(path: str, patterns: Sequence[str]) -> bool:
-    """Whether a repo-relative posix path matches any glob: ``*.md``, ``tests/**``, ``vendor``.
-
-    A pattern also matches everything below a directory it names, at any depth.
-    """
-    for raw in patterns:
-        pattern = raw.strip().lstrip("/").removeprefix("./")
-        if not pattern:
-            continue
-        stem = pattern.rstrip("/").removesuffix("/**")
-        if (
-            fnmatchcase(path, pattern)
-            or fnmatchcase(path, stem + "/*")
-            or fnmatchcase(path, "*/" + pattern)
-            or fnmatchcase(path, "*/" + stem + "/*")
-        ):
-            return True
-    return False
-
-
 class BlobScanner:
     """Scans one buffer or file at a time and accumulates :class:`ScanStats`."""
 
@@ -51,25 +39,120 @@ class BlobScanner:
         *,
         allow_paths: Sequence[str] = (),
         max_file_size: int = 0,
+        limits: decode.Limits | None = None,
+        path_filter: FindingFilter | None = None,
+        path_rules: Sequence[CustomRule] = (),
     ) -> None:
         self.engine = engine
         self.allow_paths = tuple(allow_paths)
         self.max_file_size = max_file_size
+        self.limits = limits or decode.Limits()
+        # Custom rules with path conditions and path allowlists: whether a hit stands at a path.
+        self.path_filter = path_filter
+        # gitleaks rules with a path and no regex: the file's name is the finding.
+        self.path_rules = tuple(path_rules)
         self.stats = ScanStats()
 
     def fresh(self) -> BlobScanner:
         """A scanner with the same settings and its own, empty counters (one per worker)."""
         return BlobScanner(
-            self.engine, allow_paths=self.allow_paths, max_file_size=self.max_file_size
+            self.engine,
+            allow_paths=self.allow_paths,
+            max_file_size=self.max_file_size,
+            limits=self.limits,
+            path_filter=self.path_filter,
+            path_rules=self.path_rules,
         )
 
     def scan_bytes(self, path: str, data: bytes, commit: CommitInfo | None = None) -> list[Finding]:
         """Findings in one in-memory buffer (a blob, stdin, a small file)."""
+        return self._scan(path, data, commit, 0, None)
+
+    def _scan(
+        self,
+        path: str,
+        data: bytes,
+        commit: CommitInfo | None,
+        depth: int,
+        budget: decode.Budget | None,
+    ) -> list[Finding]:
+        named = self._path_findings(path, commit) if self.path_rules else []
+        kind = decode.archive_kind(data)
+        if named:
+            return named + self._scan_content(path, data, commit, depth, budget, kind)
+        return self._scan_content(path, data, commit, depth, budget, kind)
+
+    def _scan_content(
+        self,
+        path: str,
+        data: bytes,
+        commit: CommitInfo | None,
+        depth: int,
+        budget: decode.Budget | None,
+        kind: str | None,
+    ) -> list[Finding]:
+        if kind is not None:
+            return self._archive(path, data, kind, commit, depth, budget)
         if is_binary(data):
-            self.stats.skipped.append(Skipped(path, "binary"))
-            return []
+            text = decode.utf16_text(data)
+            if text is None:
+                self.stats.skipped.append(Skipped(path, SkipReason.BINARY))
+                return []
+            data = text
         self.stats.bytes += len(data)
-        return self._findings(path, self.engine.scan(data), commit)
+        findings = self._findings(path, self.engine.scan(data), commit, data)
+        if path.endswith(".ipynb"):
+            findings.extend(self._notebook(path, data, commit, findings))
+        return findings
+
+    def _archive(
+        self,
+        path: str,
+        data: bytes,
+        kind: str,
+        commit: CommitInfo | None,
+        depth: int,
+        budget: decode.Budget | None,
+    ) -> list[Finding]:
+        if depth >= self.limits.max_depth:
+            self._limit(path, f"archive nested deeper than {self.limits.max_depth} levels")
+            return []
+        # One budget per top-level file: when it runs out, the whole file stops there.
+        top = budget is None
+        budget = budget if budget is not None else decode.Budget(self.limits)
+        findings: list[Finding] = []
+        try:
+            for inner, content in decode.expand(path, data, kind, budget):
+                findings.extend(self._scan(f"{path}!{inner}", content, commit, depth + 1, budget))
+        except decode.LimitHit as exc:
+            if not top:
+                raise
+            self._limit(path, str(exc))
+        except decode.ArchiveError as exc:
+            self.stats.skipped.append(Skipped(path, SkipReason.UNREADABLE))
+            self.stats.warnings.append(f"{path}: cannot read this {kind} archive ({exc})")
+        return findings
+
+    def _limit(self, path: str, why: str) -> None:
+        self.stats.skipped.append(Skipped(path, SkipReason.LIMIT))
+        self.stats.warnings.append(f"{path}: not scanned further, {why} (a zip bomb?)")
+
+    def _notebook(
+        self, path: str, data: bytes, commit: CommitInfo | None, raw: Sequence[Finding]
+    ) -> list[Finding]:
+        """Secrets a notebook's JSON hides from the raw scan (split or escaped in cells)."""
+        # The raw JSON holds a multi-line secret with its line breaks escaped (`\n`): compare
+        # secrets without line breaks, so one key is one finding.
+        seen = {(f.rule_id, _flat(f.secret)) for f in raw}
+        found: list[Finding] = []
+        for label, text in decode.notebook_cells(data):
+            located = self.engine.scan(text)
+            for finding in self._findings(f"{path}!{label}", located, commit, text):
+                key = (finding.rule_id, _flat(finding.secret))
+                if key not in seen:
+                    seen.add(key)
+                    found.append(finding)
+        return found
 
     def scan_stream(
         self, path: str, blocks: Iterable[bytes], commit: CommitInfo | None = None
@@ -77,8 +160,18 @@ class BlobScanner:
         """Findings in a stream of blocks (huge files, stdin), with bounded memory."""
         iterator = iter(blocks)
         first = next(iterator, b"")
+        if decode.worth_decoding(first[:BINARY_SNIFF]):
+            # An archive or UTF-16 text on a stream: decoding needs it whole, within the limit.
+            parts, size = [first], len(first)
+            for block in iterator:
+                parts.append(block)
+                size += len(block)
+                if size > self.limits.max_bytes:
+                    self._limit(path, f"over {self.limits.max_bytes // 1048576} MB to decode")
+                    return []
+            return self.scan_bytes(path, b"".join(parts), commit)
         if is_binary(first):
-            self.stats.skipped.append(Skipped(path, "binary"))
+            self.stats.skipped.append(Skipped(path, SkipReason.BINARY))
             return []
 
         def counted() -> Iterator[bytes]:
@@ -88,7 +181,7 @@ class BlobScanner:
                 yield block
                 block = next(iterator, None)
 
-        return self._findings(path, list(self.engine.scan_chunks(counted())), commit)
+        return self._findings(path, list(self.engine.scan_chunks(counted())), commit, None)
 
     def scan_file(self, fs_path: str, rel_path: str) -> list[Finding]:
         """Findings in a file on disk; unreadable files become warnings, symlinks are skipped."""
@@ -106,7 +199,7 @@ class BlobScanner:
                 return []
             size = info.st_size
             if self.max_file_size and size > self.max_file_size:
-                self.stats.skipped.append(Skipped(rel_path, "too large"))
+                self.stats.skipped.append(Skipped(rel_path, SkipReason.TOO_LARGE))
                 self.stats.warnings.append(
                     f"{rel_path}: skipped, {size / 1048576:.0f} MB is over scan.max_file_size_mb"
                 )
@@ -117,10 +210,12 @@ class BlobScanner:
                     # Most bytes of a source tree are binaries (shared objects, wheels, images):
                     # judge by the head before reading the rest.
                     head = os.read(fd, BINARY_SNIFF)
-                    if b"\0" in head:
-                        self.stats.skipped.append(Skipped(rel_path, "binary"))
+                    if b"\0" in head and not decode.worth_decoding(head):
+                        self.stats.skipped.append(Skipped(rel_path, SkipReason.BINARY))
                         return []
                     return self.scan_bytes(rel_path, head + _read_all(fd, size - len(head)))
+                return self.scan_bytes(rel_path, _read_all(fd, size))
+            if decode.archive_kind(os.pread(fd, BINARY_SNIFF, 0)) is not None:
                 return self.scan_bytes(rel_path, _read_all(fd, size))
             with os.fdopen(fd, "rb", closefd=False) as handle:
                 return self.scan_stream(rel_path, iter(lambda: handle.read(BLOCK_SIZE), b""))
@@ -131,15 +226,37 @@ class BlobScanner:
             os.close(fd)
 
     def _unreadable(self, rel_path: str, exc: OSError) -> None:
-        self.stats.skipped.append(Skipped(rel_path, "unreadable"))
+        self.stats.skipped.append(Skipped(rel_path, SkipReason.UNREADABLE))
         self.stats.warnings.append(f"{rel_path}: cannot read ({exc.strerror or exc})")
 
+    def _path_findings(self, path: str, commit: CommitInfo | None) -> list[Finding]:
+        return [
+            Finding(
+                rule_id=rule.id,
+                kind=rule.description or f"custom rule {rule.id}",
+                severity=rule.severity.value,
+                path=path,
+                line=1,
+                column=1,
+                fix=f"Remove this file from the repository (custom rule {rule.id}).",
+                secret=path,
+                commit=commit,
+            )
+            for rule in self.path_rules
+            if rule.paths is not None and rule.paths(path)
+        ]
+
     def _findings(
-        self, path: str, located: Sequence[Located], commit: CommitInfo | None
+        self,
+        path: str,
+        located: Sequence[Located],
+        commit: CommitInfo | None,
+        data: bytes | None,
     ) -> list[Finding]:
         if not located:
             return []
         path_allowed = bool(self.allow_paths) and path_matches(path, self.allow_paths)
+        path_filter = self.path_filter
         findings: list[Finding] = []
         for item in located:
             if item.allowed:
@@ -148,22 +265,51 @@ class BlobScanner:
             if path_allowed:
                 self.stats.suppressed_path += 1
                 continue
-            hit = item.hit
-            findings.append(
-                Finding(
-                    rule_id=hit.detector.id,
-                    kind=hit.kind,
-                    severity=hit.detector.severity.value,
-                    path=path,
-                    line=item.line,
-                    column=item.column,
-                    fix=hit.detector.fix,
-                    secret=hit.secret.decode("utf-8", "surrogateescape"),
-                    commit=commit,
-                    related=hit.related.decode("ascii", "replace") if hit.related else None,
+            outer = item.hit
+            if outer.detector.id in decode.DECODER_IDS:
+                hits = [(h, f"{h.kind} (base64-encoded)") for h in self._decoded(outer, 1)]
+            else:
+                hits = [(outer, outer.kind)]
+            for hit, kind in hits:
+                sha = commit.sha if commit is not None else None
+                buffer = data if hit is outer else None  # a decoded hit indexes its payload
+                if path_filter is not None and not path_filter(hit, path, buffer, sha):
+                    self.stats.suppressed_path += 1
+                    continue
+                findings.append(
+                    Finding(
+                        rule_id=hit.detector.id,
+                        kind=kind,
+                        severity=hit.detector.severity.value,
+                        path=path,
+                        line=item.line,
+                        column=item.column,
+                        fix=hit.detector.fix,
+                        secret=hit.secret.decode("utf-8", "surrogateescape"),
+                        commit=commit,
+                        related=hit.related.decode("ascii", "replace") if hit.related else None,
+                    )
                 )
-            )
         return findings
+
+    def _decoded(self, hit: Hit, depth: int) -> list[Hit]:
+        """The secrets inside a base64 blob the engine flagged (encodings within encodings
+        too, down to the archive depth limit)."""
+        found: list[Hit] = []
+        for _, payload in decode.base64_payloads(hit.detector.id, hit.secret):
+            for inner in self.engine.find(payload):
+                if inner.detector.id not in decode.DECODER_IDS:
+                    found.append(inner)
+                elif depth < self.limits.max_depth:
+                    found.extend(self._decoded(inner, depth + 1))
+        return found
+
+
+_LINE_BREAKS = re.compile(r"\\[nr]|\s")
+
+
+def _flat(secret: str) -> str:
+    return _LINE_BREAKS.sub("", secret)
 
 
 def _read_all(fd: int, size: int) -> bytes:

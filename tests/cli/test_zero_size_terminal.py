@@ -66,7 +66,7 @@ def test_scan_findings_are_printed_on_a_zero_size_terminal(
 ) -> None:
     key = KeyFactory(7).anthropic_api()
     (tmp_path / "settings.py").write_text(f'ANTHROPIC_API_KEY = "{key.value}"\n', encoding="utf-8")
-    code, output = run_in_pty("scan", str(tmp_path), cwd=tmp_path, columns=columns)
+    code, output = run_in_pty("scan", ".", cwd=tmp_path, columns=columns)
     assert code == 1, output
     assert "anthropic-api-key" in output
     assert "settings.py" in output

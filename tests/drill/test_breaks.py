@@ -28,9 +28,9 @@ def _disable_rules(*rules: str) -> Break:
         real = engine.default_engine
 
         def weakened(
-            detectors: Any = engine.DETECTORS, *, disabled: Any = (), backend: str = "auto"
+            detectors: Any = engine.DETECTORS, *, disabled: Any = (), **options: Any
         ) -> Any:
-            return real(detectors, disabled=(*disabled, *rules), backend=backend)
+            return real(detectors, disabled=(*disabled, *rules), **options)
 
         mp.setattr(engine, "default_engine", weakened)
 

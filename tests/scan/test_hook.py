@@ -155,3 +155,44 @@ def test_pre_commit_framework_runs_the_published_hook(tmp_path: Path) -> None:
     user.add("settings.py")
     passed = _commit(user, env)
     assert passed.returncode == 0, passed.stdout + passed.stderr
+
+
+def _follow_the_hint(output: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the accept command the blocked commit printed, word for word."""
+    import shlex
+
+    (line,) = [ln for ln in output.splitlines() if "to accept these findings:" in ln]
+    command = line.split("to accept these findings:", 1)[1].split(" (", 1)[0].strip()
+    words = shlex.split(command)
+    assert words[0] == "claudesec"
+    # `claudesec` as the user's shell finds it: the console script of this installation.
+    words[0] = str(Path(sysconfig.get_path("scripts")) / "claudesec")
+    return subprocess.run(words, cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def test_following_the_blocked_commit_hint_unblocks_the_hook(
+    git_repo: GitRepo, run_cli: RunCli
+) -> None:
+    assert run_cli("hook", "install", "--repo", str(git_repo.path)).exit_code == 0
+    factory = KeyFactory(82)
+    git_repo.write("fixture.py", f'KEY = "{factory.anthropic_api().value}"\n')
+    git_repo.add("fixture.py")
+    blocked = _commit(git_repo)
+    assert blocked.returncode != 0
+    accepted = _follow_the_hint(blocked.stdout + blocked.stderr, git_repo.path)
+    assert accepted.returncode == 0, accepted.stderr
+    assert _commit(git_repo).returncode == 0  # the very next commit goes through
+
+    # A second accepted leak keeps the first one accepted (the hook sees only the index).
+    git_repo.write("other.py", f'TOKEN = "{factory.github_classic().value}"\n')
+    git_repo.add("other.py")
+    again = _commit(git_repo)
+    assert again.returncode != 0
+    assert _follow_the_hint(again.stdout + again.stderr, git_repo.path).returncode == 0
+    assert _commit(git_repo).returncode == 0
+    assert run_cli("scan", str(git_repo.path)).exit_code == 0
+
+    # A new secret is still blocked: the baseline accepts what was accepted, nothing more.
+    git_repo.write("new.py", f'KEY = "{factory.anthropic_api().value}"\n')
+    git_repo.add("new.py")
+    assert _commit(git_repo).returncode != 0

@@ -130,9 +130,16 @@ def test_no_output_anywhere_contains_a_planted_secret(
         (git / path.name).write_text(path.read_text())
     subprocess.run(["git", "add", "."], cwd=git, check=True)
     outputs: list[str] = []
-    files = [tmp_path / "r.json", tmp_path / "r.sarif", tmp_path / "r.txt", tmp_path / "b.json"]
+    files = [
+        tmp_path / "r.json",
+        tmp_path / "r.sarif",
+        tmp_path / "r.txt",
+        tmp_path / "b.json",
+        tmp_path / "r.jsonl",
+    ]
     for args in (
         ("scan", str(root)),
+        ("scan", str(root), "-f", "jsonl", "-o", str(files[4])),
         ("scan", str(root), "-f", "json", "-o", str(files[0])),
         ("scan", str(root), "-f", "sarif", "-o", str(files[1])),
         ("scan", str(root), "-o", str(files[2])),
@@ -157,3 +164,17 @@ def test_no_output_anywhere_contains_a_planted_secret(
     assert "commit blocked" in blob
     for secret in secrets:
         assert secret not in blob, f"a planted secret of length {len(secret)} leaked"
+
+
+def test_jsonl_streams_one_finding_per_line_then_a_summary(
+    leaky: tuple[Path, list[str]], run_cli: RunCli
+) -> None:
+    root, _ = leaky
+    result = run_cli("scan", str(root), "-f", "jsonl")
+    assert result.exit_code == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    *findings, summary = lines
+    assert {f["type"] for f in findings} == {"finding"} and summary["type"] == "summary"
+    assert summary["findings"] == len(findings) > 10
+    document = json.loads(run_cli("scan", str(root), "-f", "json").stdout)
+    assert [{k: v for k, v in f.items() if k != "type"} for f in findings] == document["findings"]

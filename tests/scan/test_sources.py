@@ -351,3 +351,41 @@ def test_history_skips_oversized_blobs_without_reading_them(
     assert [f.path for f in found] == ["small.env"]
     assert len(requested) == 1
     assert any("big.log" in w and "max_file_size" in w for w in scanner.stats.warnings)
+
+
+def test_history_reports_each_distinct_secret_once_with_its_lifetime(
+    git_repo: GitRepo, run_cli: RunCli
+) -> None:
+    factory = KeyFactory(44)
+    gone, kept = factory.anthropic_api().value, factory.github_classic().value
+    intro = _commit_at(git_repo, "2024-01-01T00:00:00+00:00", "a.py", f"K = '{gone}'\n", "Ann")
+    # Three more commits edit the file around the key: old view, one finding per version.
+    for n, day in enumerate(("02", "03", "04"), start=1):
+        body = f"K = '{gone}'\n" + "".join(f"x{i} = {i}\n" for i in range(n))
+        last = _commit_at(git_repo, f"2024-01-{day}T00:00:00+00:00", "a.py", body, "Ann")
+    _commit_at(git_repo, "2024-01-05T00:00:00+00:00", "a.py", "K = os.environ['K']\n", "Ann")
+    _commit_at(git_repo, "2024-01-06T00:00:00+00:00", "b.env", f"T={kept}\n", "Ben")
+    _commit_at(git_repo, "2024-01-07T00:00:00+00:00", "c.txt", "unrelated\n", "Ben")
+    path = str(git_repo.path)
+
+    findings = report(run_cli("scan", "--history", path, "-f", "json"))["findings"]
+    by_rule = {f["rule_id"]: f for f in findings}
+    assert len(findings) == 2
+    removed = by_rule["anthropic-api-key"]
+    assert removed["commit"]["sha"] == intro
+    assert removed["history"] == {
+        "first_commit": intro,
+        "last_commit": last,
+        "last_date": "2024-01-04T00:00:00+00:00",
+        "in_tree": False,
+        "commits": 4,
+        "paths": 1,
+    }
+    live = by_rule["github-token"]["history"]
+    assert live["in_tree"] is True and live["commits"] == 2
+
+    text = run_cli("scan", "--history", path)
+    assert "no longer in HEAD; in 4 commits" in text.stdout
+    assert "still in HEAD; in 2 commits" in text.stdout
+    old = report(run_cli("scan", "--history", path, "--all-occurrences", "-f", "json"))
+    assert len(old["findings"]) == 5 and all(f["history"] is None for f in old["findings"])

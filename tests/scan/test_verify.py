@@ -111,3 +111,33 @@ def test_scan_without_verify_never_imports_boto3(tmp_path: Path) -> None:
         cwd=Path(__file__).resolve().parents[2],
     )
     assert out.stdout.strip().splitlines()[-1:] in ([""], [])
+
+
+def test_fail_on_live_reports_dead_keys_without_failing(
+    emulator: Emulator, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dead = emulator.state.add_key("api", name="dead", status="inactive")
+    (tmp_path / "a.env").write_text(f"DEAD={dead.secret}\n")
+    _config(tmp_path, base_url=emulator.base_url)
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("scan", "--verify").exit_code == 1  # by default every finding fails
+    relaxed = run_cli("scan", "--verify", "--fail-on", "live")
+    assert relaxed.exit_code == 0
+    assert "verified: invalid" in relaxed.stdout  # still reported
+    assert "1 invalid" in relaxed.stderr and "so not failed" in relaxed.stderr
+    live = emulator.state.add_key("api", name="live")
+    (tmp_path / "b.env").write_text(f"LIVE={live.secret}\n")
+    assert run_cli("scan", "--verify", "--fail-on", "live").exit_code == 1
+    only = report(run_cli("scan", "--only-verified", "-f", "json"))
+    assert [f["path"] for f in only["findings"]] == ["b.env"]
+    assert only["summary"]["failing"] == 1
+
+
+def test_fail_on_needs_verify_and_known_verdicts(
+    tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    missing = run_cli("scan", "--fail-on", "live")
+    assert missing.exit_code == 2 and "--verify" in missing.stderr
+    typo = run_cli("scan", "--verify", "--fail-on", "lvie")
+    assert typo.exit_code == 2 and "'lvie'" in typo.stderr

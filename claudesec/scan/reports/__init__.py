@@ -11,6 +11,7 @@ REGISTRY: Registry[type[ReportFormat]] = Registry(
         "text": "claudesec.scan.reports.text:TextFormat",
         "json": "claudesec.scan.reports.json:JsonFormat",
         "sarif": "claudesec.scan.reports.sarif:SarifFormat",
+        "jsonl": "claudesec.scan.reports.jsonl:JsonLinesFormat",
     },
 )
 FORMATS = REGISTRY.names

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from claudesec import __version__
@@ -35,6 +36,39 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
             }
         ),
         "verification": finding.verification,
+        "history": (
+            None
+            if finding.history is None
+            else {
+                "first_commit": commit.sha if commit is not None else None,
+                "last_commit": finding.history.last.sha,
+                "last_date": finding.history.last.date,
+                "in_tree": finding.history.in_tree,
+                "commits": finding.history.commits,
+                "paths": finding.history.paths,
+            }
+        ),
+    }
+
+
+def summary_dict(result: ScanResult) -> dict[str, Any]:
+    """The run's counters, as the JSON and JSON Lines reports give them."""
+    stats = result.stats
+    return {
+        "findings": len(result.findings),
+        "failing": len(result.failing),
+        "files": stats.files,
+        "blobs": stats.blobs,
+        "commits": stats.commits,
+        "bytes": stats.bytes,
+        "duration_s": round(result.duration_s, 4),
+        "suppressed": {
+            "inline": stats.suppressed_inline,
+            "path": stats.suppressed_path,
+            "baseline": stats.suppressed_baseline,
+        },
+        "not_scanned": dict(sorted(Counter(s.reason for s in stats.skipped).items())),
+        "prefilter": result.backend,
     }
 
 
@@ -48,20 +82,7 @@ class JsonFormat(ReportFormat):
             "tool": {"name": "claudesec", "version": __version__},
             "source": result.source,
             "root": result.root,
-            "summary": {
-                "findings": len(result.findings),
-                "files": stats.files,
-                "blobs": stats.blobs,
-                "commits": stats.commits,
-                "bytes": stats.bytes,
-                "duration_s": round(result.duration_s, 4),
-                "suppressed": {
-                    "inline": stats.suppressed_inline,
-                    "path": stats.suppressed_path,
-                    "baseline": stats.suppressed_baseline,
-                },
-                "prefilter": result.backend,
-            },
+            "summary": summary_dict(result),
             "findings": [finding_dict(f) for f in result.findings],
             "skipped": [{"path": s.path, "reason": s.reason} for s in stats.skipped],
             "warnings": list(stats.warnings),

@@ -8,7 +8,7 @@ from typing import Any
 from claudesec import __version__
 from claudesec.detect.catalogue import DETECTORS
 from claudesec.detect.rules import Detector
-from claudesec.scan.model import ScanResult
+from claudesec.scan.model import Finding, ScanResult
 from claudesec.scan.reports.interface import ReportFormat
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -38,12 +38,30 @@ def _rule(detector: Detector) -> dict[str, Any]:
     }
 
 
+def _custom_rule(finding: Finding) -> dict[str, Any]:
+    severity = finding.severity
+    return {
+        "id": finding.rule_id,
+        "shortDescription": {"text": f"Leaked {finding.kind}"},
+        "help": {"text": finding.fix, "markdown": finding.fix},
+        "defaultConfiguration": {"level": _LEVEL.get(severity, "warning")},
+        "properties": {
+            "tags": ["security", "secret", "custom", "external/cwe/cwe-798"],
+            "security-severity": _SECURITY_SEVERITY.get(severity, "5.5"),
+        },
+    }
+
+
 class SarifFormat(ReportFormat):
     name = "sarif"
 
     def render(self, result: ScanResult) -> str:
         rules = [_rule(d) for d in DETECTORS]
         index = {d.id: i for i, d in enumerate(DETECTORS)}
+        for finding in result.findings:
+            if finding.rule_id not in index:  # a custom rule: described by its finding
+                index[finding.rule_id] = len(rules)
+                rules.append(_custom_rule(finding))
         results: list[dict[str, Any]] = []
         for finding in result.findings:
             entry: dict[str, Any] = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from claudesec.scan.model import Finding, ScanResult
 from claudesec.scan.reports.interface import ReportFormat
 
@@ -29,11 +31,23 @@ class TextFormat(ReportFormat):
             out.append((head, _STYLES.get(finding.severity, "")))
             if finding.commit is not None:
                 commit = finding.commit
+                first = "introduced in commit" if finding.history is not None else "commit"
                 out.append(
                     (
-                        f"    commit {commit.sha[:12]} by {commit.author} <{commit.email}> "
+                        f"    {first} {commit.sha[:12]} by {commit.author} <{commit.email}> "
                         f"on {commit.date}",
                         "dim",
+                    )
+                )
+            span = finding.history
+            if span is not None:
+                where = "still in HEAD" if span.in_tree else "no longer in HEAD"
+                paths = f", under {span.paths} paths" if span.paths > 1 else ""
+                out.append(
+                    (
+                        f"    last in commit {span.last.sha[:12]} on {span.last.date}; {where}; "
+                        f"in {span.commits} commit{'s' if span.commits != 1 else ''}{paths}",
+                        "bold" if span.in_tree else "dim",
                     )
                 )
             if finding.verification is not None:
@@ -70,10 +84,18 @@ def summary(result: ScanResult) -> str:
     ]
     if suppressed:
         parts.append(f"{suppressed} suppressed")
+    verdicts = Counter(f.verification for f in result.findings if f.verification)
+    if verdicts:
+        parts.append(", ".join(f"{n} {v}" for v, n in sorted(verdicts.items())))
+        if result.fail_on and result.findings and not result.failing:
+            parts.append(f"none {'/'.join(sorted(result.fail_on))}, so not failed")
     line = "claudesec scan: " + ", ".join(parts)
-    if result.findings:
+    if stats.skipped:
+        # Never let a partial scan read as a whole one (issue 15): say what was not looked at.
+        reasons = Counter(s.reason for s in stats.skipped)
+        detail = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
         line += (
-            "\n  to accept existing findings: claudesec scan --write-baseline "
-            ".claudesec-baseline.json, then scan with --baseline"
+            f"\n  not scanned: {len(stats.skipped)} file{'s' if len(stats.skipped) != 1 else ''}"
+            f" ({detail}); list them with --show-skipped"
         )
     return line

@@ -13,7 +13,8 @@ from collections.abc import Iterator, Sequence
 
 from claudesec.scan import parallel
 from claudesec.scan.model import Finding, ScanStats
-from claudesec.scan.scanner import BlobScanner, path_matches
+from claudesec.scan.paths import path_matches
+from claudesec.scan.scanner import BlobScanner
 from claudesec.scan.sources._git import repo_top, run_git
 from claudesec.scan.sources.interface import Source
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from claudesec.errors import GitError
-from claudesec.scan.model import Finding
-from claudesec.scan.scanner import BlobScanner, path_matches
+from claudesec.scan.model import Finding, Skipped, SkipReason
+from claudesec.scan.paths import path_matches
+from claudesec.scan.scanner import BlobScanner
 from claudesec.scan.sources._git import GitMissing, NotARepository, cat_blobs, repo_top, run_git
 from claudesec.scan.sources.interface import Source
 
@@ -58,6 +59,7 @@ class StagedSource(Source):
                 continue  # a submodule entry: no blob in this repository
             scanner.stats.files += 1
             if scanner.max_file_size and len(data) > scanner.max_file_size:
+                scanner.stats.skipped.append(Skipped(path, SkipReason.TOO_LARGE))
                 scanner.stats.warnings.append(f"{path}: skipped, over scan.max_file_size_mb")
                 continue
             findings.extend(scanner.scan_bytes(path, data))
