@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import ipaddress
 import json
 import math
@@ -58,17 +59,43 @@ def shannon_entropy(data: bytes) -> float:
     return -sum(c / total * math.log2(c / total) for c in Counter(data).values())
 
 
-def is_placeholder(value: bytes, *, min_entropy: float = 3.0) -> bool:
-    """Whether ``value`` is obviously not a real secret: a template, filler or a low-entropy run."""
-    lowered = value.lower()
-    if any(word in lowered for word in _PLACEHOLDER_WORDS):
+# A random key body of n characters drawn from an alphabet of a symbols (a >= 32 for every
+# format below; n <= 200) contains, with the probability noted (union bound, per key):
+#   a run of 8 equal characters:            n * a**-7           <= 200 * 32**-7 = 5.8e-09
+#   8 consecutive letters/digits of one of
+#   the _SEQUENCES, forwards or backwards:   n * 5 * 2 * a**-7   <= 5.8e-08 (letters of 1 case)
+# and its Shannon entropy sits far above every per-rule threshold (measured on 100,000
+# generated keys of each kind by tests/detect/test_placeholder_filters.py). Words are no
+# reason for a random-format key: "your" alone occurs in ~1 of 10,000 random base64 bodies of
+# 93 characters, so placeholder words are used only for values a person types (passwords,
+# assignments), never to reject a key of a fixed random format.
+_FILLER_RUN = re.compile(rb"(.)\1{7}")
+_FILLER_SEQUENCE = re.compile(
+    b"|".join(re.escape(seq[i : i + 8]) for seq in _SEQUENCES for i in range(len(seq) - 7))
+)
+# Human-typed values: the old, looser tests (runs of 6, sequences of 6, placeholder words).
+_TYPED_RUN = re.compile(rb"(.)\1{5}")
+_TYPED_SEQUENCE = re.compile(
+    b"|".join(re.escape(seq[i : i + 6]) for seq in _SEQUENCES for i in range(len(seq) - 5))
+)
+
+
+def is_placeholder(value: bytes, *, min_entropy: float = 3.0, typed: bool = True) -> bool:
+    """Whether ``value`` is obviously not a real secret: a template, filler or a low-entropy run.
+
+    ``typed`` values are written by people (passwords, assignments): placeholder words, runs of
+    6 and alphabet sequences of 6 reject them. A key of a fixed random format (``typed=False``)
+    is rejected only for what random material of that format cannot show (see the
+    probabilities above): a run of 8, a sequence of 8, or an entropy below ``min_entropy``.
+    """
+    if typed:
+        lowered = value.lower()
+        if any(word in lowered for word in _PLACEHOLDER_WORDS):
+            return True
+        if _TYPED_RUN.search(value) or _TYPED_SEQUENCE.search(value):
+            return True
+    elif _FILLER_RUN.search(value) or _FILLER_SEQUENCE.search(value):
         return True
-    if re.search(rb"(.)\1{5}", value):  # a real random token almost never repeats 6 times
-        return True
-    for seq in _SEQUENCES:
-        for i in range(len(seq) - 5):
-            if seq[i : i + 6] in value:
-                return True
     return shannon_entropy(value) < min_entropy
 
 
@@ -151,10 +178,44 @@ def crc_token(prefix_len: int) -> Validator:
 
 
 def random_body(prefix_len: int, min_entropy: float) -> Validator:
+    """A key of a fixed random format: rejected only as filler (see :func:`is_placeholder`)."""
+
     def check(secret: bytes, match: re.Match[bytes]) -> bool:
-        return not is_placeholder(secret[prefix_len:], min_entropy=min_entropy)
+        return not is_placeholder(secret[prefix_len:], min_entropy=min_entropy, typed=False)
 
     return check
+
+
+def anthropic_body(secret: bytes, match: re.Match[bytes]) -> bool:
+    """The random body after ``sk-ant-<kind><version>-`` (the version may have 2-4 digits)."""
+    body = secret.split(b"-", 3)[3]
+    return not is_placeholder(body, min_entropy=4.0, typed=False)
+
+
+def random_tail(min_entropy: float, separator: bytes = b"_") -> Validator:
+    """A key whose random body follows the last ``separator`` of its prefix (``sk_live_``)."""
+
+    def check(secret: bytes, match: re.Match[bytes]) -> bool:
+        body = secret.rsplit(separator, 1)[-1]
+        return not is_placeholder(body, min_entropy=min_entropy, typed=False)
+
+    return check
+
+
+def bedrock_key(secret: bytes, match: re.Match[bytes]) -> bool:
+    """An Amazon Bedrock API key: ``ABSK`` + base64 of ``BedrockAPIKey-<id>:<secret>``
+    (long-term), or ``bedrock-api-key-`` + base64 of a presigned bedrock URL (short-term)."""
+    encoded = secret[4:] if secret.startswith(b"ABSK") else secret[len(b"bedrock-api-key-") :]
+    try:
+        decoded = base64.b64decode(encoded + b"=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if decoded.startswith(b"BedrockAPIKey-"):
+        _, sep, key = decoded.partition(b":")
+        return bool(sep) and not is_placeholder(key, min_entropy=3.5, typed=False)
+    if decoded.startswith(b"bedrock.amazonaws.com"):
+        return b"X-Amz-Signature=" in decoded or b"X-Amz-Security-Token=" in decoded
+    return False
 
 
 def mixed_case_random(prefix_len: int, min_entropy: float) -> Validator:
@@ -162,21 +223,32 @@ def mixed_case_random(prefix_len: int, min_entropy: float) -> Validator:
 
     def check(secret: bytes, match: re.Match[bytes]) -> bool:
         body = secret[prefix_len:]
+        # P(no lower or no upper letter) for 24+ random base62 characters <= 2 * (36/62)**24
+        # = 4.6e-06: a true format property only for bodies of 40+ characters (6.8e-10).
         if not (re.search(rb"[a-z]", body) and re.search(rb"[A-Z]", body)):
             return False
-        return not is_placeholder(body, min_entropy=min_entropy)
+        return not is_placeholder(body, min_entropy=min_entropy, typed=False)
 
     return check
 
 
 def aws_secret(secret: bytes, match: re.Match[bytes]) -> bool:
     if not (re.search(rb"[a-z]", secret) and re.search(rb"[A-Z]", secret)):
-        return False  # a 40-char hex digest (git SHA) is not an AWS secret key
-    return not is_placeholder(secret, min_entropy=3.8)
+        # A 40-char hex digest (git SHA) is not an AWS secret key. P(a random 40-char base64
+        # body lacks a lower or an upper letter) = 2 * (38/64)**40 = 1.8e-09.
+        return False
+    # AWS documentation marks its keys `...EXAMPLEKEY`: P(a random 40-char base64 secret
+    # holds "EXAMPLE") = 34 * 64**-7 = 7.7e-12.
+    if b"EXAMPLE" in secret:
+        return False
+    return not is_placeholder(secret, min_entropy=3.8, typed=False)
 
 
 def aws_key_id(secret: bytes, match: re.Match[bytes]) -> bool:
-    return not is_placeholder(secret[4:], min_entropy=2.5)
+    # Documentation ids end in EXAMPLE: P(in 16 random base32 characters) = 10 * 32**-7 = 2.9e-10.
+    if b"EXAMPLE" in secret:
+        return False
+    return not is_placeholder(secret[4:], min_entropy=2.5, typed=False)
 
 
 def _b64_json(part: bytes) -> object:
@@ -186,26 +258,253 @@ def _b64_json(part: bytes) -> object:
         return None
 
 
-# RFC 7519 registered claims. A token that grants access says who (sub), for whom (aud), by
-# whom (iss) or until when (exp, iat, nbf): one with none of them, such as `{"some": "payload"}`,
-# is a README demonstration of the encoding, not a session anyone could replay.
-_JWT_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
-
-
 def jwt(secret: bytes, match: re.Match[bytes]) -> bool:
+    """A signed token: its header names a real algorithm and its payload is a JSON object.
+
+    Registered claims are not required: many issued tokens carry only custom claims (a user id,
+    a role), and a replayable token is a credential whatever its claims are called.
+    """
     header, payload, _ = secret.split(b".", 2)
     decoded = _b64_json(header)
     if not (isinstance(decoded, dict) and "alg" in decoded and decoded.get("alg") != "none"):
         return False
     claims = _b64_json(payload)
-    return not isinstance(claims, dict) or not _JWT_CLAIMS.isdisjoint(claims)
+    return isinstance(claims, dict) and bool(claims)
 
 
-def pem(secret: bytes, match: re.Match[bytes]) -> bool:
-    body = re.sub(rb"\\[nr]|\s|-----[A-Z0-9 ]+-----|[A-Za-z-]+:[^\n\\]*", b"", secret)
-    if len(body) < 64:
+# ----------------------------------------------------------------- private keys
+#
+# A private key is recognised by its structure, not by how random its text looks: the base64
+# body of a real key decodes to a DER SEQUENCE whose length field covers exactly the decoded
+# bytes (PKCS#1, PKCS#8, SEC1, DSA, encrypted PKCS#8), to the `openssh-key-v1` record, or to an
+# OpenPGP packet. Every key the tools write passes (false rejections: 0, by construction);
+# filler ("AAAA...", "...", a truncated line) fails. An OpenSSH body always holds runs like
+# `AAAAAA` (big-endian lengths), which is why no randomness test may judge it.
+
+_PEM_LINE_BREAK = re.compile(rb"\\{1,3}[nr]|\s")
+_PEM_HEADER_FIELD = re.compile(rb"(?m)^[ \t]*[A-Za-z-]{2,30}:[^\n\\]*")
+_PEM_ARMOR = re.compile(rb"-----(?:BEGIN|END) ([A-Z0-9 ]*?)PRIVATE KEY(?: BLOCK)?-----")
+_PGP_CHECKSUM = re.compile(rb"(?:\\{1,3}[nr]|\s)=[A-Za-z0-9+/]{4}\s*$")
+_PPK_FIELD = re.compile(rb"(?m)^(Encryption|Private-Lines|Private-MAC):[ \t]*(\S+)")
+
+
+def _der_sequence(data: bytes) -> bool:
+    """Whether ``data`` is exactly one DER SEQUENCE (tag 0x30 with a length covering the rest)."""
+    if len(data) < 16 or data[0] != 0x30:
         return False
-    return not is_placeholder(body, min_entropy=4.0)
+    first = data[1]
+    if first < 0x80:
+        return 2 + first == len(data)
+    width = first & 0x7F
+    if not 1 <= width <= 3:
+        return False
+    return 2 + width + int.from_bytes(data[2 : 2 + width], "big") == len(data)
+
+
+def _openssh_encrypted(data: bytes) -> bool | None:
+    """None unless ``data`` is an openssh-key-v1 record; else whether its cipher is not none."""
+    magic = b"openssh-key-v1\0"
+    if not data.startswith(magic) or len(data) < len(magic) + 4:
+        return None
+    size = int.from_bytes(data[len(magic) : len(magic) + 4], "big")
+    cipher = data[len(magic) + 4 : len(magic) + 4 + size]
+    if not 1 <= size <= 64 or len(cipher) != size:
+        return None
+    return cipher != b"none"
+
+
+def private_key_state(secret: bytes) -> bool | None:
+    """None when ``secret`` is not a private key as a tool writes it; else whether it is
+    encrypted (a passphrase protects it)."""
+    if secret.startswith(b"PuTTY-User-Key-File-"):
+        fields = {m.group(1): m.group(2) for m in _PPK_FIELD.finditer(secret)}
+        mac = fields.get(b"Private-MAC", b"")
+        if b"Private-Lines" not in fields or not re.fullmatch(rb"[0-9a-f]{40,64}", mac):
+            return None
+        return fields.get(b"Encryption", b"none") != b"none"
+    armor = _PEM_ARMOR.match(secret)
+    if armor is None:
+        return None
+    label = armor.group(1)
+    inner = secret[armor.end() : secret.rfind(b"-----END")]
+    encrypted_header = b"ENCRYPTED" in inner and b"Proc-Type" in inner
+    if b"PGP" in label:
+        inner = _PGP_CHECKSUM.sub(b"", inner)
+    body = _PEM_LINE_BREAK.sub(b"", _PEM_HEADER_FIELD.sub(b"", _unescape_lines(inner)))
+    try:
+        data = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if b"OPENSSH" in label:
+        return _openssh_encrypted(data)
+    if b"PGP" in label:
+        # An OpenPGP packet header has its top bit set (RFC 4880 4.2).
+        return False if len(data) >= 64 and data[0] & 0x80 else None
+    if encrypted_header:
+        # Legacy OpenSSL encryption: the body is ciphertext in whole cipher blocks.
+        return True if len(data) >= 64 and len(data) % 8 == 0 else None
+    if not _der_sequence(data):
+        return None
+    return b"ENCRYPTED" in label
+
+
+def _unescape_lines(inner: bytes) -> bytes:
+    """Turn escaped line breaks (JSON, YAML, a string in a string) back into newlines."""
+    return re.sub(rb"\\{1,3}[nr]", b"\n", inner)
+
+
+def private_key(secret: bytes, match: re.Match[bytes]) -> bool:
+    """A private key nobody protected with a passphrase."""
+    return private_key_state(secret) is False
+
+
+def encrypted_private_key(secret: bytes, match: re.Match[bytes]) -> bool:
+    """A private key protected by a passphrase: still worth reporting, at lower severity."""
+    return private_key_state(secret) is True
+
+
+def kubeconfig_key(secret: bytes, match: re.Match[bytes]) -> bool:
+    """``client-key-data``: base64 of a PEM private key."""
+    try:
+        decoded = base64.b64decode(secret, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return private_key_state(decoded.strip()) is not None
+
+
+# ----------------------------------------------------------------- passwords people type
+
+_TRIVIAL = frozenset(
+    {b"password", b"passwd", b"pass", b"secret", b"pwd", b"token", b"none", b"null", b"changeme"}
+)
+
+
+def typed_password(value: bytes) -> bool:
+    """Whether ``value`` could be a real password: not a template, filler, or a bare word."""
+    if len(value) < 4 or value.lower() in _TRIVIAL:
+        return False
+    if value.startswith((b"$", b"%", b"{", b"<", b"*", b":", b"@", b"#")):
+        return False  # ${VAR}, %(name)s, {{ var }}, <password>, ****
+    if is_placeholder(value, min_entropy=1.5):
+        return False
+    return not is_wordy(value)
+
+
+def _basic_pair(encoded: bytes) -> bytes | None:
+    """The password of a base64 ``user:password`` pair, or None."""
+    try:
+        decoded = base64.b64decode(encoded + b"=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    user, sep, password = decoded.partition(b":")
+    if not sep or not user or not password or not decoded.isascii():
+        return None
+    if not all(32 < c < 127 for c in decoded):
+        return None
+    return password
+
+
+def basic_auth(secret: bytes, match: re.Match[bytes]) -> bool:
+    """HTTP Basic credentials or a docker ``auth``: base64 of ``user:password``."""
+    password = _basic_pair(secret)
+    return password is not None and typed_password(password)
+
+
+def bearer_token(secret: bytes, match: re.Match[bytes]) -> bool:
+    """An opaque bearer token: long, mixed letters and digits, not a variable or a path."""
+    if len(secret) < 20 or _CODE_VALUE.match(secret):
+        return False
+    if not (re.search(rb"[0-9]", secret) and re.search(rb"[A-Za-z]", secret)):
+        return False
+    return not (is_placeholder(secret, min_entropy=3.5) or is_wordy(secret))
+
+
+def npmrc_auth(secret: bytes, match: re.Match[bytes]) -> bool:
+    """``_authToken`` (an opaque token), ``_auth`` (base64 user:password) or ``_password``
+    (base64 of the password) in an .npmrc."""
+    field = match.group("field")
+    if field == b"_auth":
+        return basic_auth(secret, match)
+    if field == b"_password":
+        try:
+            password = base64.b64decode(secret + b"=" * (-len(secret) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        return password.isascii() and typed_password(password)
+    return len(secret) >= 16 and not is_placeholder(secret, min_entropy=3.0)
+
+
+def password_value(secret: bytes, match: re.Match[bytes]) -> bool:
+    """A password field of a credential file (.netrc, .pypirc, curl -u, a connection string)."""
+    return typed_password(secret)
+
+
+# Words that make a line a database connection string (JDBC, ODBC, ADO.NET, libpq).
+_CONNECTION_CONTEXT = re.compile(
+    rb"(?i)jdbc:|odbc|driver\s*=|server\s*=|data source\s*=|host\s*=|user ?id\s*=|uid\s*="
+    rb"|database\s*=|initial catalog\s*=|dbname\s*="
+)
+
+
+def connection_string_password(secret: bytes, match: re.Match[bytes]) -> bool:
+    """``Password=...`` inside a connection string: the line must read as one."""
+    data = match.string
+    line_start = data.rfind(b"\n", 0, match.start()) + 1
+    line_end = data.find(b"\n", match.end())
+    line = data[line_start : line_end if line_end != -1 else len(data)]
+    before = data[max(line_start, match.start() - 1) : match.start()]
+    if (
+        before not in (b";", b"?", b"&", b'"', b"'", b" ", b"\t", b"")
+        and line_start != match.start()
+    ):
+        return False
+    return bool(_CONNECTION_CONTEXT.search(line)) and typed_password(secret)
+
+
+def kubernetes_secret(secret: bytes, match: re.Match[bytes]) -> bool:
+    """A ``kind: Secret`` manifest's data: one value decodes (``data``) or reads (``stringData``)
+    as a plausible secret."""
+    string_data = match.group("field") == b"stringData"
+    for line in secret.splitlines():
+        _, sep, value = line.partition(b":")
+        value = value.strip().strip(b"\"'")
+        if not sep or not value:
+            continue
+        if not string_data:
+            try:
+                value = base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                continue
+        if len(value) >= 8 and value.isascii() and typed_password(value.strip()):
+            return True
+    return False
+
+
+# Public sample keys that documentation and SDKs ship (firebase-android-sdk examples, the
+# same list other scanners allow). Kept as truncated SHA-256 digests so no key-shaped literal
+# sits in this repository.
+_GOOGLE_SAMPLE_KEYS = frozenset(
+    {
+        "f56e323494a6ffc2064e7a955908957d",
+        "2037abcaffb2b77785da716cf7ccff4f",
+        "3f370c9dd8225c63b5c77de1f785edc9",
+        "e4a5542bb7fd7b67e943c71ad29c34b5",
+        "a19f89ab3555eac10c40741f6df79ecf",
+        "0b476bdf9acf2123d547b5ae76f1e598",
+        "eb540d2b6ee2a0a47c5779bc8a014178",
+        "37f8f09bdf12c2f2eae4ead7273a62dd",
+        "8731261cb72d86267a32a532ebd3df42",
+        "49f777db995e8260da7ca9ffdf0c08d6",
+        "27a9a42931dff7eb2f8434e20a9bce97",
+        "dc0fcf046c61640cbd1e8b999ada3262",
+    }
+)
+
+
+def google_api_key(secret: bytes, match: re.Match[bytes]) -> bool:
+    if hashlib.sha256(secret).hexdigest()[:32] in _GOOGLE_SAMPLE_KEYS:
+        return False
+    return not is_placeholder(secret[4:], min_entropy=3.5, typed=False)
 
 
 # Domains reserved for documentation (RFC 2606, RFC 6761): credentials for them cannot work.
