@@ -40,6 +40,7 @@ from claudesec.detect.validators import (
     npmrc_auth,
     password_value,
     phone_valid,
+    prefixed_body,
     private_key,
     random_body,
     random_tail,
@@ -135,7 +136,7 @@ DETECTORS: tuple[Detector, ...] = (
         id="aws-bedrock-api-key",
         kind="Amazon Bedrock API key",
         keywords=("ABSKQmVkcm9ja0FQSUtleS", "bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t"),
-        pattern=r"""(?<![A-Za-z0-9/+=_-])(?P<secret>(?:ABSKQmVkcm9ja0FQSUtleS[A-Za-z0-9+/]{40,400}
+        pattern=r"""(?<![A-Za-z0-9/+_-])(?P<secret>(?:ABSKQmVkcm9ja0FQSUtleS[A-Za-z0-9+/]{40,400}
             |bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[A-Za-z0-9+/]{60,4000})={0,2})
             (?![A-Za-z0-9/+=])""",
         severity=Severity.CRITICAL,
@@ -192,7 +193,7 @@ DETECTORS: tuple[Detector, ...] = (
         severity=Severity.HIGH,
         fix="Revoke it (Google's OAuth revoke endpoint, or reset the OAuth client's secret in "
         "Google Cloud Console) and keep tokens in the client's credential store.",
-        validate=random_tail(3.5, b"-"),
+        validate=prefixed_body((b"ya29.", b"1//0", b"GOCSPX-"), 3.5),
         after=2010,
     ),
     Detector(

@@ -202,6 +202,17 @@ def random_tail(min_entropy: float, separator: bytes = b"_") -> Validator:
     return check
 
 
+def prefixed_body(prefixes: tuple[bytes, ...], min_entropy: float) -> Validator:
+    """A key made of one of ``prefixes`` and a random body."""
+
+    def check(secret: bytes, match: re.Match[bytes]) -> bool:
+        prefix = next((p for p in prefixes if secret.startswith(p)), b"")
+        body = secret[len(prefix) :]
+        return not is_placeholder(body, min_entropy=min_entropy, typed=False)
+
+    return check
+
+
 def bedrock_key(secret: bytes, match: re.Match[bytes]) -> bool:
     """An Amazon Bedrock API key: ``ABSK`` + base64 of ``BedrockAPIKey-<id>:<secret>``
     (long-term), or ``bedrock-api-key-`` + base64 of a presigned bedrock URL (short-term)."""
@@ -535,6 +546,37 @@ _NOT_SECRETS = frozenset(
 )
 
 
+# Formats a specific rule recognises by their prefix: when that rule rejects a value (a public
+# sample, a bad checksum, filler), the generic rule must not report it under another name.
+_OWNED_PREFIXES = (
+    b"sk-ant-",
+    b"eyJ",
+    b"AIza",
+    b"ghp_",
+    b"gho_",
+    b"ghu_",
+    b"ghs_",
+    b"ghr_",
+    b"github_pat_",
+    b"glpat-",
+    b"xox",
+    b"xapp-",
+    b"sk_live_",
+    b"sk_test_",
+    b"rk_live_",
+    b"rk_test_",
+    b"whsec_",
+    b"npm_",
+    b"hf_",
+    b"pypi-",
+    b"csp_",
+    b"AKIA",
+    b"ASIA",
+    b"ya29.",
+    b"GOCSPX-",
+    b"ABSK",
+    b"bedrock-api-key-",
+)
 _UUID = re.compile(
     rb"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 )
@@ -558,10 +600,10 @@ def assignment(secret: bytes, match: re.Match[bytes]) -> bool:
         return False  # no digit: identifiers, header names, prose
     if secret.lower() in _NOT_SECRETS or _UUID.match(secret) or _TIMESTAMP.match(secret):
         return False
-    if _CODE_VALUE.match(secret) or secret.startswith(
-        (b"/", b"./", b"~", b"http", b"sk-ant-", b"arn:", b"eyJ")
-    ):
+    if _CODE_VALUE.match(secret) or secret.startswith((b"/", b"./", b"~", b"http", b"arn:")):
         return False
+    if secret.startswith(_OWNED_PREFIXES):
+        return False  # a specific rule owns this format and already judged it
     data = match.string
     quote = match.group("q")
     end = match.end()
