@@ -193,7 +193,7 @@ DETECTORS: tuple[Detector, ...] = (
         severity=Severity.HIGH,
         fix="Revoke it (Google's OAuth revoke endpoint, or reset the OAuth client's secret in "
         "Google Cloud Console) and keep tokens in the client's credential store.",
-        validate=prefixed_body((b"ya29.", b"1//0", b"GOCSPX-"), 3.5),
+        validate=prefixed_body((b"ya29.", b"1//0", b"GOCSPX-"), 3.2),
         after=2010,
     ),
     Detector(
@@ -226,7 +226,7 @@ DETECTORS: tuple[Detector, ...] = (
         severity=Severity.HIGH,
         fix="Regenerate the key in the Azure portal (the resource's Keys and Endpoint page) and "
         "load it from Key Vault, or use Microsoft Entra ID auth.",
-        validate=random_body(0, 3.0),
+        validate=random_body(0, 2.5),
         after=130,
     ),
     Detector(
@@ -262,7 +262,7 @@ DETECTORS: tuple[Detector, ...] = (
         severity=Severity.HIGH,
         fix="Revoke it with `claudesec proxy token revoke ID` (`claudesec proxy token list` "
         "shows its hint) and issue a new one kept in the client's secret store.",
-        validate=random_body(4, 4.0),
+        validate=random_body(4, 3.8),
         after=60,
     ),
     Detector(
@@ -296,7 +296,7 @@ DETECTORS: tuple[Detector, ...] = (
         severity=Severity.HIGH,
         fix="Revoke it in GitLab (User settings > Access tokens) and keep tokens in CI "
         "variables or a secret store.",
-        validate=random_body(6, 3.5),
+        validate=random_body(6, 2.8),
         after=100,
     ),
     Detector(
@@ -350,12 +350,12 @@ DETECTORS: tuple[Detector, ...] = (
         ),
         # Secret and restricted keys of every mode (legacy 24 characters, current 99+) and
         # webhook signing secrets. Publishable keys (pk_) are public by design.
-        pattern=r"""(?<![A-Za-z0-9_])(?P<secret>(?:[sr]k_(?:live|test|prod)_[A-Za-z0-9]{16,247}
+        pattern=r"""(?<![A-Za-z0-9_])(?P<secret>(?:[sr]k_(?:live|test|prod)_[A-Za-z0-9]{24,247}
             |whsec_[A-Za-z0-9+/=]{24,100}))(?![A-Za-z0-9])""",
         severity=Severity.HIGH,
         fix="Roll the key in the Stripe Dashboard (Developers > API keys) and use a restricted "
         "key from a secret store.",
-        validate=random_tail(3.5),
+        validate=random_tail(3.0),
         after=260,
     ),
     Detector(

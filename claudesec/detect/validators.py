@@ -64,15 +64,36 @@ def shannon_entropy(data: bytes) -> float:
 #   a run of 8 equal characters:            n * a**-7           <= 200 * 32**-7 = 5.8e-09
 #   8 consecutive letters/digits of one of
 #   the _SEQUENCES, forwards or backwards:   n * 5 * 2 * a**-7   <= 5.8e-08 (letters of 1 case)
-# and its Shannon entropy sits far above every per-rule threshold (measured on 100,000
-# generated keys of each kind by tests/detect/test_placeholder_filters.py). Words are no
-# reason for a random-format key: "your" alone occurs in ~1 of 10,000 random base64 bodies of
-# 93 characters, so placeholder words are used only for values a person types (passwords,
-# assignments), never to reject a key of a fixed random format.
+# Each rule's entropy threshold is set so that P(Shannon entropy < threshold) for its shortest
+# body stays below 1e-8, computed exactly over the count partitions of n draws from a symbols:
+#   AWS key id (16 of 32) < 2.0: 2.3e-09     GitLab (20 of 64) < 2.8: 2.4e-09
+#   Stripe (24 of 62) < 3.0: 3.0e-10          Google OAuth (28 of 64) < 3.2: 6.5e-11
+#   Azure hex key (32 of 16) < 2.5: 1.9e-09   Google API key (35 of 64) < 3.5: 1.3e-11
+#   Hugging Face (34 of 52) < 3.5: 1.9e-09    Entra secret (38 of 66) < 3.5: 1.2e-13
+#   AWS secret (40 of 64) < 3.8: 3.0e-10      claudesec proxy (43 of 64) < 3.8: 1.0e-11
+#   longer bodies (Anthropic 93 of 64 < 4.0, Azure 84/86, session tokens): far below these.
+# tests/detect/test_placeholder_filters.py checks them on 100,000 generated keys per format.
+# Words are no reason to reject a random-format key: "your" alone occurs in ~1 of 10,000
+# random base64 bodies of 93 characters, so placeholder words judge only values a person types
+# (passwords, assignments), never a key of a fixed random format.
 _FILLER_RUN = re.compile(rb"(.)\1{7}")
 _FILLER_SEQUENCE = re.compile(
     b"|".join(re.escape(seq[i : i + 8]) for seq in _SEQUENCES for i in range(len(seq) - 7))
 )
+# Every 8-character window of a sequence holds one of its 4-character blocks that start at a
+# multiple of 4 ("abcd", "efgh", ...): a few substring tests rule most values out before the
+# regex of every window runs.
+_SEQUENCE_BLOCKS = tuple(
+    seq[i : i + 4] for seq in _SEQUENCES for i in range(0, len(seq) - 3, 4)
+)
+
+
+def _has_filler_sequence(value: bytes) -> bool:
+    if not any(block in value for block in _SEQUENCE_BLOCKS):
+        return False
+    return _FILLER_SEQUENCE.search(value) is not None
+
+
 # Human-typed values: the old, looser tests (runs of 6, sequences of 6, placeholder words).
 _TYPED_RUN = re.compile(rb"(.)\1{5}")
 _TYPED_SEQUENCE = re.compile(
@@ -94,7 +115,7 @@ def is_placeholder(value: bytes, *, min_entropy: float = 3.0, typed: bool = True
             return True
         if _TYPED_RUN.search(value) or _TYPED_SEQUENCE.search(value):
             return True
-    elif _FILLER_RUN.search(value) or _FILLER_SEQUENCE.search(value):
+    elif _FILLER_RUN.search(value) or _has_filler_sequence(value):
         return True
     return shannon_entropy(value) < min_entropy
 
@@ -259,7 +280,7 @@ def aws_key_id(secret: bytes, match: re.Match[bytes]) -> bool:
     # Documentation ids end in EXAMPLE: P(in 16 random base32 characters) = 10 * 32**-7 = 2.9e-10.
     if b"EXAMPLE" in secret:
         return False
-    return not is_placeholder(secret[4:], min_entropy=2.5, typed=False)
+    return not is_placeholder(secret[4:], min_entropy=2.0, typed=False)
 
 
 def _b64_json(part: bytes) -> object:
