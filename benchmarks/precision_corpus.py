@@ -25,15 +25,18 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import zipfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -210,7 +213,7 @@ NPM: tuple[str, ...] = (
 def package_name(spec: str) -> str:
     """The name part of ``name==ver`` (PyPI) or ``name@ver`` / ``@scope/name@ver`` (npm)."""
     if "==" in spec:
-        return spec.split("==")[0].lower()
+        return spec.split("==", maxsplit=1)[0].lower()
     return spec.rsplit("@", 1)[0]
 
 
@@ -314,7 +317,7 @@ def download(cache: Path, jobs: int = 3) -> int:
     for half in HALVES:
         print(f"{half}: {_size(cache / half) / 1e6:.0f} MB")
     for error in errors:
-        print(f"not served (skipped) {error}", file=sys.stderr)
+        print(f"skipped (pip or npm could not fetch or prepare it) {error}", file=sys.stderr)
     return 0
 
 
@@ -330,6 +333,134 @@ def show_split() -> int:
     return 0
 
 
+# ------------------------------------------------------------------ measure
+
+PLANTED = "zz_planted"
+
+
+@dataclass
+class PlantedFile:
+    path: str  # relative to the half's root
+    kind: str
+
+
+@dataclass
+class ToolRun:
+    tool: str
+    wall: float
+    cpu: float
+    found: set[tuple[str, int]]
+    rules: dict[tuple[str, int], str] = field(default_factory=dict)
+
+
+def plant(root: Path) -> list[PlantedFile]:
+    """Fresh fake credentials of every kind under ``root/zz_planted``: the catalogue's key
+    kinds in every file context, and credential files made by the real tools."""
+    from tests.fixtures.credentials import CredentialMaker
+    from tests.fixtures.keys import KEY_MAKERS, KeyFactory, contexts
+
+    base = root / PLANTED
+    if base.exists():
+        shutil.rmtree(base)
+    base.mkdir()
+    planted: list[PlantedFile] = []
+    factory = KeyFactory(16)
+    ext = {"notebook": ".ipynb", "minified-js": ".min.js", "json": ".json", "yaml": ".yaml"}
+    for maker in KEY_MAKERS:
+        for context, wrap in contexts().items():
+            key = getattr(factory, maker)()
+            rel = f"{PLANTED}/{maker}-{context}{ext.get(context, '.txt')}"
+            (root / rel).write_text(wrap(key.value))
+            planted.append(PlantedFile(rel, key.kind))
+    credentials = CredentialMaker(16)
+    try:
+        for index, made in enumerate(credentials.every_file()):
+            folder = base / f"{index:03}-{made.kind}"
+            folder.mkdir()
+            (folder / made.name).write_text(made.text)
+            planted.append(PlantedFile(str((folder / made.name).relative_to(root)), made.kind))
+    finally:
+        credentials.close()
+    return planted
+
+
+def _run_tools(root: Path, tools: list[str], out: Path) -> list[ToolRun]:
+    import scan_bench as sb
+
+    peers = sb.ensure_tools() if set(tools) - {"claudesec"} else {}
+    runs = []
+    for tool in tools:
+        if tool == "claudesec":
+            cmd = [*sb.CLAUDESEC, "scan", str(root), "--no-git"]
+            wall, _, _, stdout = sb.timed(cmd, out, timeout=7200)
+            rules = sb.claudesec_rules(stdout, root)
+            runs.append(ToolRun(tool, wall, sb.LAST_CPU[0], set(rules), rules))
+        elif tool == "kingfisher":
+            report = out / "kingfisher.json"
+            cmd = sb.kingfisher_command(peers["kingfisher"], "none", report)
+            wall, _, _, _ = sb.timed(cmd, root, timeout=7200)
+            runs.append(ToolRun(tool, wall, sb.LAST_CPU[0], sb.parse_kingfisher(report, root)))
+        elif tool == "gitleaks":
+            report = out / "gitleaks.json"
+            cmd = sb.gitleaks_command(peers["gitleaks"], "dir", report)
+            wall, _, _, _ = sb.timed(cmd, root, timeout=7200)
+            runs.append(ToolRun(tool, wall, sb.LAST_CPU[0], sb.parse_gitleaks(report, root)))
+    return runs
+
+
+def measure(
+    cache: Path, halves: tuple[str, ...], tools: list[str], results: Path | None, show: int
+) -> int:
+    sys.path.insert(0, str(REPO))
+    lines = [f"precision corpus, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"]
+    for half in halves:
+        root = cache / half
+        planted = plant(root)
+        size = _size(root)
+        # Warm the page cache so every tool reads from memory.
+        subprocess.run(
+            ["bash", "-c", f"find {root} -type f -print0 | xargs -0 cat >/dev/null"], check=False
+        )
+        load = os.getloadavg()[0]
+        with tempfile.TemporaryDirectory() as tmp:
+            runs = _run_tools(root, tools, Path(tmp))
+        lines.append(
+            f"\n{half}: {size / 1e6:.0f} MB, {len(planted)} planted files, load {load:.1f}"
+        )
+        lines.append(f"{'tool':11} {'wall s':>7} {'MB/s':>7} {'recall':>9} {'false alarms':>13}")
+        by_kind: dict[str, dict[str, list[bool]]] = {}
+        for run in runs:
+            hit_files = {path for path, _ in run.found}
+            alarms = sorted(f for f in run.found if not f[0].startswith(PLANTED + "/"))
+            recalled = [p.path in hit_files for p in planted]
+            for p, ok in zip(planted, recalled, strict=True):
+                by_kind.setdefault(p.kind, {}).setdefault(run.tool, []).append(ok)
+            lines.append(
+                f"{run.tool:11} {run.wall:7.1f} {size / 1e6 / run.wall:7.0f} "
+                f"{sum(recalled):4}/{len(planted):<4} {len(alarms):13}"
+            )
+            if run.tool == "claudesec":
+                rules = Counter(run.rules[f] for f in alarms)
+                lines.append(
+                    "  claudesec false alarms by rule: "
+                    + ", ".join(f"{rule} {n}" for rule, n in rules.most_common())
+                )
+                if show and half == "tuning":  # never look at the held-out half's findings
+                    for path, line in alarms[:show]:
+                        lines.append(f"    {path}:{line} {run.rules[(path, line)]}")
+        missed = {
+            kind: {tool: f"{sum(v)}/{len(v)}" for tool, v in tools_.items()}
+            for kind, tools_ in sorted(by_kind.items())
+            if not all(all(v) for v in tools_.values())
+        }
+        lines.append("  recall per kind where any tool missed: " + json.dumps(missed))
+    text = "\n".join(lines)
+    print(text)
+    if results:
+        results.write_text(text + "\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("download", "split", "measure"))
@@ -338,14 +469,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", default="claudesec,kingfisher,gitleaks")
     parser.add_argument("--results", type=Path)
     parser.add_argument("--show", type=int, default=0, help="list N false alarms of claudesec")
+    parser.add_argument(
+        "--claudesec-src",
+        type=Path,
+        help="run claudesec from this source tree (e.g. `git archive` of the baseline commit)",
+    )
     args = parser.parse_args(argv)
     if args.command == "download":
         return download(args.cache)
     if args.command == "split":
         return show_split()
-    from precision_measure import measure  # the measuring half, beside this file
+    if args.claudesec_src:
+        import scan_bench
 
-    halves = HALVES if args.half == "both" else (args.half,)
+        os.environ["PYTHONPATH"] = str(args.claudesec_src.resolve())
+        scan_bench.CLAUDESEC[:] = [str(REPO / ".venv/bin/python"), "-m", "claudesec"]
+    halves: tuple[str, ...] = HALVES if args.half == "both" else (args.half,)
     return measure(args.cache, halves, args.tools.split(","), args.results, args.show)
 
 
