@@ -83,9 +83,7 @@ _FILLER_SEQUENCE = re.compile(
 # Every 8-character window of a sequence holds one of its 4-character blocks that start at a
 # multiple of 4 ("abcd", "efgh", ...): a few substring tests rule most values out before the
 # regex of every window runs.
-_SEQUENCE_BLOCKS = tuple(
-    seq[i : i + 4] for seq in _SEQUENCES for i in range(0, len(seq) - 3, 4)
-)
+_SEQUENCE_BLOCKS = tuple(seq[i : i + 4] for seq in _SEQUENCES for i in range(0, len(seq) - 3, 4))
 
 
 def _has_filler_sequence(value: bytes) -> bool:
