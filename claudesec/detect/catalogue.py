@@ -42,6 +42,7 @@ from claudesec.detect.validators import (
     phone_valid,
     prefixed_body,
     private_key,
+    public_example_filtered,
     random_body,
     random_tail,
     ssn_valid,
@@ -251,7 +252,7 @@ DETECTORS: tuple[Detector, ...] = (
         severity=Severity.HIGH,
         fix="Rotate the account key in the Azure portal (Access keys) and connect with "
         "Microsoft Entra ID or a short-lived SAS from Key Vault.",
-        validate=random_body(0, 4.0),
+        validate=public_example_filtered(random_body(0, 4.0)),
         after=110,
     ),
     Detector(

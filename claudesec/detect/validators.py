@@ -165,8 +165,20 @@ def _word_letters(token: bytes) -> tuple[int, int]:
     return best[n]
 
 
+# Digits and symbols people put in place of letters (`P@ssW0rd`, `Sup3rS3cr3t`).
+_LEET = bytes.maketrans(b"0134@$57!", b"oieaasstl")
+
+
 def is_wordy(value: bytes) -> bool:
-    """Whether ``value`` is mostly dictionary words (at least 3/4 of its letters, 2+ words)."""
+    """Whether ``value`` is mostly dictionary words (at least 3/4 of its letters, 2+ words),
+    also when letters are written as digits or symbols (`N3wP@ssW0rd`)."""
+    if _is_wordy(value):
+        return True
+    leet = value.translate(_LEET)
+    return leet != value and _is_wordy(leet)
+
+
+def _is_wordy(value: bytes) -> bool:
     letters = len(_LETTER.findall(value))
     if letters < 8:
         return False
@@ -409,19 +421,48 @@ _TRIVIAL = frozenset(
 )
 
 
-def typed_password(value: bytes) -> bool:
-    """Whether ``value`` could be a real password: not a template, filler, or a bare word."""
-    if len(value) < 4 or value.lower() in _TRIVIAL:
+_LANGUAGE_LITERALS = frozenset(
+    {b"none", b"null", b"nil", b"true", b"false", b"undefined", b"empty", b"required"}
+)
+
+
+def typed_password(value: bytes, user: bytes = b"") -> bool:
+    """Whether ``value`` could be a real password: not a template, filler, a bare word, a code
+    literal or identifier, nor the user name again (`test:test`)."""
+    if len(value) < 6 or value.lower() in _TRIVIAL or value.lower() in _LANGUAGE_LITERALS:
         return False
     if value.startswith((b"$", b"%", b"{", b"<", b"*", b":", b"@", b"#")):
         return False  # ${VAR}, %(name)s, {{ var }}, <password>, ****
+    if user and value == user:
+        return False
+    if value.isalpha() and (len(value) <= 8 or value.islower()):
+        return False  # a bare word, or a variable in code (`password=passwd`)
+    if is_identifier(value) or not all(32 < c < 127 for c in value):
+        return False
     if is_placeholder(value, min_entropy=1.5):
         return False
     return not is_wordy(value)
 
 
-def _basic_pair(encoded: bytes) -> bytes | None:
-    """The password of a base64 ``user:password`` pair, or None."""
+# A value made of identifier parts: snake/kebab/dotted groups that are each a word or a number
+# (`subject_token_0`, `TEST_SLACK_API_KEY_SECRET_VERSION_2`, `_IMDSV2_SESSION_TOKEN_TTL`), or a
+# CamelCase type name (`Ec2InstanceMetadata`). Random secrets mix letters and digits inside one
+# group, so they do not take this shape.
+_ID_GROUP = re.compile(rb"[A-Za-z]+|[0-9]+|[A-Za-z0-9]{1,3}")
+_CAMEL = re.compile(rb"(?:[A-Z][a-z]{2,}[0-9]*){2,}\Z")
+
+
+def is_identifier(value: bytes) -> bool:
+    if _CAMEL.match(value):
+        return True
+    groups = re.split(rb"[_.-]", value)
+    if len(groups) < 2:
+        return False
+    return all(not g or _ID_GROUP.fullmatch(g) for g in groups)
+
+
+def _basic_pair(encoded: bytes) -> tuple[bytes, bytes] | None:
+    """The user and password of a base64 ``user:password`` pair, or None."""
     try:
         decoded = base64.b64decode(encoded + b"=" * (-len(encoded) % 4), validate=True)
     except (binascii.Error, ValueError):
@@ -431,13 +472,15 @@ def _basic_pair(encoded: bytes) -> bytes | None:
         return None
     if not all(32 < c < 127 for c in decoded):
         return None
-    return password
+    return user, password
 
 
 def basic_auth(secret: bytes, match: re.Match[bytes]) -> bool:
     """HTTP Basic credentials or a docker ``auth``: base64 of ``user:password``."""
-    password = _basic_pair(secret)
-    return password is not None and typed_password(password)
+    pair = _basic_pair(secret)
+    if pair is None or _digest(secret) in _PUBLIC_EXAMPLES:
+        return False
+    return typed_password(pair[1], pair[0])
 
 
 def bearer_token(secret: bytes, match: re.Match[bytes]) -> bool:
@@ -531,8 +574,36 @@ _GOOGLE_SAMPLE_KEYS = frozenset(
 )
 
 
+# Credentials published as documentation or emulator defaults, usable by nobody: the Azurite /
+# Azure Storage Emulator account key (Microsoft documents it for every developer), RFC 6749's
+# example client credentials (section 2.3.1), access token and refresh token (section 5.1),
+# and the TOTP secret of the Google Authenticator key-URI documentation. Truncated SHA-256.
+_PUBLIC_EXAMPLES = frozenset(
+    {
+        "0011cc25eb4320717494d2703e8cba85",
+        "ca7459e2b26776de081b9a07e40227fd",
+        "6c96130f130ab0d6d158397e24d2bcc1",
+        "00cf4c781dc37003f7c7dd7d4c9a6ef1",
+        "8be5d113c0871ce1a122d68a7dff940a",
+    }
+)
+
+
+def _digest(secret: bytes) -> str:
+    return hashlib.sha256(secret).hexdigest()[:32]
+
+
+def public_example_filtered(inner: Validator) -> Validator:
+    """``inner``, except for documented public example credentials."""
+
+    def check(secret: bytes, match: re.Match[bytes]) -> bool:
+        return _digest(secret) not in _PUBLIC_EXAMPLES and inner(secret, match)
+
+    return check
+
+
 def google_api_key(secret: bytes, match: re.Match[bytes]) -> bool:
-    if hashlib.sha256(secret).hexdigest()[:32] in _GOOGLE_SAMPLE_KEYS:
+    if _digest(secret) in _GOOGLE_SAMPLE_KEYS:
         return False
     return not is_placeholder(secret[4:], min_entropy=3.5, typed=False)
 
@@ -544,16 +615,9 @@ _DOC_HOST = re.compile(
 
 
 def url_password(secret: bytes, match: re.Match[bytes]) -> bool:
-    lowered = secret.lower()
-    if lowered in (b"password", b"passwd", b"pass", b"secret", b"pwd", b"token", b"none"):
-        return False
-    if secret.startswith((b"$", b"%", b"{", b"<", b"*", b":")):
-        return False
     if _DOC_HOST.match(match.group("host")):
         return False
-    if is_placeholder(secret, min_entropy=1.5):
-        return False
-    return not is_wordy(unquote_to_bytes(secret))
+    return typed_password(unquote_to_bytes(secret), unquote_to_bytes(match.group("user")))
 
 
 _LINE_PREFIX = re.compile(
@@ -596,6 +660,9 @@ _OWNED_PREFIXES = (
     b"ABSK",
     b"bedrock-api-key-",
 )
+# An account or principal (`svc@project.iam.gserviceaccount.com`, URL-encoded `%40` in a
+# signed URL's credential scope): it names who, not the secret.
+_IDENTITY = re.compile(rb"(?:@|%40)[A-Za-z0-9-]+\.[A-Za-z]{2,}")
 _UUID = re.compile(
     rb"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 )
@@ -604,6 +671,8 @@ _TIMESTAMP = re.compile(rb"^\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d)?")
 _NOT_CREDENTIAL_NAMES = re.compile(
     rb"(?i)(?:next|page|pagination|continuation|change|client|idempotency|sync|csrf|xsrf|"
     rb"cancel|refresh_?token_?expir|max_?|num_?|n_)_?tokens?$|tokeni[sz]er|token_?type"
+    # Paging and concurrency tokens (`nextSequenceToken`, `PolicyUpdateToken`) are cursors.
+    rb"|(?:next|sequence|update|continuation|cursor|marker|page)[A-Za-z]{0,20}token$"
     rb"|tokens?_?(?:count|limit|len|length|id|ids|type|url|uri|endpoint|path|file|name)$"
     rb"|secret_?(?:name|arn|id|ref|path|key_?ref)$|password_?(?:file|field|policy|hash|prompt)$"
     rb"|key_?(?:id|name|file|path|ref)$|_?(?:hash|hashed|digest|sha\d*|checksum|fingerprint)$"
@@ -623,6 +692,10 @@ def assignment(secret: bytes, match: re.Match[bytes]) -> bool:
         return False
     if secret.startswith(_OWNED_PREFIXES):
         return False  # a specific rule owns this format and already judged it
+    if _digest(secret) in _PUBLIC_EXAMPLES:
+        return False
+    if secret.isdigit() or is_identifier(secret) or _IDENTITY.search(secret):
+        return False  # a sequence number, an identifier or type name, an email or principal
     data = match.string
     quote = match.group("q")
     end = match.end()
