@@ -384,6 +384,20 @@ def plant(root: Path) -> list[PlantedFile]:
     return planted
 
 
+def planted_files(root: Path) -> list[PlantedFile]:
+    """The files a previous :func:`plant` left (kinds from their names): lets one run measure
+    the very files another run planted, while that run's peers are still reading them."""
+    planted = []
+    for entry in sorted((root / PLANTED).iterdir()):
+        if entry.is_file():
+            planted.append(PlantedFile(str(entry.relative_to(root)), entry.name.split("-")[0]))
+        else:
+            for inner in entry.iterdir():
+                kind = entry.name.split("-", 1)[1]
+                planted.append(PlantedFile(str(inner.relative_to(root)), kind))
+    return planted
+
+
 def _run_tools(root: Path, tools: list[str], out: Path) -> list[ToolRun]:
     import scan_bench as sb
 
@@ -409,13 +423,18 @@ def _run_tools(root: Path, tools: list[str], out: Path) -> list[ToolRun]:
 
 
 def measure(
-    cache: Path, halves: tuple[str, ...], tools: list[str], results: Path | None, show: int
+    cache: Path,
+    halves: tuple[str, ...],
+    tools: list[str],
+    results: Path | None,
+    show: int,
+    reuse: bool = False,
 ) -> int:
     sys.path.insert(0, str(REPO))
     lines = [f"precision corpus, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"]
     for half in halves:
         root = cache / half
-        planted = plant(root)
+        planted = planted_files(root) if reuse else plant(root)
         size = _size(root)
         # Warm the page cache so every tool reads from memory.
         subprocess.run(
@@ -427,7 +446,10 @@ def measure(
         lines.append(
             f"\n{half}: {size / 1e6:.0f} MB, {len(planted)} planted files, load {load:.1f}"
         )
-        lines.append(f"{'tool':11} {'wall s':>7} {'MB/s':>7} {'recall':>9} {'false alarms':>13}")
+        lines.append(
+            f"{'tool':11} {'wall s':>7} {'MB/s':>7} {'CPU s':>7} {'MB/CPU s':>9} {'recall':>9} "
+            f"{'false alarms':>13}"
+        )
         by_kind: dict[str, dict[str, list[bool]]] = {}
         for run in runs:
             hit_files = {path for path, _ in run.found}
@@ -436,8 +458,9 @@ def measure(
             for p, ok in zip(planted, recalled, strict=True):
                 by_kind.setdefault(p.kind, {}).setdefault(run.tool, []).append(ok)
             lines.append(
-                f"{run.tool:11} {run.wall:7.1f} {size / 1e6 / run.wall:7.0f} "
-                f"{sum(recalled):4}/{len(planted):<4} {len(alarms):13}"
+                f"{run.tool:11} {run.wall:7.1f} {size / 1e6 / run.wall:7.0f} {run.cpu:7.1f} "
+                f"{size / 1e6 / max(run.cpu, 0.01):9.0f} {sum(recalled):4}/{len(planted):<4} "
+                f"{len(alarms):13}"
             )
             if run.tool == "claudesec":
                 rules = Counter(run.rules[f] for f in alarms)
@@ -470,6 +493,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path)
     parser.add_argument("--show", type=int, default=0, help="list N false alarms of claudesec")
     parser.add_argument(
+        "--reuse-planted", action="store_true", help="measure the files a previous run planted"
+    )
+    parser.add_argument(
         "--claudesec-src",
         type=Path,
         help="run claudesec from this source tree (e.g. `git archive` of the baseline commit)",
@@ -485,7 +511,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["PYTHONPATH"] = str(args.claudesec_src.resolve())
         scan_bench.CLAUDESEC[:] = [str(REPO / ".venv/bin/python"), "-m", "claudesec"]
     halves: tuple[str, ...] = HALVES if args.half == "both" else (args.half,)
-    return measure(args.cache, halves, args.tools.split(","), args.results, args.show)
+    tools = args.tools.split(",")
+    return measure(args.cache, halves, tools, args.results, args.show, args.reuse_planted)
 
 
 if __name__ == "__main__":
