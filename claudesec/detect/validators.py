@@ -444,17 +444,18 @@ def typed_password(value: bytes, user: bytes = b"") -> bool:
     return not is_wordy(value)
 
 
-# A value made of identifier parts: snake/kebab/dotted groups that are each a word or a number
-# (`subject_token_0`, `TEST_SLACK_API_KEY_SECRET_VERSION_2`, `_IMDSV2_SESSION_TOKEN_TTL`), or a
+# A value made of identifier parts: snake/kebab/dotted groups that are each a word (perhaps
+# versioned: `wafv2`, `ec2`) or a number (`subject_token_0`, `aws_wafv2_api_key`,
+# `TEST_SLACK_API_KEY_SECRET_VERSION_2`, `_IMDSV2_SESSION_TOKEN_TTL`), or a
 # CamelCase type name (`Ec2InstanceMetadata`). Random secrets mix letters and digits inside one
 # group, so they do not take this shape.
-_ID_GROUP = re.compile(rb"[A-Za-z]+|[0-9]+|[A-Za-z0-9]{1,3}")
-_CAMEL = re.compile(rb"(?:[A-Z][a-z]{2,}[0-9]*){2,}\Z")
+_ID_GROUP = re.compile(rb"[A-Za-z]+[0-9]{0,2}|[0-9]+|[A-Za-z0-9]{1,3}")
+_CAMEL = re.compile(rb"(?:[A-Z][a-z]+[0-9]*){2,}\Z")
 
 
 def is_identifier(value: bytes) -> bool:
-    if _CAMEL.match(value):
-        return True
+    if _CAMEL.match(value) and sum(97 <= c <= 122 for c in value) * 5 >= len(value) * 3:
+        return True  # CamelCase humps, at least 3/5 lower-case letters
     groups = re.split(rb"[_.-]", value)
     if len(groups) < 2:
         return False

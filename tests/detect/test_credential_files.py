@@ -159,3 +159,27 @@ def test_anthropic_versions_of_more_than_two_digits(engine: Engine, maker: Crede
     assert _rules(engine, made.text) == ["anthropic-api-key"]
     other = made.text.replace("api103-", "oat1001-")
     assert _rules(engine, other) == ["anthropic-oauth-token"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # identifiers and type names are not secrets
+        '"subject_token": "subject_token_0",',
+        "api_key_secret_version=TEST_SLACK_API_KEY_SECRET_VERSION_2",
+        'tfResourceType = "aws_wafv2_api_key";',
+        "credential_source=Ec2InstanceMetadata",
+        '"X-aws-ec2-metadata-token-ttl-seconds": _IMDSV2_SESSION_TOKEN_TTL_SECONDS',
+        # principals and cursors
+        '"x-goog-credential": "svc-42@project-id.iam.gserviceaccount.com/20200123/auto/goog4"',
+        '"nextSequenceToken": "49542672486831074009579604567900991230369019956308219826"',
+        # words dressed up as passwords (leetspeak), bare words and code literals
+        'password="N3wP@ssW0rd!"',
+        '"processModel.password": "Sup3rS3cr3tP@ssW0rd",',
+        "postgres://foo:bar@somehost:6379/0",
+        "jdbc:postgresql://db/app;user=app;password=None;",
+        "netrc.write('machine localhost login test password test')",
+    ],
+)
+def test_identifiers_principals_and_words_are_not_secrets(engine: Engine, text: str) -> None:
+    assert _rules(engine, text) == []
