@@ -685,7 +685,7 @@ _NOT_CREDENTIAL_NAMES = re.compile(
 def assignment(secret: bytes, match: re.Match[bytes]) -> bool:
     """Accept ``NAME = "value"``, ``NAME=value`` on its own line, or ``?name=value&`` in URLs."""
     # Cheap value checks first: most candidates in source code fail here.
-    if len(secret) < 10 or not any(48 <= c <= 57 for c in secret):
+    if len(secret) < 12 or not any(48 <= c <= 57 for c in secret):
         return False  # no digit: identifiers, header names, prose
     if secret.lower() in _NOT_SECRETS or _UUID.match(secret) or _TIMESTAMP.match(secret):
         return False
@@ -732,7 +732,9 @@ def assignment(secret: bytes, match: re.Match[bytes]) -> bool:
                 return False
         else:
             return False
-    return not (is_placeholder(secret, min_entropy=3.2) or is_wordy(secret))
+    # A generated secret of 12+ characters has an entropy near log2 of its alphabet (3.6+ for
+    # 12 hex digits); what falls below is a person's example value.
+    return not (is_placeholder(secret, min_entropy=3.5) or is_wordy(secret))
 
 
 # --------------------------------------------------------------------------- PII
