@@ -18,19 +18,33 @@ from __future__ import annotations
 
 from claudesec.detect.rules import Detector, PiiRule, Severity
 from claudesec.detect.validators import (
+    anthropic_body,
     assignment,
     aws_key_id,
     aws_secret,
+    basic_auth,
+    bearer_token,
+    bedrock_key,
     card_valid,
+    connection_string_password,
     crc_token,
+    encrypted_private_key,
+    google_api_key,
     iban_bytes_valid,
     ipv4_valid,
     ipv6_valid,
     jwt,
+    kubeconfig_key,
+    kubernetes_secret,
     mixed_case_random,
-    pem,
+    npmrc_auth,
+    password_value,
     phone_valid,
+    prefixed_body,
+    private_key,
+    public_example_filtered,
     random_body,
+    random_tail,
     ssn_valid,
     url_password,
 )
@@ -41,6 +55,13 @@ from claudesec.detect.validators import (
 _B64URL = "A-Za-z0-9_-"
 _END = "(?![A-Za-z0-9_-])"
 _START = "(?<![A-Za-z0-9_-])"
+# A private key as the tools write it: PEM (PKCS#1, PKCS#8, SEC1, OpenSSH, PGP; also with its
+# line breaks escaped once, twice or three times inside JSON/YAML strings) or PuTTY's .ppk.
+_KEY_BLOCK = r"""(?P<secret>-----BEGIN[ ](?:[A-Z0-9]+[ ]){0,3}PRIVATE[ ]KEY(?:[ ]BLOCK)?-----
+    (?:[A-Za-z0-9+/=\s]|\\{1,3}[nr]|[A-Za-z-]{2,30}:[^\n\\]{0,200}){64,16384}?
+    -----END[ ](?:[A-Z0-9]+[ ]){0,3}PRIVATE[ ]KEY(?:[ ]BLOCK)?-----
+  |PuTTY-User-Key-File-\d:[^\n]{1,200}\n(?:[^\n]{0,200}\n){1,120}?
+    Private-MAC:[ ]?[0-9a-f]{40,64})"""
 _ROTATE = "Revoke it at the issuer, rotate it, and load it from a secret store or environment"
 
 DETECTORS: tuple[Detector, ...] = (
@@ -48,44 +69,44 @@ DETECTORS: tuple[Detector, ...] = (
         id="anthropic-admin-key",
         kind="Anthropic Admin API key",
         keywords=("sk-ant-admin",),
-        pattern=rf"{_START}(?P<secret>sk-ant-admin01-[{_B64URL}]{{93}}AA){_END}",
+        pattern=rf"{_START}(?P<secret>sk-ant-admin\d{{2,4}}-[{_B64URL}]{{93}}AA){_END}",
         severity=Severity.CRITICAL,
         fix="Archive it in the Anthropic Console (Settings > Admin keys) now, then create a new "
         "one and keep it in a secret store; `claudesec keys` can manage it.",
-        validate=random_body(15, 4.0),
-        after=120,
+        validate=anthropic_body,
+        after=124,
     ),
     Detector(
         id="anthropic-api-key",
         kind="Anthropic API key",
         keywords=("sk-ant-api",),
-        pattern=rf"{_START}(?P<secret>sk-ant-api03-[{_B64URL}]{{93}}AA){_END}",
+        pattern=rf"{_START}(?P<secret>sk-ant-api\d{{2,4}}-[{_B64URL}]{{93}}AA){_END}",
         severity=Severity.HIGH,
         fix="Deactivate it in the Anthropic Console (or `claudesec keys revoke`), rotate with "
         "`claudesec keys rotate`, and read the key from a secret store or ANTHROPIC_API_KEY.",
-        validate=random_body(13, 4.0),
-        after=120,
+        validate=anthropic_body,
+        after=124,
     ),
     Detector(
         id="anthropic-oauth-token",
         kind="Anthropic OAuth token",
         keywords=("sk-ant-oat",),
-        pattern=rf"{_START}(?P<secret>sk-ant-oat\d\d-[{_B64URL}]{{40,200}}){_END}",
+        pattern=rf"{_START}(?P<secret>sk-ant-oat\d{{2,4}}-[{_B64URL}]{{40,200}}){_END}",
         severity=Severity.HIGH,
         fix="Log out of the Claude client that issued it (this revokes the token) and keep "
         "tokens out of files; use the client's own credential store.",
-        validate=random_body(13, 4.0),
-        after=230,
+        validate=anthropic_body,
+        after=234,
     ),
     Detector(
         id="anthropic-token",
         kind="Anthropic {kind} token",
         keywords=("sk-ant-",),
-        pattern=rf"{_START}(?P<secret>sk-ant-(?P<kind>[a-z]{{2,12}}\d\d)-[{_B64URL}]{{32,200}}){_END}",
+        pattern=rf"{_START}(?P<secret>sk-ant-(?P<kind>[a-z]{{2,12}}\d{{2,4}})-[{_B64URL}]{{32,200}}){_END}",
         severity=Severity.HIGH,
         fix=f"{_ROTATE}; check the Anthropic Console for the credential of this kind.",
-        validate=random_body(16, 4.0),
-        after=240,
+        validate=anthropic_body,
+        after=244,
     ),
     Detector(
         id="aws-credentials",
@@ -99,6 +120,31 @@ DETECTORS: tuple[Detector, ...] = (
         "IAM roles or the AWS credential chain instead of static keys.",
         validate=aws_secret,
         after=300,
+    ),
+    Detector(
+        id="aws-session-token",
+        kind="AWS session token",
+        keywords=("IQoJb3JpZ2luX2Vj", "FwoGZXIvYXdzE"),
+        pattern=r"""(?<![A-Za-z0-9/+=])(?P<secret>(?:IQoJb3JpZ2luX2Vj|FwoGZXIvYXdzE)
+            [A-Za-z0-9/+=]{100,2000})(?![A-Za-z0-9/+=])""",
+        severity=Severity.HIGH,
+        fix="It expires on its own, but until then it acts as its role (Amazon Bedrock "
+        "included): revoke the role's active sessions in IAM and load credentials at run time.",
+        validate=random_body(16, 4.5),
+        after=2100,
+    ),
+    Detector(
+        id="aws-bedrock-api-key",
+        kind="Amazon Bedrock API key",
+        keywords=("ABSKQmVkcm9ja0FQSUtleS", "bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t"),
+        pattern=r"""(?<![A-Za-z0-9/+_-])(?P<secret>(?:ABSKQmVkcm9ja0FQSUtleS[A-Za-z0-9+/]{40,400}
+            |bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[A-Za-z0-9+/]{60,4000})={0,2})
+            (?![A-Za-z0-9/+=])""",
+        severity=Severity.CRITICAL,
+        fix="Delete the Bedrock API key in the IAM console (long-term keys are service-specific "
+        "credentials of an IAM user) and call Claude on Bedrock through an IAM role instead.",
+        validate=bedrock_key,
+        after=4100,
     ),
     Detector(
         id="aws-secret-access-key",
@@ -123,6 +169,102 @@ DETECTORS: tuple[Detector, ...] = (
         "check, deactivate the key in IAM if the secret leaked, and prefer IAM roles.",
         validate=aws_key_id,
         after=24,
+    ),
+    Detector(
+        id="gcp-service-account-key",
+        kind="Google Cloud service-account key",
+        keywords=("private_key",),
+        gate=r'private_key\\{0,3}"[ \t]{0,4}:[ \t]{0,4}\\{0,3}"-----BEGIN',
+        pattern=r"""private_key\\{0,3}"[ \t]{0,4}:[ \t]{0,4}\\{0,3}"
+            (?P<secret>-----BEGIN[ ](?:RSA[ ])?PRIVATE[ ]KEY-----
+            (?:[A-Za-z0-9+/=]|\\{1,3}[nr]){64,8000}?
+            -----END[ ](?:RSA[ ])?PRIVATE[ ]KEY-----)""",
+        severity=Severity.CRITICAL,
+        fix="Delete the key in Google Cloud (IAM > Service accounts > Keys): it can call Vertex "
+        "AI and anything else its account may. Use workload identity federation instead of keys.",
+        validate=private_key,
+        after=8200,
+    ),
+    Detector(
+        id="google-oauth-token",
+        kind="Google OAuth token",
+        keywords=("ya29.", "1//0", "GOCSPX-"),
+        pattern=r"""(?<![A-Za-z0-9_./-])(?P<secret>(?:ya29\.|1//0|GOCSPX-)[A-Za-z0-9_-]{28,2000})
+            (?![A-Za-z0-9_-])""",
+        severity=Severity.HIGH,
+        fix="Revoke it (Google's OAuth revoke endpoint, or reset the OAuth client's secret in "
+        "Google Cloud Console) and keep tokens in the client's credential store.",
+        validate=prefixed_body((b"ya29.", b"1//0", b"GOCSPX-"), 3.2),
+        after=2010,
+    ),
+    Detector(
+        id="azure-openai-key",
+        kind="Azure AI Foundry / Azure OpenAI key",
+        keywords=("JQQJ99",),
+        pattern=r"(?<![A-Za-z0-9])(?P<secret>[A-Za-z0-9]{52}JQQJ99[A-Za-z0-9]{26})(?![A-Za-z0-9])",
+        severity=Severity.HIGH,
+        fix="Regenerate the key in the Azure portal (the resource's Keys and Endpoint page): it "
+        "can call Claude on Azure AI Foundry. Prefer Microsoft Entra ID auth over keys.",
+        validate=random_body(0, 4.0),
+        before=52,
+        after=40,
+    ),
+    Detector(
+        id="azure-ai-key-variable",
+        kind="Azure AI Foundry / Azure OpenAI key",
+        keywords=(
+            "AZURE_OPENAI_API_KEY",
+            "AZURE_OPENAI_KEY",
+            "AZURE_AI_API_KEY",
+            "AZURE_INFERENCE_CREDENTIAL",
+            "ANTHROPIC_FOUNDRY_API_KEY",
+            "AZURE_API_KEY",
+        ),
+        pattern=r"""(?:AZURE_OPENAI_API_KEY|AZURE_OPENAI_KEY|AZURE_AI_API_KEY
+            |AZURE_INFERENCE_CREDENTIAL|ANTHROPIC_FOUNDRY_API_KEY|AZURE_API_KEY)
+            ["']?[ \t]{0,4}(?::=|=|:)[ \t]{0,4}["']?
+            (?P<secret>[a-f0-9]{32}|[A-Za-z0-9]{84})(?![A-Za-z0-9])""",
+        severity=Severity.HIGH,
+        fix="Regenerate the key in the Azure portal (the resource's Keys and Endpoint page) and "
+        "load it from Key Vault, or use Microsoft Entra ID auth.",
+        validate=random_body(0, 2.5),
+        after=130,
+    ),
+    Detector(
+        id="azure-entra-client-secret",
+        kind="Microsoft Entra ID client secret",
+        keywords=("Q~",),
+        pattern=r"""(?<![A-Za-z0-9_~.-])(?P<secret>[A-Za-z0-9_~.-]{3}\dQ~[A-Za-z0-9_~.-]{31,34})
+            (?![A-Za-z0-9_~.-])""",
+        severity=Severity.HIGH,
+        fix="Delete the secret in Entra ID (App registrations > Certificates & secrets) and use a "
+        "managed identity or a certificate kept in Key Vault.",
+        validate=random_body(0, 3.5),
+        before=4,
+        after=40,
+    ),
+    Detector(
+        id="azure-storage-key",
+        kind="Azure storage account key",
+        keywords=("AccountKey=", "SharedAccessKey="),
+        pattern=r"""(?:AccountKey=|SharedAccessKey=)
+            (?P<secret>[A-Za-z0-9+/]{86}==|[A-Za-z0-9+/]{43}=)(?![A-Za-z0-9+/=])""",
+        severity=Severity.HIGH,
+        fix="Rotate the account key in the Azure portal (Access keys) and connect with "
+        "Microsoft Entra ID or a short-lived SAS from Key Vault.",
+        validate=public_example_filtered(random_body(0, 4.0)),
+        after=110,
+    ),
+    Detector(
+        id="claudesec-proxy-token",
+        kind="claudesec proxy token",
+        keywords=("csp_",),
+        pattern=rf"{_START}(?P<secret>csp_[{_B64URL}]{{43}}){_END}",
+        severity=Severity.HIGH,
+        fix="Revoke it with `claudesec proxy token revoke ID` (`claudesec proxy token list` "
+        "shows its hint) and issue a new one kept in the client's secret store.",
+        validate=random_body(4, 3.8),
+        after=60,
     ),
     Detector(
         id="github-token",
@@ -155,15 +297,29 @@ DETECTORS: tuple[Detector, ...] = (
         severity=Severity.HIGH,
         fix="Revoke it in GitLab (User settings > Access tokens) and keep tokens in CI "
         "variables or a secret store.",
-        validate=random_body(6, 3.5),
+        validate=random_body(6, 2.8),
         after=100,
     ),
     Detector(
         id="slack-token",
         kind="Slack token",
-        keywords=("xoxb-", "xoxp-", "xoxa-", "xoxo-", "xoxs-", "xoxr-", "xoxe-", "xapp-"),
-        pattern=r"""(?<![A-Za-z0-9_-])(?P<secret>(?:xox[bpaosre](?:\.xox[bpaosre])?-[0-9]{6,}-
-            [0-9A-Za-z-]{8,}|xapp-\d-[A-Z0-9]{9,}-\d{9,}-[a-f0-9]{32,}))(?![A-Za-z0-9_])""",
+        keywords=(
+            "xoxb-",
+            "xoxp-",
+            "xoxa-",
+            "xoxo-",
+            "xoxs-",
+            "xoxr-",
+            "xoxe-",
+            "xoxe.",
+            "xoxc-",
+            "xoxd-",
+            "xapp-",
+        ),
+        # Bot, user, app-level, legacy, client, refresh and configuration (xoxe.xoxp-1-...,
+        # xoxe-1-...) tokens: the kind letters, an optional rotated-token prefix, a number.
+        pattern=r"""(?<![A-Za-z0-9_-])(?P<secret>(?:xox[abcdeoprs](?:\.xox[abcdeoprs])?-\d+-
+            [0-9A-Za-z%-]{10,300}|xapp-\d-[A-Z0-9]{9,}-\d{9,}-[a-f0-9]{32,}))(?![A-Za-z0-9_])""",
         severity=Severity.HIGH,
         fix="Revoke it at api.slack.com/apps (or `auth.revoke`) and keep it in a secret store.",
         validate=random_body(5, 3.0),
@@ -174,7 +330,7 @@ DETECTORS: tuple[Detector, ...] = (
         kind="Slack webhook URL",
         keywords=("hooks.slack.com/",),
         pattern=r"""hooks\.slack\.com/(?:services|workflows|triggers)/
-            (?P<secret>T[A-Z0-9]{6,}/[A-Z0-9]{6,}/[A-Za-z0-9]{20,})(?![A-Za-z0-9])""",
+            (?P<secret>T[A-Z0-9]{6,}/[A-Z0-9]{6,}/(?:\d{6,}/)?[A-Za-z0-9]{20,})(?![A-Za-z0-9])""",
         severity=Severity.MEDIUM,
         fix="Regenerate the webhook in the Slack app's Incoming Webhooks page and keep the URL "
         "in a secret store.",
@@ -184,13 +340,24 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         id="stripe-key",
         kind="Stripe secret key",
-        keywords=("sk_live_", "rk_live_", "sk_test_", "rk_test_"),
-        pattern=r"(?<![A-Za-z0-9_])(?P<secret>[sr]k_(?:live|test)_[A-Za-z0-9]{24,99})(?![A-Za-z0-9])",
+        keywords=(
+            "sk_live_",
+            "rk_live_",
+            "sk_test_",
+            "rk_test_",
+            "sk_prod_",
+            "rk_prod_",
+            "whsec_",
+        ),
+        # Secret and restricted keys of every mode (legacy 24 characters, current 99+) and
+        # webhook signing secrets. Publishable keys (pk_) are public by design.
+        pattern=r"""(?<![A-Za-z0-9_])(?P<secret>(?:[sr]k_(?:live|test|prod)_[A-Za-z0-9]{24,247}
+            |whsec_[A-Za-z0-9+/=]{24,100}))(?![A-Za-z0-9])""",
         severity=Severity.HIGH,
         fix="Roll the key in the Stripe Dashboard (Developers > API keys) and use a restricted "
         "key from a secret store.",
-        validate=mixed_case_random(8, 3.5),
-        after=120,
+        validate=random_tail(3.0),
+        after=260,
     ),
     Detector(
         id="google-api-key",
@@ -200,7 +367,7 @@ DETECTORS: tuple[Detector, ...] = (
         severity=Severity.HIGH,
         fix="Delete or regenerate it in Google Cloud Console (APIs & Services > Credentials) and "
         "add API and referrer restrictions.",
-        validate=random_body(4, 3.5),
+        validate=google_api_key,
         after=48,
     ),
     Detector(
@@ -249,15 +416,132 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         id="private-key",
         kind="private key",
-        keywords=("-----BEGIN",),
-        pattern=r"""(?P<secret>-----BEGIN[ ](?:[A-Z0-9]+[ ]){0,3}PRIVATE[ ]KEY(?:[ ]BLOCK)?-----
-            (?:[A-Za-z0-9+/=\s]|\\[nr]|[A-Za-z-]{2,30}:[^\n\\]{0,200}){64,16384}?
-            -----END[ ](?:[A-Z0-9]+[ ]){0,3}PRIVATE[ ]KEY(?:[ ]BLOCK)?-----)""",
+        keywords=("-----BEGIN", "PuTTY-User-Key-File-"),
+        pattern=_KEY_BLOCK,
         severity=Severity.CRITICAL,
         fix="Treat the key pair as compromised: revoke any certificate, replace the key, "
         "remove it from history, and keep keys in a secret store or an agent.",
-        validate=pem,
+        validate=private_key,
         after=20000,
+    ),
+    Detector(
+        id="private-key-encrypted",
+        kind="passphrase-protected private key",
+        keywords=("-----BEGIN", "PuTTY-User-Key-File-"),
+        pattern=_KEY_BLOCK,
+        severity=Severity.LOW,
+        fix="Its passphrase is all that protects it now: replace the key pair, and keep private "
+        "keys out of repositories (an agent, a secret store).",
+        validate=encrypted_private_key,
+        after=20000,
+    ),
+    Detector(
+        id="kubeconfig-client-key",
+        kind="kubeconfig client key",
+        keywords=("client-key-data",),
+        pattern=r"""client-key-data["']?[ \t]{0,4}:[ \t]{0,4}["']?
+            (?P<secret>[A-Za-z0-9+/]{100,20000}={0,2})(?![A-Za-z0-9+/=])""",
+        severity=Severity.CRITICAL,
+        fix="Revoke the client certificate (or delete the user) in the cluster, issue a new "
+        "kubeconfig, and keep it out of repositories; prefer short-lived exec credentials.",
+        validate=kubeconfig_key,
+        after=20100,
+    ),
+    Detector(
+        id="kubernetes-secret",
+        kind="Kubernetes Secret manifest",
+        keywords=("kind: Secret", 'kind: "Secret"'),
+        pattern=r"""kind:[ ]"?Secret"?[ \t]*\r?\n
+            (?:(?![ \t]*(?:kind:|---)).*\r?\n){0,40}?
+            (?P<field>data|stringData):[ \t]*\r?\n
+            (?P<secret>(?:[ \t]+[A-Za-z0-9_.-]+:[ \t]*[^\n]*\r?\n?){1,50})""",
+        severity=Severity.HIGH,
+        fix="Rotate the values, delete the manifest from history, and manage secrets with "
+        "External Secrets, Sealed Secrets or SOPS instead of plain manifests.",
+        validate=kubernetes_secret,
+        after=12000,
+    ),
+    Detector(
+        id="docker-registry-auth",
+        kind="docker registry credentials",
+        keywords=('"auth"',),
+        pattern=r"""(?P<k>"auth")[ \t]{0,4}:[ \t]{0,4}"(?P<secret>[A-Za-z0-9+/]{8,2000}={0,2})\"""",
+        severity=Severity.HIGH,
+        fix="Revoke the registry password or token, `docker logout`, and use a credential "
+        "helper (credsStore) instead of auths in config.json.",
+        validate=basic_auth,
+        after=2040,
+    ),
+    Detector(
+        id="netrc-password",
+        kind="password in a .netrc",
+        keywords=("machine",),
+        gate=r"machine[ \t\r\n]+[^ \t\r\n]+[ \t\r\n]+login[ \t\r\n]",
+        pattern=r"""machine\s+\S+\s+login\s+\S+\s+password\s+(?P<secret>[^\s'"]{4,200})""",
+        severity=Severity.HIGH,
+        fix="Change the password (or revoke the token) and keep .netrc out of repositories.",
+        validate=password_value,
+        after=600,
+    ),
+    Detector(
+        id="npmrc-auth",
+        kind="npm registry credentials",
+        keywords=(":_authToken=", ":_auth=", ":_password="),
+        pattern=r""":(?P<field>_authToken|_auth|_password)=["']?(?P<secret>[A-Za-z0-9+/=._~-]{12,2000})""",
+        severity=Severity.HIGH,
+        fix="Revoke the token at the registry (`npm token revoke`) and pass it through an "
+        "environment variable (${NPM_TOKEN}) in .npmrc.",
+        validate=npmrc_auth,
+        after=2040,
+    ),
+    Detector(
+        id="http-basic-auth",
+        kind="HTTP Basic credentials",
+        keywords=("Basic ",),
+        gate=r"Basic [A-Za-z0-9+/]{8}",
+        pattern=r"Basic[ ](?P<secret>[A-Za-z0-9+/]{8,600}={0,2})(?![A-Za-z0-9+/=])",
+        severity=Severity.HIGH,
+        fix="Change the password, and send credentials from a secret store or environment "
+        "variable instead of writing the header into code or logs.",
+        validate=basic_auth,
+        after=620,
+    ),
+    Detector(
+        id="http-bearer-token",
+        kind="HTTP Bearer token",
+        keywords=("Bearer ",),
+        gate=r"Bearer [A-Za-z0-9._~+/-]{20}",
+        pattern=r"Bearer[ ](?P<secret>[A-Za-z0-9._~+/-]{20,2000}=*)(?![A-Za-z0-9._~+/=-])",
+        severity=Severity.MEDIUM,
+        fix="Revoke the token at its issuer, and send tokens from a secret store or environment "
+        "variable instead of writing the header into code or logs.",
+        validate=bearer_token,
+        after=2020,
+    ),
+    Detector(
+        id="curl-user-password",
+        kind="password in a curl command",
+        keywords=("curl ",),
+        pattern=r"""curl[ ](?:[^\n]{0,119}?[ ])?(?:-u|--user)[ =]["']?[^\s:"']{1,100}:
+            (?P<secret>[^\s"']{4,128})""",
+        severity=Severity.HIGH,
+        fix="Change the password, and let curl read it from .netrc outside the repository or a "
+        'variable (`-u "$USER:$PASS"`).',
+        validate=password_value,
+        after=560,
+    ),
+    Detector(
+        id="connection-string-password",
+        kind="password in a connection string",
+        keywords=("password=", "pwd="),
+        caseless=True,
+        gate=r"(?:password|pwd)=[^;&\"'\s]{3}",
+        pattern=r"""(?i:password|pwd)=(?P<secret>[^;&"'\s]{3,128})""",
+        severity=Severity.HIGH,
+        fix="Change the password, and build the connection string from a secret store or an "
+        "environment variable (or use integrated/IAM authentication).",
+        validate=connection_string_password,
+        after=140,
     ),
     Detector(
         id="jwt",
@@ -283,17 +567,6 @@ DETECTORS: tuple[Detector, ...] = (
         "secret store instead of the URL.",
         validate=url_password,
         after=300,
-    ),
-    Detector(
-        id="claudesec-proxy-token",
-        kind="claudesec proxy token",
-        keywords=("csp_",),
-        pattern=rf"{_START}(?P<secret>csp_[{_B64URL}]{{43}}){_END}",
-        severity=Severity.HIGH,
-        fix="Revoke it with `claudesec proxy token revoke ID` (`claudesec proxy token list` "
-        "shows its hint) and issue a new one kept in the client's secret store.",
-        validate=random_body(4, 4.0),
-        after=60,
     ),
     Detector(
         id="generic-secret-assignment",

@@ -25,9 +25,12 @@ from claudesec.detect.rules import Detector, SecretMatch
 
 BINARY_SNIFF = 8192
 ALLOW_MARKER = b"claudesec:allow"
-_ALLOW_IDS = re.compile(
-    rb"claudesec:allow(?:[ \t:=]+([a-z0-9][a-z0-9-]*(?:[ \t]*,[ \t]*[a-z0-9-]+)*))?"
-)
+# `claudesec:allow`, `claudesec:allow id[, id...]`, either followed by `-- free-text reason`.
+# Words before `--` are rule ids; the first token that cannot be one (`*/`, `-->`) ends them.
+_ALLOW_TAIL = re.compile(rb"[ \t:=]*([^\r\n]*)")
+_REASON = re.compile(rb"(?:^|[ \t,])--(?:[ \t]|$)")
+_ID_SHAPE = re.compile(rb"[a-z0-9][a-z0-9-]*\Z")
+_ID_SPLIT = re.compile(rb"[ \t,]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,9 @@ class Located:
     line: int
     column: int
     allowed: bool
+    # Rule ids named by a `claudesec:allow` near the hit that no rule has (a typo): they
+    # suppress nothing, and the scan warns about them.
+    unknown_allow_ids: tuple[str, ...] = ()
 
 
 def is_binary(data: bytes) -> bool:
@@ -170,7 +176,8 @@ class Engine:
         # own matches whatever else matched there, as each gitleaks rule does.
         self.detectors: tuple[Detector, ...] = active + tuple(passive)
         self._claiming = len(active)
-        self._known_ids = _KNOWN_IDS | {d.id for d in self.detectors}
+        # Ids an allow comment may name: the catalogue's (disabled ones too) and this engine's.
+        self.known_ids = _KNOWN_IDS | {d.id for d in self.detectors}
         # Buffer-scope rules without keywords run on every buffer.
         self._always = tuple(
             i for i, d in enumerate(self.detectors) if d.scope == "buffer" and not d.keywords
@@ -281,7 +288,7 @@ class Engine:
 
     def scan(self, data: bytes) -> list[Located]:
         """:meth:`find`, with line, column and inline-allow facts for each hit."""
-        return locate(data, self.find(data), self._known_ids)
+        return locate(data, self.find(data), self.known_ids)
 
     def scan_chunks(self, chunks: Iterable[bytes], *, overlap: int = 0) -> Iterator[Located]:
         """Scan a stream of consecutive blocks with bounded memory.
@@ -306,14 +313,14 @@ class Engine:
                 carry = buffer
                 continue
             hits = [h for h in self.find(buffer) if h.start < limit]
-            for found in locate(buffer, hits, self._known_ids):
+            for found in locate(buffer, hits, self.known_ids):
                 yield _shift(found, carry_offset, lines_before)
             lines_before += buffer.count(b"\n", 0, limit)
             carry = buffer[limit:]
             carry_offset += limit
         if pending is None and not carry:
             return
-        for found in locate(carry, self.find(carry), self._known_ids):
+        for found in locate(carry, self.find(carry), self.known_ids):
             yield _shift(found, carry_offset, lines_before)
 
 
@@ -335,16 +342,19 @@ def _shift(found: Located, offset: int, lines: int) -> Located:
         match_start=hit.match_start + offset,
         match_end=hit.match_end + offset,
     )
-    return Located(hit=moved, line=found.line + lines, column=found.column, allowed=found.allowed)
+    return Located(
+        hit=moved,
+        line=found.line + lines,
+        column=found.column,
+        allowed=found.allowed,
+        unknown_allow_ids=found.unknown_allow_ids,
+    )
 
 
 def locate(
     data: bytes, hits: Sequence[Hit], known_ids: frozenset[str] | None = None
 ) -> list[Located]:
-    """Line, column and inline-allow facts for hits sorted by position.
-
-    ``known_ids`` are the rule ids an allow comment may name (built-in and custom rules).
-    """
+    """Line, column and inline-allow facts for hits sorted by position."""
     known = _KNOWN_IDS if known_ids is None else known_ids
     located: list[Located] = []
     line = 1
@@ -354,31 +364,53 @@ def locate(
         counted_to = hit.start
         line_start = data.rfind(b"\n", 0, hit.start) + 1
         column = len(data[line_start : hit.start].decode("utf-8", "replace")) + 1
+        allowed, unknown = _allowed(data, hit, line_start, known)
         located.append(
-            Located(
-                hit=hit, line=line, column=column, allowed=_allowed(data, hit, line_start, known)
-            )
+            Located(hit=hit, line=line, column=column, allowed=allowed, unknown_allow_ids=unknown)
         )
     return located
 
 
-def _allowed(data: bytes, hit: Hit, line_start: int, known: frozenset[str]) -> bool:
-    """``claudesec:allow`` (optionally naming rule ids) on the secret's line or the line before."""
+def allow_ids(comment_tail: bytes) -> tuple[list[str], str]:
+    """The rule ids and the free-text reason of what follows one ``claudesec:allow``.
+
+    No ids means every rule. The reason follows ``--``; without it, every word reads as a rule
+    id, so a typo or a bare reason cannot pass for permission to hide everything.
+    """
+    reason = ""
+    split = _REASON.search(comment_tail)
+    if split is not None:
+        reason = comment_tail[split.end() :].decode("utf-8", "replace").strip()
+        comment_tail = comment_tail[: split.start()]
+    ids: list[str] = []
+    for token in _ID_SPLIT.split(comment_tail.strip(b" \t,")):
+        if not _ID_SHAPE.match(token):
+            break  # the comment's closer (`*/`, `-->`) or other syntax: the ids end here
+        ids.append(token.decode("ascii"))
+    return ids, reason
+
+
+def _allowed(
+    data: bytes, hit: Hit, line_start: int, known: frozenset[str]
+) -> tuple[bool, tuple[str, ...]]:
+    """Whether a ``claudesec:allow`` on the secret's line or the line before allows the hit,
+    and the unknown rule ids such comments named (they allow nothing)."""
     line_end = data.find(b"\n", hit.end)
     if line_end == -1:
         line_end = len(data)
     previous_start = data.rfind(b"\n", 0, line_start - 1) + 1 if line_start > 0 else line_start
+    unknown: list[str] = []
     pos = data.find(ALLOW_MARKER, previous_start, line_end)
     while pos != -1:
-        match = _ALLOW_IDS.match(data, pos)
-        if match is None or not match.group(1):
-            return True
-        # Words after the marker that are not rule ids are a free-text reason.
-        ids = {part.strip().decode() for part in match.group(1).split(b",")} & known
-        if not ids or hit.detector.id in ids:
-            return True
+        tail = _ALLOW_TAIL.match(data, pos + len(ALLOW_MARKER), line_end)
+        ids, _ = allow_ids(tail.group(1) if tail else b"")
+        if not ids:
+            return True, ()
+        unknown.extend(i for i in ids if i not in known and i not in unknown)
+        if hit.detector.id in ids:
+            return True, ()
         pos = data.find(ALLOW_MARKER, pos + 1, line_end)
-    return False
+    return False, tuple(unknown)
 
 
 _KNOWN_IDS = frozenset(DETECTORS_BY_ID)

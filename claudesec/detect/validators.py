@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import ipaddress
 import json
 import math
@@ -58,17 +59,62 @@ def shannon_entropy(data: bytes) -> float:
     return -sum(c / total * math.log2(c / total) for c in Counter(data).values())
 
 
-def is_placeholder(value: bytes, *, min_entropy: float = 3.0) -> bool:
-    """Whether ``value`` is obviously not a real secret: a template, filler or a low-entropy run."""
-    lowered = value.lower()
-    if any(word in lowered for word in _PLACEHOLDER_WORDS):
+# A random key body of n characters drawn from an alphabet of a symbols (a >= 32 for every
+# format below; n <= 200) contains, with the probability noted (union bound, per key):
+#   a run of 8 equal characters:            n * a**-7           <= 200 * 32**-7 = 5.8e-09
+#   8 consecutive letters/digits of one of
+#   the _SEQUENCES, forwards or backwards:   n * 5 * 2 * a**-7   <= 5.8e-08 (letters of 1 case)
+# Each rule's entropy threshold is set so that P(Shannon entropy < threshold) for its shortest
+# body stays below 1e-8, computed exactly over the count partitions of n draws from a symbols:
+#   AWS key id (16 of 32) < 2.0: 2.3e-09     GitLab (20 of 64) < 2.8: 2.4e-09
+#   Stripe (24 of 62) < 3.0: 3.0e-10          Google OAuth (28 of 64) < 3.2: 6.5e-11
+#   Azure hex key (32 of 16) < 2.5: 1.9e-09   Google API key (35 of 64) < 3.5: 1.3e-11
+#   Hugging Face (34 of 52) < 3.5: 1.9e-09    Entra secret (38 of 66) < 3.5: 1.2e-13
+#   AWS secret (40 of 64) < 3.8: 3.0e-10      claudesec proxy (43 of 64) < 3.8: 1.0e-11
+#   longer bodies (Anthropic 93 of 64 < 4.0, Azure 84/86, session tokens): far below these.
+# tests/detect/test_placeholder_filters.py checks them on 100,000 generated keys per format.
+# Words are no reason to reject a random-format key: "your" alone occurs in ~1 of 10,000
+# random base64 bodies of 93 characters, so placeholder words judge only values a person types
+# (passwords, assignments), never a key of a fixed random format.
+_FILLER_RUN = re.compile(rb"(.)\1{7}")
+_FILLER_SEQUENCE = re.compile(
+    b"|".join(re.escape(seq[i : i + 8]) for seq in _SEQUENCES for i in range(len(seq) - 7))
+)
+# Every 8-character window of a sequence holds one of its 4-character blocks that start at a
+# multiple of 4 ("abcd", "efgh", ...): a few substring tests rule most values out before the
+# regex of every window runs.
+_SEQUENCE_BLOCKS = tuple(seq[i : i + 4] for seq in _SEQUENCES for i in range(0, len(seq) - 3, 4))
+
+
+def _has_filler_sequence(value: bytes) -> bool:
+    if not any(block in value for block in _SEQUENCE_BLOCKS):
+        return False
+    return _FILLER_SEQUENCE.search(value) is not None
+
+
+# Human-typed values: the old, looser tests (runs of 6, sequences of 6, placeholder words).
+_TYPED_RUN = re.compile(rb"(.)\1{5}")
+_TYPED_SEQUENCE = re.compile(
+    b"|".join(re.escape(seq[i : i + 6]) for seq in _SEQUENCES for i in range(len(seq) - 5))
+)
+
+
+def is_placeholder(value: bytes, *, min_entropy: float = 3.0, typed: bool = True) -> bool:
+    """Whether ``value`` is obviously not a real secret: a template, filler or a low-entropy run.
+
+    ``typed`` values are written by people (passwords, assignments): placeholder words, runs of
+    6 and alphabet sequences of 6 reject them. A key of a fixed random format (``typed=False``)
+    is rejected only for what random material of that format cannot show (see the
+    probabilities above): a run of 8, a sequence of 8, or an entropy below ``min_entropy``.
+    """
+    if typed:
+        lowered = value.lower()
+        if any(word in lowered for word in _PLACEHOLDER_WORDS):
+            return True
+        if _TYPED_RUN.search(value) or _TYPED_SEQUENCE.search(value):
+            return True
+    elif _FILLER_RUN.search(value) or _has_filler_sequence(value):
         return True
-    if re.search(rb"(.)\1{5}", value):  # a real random token almost never repeats 6 times
-        return True
-    for seq in _SEQUENCES:
-        for i in range(len(seq) - 5):
-            if seq[i : i + 6] in value:
-                return True
     return shannon_entropy(value) < min_entropy
 
 
@@ -119,8 +165,20 @@ def _word_letters(token: bytes) -> tuple[int, int]:
     return best[n]
 
 
+# Digits and symbols people put in place of letters (`P@ssW0rd`, `Sup3rS3cr3t`).
+_LEET = bytes.maketrans(b"0134@$57!", b"oieaasstl")
+
+
 def is_wordy(value: bytes) -> bool:
-    """Whether ``value`` is mostly dictionary words (at least 3/4 of its letters, 2+ words)."""
+    """Whether ``value`` is mostly dictionary words (at least 3/4 of its letters, 2+ words),
+    also when letters are written as digits or symbols (`N3wP@ssW0rd`)."""
+    if _is_wordy(value):
+        return True
+    leet = value.translate(_LEET)
+    return leet != value and _is_wordy(leet)
+
+
+def _is_wordy(value: bytes) -> bool:
     letters = len(_LETTER.findall(value))
     if letters < 8:
         return False
@@ -151,10 +209,55 @@ def crc_token(prefix_len: int) -> Validator:
 
 
 def random_body(prefix_len: int, min_entropy: float) -> Validator:
+    """A key of a fixed random format: rejected only as filler (see :func:`is_placeholder`)."""
+
     def check(secret: bytes, match: re.Match[bytes]) -> bool:
-        return not is_placeholder(secret[prefix_len:], min_entropy=min_entropy)
+        return not is_placeholder(secret[prefix_len:], min_entropy=min_entropy, typed=False)
 
     return check
+
+
+def anthropic_body(secret: bytes, match: re.Match[bytes]) -> bool:
+    """The random body after ``sk-ant-<kind><version>-`` (the version may have 2-4 digits)."""
+    body = secret.split(b"-", 3)[3]
+    return not is_placeholder(body, min_entropy=4.0, typed=False)
+
+
+def random_tail(min_entropy: float, separator: bytes = b"_") -> Validator:
+    """A key whose random body follows the last ``separator`` of its prefix (``sk_live_``)."""
+
+    def check(secret: bytes, match: re.Match[bytes]) -> bool:
+        body = secret.rsplit(separator, 1)[-1]
+        return not is_placeholder(body, min_entropy=min_entropy, typed=False)
+
+    return check
+
+
+def prefixed_body(prefixes: tuple[bytes, ...], min_entropy: float) -> Validator:
+    """A key made of one of ``prefixes`` and a random body."""
+
+    def check(secret: bytes, match: re.Match[bytes]) -> bool:
+        prefix = next((p for p in prefixes if secret.startswith(p)), b"")
+        body = secret[len(prefix) :]
+        return not is_placeholder(body, min_entropy=min_entropy, typed=False)
+
+    return check
+
+
+def bedrock_key(secret: bytes, match: re.Match[bytes]) -> bool:
+    """An Amazon Bedrock API key: ``ABSK`` + base64 of ``BedrockAPIKey-<id>:<secret>``
+    (long-term), or ``bedrock-api-key-`` + base64 of a presigned bedrock URL (short-term)."""
+    encoded = secret[4:] if secret.startswith(b"ABSK") else secret[len(b"bedrock-api-key-") :]
+    try:
+        decoded = base64.b64decode(encoded + b"=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if decoded.startswith(b"BedrockAPIKey-"):
+        _, sep, key = decoded.partition(b":")
+        return bool(sep) and not is_placeholder(key, min_entropy=3.5, typed=False)
+    if decoded.startswith(b"bedrock.amazonaws.com"):
+        return b"X-Amz-Signature=" in decoded or b"X-Amz-Security-Token=" in decoded
+    return False
 
 
 def mixed_case_random(prefix_len: int, min_entropy: float) -> Validator:
@@ -162,21 +265,32 @@ def mixed_case_random(prefix_len: int, min_entropy: float) -> Validator:
 
     def check(secret: bytes, match: re.Match[bytes]) -> bool:
         body = secret[prefix_len:]
+        # P(no lower or no upper letter) for 24+ random base62 characters <= 2 * (36/62)**24
+        # = 4.6e-06: a true format property only for bodies of 40+ characters (6.8e-10).
         if not (re.search(rb"[a-z]", body) and re.search(rb"[A-Z]", body)):
             return False
-        return not is_placeholder(body, min_entropy=min_entropy)
+        return not is_placeholder(body, min_entropy=min_entropy, typed=False)
 
     return check
 
 
 def aws_secret(secret: bytes, match: re.Match[bytes]) -> bool:
     if not (re.search(rb"[a-z]", secret) and re.search(rb"[A-Z]", secret)):
-        return False  # a 40-char hex digest (git SHA) is not an AWS secret key
-    return not is_placeholder(secret, min_entropy=3.8)
+        # A 40-char hex digest (git SHA) is not an AWS secret key. P(a random 40-char base64
+        # body lacks a lower or an upper letter) = 2 * (38/64)**40 = 1.8e-09.
+        return False
+    # AWS documentation marks its keys `...EXAMPLEKEY`: P(a random 40-char base64 secret
+    # holds "EXAMPLE") = 34 * 64**-7 = 7.7e-12.
+    if b"EXAMPLE" in secret:
+        return False
+    return not is_placeholder(secret, min_entropy=3.8, typed=False)
 
 
 def aws_key_id(secret: bytes, match: re.Match[bytes]) -> bool:
-    return not is_placeholder(secret[4:], min_entropy=2.5)
+    # Documentation ids end in EXAMPLE: P(in 16 random base32 characters) = 10 * 32**-7 = 2.9e-10.
+    if b"EXAMPLE" in secret:
+        return False
+    return not is_placeholder(secret[4:], min_entropy=2.0, typed=False)
 
 
 def _b64_json(part: bytes) -> object:
@@ -186,26 +300,313 @@ def _b64_json(part: bytes) -> object:
         return None
 
 
-# RFC 7519 registered claims. A token that grants access says who (sub), for whom (aud), by
-# whom (iss) or until when (exp, iat, nbf): one with none of them, such as `{"some": "payload"}`,
-# is a README demonstration of the encoding, not a session anyone could replay.
-_JWT_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
-
-
 def jwt(secret: bytes, match: re.Match[bytes]) -> bool:
+    """A signed token: its header names a real algorithm and its payload is a JSON object.
+
+    Registered claims are not required: many issued tokens carry only custom claims (a user id,
+    a role), and a replayable token is a credential whatever its claims are called.
+    """
     header, payload, _ = secret.split(b".", 2)
     decoded = _b64_json(header)
     if not (isinstance(decoded, dict) and "alg" in decoded and decoded.get("alg") != "none"):
         return False
     claims = _b64_json(payload)
-    return not isinstance(claims, dict) or not _JWT_CLAIMS.isdisjoint(claims)
+    return isinstance(claims, dict) and bool(claims)
 
 
-def pem(secret: bytes, match: re.Match[bytes]) -> bool:
-    body = re.sub(rb"\\[nr]|\s|-----[A-Z0-9 ]+-----|[A-Za-z-]+:[^\n\\]*", b"", secret)
-    if len(body) < 64:
+# ----------------------------------------------------------------- private keys
+#
+# A private key is recognised by its structure, not by how random its text looks: the base64
+# body of a real key decodes to a DER SEQUENCE whose length field covers exactly the decoded
+# bytes (PKCS#1, PKCS#8, SEC1, DSA, encrypted PKCS#8), to the `openssh-key-v1` record, or to an
+# OpenPGP packet. Every key the tools write passes (false rejections: 0, by construction);
+# filler ("AAAA...", "...", a truncated line) fails. An OpenSSH body always holds runs like
+# `AAAAAA` (big-endian lengths), which is why no randomness test may judge it.
+
+_PEM_LINE_BREAK = re.compile(rb"\\{1,3}[nr]|\s")
+_PEM_HEADER_FIELD = re.compile(rb"(?m)^[ \t]*[A-Za-z-]{2,30}:[^\n\\]*")
+_PEM_ARMOR = re.compile(rb"-----(?:BEGIN|END) ([A-Z0-9 ]*?)PRIVATE KEY(?: BLOCK)?-----")
+_PGP_CHECKSUM = re.compile(rb"(?:\\{1,3}[nr]|\s)=[A-Za-z0-9+/]{4}\s*$")
+_PPK_FIELD = re.compile(rb"(?m)^(Encryption|Private-Lines|Private-MAC):[ \t]*(\S+)")
+
+
+def _der_sequence(data: bytes) -> bool:
+    """Whether ``data`` is exactly one DER SEQUENCE (tag 0x30 with a length covering the rest)."""
+    if len(data) < 16 or data[0] != 0x30:
         return False
-    return not is_placeholder(body, min_entropy=4.0)
+    first = data[1]
+    if first < 0x80:
+        return 2 + first == len(data)
+    width = first & 0x7F
+    if not 1 <= width <= 3:
+        return False
+    return 2 + width + int.from_bytes(data[2 : 2 + width], "big") == len(data)
+
+
+def _openssh_encrypted(data: bytes) -> bool | None:
+    """None unless ``data`` is an openssh-key-v1 record; else whether its cipher is not none."""
+    magic = b"openssh-key-v1\0"
+    if not data.startswith(magic) or len(data) < len(magic) + 4:
+        return None
+    size = int.from_bytes(data[len(magic) : len(magic) + 4], "big")
+    cipher = data[len(magic) + 4 : len(magic) + 4 + size]
+    if not 1 <= size <= 64 or len(cipher) != size:
+        return None
+    return cipher != b"none"
+
+
+def private_key_state(secret: bytes) -> bool | None:
+    """None when ``secret`` is not a private key as a tool writes it; else whether it is
+    encrypted (a passphrase protects it)."""
+    if secret.startswith(b"PuTTY-User-Key-File-"):
+        fields = {m.group(1): m.group(2) for m in _PPK_FIELD.finditer(secret)}
+        mac = fields.get(b"Private-MAC", b"")
+        if b"Private-Lines" not in fields or not re.fullmatch(rb"[0-9a-f]{40,64}", mac):
+            return None
+        return fields.get(b"Encryption", b"none") != b"none"
+    armor = _PEM_ARMOR.match(secret)
+    if armor is None:
+        return None
+    label = armor.group(1)
+    inner = secret[armor.end() : secret.rfind(b"-----END")]
+    encrypted_header = b"ENCRYPTED" in inner and b"Proc-Type" in inner
+    if b"PGP" in label:
+        inner = _PGP_CHECKSUM.sub(b"", inner)
+    body = _PEM_LINE_BREAK.sub(b"", _PEM_HEADER_FIELD.sub(b"", _unescape_lines(inner)))
+    try:
+        data = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if b"OPENSSH" in label:
+        return _openssh_encrypted(data)
+    if b"PGP" in label:
+        # An OpenPGP packet header has its top bit set (RFC 4880 4.2).
+        return False if len(data) >= 64 and data[0] & 0x80 else None
+    if encrypted_header:
+        # Legacy OpenSSL encryption: the body is ciphertext in whole cipher blocks.
+        return True if len(data) >= 64 and len(data) % 8 == 0 else None
+    if not _der_sequence(data):
+        return None
+    return b"ENCRYPTED" in label
+
+
+def _unescape_lines(inner: bytes) -> bytes:
+    """Turn escaped line breaks (JSON, YAML, a string in a string) back into newlines."""
+    return re.sub(rb"\\{1,3}[nr]", b"\n", inner)
+
+
+def private_key(secret: bytes, match: re.Match[bytes]) -> bool:
+    """A private key nobody protected with a passphrase."""
+    return private_key_state(secret) is False
+
+
+def encrypted_private_key(secret: bytes, match: re.Match[bytes]) -> bool:
+    """A private key protected by a passphrase: still worth reporting, at lower severity."""
+    return private_key_state(secret) is True
+
+
+def kubeconfig_key(secret: bytes, match: re.Match[bytes]) -> bool:
+    """``client-key-data``: base64 of a PEM private key."""
+    try:
+        decoded = base64.b64decode(secret, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return private_key_state(decoded.strip()) is not None
+
+
+# ----------------------------------------------------------------- passwords people type
+
+_TRIVIAL = frozenset(
+    {b"password", b"passwd", b"pass", b"secret", b"pwd", b"token", b"none", b"null", b"changeme"}
+)
+
+
+_LANGUAGE_LITERALS = frozenset(
+    {b"none", b"null", b"nil", b"true", b"false", b"undefined", b"empty", b"required"}
+)
+
+
+def typed_password(value: bytes, user: bytes = b"") -> bool:
+    """Whether ``value`` could be a real password: not a template, filler, a bare word, a code
+    literal or identifier, nor the user name again (`test:test`)."""
+    if len(value) < 6 or value.lower() in _TRIVIAL or value.lower() in _LANGUAGE_LITERALS:
+        return False
+    if value.startswith((b"$", b"%", b"{", b"<", b"*", b":", b"@", b"#")):
+        return False  # ${VAR}, %(name)s, {{ var }}, <password>, ****
+    if user and value == user:
+        return False
+    if value.isalpha() and (len(value) <= 8 or value.islower()):
+        return False  # a bare word, or a variable in code (`password=passwd`)
+    if is_identifier(value) or not all(32 < c < 127 for c in value):
+        return False
+    if is_placeholder(value, min_entropy=1.5):
+        return False
+    return not is_wordy(value)
+
+
+# A value made of identifier parts: snake/kebab/dotted groups that are each a word (perhaps
+# versioned: `wafv2`, `ec2`) or a number (`subject_token_0`, `aws_wafv2_api_key`,
+# `TEST_SLACK_API_KEY_SECRET_VERSION_2`, `_IMDSV2_SESSION_TOKEN_TTL`), or a
+# CamelCase type name (`Ec2InstanceMetadata`). Random secrets mix letters and digits inside one
+# group, so they do not take this shape.
+_ID_GROUP = re.compile(rb"[A-Za-z]+[0-9]{0,2}|[0-9]+|[A-Za-z0-9]{1,3}")
+_CAMEL = re.compile(rb"(?:[A-Z][a-z]+[0-9]*){2,}\Z")
+
+
+def is_identifier(value: bytes) -> bool:
+    if _CAMEL.match(value) and sum(97 <= c <= 122 for c in value) * 5 >= len(value) * 3:
+        return True  # CamelCase humps, at least 3/5 lower-case letters
+    groups = re.split(rb"[_.-]", value)
+    if len(groups) < 2:
+        return False
+    return all(not g or _ID_GROUP.fullmatch(g) for g in groups)
+
+
+def _basic_pair(encoded: bytes) -> tuple[bytes, bytes] | None:
+    """The user and password of a base64 ``user:password`` pair, or None."""
+    try:
+        decoded = base64.b64decode(encoded + b"=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    user, sep, password = decoded.partition(b":")
+    if not sep or not user or not password or not decoded.isascii():
+        return None
+    if not all(32 < c < 127 for c in decoded):
+        return None
+    return user, password
+
+
+def basic_auth(secret: bytes, match: re.Match[bytes]) -> bool:
+    """HTTP Basic credentials or a docker ``auth``: base64 of ``user:password``."""
+    pair = _basic_pair(secret)
+    if pair is None or _digest(secret) in _PUBLIC_EXAMPLES:
+        return False
+    return typed_password(pair[1], pair[0])
+
+
+def bearer_token(secret: bytes, match: re.Match[bytes]) -> bool:
+    """An opaque bearer token: long, mixed letters and digits, not a variable or a path."""
+    if len(secret) < 20 or _CODE_VALUE.match(secret):
+        return False
+    if not (re.search(rb"[0-9]", secret) and re.search(rb"[A-Za-z]", secret)):
+        return False
+    return not (is_placeholder(secret, min_entropy=3.5) or is_wordy(secret))
+
+
+def npmrc_auth(secret: bytes, match: re.Match[bytes]) -> bool:
+    """``_authToken`` (an opaque token), ``_auth`` (base64 user:password) or ``_password``
+    (base64 of the password) in an .npmrc."""
+    field = match.group("field")
+    if field == b"_auth":
+        return basic_auth(secret, match)
+    if field == b"_password":
+        try:
+            password = base64.b64decode(secret + b"=" * (-len(secret) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        return password.isascii() and typed_password(password)
+    return len(secret) >= 16 and not is_placeholder(secret, min_entropy=3.0)
+
+
+def password_value(secret: bytes, match: re.Match[bytes]) -> bool:
+    """A password field of a credential file (.netrc, .pypirc, curl -u, a connection string)."""
+    return typed_password(secret)
+
+
+# Words that make a line a database connection string (JDBC, ODBC, ADO.NET, libpq).
+_CONNECTION_CONTEXT = re.compile(
+    rb"(?i)jdbc:|odbc|driver\s*=|server\s*=|data source\s*=|host\s*=|user ?id\s*=|uid\s*="
+    rb"|database\s*=|initial catalog\s*=|dbname\s*="
+)
+
+
+def connection_string_password(secret: bytes, match: re.Match[bytes]) -> bool:
+    """``Password=...`` inside a connection string: the line must read as one."""
+    data = match.string
+    line_start = data.rfind(b"\n", 0, match.start()) + 1
+    line_end = data.find(b"\n", match.end())
+    line = data[line_start : line_end if line_end != -1 else len(data)]
+    before = data[max(line_start, match.start() - 1) : match.start()]
+    if (
+        before not in (b";", b"?", b"&", b'"', b"'", b" ", b"\t", b"")
+        and line_start != match.start()
+    ):
+        return False
+    return bool(_CONNECTION_CONTEXT.search(line)) and typed_password(secret)
+
+
+def kubernetes_secret(secret: bytes, match: re.Match[bytes]) -> bool:
+    """A ``kind: Secret`` manifest's data: one value decodes (``data``) or reads (``stringData``)
+    as a plausible secret."""
+    string_data = match.group("field") == b"stringData"
+    for line in secret.splitlines():
+        _, sep, value = line.partition(b":")
+        value = value.strip().strip(b"\"'")
+        if not sep or not value:
+            continue
+        if not string_data:
+            try:
+                value = base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                continue
+        if len(value) >= 8 and value.isascii() and typed_password(value.strip()):
+            return True
+    return False
+
+
+# Public sample keys that documentation and SDKs ship (firebase-android-sdk examples, the
+# same list other scanners allow). Kept as truncated SHA-256 digests so no key-shaped literal
+# sits in this repository.
+_GOOGLE_SAMPLE_KEYS = frozenset(
+    {
+        "f56e323494a6ffc2064e7a955908957d",
+        "2037abcaffb2b77785da716cf7ccff4f",
+        "3f370c9dd8225c63b5c77de1f785edc9",
+        "e4a5542bb7fd7b67e943c71ad29c34b5",
+        "a19f89ab3555eac10c40741f6df79ecf",
+        "0b476bdf9acf2123d547b5ae76f1e598",
+        "eb540d2b6ee2a0a47c5779bc8a014178",
+        "37f8f09bdf12c2f2eae4ead7273a62dd",
+        "8731261cb72d86267a32a532ebd3df42",
+        "49f777db995e8260da7ca9ffdf0c08d6",
+        "27a9a42931dff7eb2f8434e20a9bce97",
+        "dc0fcf046c61640cbd1e8b999ada3262",
+    }
+)
+
+
+# Credentials published as documentation or emulator defaults, usable by nobody: the Azurite /
+# Azure Storage Emulator account key (Microsoft documents it for every developer), RFC 6749's
+# example client credentials (section 2.3.1), access token and refresh token (section 5.1),
+# and the TOTP secret of the Google Authenticator key-URI documentation. Truncated SHA-256.
+_PUBLIC_EXAMPLES = frozenset(
+    {
+        "0011cc25eb4320717494d2703e8cba85",
+        "ca7459e2b26776de081b9a07e40227fd",
+        "6c96130f130ab0d6d158397e24d2bcc1",
+        "00cf4c781dc37003f7c7dd7d4c9a6ef1",
+        "8be5d113c0871ce1a122d68a7dff940a",
+    }
+)
+
+
+def _digest(secret: bytes) -> str:
+    return hashlib.sha256(secret).hexdigest()[:32]
+
+
+def public_example_filtered(inner: Validator) -> Validator:
+    """``inner``, except for documented public example credentials."""
+
+    def check(secret: bytes, match: re.Match[bytes]) -> bool:
+        return _digest(secret) not in _PUBLIC_EXAMPLES and inner(secret, match)
+
+    return check
+
+
+def google_api_key(secret: bytes, match: re.Match[bytes]) -> bool:
+    if _digest(secret) in _GOOGLE_SAMPLE_KEYS:
+        return False
+    return not is_placeholder(secret[4:], min_entropy=3.5, typed=False)
 
 
 # Domains reserved for documentation (RFC 2606, RFC 6761): credentials for them cannot work.
@@ -215,16 +616,9 @@ _DOC_HOST = re.compile(
 
 
 def url_password(secret: bytes, match: re.Match[bytes]) -> bool:
-    lowered = secret.lower()
-    if lowered in (b"password", b"passwd", b"pass", b"secret", b"pwd", b"token", b"none"):
-        return False
-    if secret.startswith((b"$", b"%", b"{", b"<", b"*", b":")):
-        return False
     if _DOC_HOST.match(match.group("host")):
         return False
-    if is_placeholder(secret, min_entropy=1.5):
-        return False
-    return not is_wordy(unquote_to_bytes(secret))
+    return typed_password(unquote_to_bytes(secret), unquote_to_bytes(match.group("user")))
 
 
 _LINE_PREFIX = re.compile(
@@ -236,6 +630,40 @@ _NOT_SECRETS = frozenset(
 )
 
 
+# Formats a specific rule recognises by their prefix: when that rule rejects a value (a public
+# sample, a bad checksum, filler), the generic rule must not report it under another name.
+_OWNED_PREFIXES = (
+    b"sk-ant-",
+    b"eyJ",
+    b"AIza",
+    b"ghp_",
+    b"gho_",
+    b"ghu_",
+    b"ghs_",
+    b"ghr_",
+    b"github_pat_",
+    b"glpat-",
+    b"xox",
+    b"xapp-",
+    b"sk_live_",
+    b"sk_test_",
+    b"rk_live_",
+    b"rk_test_",
+    b"whsec_",
+    b"npm_",
+    b"hf_",
+    b"pypi-",
+    b"csp_",
+    b"AKIA",
+    b"ASIA",
+    b"ya29.",
+    b"GOCSPX-",
+    b"ABSK",
+    b"bedrock-api-key-",
+)
+# An account or principal (`svc@project.iam.gserviceaccount.com`, URL-encoded `%40` in a
+# signed URL's credential scope): it names who, not the secret.
+_IDENTITY = re.compile(rb"(?:@|%40)[A-Za-z0-9-]+\.[A-Za-z]{2,}")
 _UUID = re.compile(
     rb"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 )
@@ -244,6 +672,8 @@ _TIMESTAMP = re.compile(rb"^\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d)?")
 _NOT_CREDENTIAL_NAMES = re.compile(
     rb"(?i)(?:next|page|pagination|continuation|change|client|idempotency|sync|csrf|xsrf|"
     rb"cancel|refresh_?token_?expir|max_?|num_?|n_)_?tokens?$|tokeni[sz]er|token_?type"
+    # Paging and concurrency tokens (`nextSequenceToken`, `PolicyUpdateToken`) are cursors.
+    rb"|(?:next|sequence|update|continuation|cursor|marker|page)[A-Za-z]{0,20}token$"
     rb"|tokens?_?(?:count|limit|len|length|id|ids|type|url|uri|endpoint|path|file|name)$"
     rb"|secret_?(?:name|arn|id|ref|path|key_?ref)$|password_?(?:file|field|policy|hash|prompt)$"
     rb"|key_?(?:id|name|file|path|ref)$|_?(?:hash|hashed|digest|sha\d*|checksum|fingerprint)$"
@@ -255,14 +685,18 @@ _NOT_CREDENTIAL_NAMES = re.compile(
 def assignment(secret: bytes, match: re.Match[bytes]) -> bool:
     """Accept ``NAME = "value"``, ``NAME=value`` on its own line, or ``?name=value&`` in URLs."""
     # Cheap value checks first: most candidates in source code fail here.
-    if len(secret) < 10 or not any(48 <= c <= 57 for c in secret):
+    if len(secret) < 12 or not any(48 <= c <= 57 for c in secret):
         return False  # no digit: identifiers, header names, prose
     if secret.lower() in _NOT_SECRETS or _UUID.match(secret) or _TIMESTAMP.match(secret):
         return False
-    if _CODE_VALUE.match(secret) or secret.startswith(
-        (b"/", b"./", b"~", b"http", b"sk-ant-", b"arn:", b"eyJ")
-    ):
+    if _CODE_VALUE.match(secret) or secret.startswith((b"/", b"./", b"~", b"http", b"arn:")):
         return False
+    if secret.startswith(_OWNED_PREFIXES):
+        return False  # a specific rule owns this format and already judged it
+    if _digest(secret) in _PUBLIC_EXAMPLES:
+        return False
+    if secret.isdigit() or is_identifier(secret) or _IDENTITY.search(secret):
+        return False  # a sequence number, an identifier or type name, an email or principal
     data = match.string
     quote = match.group("q")
     end = match.end()
@@ -298,7 +732,9 @@ def assignment(secret: bytes, match: re.Match[bytes]) -> bool:
                 return False
         else:
             return False
-    return not (is_placeholder(secret, min_entropy=3.2) or is_wordy(secret))
+    # A generated secret of 12+ characters has an entropy near log2 of its alphabet (3.6+ for
+    # 12 hex digits); what falls below is a person's example value.
+    return not (is_placeholder(secret, min_entropy=3.5) or is_wordy(secret))
 
 
 # --------------------------------------------------------------------------- PII

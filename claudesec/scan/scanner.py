@@ -265,6 +265,12 @@ class BlobScanner:
             if path_allowed:
                 self.stats.suppressed_path += 1
                 continue
+            if item.unknown_allow_ids:
+                names = ", ".join(item.unknown_allow_ids)
+                self.stats.warnings.append(
+                    f"{path}:{item.line}: claudesec:allow names unknown rule id(s) {names}, so "
+                    "the finding is reported; write `claudesec:allow <rule-id> -- reason`"
+                )
             outer = item.hit
             if outer.detector.id in decode.DECODER_IDS:
                 hits = [(h, f"{h.kind} (base64-encoded)") for h in self._decoded(outer, 1)]

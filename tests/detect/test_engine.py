@@ -51,7 +51,11 @@ def test_line_and_column_are_one_based_and_count_characters(engine: Engine) -> N
         ("# claudesec:allow\nKEY={k}\n", True),
         ("KEY={k}  # claudesec:allow anthropic-api-key\n", True),
         ("KEY={k}  # claudesec:allow github-token\n", False),
-        ("KEY={k}  # claudesec:allow test fixture, not a real key\n", True),
+        ("KEY={k}  # claudesec:allow anthropic-api-key -- a fixture, not a real key\n", True),
+        ("KEY={k}  # claudesec:allow -- test fixture, not a real key\n", True),
+        ("KEY={k}  /* claudesec:allow */\n", True),
+        ("KEY={k}  <!-- claudesec:allow anthropic-api-key -->\n", True),
+        ("KEY={k}  # claudesec:allow github-token, anthropic-api-key\n", True),
         ("# claudesec:allow\n\nKEY={k}\n", False),
         ("KEY={k}\n# claudesec:allow\n", False),
     ],
@@ -61,6 +65,26 @@ def test_inline_allow(engine: Engine, template: str, allowed: bool) -> None:
     data = template.format(k=key).encode()
     (found,) = engine.scan(data)
     assert found.allowed is allowed
+    assert found.unknown_allow_ids == ()
+
+
+@pytest.mark.parametrize(
+    ("comment", "unknown"),
+    [
+        # A typo in the rule id: it must not silence the line.
+        ("claudesec:allow antropic-api-key", ("antropic-api-key",)),
+        # Free text without the `--` separator reads as rule ids: none is known.
+        ("claudesec:allow test fixture", ("test", "fixture")),
+        ("claudesec:allow github-token, anthropic-apikey", ("anthropic-apikey",)),
+    ],
+)
+def test_allow_with_an_unknown_rule_id_does_not_suppress(
+    engine: Engine, comment: str, unknown: tuple[str, ...]
+) -> None:
+    key = KeyFactory(23).anthropic_api().value
+    (found,) = engine.scan(f"KEY={key}  # {comment}\n".encode())
+    assert found.allowed is False
+    assert found.unknown_allow_ids == unknown
 
 
 def test_locate_handles_no_hits() -> None:

@@ -52,7 +52,7 @@ def _no_history(mp: pytest.MonkeyPatch) -> None:
 def _no_placeholder_filter(mp: pytest.MonkeyPatch) -> None:
     from claudesec.detect import validators
 
-    mp.setattr(validators, "is_placeholder", lambda value, min_entropy=3.0: False)
+    mp.setattr(validators, "is_placeholder", lambda value, **kwargs: False)
 
 
 def _no_deactivation(mp: pytest.MonkeyPatch) -> None:

@@ -116,3 +116,18 @@ def test_inline_allow_through_the_cli(tmp_path: Path, run_cli: RunCli) -> None:
     result = run_cli("scan", str(tmp_path), "-f", "json")
     assert rules(result) == ["npm-token"]
     assert report(result)["summary"]["suppressed"]["inline"] == 2
+
+
+def test_mistyped_rule_id_in_an_allow_comment_reports_and_warns(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    factory = KeyFactory(54)
+    (tmp_path / "a.py").write_text(
+        f'A = "{factory.anthropic_api().value}"  # claudesec:allow antropic-api-key\n'
+        f'B = "{factory.github_classic().value}"  # claudesec:allow github-token -- CI fixture\n'
+    )
+    result = run_cli("scan", str(tmp_path), "-f", "json")
+    assert result.exit_code == 1
+    assert rules(result) == ["anthropic-api-key"]
+    assert report(result)["summary"]["suppressed"]["inline"] == 1
+    assert "a.py:1: claudesec:allow names unknown rule id(s) antropic-api-key" in result.stderr
