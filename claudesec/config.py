@@ -183,6 +183,16 @@ class RoleConfig:
     tokens_per_day: int = _f(0, "Per-user token budget per day (0 = unlimited).")
     allowed_hours: str = _f("", "UTC hours when calls are allowed, e.g. '08-19' (empty = any).")
     dlp: Literal["block", "redact", "log"] = _f("block", "What to do with secrets/PII in prompts.")
+    max_tokens_mode: Literal["refuse", "clamp"] = _f(
+        "refuse",
+        "What a request over max_tokens gets: refuse it, or clamp (send it with the cap; the "
+        "record says max_tokens_clamped).",
+    )
+    preset: str = _f(
+        "",
+        "Client preset whose settings fill in what this role leaves unset: claude-code, agent, "
+        "workflow (see docs/proxy.md; an explicit setting wins).",
+    )
 
 
 @dataclass(frozen=True)
@@ -687,6 +697,8 @@ def _build(cls: type[Any], data: Any, prefix: str, ctx: _Context) -> Any:
     if not isinstance(data, dict):
         path, line = ctx.where(prefix)
         raise ConfigError(f"'{label}' must be a table, got {_kind(data)}", path=path, line=line)
+    if cls is RoleConfig and "preset" in data:
+        data = _with_preset(data, prefix, ctx)
     hints = get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     for key in data:
@@ -723,6 +735,34 @@ def _build(cls: type[Any], data: Any, prefix: str, ctx: _Context) -> Any:
             path, line = ctx.where(dotted)
             ctx.sources[dotted] = f"{path}:{line}" if line else str(path)
     return cls(**values)
+
+
+def _with_preset(data: dict[str, Any], prefix: str, ctx: _Context) -> dict[str, Any]:
+    """A role's table with its preset's values under the ones it sets itself."""
+    from claudesec.role_presets import PRESETS
+
+    name = data["preset"]
+    if not isinstance(name, str) or not name:
+        return data  # _convert names the wrong type; an empty preset means none
+    preset = PRESETS.get(name)
+    if preset is None:
+        path, line = ctx.where(f"{prefix}.preset")
+        close = difflib.get_close_matches(name, sorted(PRESETS), n=1)
+        ctx.problem(
+            ConfigError(
+                f"unknown preset {name!r} in '{prefix}.preset'",
+                path=path,
+                line=line,
+                hint=f"did you mean {close[0]!r}?"
+                if close
+                else f"presets: {', '.join(sorted(PRESETS))}",
+            )
+        )
+        return data
+    for key in preset.settings:
+        if key not in data:
+            ctx.sources.setdefault(f"{prefix}.{key}", f"preset {name}")
+    return {**preset.values(), **data}
 
 
 def _check_domain(value: Any, spec: dataclasses.Field[Any], dotted: str, ctx: _Context) -> None:

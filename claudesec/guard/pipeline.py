@@ -355,6 +355,14 @@ class AuditPipeline:
                 send = replace_texts(request.body, replacements)
                 verdict = Decision.REDACT
 
+        extra = dict(_batch_extra(request, body))
+        if decision.max_tokens_cap:
+            from claudesec.guard.policy import clamp_max_tokens
+
+            send, clamped = clamp_max_tokens(send, decision.max_tokens_cap)
+            if clamped:
+                extra["max_tokens_clamped"] = clamped
+
         problem = self.recording_problem() if self.fail_closed else ""
         if problem:
             self._refuse_while_broken(request, started, user, role, identity.source, model, problem)
@@ -370,7 +378,7 @@ class AuditPipeline:
             prompt_hash=prompt_hash,
             sampled=sampled,
             started=started,
-            extra=_batch_extra(request, body),
+            extra=extra,
         )
 
     def reject(
