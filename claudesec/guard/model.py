@@ -38,9 +38,10 @@ class RecordSink(Protocol):
 
 # The HTTP answer a gateway gives to a refusal, by the reason (whole code, else its prefix),
 # chosen by how clients *show* it. The Python and TypeScript SDKs map 400 -> BadRequestError,
-# 401 -> AuthenticationError, 403 -> PermissionDeniedError, 429 -> RateLimitError (retried
-# after ``retry-after``), 5xx -> InternalServerError (retried); Claude Code shows both 401 and
-# 403 as "Failed to authenticate", and n8n shows the status line. So 401 is kept for callers
+# 401 -> AuthenticationError, 403 -> PermissionDeniedError, 413 -> ContentTooLargeError,
+# 429 -> RateLimitError (retried after ``retry-after``), 5xx -> InternalServerError (retried;
+# 503 -> ServiceUnavailableError); Claude Code shows both 401 and 403 as "Failed to
+# authenticate" and anything else as "API Error: <status> <message>". So 401 is kept for callers
 # who are not authenticated, and a caller who *is* authenticated but refused gets 400
 # ``invalid_request_error`` (shown with its message, never retried) with a message that names
 # the reason and the fix. 403 is not used: no client tested renders it as "not allowed".
