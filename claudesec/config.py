@@ -205,6 +205,16 @@ class RoleConfig:
         "Python regexes a whole found value must match to be let through for this role, on "
         "top of [dlp] allow_patterns.",
     )
+    max_tokens_mode: Literal["refuse", "clamp"] = _f(
+        "refuse",
+        "What a request over max_tokens gets: refuse it, or clamp (send it with the cap; the "
+        "record says max_tokens_clamped).",
+    )
+    preset: str = _f(
+        "",
+        "Client preset whose settings fill in what this role leaves unset: claude-code, agent, "
+        "workflow (see docs/proxy.md; an explicit setting wins).",
+    )
 
 
 @dataclass(frozen=True)
@@ -761,6 +771,8 @@ def _build(cls: type[Any], data: Any, prefix: str, ctx: _Context) -> Any:
     if not isinstance(data, dict):
         path, line = ctx.where(prefix)
         raise ConfigError(f"'{label}' must be a table, got {_kind(data)}", path=path, line=line)
+    if cls is RoleConfig and "preset" in data:
+        data = _with_preset(data, prefix, ctx)
     hints = get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     for key in data:
@@ -797,6 +809,34 @@ def _build(cls: type[Any], data: Any, prefix: str, ctx: _Context) -> Any:
             path, line = ctx.where(dotted)
             ctx.sources[dotted] = f"{path}:{line}" if line else str(path)
     return cls(**values)
+
+
+def _with_preset(data: dict[str, Any], prefix: str, ctx: _Context) -> dict[str, Any]:
+    """A role's table with its preset's values under the ones it sets itself."""
+    from claudesec.role_presets import PRESETS
+
+    name = data["preset"]
+    if not isinstance(name, str) or not name:
+        return data  # _convert names the wrong type; an empty preset means none
+    preset = PRESETS.get(name)
+    if preset is None:
+        path, line = ctx.where(f"{prefix}.preset")
+        close = difflib.get_close_matches(name, sorted(PRESETS), n=1)
+        ctx.problem(
+            ConfigError(
+                f"unknown preset {name!r} in '{prefix}.preset'",
+                path=path,
+                line=line,
+                hint=f"did you mean {close[0]!r}?"
+                if close
+                else f"presets: {', '.join(sorted(PRESETS))}",
+            )
+        )
+        return data
+    for key in preset.settings:
+        if key not in data:
+            ctx.sources.setdefault(f"{prefix}.{key}", f"preset {name}")
+    return {**preset.values(), **data}
 
 
 def _check_domain(value: Any, spec: dataclasses.Field[Any], dotted: str, ctx: _Context) -> None:
@@ -970,6 +1010,9 @@ def template(starter_user: str | None = None) -> str:
     doc.add(tomlkit.comment("[policy.roles.analyst]"))
     doc.add(tomlkit.comment('models = ["claude-haiku-*", "claude-sonnet-*"]'))
     doc.add(tomlkit.comment("max_tokens = 2048"))
+    doc.add(tomlkit.comment("A role for Claude Code through `claudesec proxy` (docs/proxy.md):"))
+    doc.add(tomlkit.comment("[policy.roles.dev]"))
+    doc.add(tomlkit.comment('preset = "claude-code"   # or "agent", "workflow"'))
     doc.add(tomlkit.comment("[policy.users]"))
     doc.add(tomlkit.comment('alice = "analyst"'))
     text = tomlkit.dumps(doc)

@@ -68,8 +68,15 @@ def command_lines(doc: Path) -> list[list[str]]:
             continue
         for raw in body.replace("\\\n", " ").splitlines():
             line = raw.strip().removeprefix("$ ")
-            for part in re.split(r"\s*(?:\|\||&&|\||;)\s*", line):
+            for part in re.split(r"\s*(?:\|\||&&|\||;|&)\s*", line):
                 words = shlex.split(part, comments=True) if part else []
+                # Redirections (`> token.txt`, `2>/dev/null`) are the shell's, not the command's.
+                words = [
+                    w
+                    for i, w in enumerate(words)
+                    if not re.match(r"^\d?[<>]", w)
+                    and not (i and re.fullmatch(r"\d?[<>]>?", words[i - 1]))
+                ]
                 while words and re.match(r"^[A-Z_]+=", words[0]):
                     words.pop(0)  # VAR=value before the command
                 if words and words[0] == "claudesec":

@@ -3,10 +3,17 @@
 Everything here is deterministic: the same request always gets the same token counts and
 the same reply text, so tests can assert exact numbers. Tokens are estimated as one per four
 characters of countable text (system, message content, tools), rounded up, at least one.
+
+The reply echoes the last thing the user said: the last text (or tool result) of the last user
+turn, passing over the ``<system-reminder>`` blocks Claude Code adds after the user's words.
+A user turn holding ``[[tool:NAME {json input}]]``, where NAME is a tool the request declares,
+is answered with that ``tool_use`` instead (``stop_reason`` ``tool_use``), so a client's tool
+loop can be driven deterministically; the next turn's tool result is then echoed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -14,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from claudesec.emulator import request_types as types
 from claudesec.emulator.models import ModelSpec
 from claudesec.emulator.wire import ApiError, invalid_request
 
@@ -22,6 +30,8 @@ ECHO_LIMIT = 120
 REPLY_PREFIX = "Emulated reply to: "
 EMPTY_REPLY = "Emulated reply."
 _WORDS_PER_DELTA = 3
+TOOL_DIRECTIVE_RE = re.compile(r"\[\[tool:([A-Za-z0-9_.:-]{1,128})\s*(\{.*?\})?\]\]", re.DOTALL)
+_CLIENT_REMINDER = "<system-reminder>"
 
 
 def estimate_tokens(text: str) -> int:
@@ -39,6 +49,7 @@ class MessageRequest:
     input_tokens: int
     echo: str
     stop_sequences: tuple[str, ...] = ()
+    tool_call: tuple[str, dict[str, Any]] | None = None  # (name, input) the reply asks for
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,7 @@ class Reply:
     stop_reason: str
     stop_sequence: str | None
     output_tokens: int
+    tool_use: dict[str, Any] | None = None  # the tool_use block answered instead of text
 
 
 def parse_message_request(
@@ -79,16 +91,19 @@ def parse_message_request(
         raise invalid_request("messages: at least one message is required")
     parts: list[str] = []
     parts.extend(_system_texts(body.get("system")))
-    last_user_text = ""
+    last_user: list[str] = []
     for index, message in enumerate(messages):
-        role, texts = _message_texts(message, f"messages.{index}")
+        role, texts, spoken = _message_texts(message, f"messages.{index}")
         parts.extend(texts)
         if role == "user":
-            last_user_text = " ".join(texts)
+            last_user = spoken
     tools = body.get("tools")
+    names: set[str] = set()
     if tools is not None:
         if not isinstance(tools, list):
             raise invalid_request("tools: Input should be a valid list")
+        for index, tool in enumerate(tools):
+            names.add(_check_tool(tool, f"tools.{index}"))
         parts.extend(json.dumps(tool, sort_keys=True) for tool in tools)
     stream = body.get("stream", False)
     if not count_only and not isinstance(stream, bool):
@@ -101,6 +116,18 @@ def parse_message_request(
         or not 0 <= temperature <= 1
     ):
         raise invalid_request("temperature: Input should be a number between 0 and 1")
+    for name in types.OBJECT_FIELDS:
+        if name in body and not isinstance(body[name], dict):
+            raise invalid_request(f"{name}: Input should be a valid dictionary")
+    _check_thinking(body.get("thinking"), max_tokens, count_only=count_only)
+    choice = body.get("tool_choice")
+    if choice is not None and choice.get("type") not in types.TOOL_CHOICE_TYPES:
+        raise invalid_request(
+            f"tool_choice.type: Input should be {types.expected_tags(types.TOOL_CHOICE_TYPES)}"
+        )
+    said = next((t for t in reversed(last_user) if not t.startswith(_CLIENT_REMINDER)), "")
+    if not said and last_user:
+        said = last_user[-1]
 
     spec = resolve(model)
     if spec is None:
@@ -120,8 +147,9 @@ def parse_message_request(
         max_tokens=max_tokens,
         stream=bool(stream) and not count_only,
         input_tokens=input_tokens,
-        echo=" ".join(last_user_text.split()),
+        echo=" ".join(said.split()),
         stop_sequences=stop_sequences,
+        tool_call=_tool_directive(said, names),
     )
 
 
@@ -143,33 +171,110 @@ def _system_texts(system: Any) -> list[str]:
     return texts
 
 
-def _message_texts(message: Any, where: str) -> tuple[str, list[str]]:
+def _message_texts(message: Any, where: str) -> tuple[str, list[str], list[str]]:
+    """A message's role, its countable texts, and what it says (texts and tool results)."""
     if not isinstance(message, dict):
         raise invalid_request(f"{where}: Input should be a valid dictionary")
     role = message.get("role")
-    if role not in ("user", "assistant"):
-        raise invalid_request(f"{where}.role: Input should be 'user' or 'assistant'")
+    if role not in types.ROLES:
+        raise invalid_request(f"{where}.role: Input should be {types.expected_tags(types.ROLES)}")
     content = message.get("content")
     if content is None:
         raise invalid_request(f"{where}.content: Field required")
     if isinstance(content, str):
-        return role, [content]
+        return role, [content], [content]
     if not isinstance(content, list):
         raise invalid_request(f"{where}.content: Input should be a valid string or list")
     texts: list[str] = []
+    said: list[str] = []
     for index, block in enumerate(content):
         block_where = f"{where}.content.{index}"
         if not isinstance(block, dict) or not isinstance(block.get("type"), str):
             raise invalid_request(f"{block_where}.type: Field required")
-        if block["type"] == "text":
+        kind = block["type"]
+        allowed = frozenset({"text"}) if role == "system" else types.CONTENT_BLOCK_TYPES
+        if kind not in allowed:
+            raise invalid_request(
+                f"{block_where}: Input tag '{kind}' found using 'type' does not match any of "
+                f"the expected tags: {types.expected_tags(allowed)}"
+            )
+        if kind == "text":
             text = block.get("text")
             if not isinstance(text, str):
                 raise invalid_request(f"{block_where}.text: Input should be a valid string")
             texts.append(text)
+            said.append(text)
         else:
             # Images, documents and tool blocks still cost tokens; their JSON is a stable proxy.
             texts.append(json.dumps(block, sort_keys=True))
-    return role, texts
+            if kind == "tool_result":
+                said.append(_result_text(block.get("content")))
+    return role, texts, said
+
+
+def _result_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            b["text"] for b in content if isinstance(b, dict) and isinstance(b.get("text"), str)
+        )
+    return ""
+
+
+def _check_tool(tool: Any, where: str) -> str:
+    """Validate one tool definition; its name ("" for none)."""
+    if not isinstance(tool, dict):
+        raise invalid_request(f"{where}: Input should be a valid dictionary")
+    kind = tool.get("type", "custom")
+    if kind is None:
+        kind = "custom"
+    if kind not in types.TOOL_TYPES:
+        raise invalid_request(
+            f"{where}: Input tag '{kind}' found using 'type' does not match any of the "
+            f"expected tags: {types.expected_tags(types.TOOL_TYPES)}"
+        )
+    name = tool.get("name")
+    if kind == "custom":
+        if not isinstance(name, str) or not name:
+            raise invalid_request(f"{where}.name: Field required")
+        if not isinstance(tool.get("input_schema"), dict):
+            raise invalid_request(f"{where}.input_schema: Field required")
+    return name if isinstance(name, str) else ""
+
+
+def _check_thinking(thinking: Any, max_tokens: int, *, count_only: bool) -> None:
+    if thinking is None:
+        return
+    kind = thinking.get("type")
+    if kind not in types.THINKING_TYPES:
+        raise invalid_request(
+            f"thinking: Input tag '{kind}' found using 'type' does not match any of the "
+            f"expected tags: {types.expected_tags(types.THINKING_TYPES)}"
+        )
+    if kind != "enabled":
+        return
+    budget = thinking.get("budget_tokens")
+    if isinstance(budget, bool) or not isinstance(budget, int):
+        raise invalid_request("thinking.enabled.budget_tokens: Field required")
+    if budget < types.THINKING_MIN_BUDGET:
+        raise invalid_request(
+            "thinking.enabled.budget_tokens: Input should be greater than or equal to "
+            f"{types.THINKING_MIN_BUDGET}"
+        )
+    if not count_only and budget >= max_tokens:
+        raise invalid_request("`max_tokens` must be greater than `thinking.budget_tokens`")
+
+
+def _tool_directive(text: str, names: set[str]) -> tuple[str, dict[str, Any]] | None:
+    found = TOOL_DIRECTIVE_RE.search(text)
+    if found is None or found.group(1) not in names:
+        return None
+    try:
+        arguments = json.loads(found.group(2) or "{}")
+    except ValueError:
+        return None
+    return (found.group(1), arguments) if isinstance(arguments, dict) else None
 
 
 def _stop_sequences(raw: Any) -> tuple[str, ...]:
@@ -181,7 +286,18 @@ def _stop_sequences(raw: Any) -> tuple[str, ...]:
 
 
 def build_reply(request: MessageRequest) -> Reply:
-    """The deterministic answer: an echo of the last user turn, cut like a model would be."""
+    """The deterministic answer: an echo of the last user turn, cut like a model would be,
+    or the tool call the turn asks for."""
+    if request.tool_call is not None:
+        name, arguments = request.tool_call
+        digest = hashlib.sha256(json.dumps([name, arguments], sort_keys=True).encode())
+        block = {
+            "type": "tool_use",
+            "id": f"toolu_emu_{digest.hexdigest()[:20]}",
+            "name": name,
+            "input": arguments,
+        }
+        return Reply("", "tool_use", None, estimate_tokens(json.dumps(block)), tool_use=block)
     echo = request.echo
     if len(echo) > ECHO_LIMIT:
         echo = echo[:ECHO_LIMIT] + "..."
@@ -224,7 +340,7 @@ def message_json(message_id: str, request: MessageRequest, reply: Reply) -> dict
         "type": "message",
         "role": "assistant",
         "model": request.model,
-        "content": [{"type": "text", "text": reply.text}],
+        "content": [reply.tool_use or {"type": "text", "text": reply.text}],
         "stop_reason": reply.stop_reason,
         "stop_sequence": reply.stop_sequence,
         "usage": usage_json(request.input_tokens, reply.output_tokens),
@@ -253,28 +369,26 @@ def stream_events(
         "stop_sequence": None,
         "usage": usage_json(request.input_tokens, 1),
     }
+    first = {**reply.tool_use, "input": {}} if reply.tool_use else {"type": "text", "text": ""}
     events: list[tuple[str, dict[str, Any]]] = [
         ("message_start", {"type": "message_start", "message": start}),
         (
             "content_block_start",
-            {
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "text", "text": ""},
-            },
+            {"type": "content_block_start", "index": 0, "content_block": first},
         ),
         ("ping", {"type": "ping"}),
     ]
+    if reply.tool_use:
+        arguments = json.dumps(reply.tool_use["input"])
+        deltas = [{"type": "input_json_delta", "partial_json": arguments}]
+    else:
+        deltas = [{"type": "text_delta", "text": piece} for piece in text_deltas(reply.text)]
     events.extend(
         (
             "content_block_delta",
-            {
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": {"type": "text_delta", "text": piece},
-            },
+            {"type": "content_block_delta", "index": 0, "delta": delta},
         )
-        for piece in text_deltas(reply.text)
+        for delta in deltas
     )
     events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
     events.append(

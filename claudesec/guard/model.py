@@ -36,27 +36,73 @@ class RecordSink(Protocol):
     def append(self, event: AuditEvent) -> StoredRecord | None: ...
 
 
-# The HTTP answer a gateway gives to a refusal, by the reason's prefix (or whole code): what an
-# Anthropic client expects, so SDKs and Claude Code show it sensibly. 401 says "your credential
-# is not good here"; 403 "you, but not this"; 503 "claudesec itself cannot decide now".
+# The HTTP answer a gateway gives to a refusal, by the reason (whole code, else its prefix),
+# chosen by how clients *show* it. The Python and TypeScript SDKs map 400 -> BadRequestError,
+# 401 -> AuthenticationError, 403 -> PermissionDeniedError, 413 -> ContentTooLargeError,
+# 429 -> RateLimitError (retried after ``retry-after``), 5xx -> InternalServerError (retried;
+# 503 -> ServiceUnavailableError); Claude Code shows both 401 and 403 as "Failed to
+# authenticate" and anything else as "API Error: <status> <message>". So 401 is kept for callers
+# who are not authenticated, and a caller who *is* authenticated but refused gets 400
+# ``invalid_request_error`` (shown with its message, never retried) with a message that names
+# the reason and the fix. 403 is not used: no client tested renders it as "not allowed".
+# 429 only where waiting helps (a per-minute budget); 503 "claudesec itself cannot decide now".
 _DENIAL_STATUS: dict[str, tuple[int, str]] = {
     "identity": (401, "authentication_error"),
     "identity.idp_unavailable": (503, "api_error"),
     "identity.token_store_unavailable": (503, "api_error"),
     "audit.unavailable": (503, "api_error"),
-    "policy.malformed_request": (400, "invalid_request_error"),
+    "policy": (400, "invalid_request_error"),
+    "policy.minute_budget_exceeded": (429, "rate_limit_error"),
+    "dlp": (400, "invalid_request_error"),
     "request.malformed": (400, "invalid_request_error"),
     "request.too_large": (413, "request_too_large"),
     "request.timeout": (408, "invalid_request_error"),
     "request.not_proxied": (404, "not_found_error"),
 }
-_DENIED = (403, "permission_error")
+_DENIED = (400, "invalid_request_error")
+
+# What the caller (or their admin) can do about a refusal, by reason: the second half of the
+# message a gateway answers with, when the refusal carries no hint of its own.
+_DENIAL_FIX: dict[str, str] = {
+    "identity": "present a valid claudesec proxy token or OIDC token as the API key",
+    "identity.idp_unavailable": "retry when the identity provider answers again",
+    "identity.token_store_unavailable": "retry when the proxy's token store is readable again",
+    "audit.unavailable": "retry once the audit log can be written again",
+    "policy.unknown_user": "ask an admin to give you a role (policy.users or identity.group_roles)",
+    "policy.role_not_assigned": "use a token for a role you hold, or ask an admin to assign it",
+    "policy.unknown_role": "ask an admin to define the role in policy.roles",
+    "policy.malformed_request": "send a valid Messages request",
+    "policy.model_not_allowed": "use a model the role allows (the role's models setting)",
+    "policy.max_tokens_exceeded": (
+        "ask for fewer max_tokens, or set max_tokens_mode = 'clamp' on the role"
+    ),
+    "policy.input_too_large": "send a shorter prompt, or raise the role's max_input_tokens",
+    "policy.tools_not_allowed": "set tools_allowed = true on the role, or use a client preset",
+    "policy.outside_hours": "call within the role's allowed_hours (UTC)",
+    "policy.minute_budget_exceeded": "wait a minute, or raise the role's tokens_per_minute",
+    "policy.day_budget_exceeded": "wait until 00:00 UTC, or raise the role's tokens_per_day",
+    "dlp.blocked": "remove the secret or personal data from the prompt, or use dlp = 'redact'",
+    "dlp.uninspectable": "send content DLP can read, or use a role with dlp = 'log'",
+    "request.malformed": "send a JSON body",
+    "request.too_large": "send a smaller request (proxy.max_request_bytes)",
+    "request.not_proxied": "the proxy relays the Messages, count_tokens, models and batch APIs",
+}
+
+
+def _by_reason(table: dict[str, Any], reason: str) -> Any:
+    return table.get(reason) or table.get(reason.partition(".")[0])
 
 
 def denial_status(reason: str) -> tuple[int, str]:
     """The HTTP status and Anthropic ``error.type`` a gateway answers a denial with."""
-    found = _DENIAL_STATUS.get(reason) or _DENIAL_STATUS.get(reason.partition(".")[0])
+    found: tuple[int, str] | None = _by_reason(_DENIAL_STATUS, reason)
     return found or _DENIED
+
+
+def denial_fix(reason: str) -> str:
+    """What to do about a denial with this reason ("" when nothing general can be said)."""
+    found: str | None = _by_reason(_DENIAL_FIX, reason)
+    return found or ""
 
 
 class CallDenied(CheckFailed):
@@ -84,6 +130,15 @@ class CallDenied(CheckFailed):
         self.role = role
         self.dlp = dlp or DlpReport()
         self.record = record
+        self.detail = message
+
+    def wire_message(self) -> str:
+        """The one line a gateway answers with: ``claudesec: <reason>: <why>; fix: <what>``.
+
+        Clients show ``error.message`` as is, so it starts with who refused and says what to do.
+        """
+        fix = self.hint or denial_fix(self.reason)
+        return f"claudesec: {self.reason}: {self.detail}" + (f"; fix: {fix}" if fix else "")
 
 
 class AuditUnavailable(StoreError):

@@ -527,6 +527,13 @@ class AuditPipeline:
             send = inspection.redacted(request.body)
             verdict = Decision.REDACT
 
+        if decision.max_tokens_cap:
+            from claudesec.guard.policy import clamp_max_tokens
+
+            send, clamped = clamp_max_tokens(send, decision.max_tokens_cap)
+            if clamped:
+                extra["max_tokens_clamped"] = clamped
+
         problem = self.recording_problem() if self.fail_closed else ""
         if problem:
             self._refuse_while_broken(request, started, user, role, identity.source, model, problem)

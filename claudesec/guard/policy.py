@@ -87,6 +87,9 @@ class PolicyDecision:
     role: str
     checks: tuple[Check, ...]
     input_tokens: int = 0
+    # The role's max_tokens when it clamps (max_tokens_mode = "clamp"), else 0: the request
+    # goes out with max_tokens lowered to it (see clamp_max_tokens).
+    max_tokens_cap: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -498,11 +501,14 @@ class Policy:
         if request.max_tokens is None:
             checks.append(Check("max_tokens", True, f"not given (cap {cfg.max_tokens})"))
         else:
+            within = request.max_tokens <= cfg.max_tokens
+            clamps = not within and cfg.max_tokens_mode == "clamp"
             checks.append(
                 Check(
                     "max_tokens",
-                    request.max_tokens <= cfg.max_tokens,
-                    f"{request.max_tokens} requested, cap {cfg.max_tokens}",
+                    within or clamps,
+                    f"{request.max_tokens} requested, "
+                    + (f"clamped to cap {cfg.max_tokens}" if clamps else f"cap {cfg.max_tokens}"),
                     Reason.MAX_TOKENS_EXCEEDED,
                 )
             )
@@ -551,7 +557,12 @@ class Policy:
                     reason,
                 )
             )
-        return _decide(user, name, checks, request.input_tokens)
+        decision = _decide(user, name, checks, request.input_tokens)
+        if cfg.max_tokens_mode == "clamp":
+            from dataclasses import replace
+
+            return replace(decision, max_tokens_cap=cfg.max_tokens)
+        return decision
 
 
 def _decide(user: str, role: str, checks: list[Check], input_tokens: int) -> PolicyDecision:
@@ -570,3 +581,47 @@ def _decide(user: str, role: str, checks: list[Check], input_tokens: int) -> Pol
         tuple(checks),
         input_tokens,
     )
+
+
+def clamp_max_tokens(body: Any, cap: int) -> tuple[Any, dict[str, int]]:
+    """``body`` with every ``max_tokens`` over ``cap`` lowered to it, and what was lowered.
+
+    A Messages body, or a batch whose ``requests[].params`` are each one. Extended thinking's
+    ``budget_tokens`` must stay below ``max_tokens``, so it is lowered along with it. The
+    original is not changed. The second value is ``{"requested": n, "cap": cap}`` with the
+    largest ``max_tokens`` asked for, or empty when nothing was over the cap.
+    """
+    if cap <= 0 or not isinstance(body, Mapping):
+        return body, {}
+    largest = 0
+
+    def clamp(params: Any) -> Any:
+        nonlocal largest
+        if not isinstance(params, Mapping):
+            return params
+        asked = params.get("max_tokens")
+        if isinstance(asked, bool) or not isinstance(asked, int) or asked <= cap:
+            return params
+        largest = max(largest, asked)
+        out = {**params, "max_tokens": cap}
+        thinking = params.get("thinking")
+        if isinstance(thinking, Mapping):
+            budget = thinking.get("budget_tokens")
+            if isinstance(budget, int) and not isinstance(budget, bool) and budget >= cap:
+                out["thinking"] = {**thinking, "budget_tokens": max(1, cap - 1)}
+        return out
+
+    requests = body.get("requests")
+    if isinstance(requests, list):
+        sent: Any = {
+            **body,
+            "requests": [
+                {**item, "params": clamp(item.get("params"))} if isinstance(item, Mapping) else item
+                for item in requests
+            ],
+        }
+    else:
+        sent = clamp(body)
+    if not largest:
+        return body, {}
+    return sent, {"requested": largest, "cap": cap}

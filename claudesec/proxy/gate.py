@@ -59,4 +59,4 @@ class Denial:
     @classmethod
     def of(cls, denied: CallDenied) -> Denial:
         # The pipeline's messages name kinds and counts, never values: safe to send back.
-        return cls(denied.status, denied.error_type, denied.user_message(), denied.reason)
+        return cls(denied.status, denied.error_type, denied.wire_message(), denied.reason)

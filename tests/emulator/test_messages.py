@@ -116,7 +116,7 @@ def test_missing_required_field_is_an_invalid_request_error(
         ({"max_tokens": 0}, "max_tokens: Input should be greater than or equal to 1"),
         ({"max_tokens": 10**6}, "maximum allowed number of output tokens"),
         ({"messages": []}, "at least one message"),
-        ({"messages": [{"role": "system", "content": "x"}]}, "messages.0.role"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "messages.0.role"),
         ({"messages": [{"role": "user"}]}, "messages.0.content: Field required"),
         ({"temperature": 3}, "temperature"),
     ],

@@ -85,7 +85,7 @@ def test_policy_users_still_win_over_a_token_for_another_role(pipeline: AuditPip
     with pytest.raises(CallDenied) as denied:
         pipeline.admit(token_caller("dave", "analyst"), via_proxy(body=message_body("hi")))
     assert denied.value.reason == "policy.role_not_assigned"
-    assert (denied.value.status, denied.value.error_type) == (403, "permission_error")
+    assert (denied.value.status, denied.value.error_type) == (400, "invalid_request_error")
 
 
 def test_a_plain_user_id_is_still_unknown_without_policy_users(pipeline: AuditPipeline) -> None:
@@ -133,9 +133,12 @@ def test_in_process_denials_carry_no_http_status(
         ("identity.token_revoked", 401),
         ("identity.idp_unavailable", 503),
         ("identity.token_store_unavailable", 503),
-        ("policy.model_not_allowed", 403),
+        ("policy.model_not_allowed", 400),
         ("policy.malformed_request", 400),
-        ("dlp.blocked", 403),
+        ("policy.day_budget_exceeded", 400),
+        ("policy.minute_budget_exceeded", 429),
+        ("dlp.blocked", 400),
+        ("dlp.uninspectable", 400),
         ("audit.unavailable", 503),
     ],
 )

@@ -111,16 +111,24 @@ def test_no_identity_is_401_and_nothing_reaches_upstream(
     assert denial.extra["http_status"] == 401 and denial.extra["via"] == "proxy"
 
 
-def test_forbidden_model_is_403_in_anthropic_shape(proxy: RunningProxy, emulator: Emulator) -> None:
+def test_forbidden_model_is_a_bad_request_naming_reason_and_fix(
+    proxy: RunningProxy, emulator: Emulator
+) -> None:
+    # The caller is authenticated: the SDK must not call it an authentication or permission
+    # failure (Claude Code shows 401 and 403 alike as "Failed to authenticate").
     import anthropic
 
     client = anthropic.Anthropic(api_key=proxy.token(), base_url=proxy.base_url, max_retries=0)
-    with client as c, pytest.raises(anthropic.PermissionDeniedError) as caught:
+    with client as c, pytest.raises(anthropic.BadRequestError) as caught:
         c.messages.create(**{**MESSAGE, "model": "claude-opus-4-1"})
-    assert "model_not_allowed" in str(caught.value)
+    assert caught.value.status_code == 400
+    message = caught.value.body["error"]["message"]  # type: ignore[index]
+    assert message.startswith("claudesec: policy.model_not_allowed: ")
+    assert "fix: " in message and "models" in message
+    assert caught.value.response.headers["x-claudesec-reason"] == "policy.model_not_allowed"
     assert emulator.state.requests() == []
     assert events(proxy)[-1].reason == "policy.model_not_allowed"
-    assert events(proxy)[-1].extra["http_status"] == 403
+    assert events(proxy)[-1].extra["http_status"] == 400
 
 
 def test_client_side_anthropic_key_is_refused_and_never_forwarded(
@@ -209,7 +217,8 @@ def test_dlp_blocks_a_secret_in_the_prompt(proxy: RunningProxy, emulator: Emulat
     leaked = generate_secret("api")
     body = {**MESSAGE, "messages": [{"role": "user", "content": f"debug this: {leaked}"}]}
     status, _, answer = send(proxy, "POST", "/v1/messages", body, {"x-api-key": proxy.token()})
-    assert status == 403
+    assert status == 400
+    assert json.loads(answer)["error"]["message"].startswith("claudesec: dlp.blocked: ")
     assert leaked not in answer.decode()
     assert emulator.state.requests() == []
     last = events(proxy)[-1]
