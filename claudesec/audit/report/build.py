@@ -137,10 +137,14 @@ class _Tally:
     keys: list[StoredEvent] = field(default_factory=list)
     prunes: list[StoredEvent] = field(default_factory=list)
     events: int = 0
+    first_seq: int = 0
+    last_seq: int = 0
 
     def add(self, stored: StoredEvent) -> None:
         event = stored.event
         self.events += 1
+        self.first_seq = self.first_seq or stored.seq
+        self.last_seq = stored.seq
         if event.type == EventType.KEY_ROTATION:
             self.keys.append(stored)
         elif event.type == EventType.PRUNE:
@@ -260,9 +264,7 @@ def _integrity(
         ("anchor", anchor),
         ("records after the last checkpoint", report.unanchored),
     )
-    checkpoints = [
-        cp for cp in store.checkpoints() if inputs.since_ns <= cp.time_ns < inputs.until_ns
-    ]
+    checkpoints = _covering(store.checkpoints(), tally.first_seq, tally.last_seq)
     figures = [
         Figure(
             "integrity-problems",
@@ -283,7 +285,7 @@ def _integrity(
         ),
         Figure(
             "integrity-checkpoints",
-            "Checkpoints signed in the period",
+            "Checkpoints over the records of the period",
             cmd.verify("--format", "json"),
             ("checkpoint", "record", "time", "signing key", "signature"),
             tuple(
@@ -296,7 +298,7 @@ def _integrity(
                 )
                 for cp in checkpoints[-50:]
             ),
-            note=f"{len(checkpoints)} in the period, the last 50 shown"
+            note=f"{len(checkpoints)} over the period, the last 50 shown"
             if len(checkpoints) > 50
             else "",
         ),
@@ -318,6 +320,19 @@ def _integrity(
         ),
     ]
     return Section("integrity", "Integrity proof", facts, tuple(figures)), report.ok
+
+
+def _covering(checkpoints: list[Checkpoint], first: int, last: int) -> list[Checkpoint]:
+    """The checkpoints over the period's records, up to the first one that covers the last."""
+    if not first:
+        return []
+    chosen = []
+    for cp in checkpoints:
+        if cp.seq >= first:
+            chosen.append(cp)
+            if cp.seq >= last:
+                break
+    return chosen
 
 
 def _int(value: Any) -> int:
@@ -454,8 +469,7 @@ def _cost(
     )
     total = sum(g.cost for g in tally.by["day"].values())
     unpriced = sum(g.unpriced for g in tally.by["day"].values())
-    price_rows = sorted(PriceTable(inputs.prices or DEFAULT_PRICES).input)
-    table = PriceTable(inputs.prices or DEFAULT_PRICES)
+    price_rows = _price_rows(inputs.prices or DEFAULT_PRICES)
     figures = [
         Figure(
             "cost-by-day",
@@ -489,7 +503,7 @@ def _cost(
             "Price table (USD per million tokens, estimates)",
             shlex.join(["claudesec", "config", "show"]),
             ("model glob", "input", "output"),
-            tuple((g, p, (table.price(g) or (0.0, 0.0))[1]) for g, p in price_rows),
+            price_rows,
             note=(
                 "from audit.prices"
                 if inputs.prices
@@ -554,6 +568,17 @@ def _cost(
         facts,
         tuple(figures),
         note="Spend is an estimate from a price table, not a bill.",
+    )
+
+
+def _price_rows(prices: Mapping[str, float]) -> tuple[tuple[Cell, ...], ...]:
+    sides: dict[str, dict[str, float]] = defaultdict(dict)
+    for key, value in prices.items():
+        glob, _, side = key.rpartition(":")
+        sides[glob][side] = float(value)
+    return tuple(
+        (glob, sides[glob].get("input", 0.0), sides[glob].get("output", 0.0))
+        for glob in sorted(sides)
     )
 
 
