@@ -58,7 +58,7 @@ def report_command(
     drills: Annotated[
         Path | None,
         typer.Option(
-            "--drills", help="A drill JSON report (`drill run --format json`).", metavar="FILE"
+            "--drills", help="A drill JSON report (`drill run --json FILE`).", metavar="FILE"
         ),
     ] = None,
     scan: Annotated[

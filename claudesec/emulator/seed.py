@@ -215,7 +215,7 @@ def _auth_burst(rng: random.Random, when: int) -> Iterator[AuditEvent]:
 def _rotation(rng: random.Random, when: int, *, revoke: bool) -> Iterator[AuditEvent]:
     """One `keys rotate` run, as rotation records it; and a `keys revoke` when asked."""
     key_id = f"apikey_01{rng.getrandbits(40):010x}"
-    steps = ["claim", "createSecret", "setSecret", "testSecret", "finishSecret"]
+    steps = ["create_secret", "set_secret", "test_secret", "finish_secret"]
     if revoke:
         steps.append("revoke")
     for i, step in enumerate(steps):

@@ -61,12 +61,12 @@ class ReportInputs:
 
 
 def load_drills(text: str, source: str) -> Mapping[str, Any]:
-    """The JSON report of ``drill run --format json``; a usage error names a bad file."""
+    """The JSON report of ``drill run --json FILE``; a usage error names a bad file."""
     data = _load_json(text, source)
     if not isinstance(data.get("drills"), list):
         raise UsageError(
             f"{source} is not a drill JSON report (no 'drills' list)",
-            hint="write one with `claudesec drill run --format json > FILE`",
+            hint="write one with `claudesec drill run --json FILE`",
         )
     return data
 
@@ -77,7 +77,7 @@ def load_sarif(text: str, source: str) -> Mapping[str, Any]:
     if not isinstance(data.get("runs"), list):
         raise UsageError(
             f"{source} is not a SARIF log (no 'runs' list)",
-            hint="write one with `claudesec scan --format sarif > FILE`",
+            hint="write one with `claudesec scan --format sarif -o FILE`",
         )
     return data
 
@@ -606,8 +606,8 @@ def _bursts(auth: Iterable[tuple[int, str]], alerts: AlertsConfig) -> tuple[tupl
 
 def _keys(tally: _Tally, cmd: _Commands) -> Section:
     steps = Counter(s.event.reason or "(unnamed step)" for s in tally.keys)
-    revocations = sum(n for step, n in steps.items() if step in ("revoke", "retire", "deactivate"))
-    rotations = steps.get("finishSecret", 0) + steps.get("finish", 0)
+    revocations = sum(n for step, n in steps.items() if step in ("revoke", "retire"))
+    rotations = steps.get("finish_secret", 0)
     figures = (
         Figure(
             "keys-steps",
@@ -667,7 +667,7 @@ def _defences(inputs: ReportInputs) -> Section:
             Figure(
                 "defences-drills",
                 f"Drill run ({inputs.drills_source})",
-                "claudesec drill run --format json",
+                "claudesec drill run --json drills.json",
                 ("drill", "status", "time to block ms"),
                 tuple(
                     (
@@ -692,7 +692,7 @@ def _defences(inputs: ReportInputs) -> Section:
             Figure(
                 "defences-scan",
                 f"Secret scan findings ({inputs.sarif_source})",
-                "claudesec scan --format sarif",
+                "claudesec scan --format sarif -o scan.sarif",
                 ("rule (level)", "findings"),
                 _ranked(found, 50),
                 chart="bar",

@@ -238,3 +238,19 @@ def test_cli_refuses_bad_inputs_with_one_line(
     assert result.exit_code == 2 and "drills.json" in result.stderr
     assert "Traceback" not in result.output
     assert not (tmp_path / "r.html").exists()
+
+
+def test_the_documented_first_run_gives_data_in_every_section(
+    run_cli: RunCli, claudesec_home: Path, tmp_path: Path
+) -> None:
+    store = str(tmp_path / "demo-audit.db")
+    seeded = run_cli("emulator", "seed-audit", "--days", "30", "--store", store)
+    assert seeded.exit_code == 0, seeded.output
+    out = tmp_path / "report.json"
+    result = run_cli("report", "--store", store, "--format", "json", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["integrity_ok"] is True
+    for section in data["sections"]:
+        if section["id"] != "defences":  # needs --drills/--scan, covered above
+            assert any(f["rows"] for f in section["figures"]), section["id"]
