@@ -254,3 +254,20 @@ def test_the_documented_first_run_gives_data_in_every_section(
     for section in data["sections"]:
         if section["id"] != "defences":  # needs --drills/--scan, covered above
             assert any(f["rows"] for f in section["figures"]), section["id"]
+
+
+def test_the_anchor_given_is_compared(
+    run_cli: RunCli, claudesec_home: Path, tmp_path: Path
+) -> None:
+    from claudesec.config import load_config
+
+    with AuditStore.from_config(load_config().config.audit) as store:
+        store.append(AuditEvent(type="call", user="alice", time_ns=NOW_NS))
+    anchor = tmp_path / "anchor.json"
+    exported = run_cli("logs", "checkpoint", "--export", str(anchor))
+    assert exported.exit_code == 0, exported.output
+    out = tmp_path / "r.json"
+    result = run_cli("report", "--anchor", str(anchor), "--format", "json", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    facts = json.loads(out.read_text(encoding="utf-8"))["sections"][0]["facts"]
+    assert facts["anchor"].startswith("matches anchor checkpoint #")
