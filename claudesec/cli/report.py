@@ -67,7 +67,7 @@ def report_command(
     ] = None,
     store: StoreOption = None,
 ) -> int:
-    """Integrity proof, access, cost, keys and defences for a period, as one offline file."""
+    """Write an offline HTML (or JSON) report for auditors: integrity, access, cost, keys."""
     import json
     import time
 
