@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from claudesec.audit.alerts import _outside, parse_hours
+from claudesec.audit.alerts import outside_hours, parse_hours
 from claudesec.audit.checkpoint import Checkpoint
 from claudesec.audit.events import EventType
 from claudesec.audit.query import DEFAULT_PRICES, EventFilter, PriceTable, iter_events
@@ -159,7 +159,7 @@ class _Tally:
         if event.type not in _CALLISH:
             return
         self.sources[event.identity_source or "(none)"] += 1
-        if _outside(self.hours, event.time_ns):
+        if outside_hours(self.hours, event.time_ns):
             self.off_hours[event.user or "(unknown)"] += 1
         if self.prompt_over and event.input_tokens > self.prompt_over:
             self.large.append(stored)
