@@ -73,6 +73,15 @@ def terminal_width(stream: IO[str], environ: Mapping[str, str]) -> int:
     return DEFAULT_WIDTH
 
 
+_BLOCKS = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    """``text`` without control characters (no terminal escape sequence gets through)."""
+    return _CONTROL.sub("", text)
+
+
 def _isatty(stream: IO[str]) -> bool:
     try:
         return stream.isatty()
@@ -117,13 +126,17 @@ class Console:
         columns (named ``id`` or ``... id``, and any named in ``whole``) are never folded
         either; the other columns give way to them.
         """
-        cells = [["" if v is None else str(v) for v in row] for row in rows]
+        # Cells come from stores anyone can write to: no control character reaches the
+        # terminal, and rich markup in a value is shown as typed (a stray "[/]" made rich
+        # raise, and "[red]" would restyle the report).
+        cells = [["" if v is None else _printable(str(v)) for v in row] for row in rows]
         if not self.rich_output:
             self.out("\t".join(columns))
             for row in cells:
                 self.out("\t".join(row))
             return
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title=title, header_style="bold")
         for index, column in enumerate(columns):
@@ -133,7 +146,7 @@ class Console:
             else:
                 table.add_column(column, overflow="fold")
         for row in cells:
-            table.add_row(*row)
+            table.add_row(*(Text(cell) for cell in row))
         self._rich(self.env.stdout).print(table)
 
     def styled(self, text: str, style: str) -> None:
@@ -144,6 +157,51 @@ class Console:
         from rich.text import Text
 
         self._rich(self.env.stdout).print(Text(text, style=style))
+
+    def bars(self, title: str, items: Sequence[tuple[str, float]], *, decimals: int = 0) -> None:
+        """Horizontal bars, one per ``(label, value)``, on a terminal; nothing when piped (the
+        table or JSON beside it carries the numbers). Labels are shown as plain text with
+        control characters removed: they come from the audit store, which anyone calling the
+        API writes to."""
+        if not self.rich_output or not items:
+            return
+        from rich.bar import Bar
+        from rich.table import Table
+        from rich.text import Text
+
+        top = max(value for _, value in items) or 1.0
+        width = max(10, min(50, self.env.width - 40))
+        table = Table(title=title, show_header=False, box=None, pad_edge=False)
+        table.add_column(no_wrap=True, max_width=30, overflow="ellipsis")
+        table.add_column(width=width)
+        table.add_column(justify="right", no_wrap=True)
+        for label, value in items:
+            table.add_row(
+                Text(_printable(label)),
+                Bar(top, 0, max(0.0, value), width=width, color="blue"),
+                Text(f"{value:,.{decimals}f}"),
+            )
+        self._rich(self.env.stdout).print(table)
+
+    def sparkline(
+        self, label: str, points: Sequence[tuple[str, float]], *, decimals: int = 0
+    ) -> None:
+        """One line of block characters over ordered ``(label, value)`` points (days), with
+        the first and last label and the peak; on a terminal only, like :meth:`bars`."""
+        if not self.rich_output or not points:
+            return
+        from rich.text import Text
+
+        room = max(8, self.env.width - len(label) - 50)
+        shown = points[-room:]
+        top = max(value for _, value in shown) or 1.0
+        line = "".join(_BLOCKS[round(max(0.0, v) / top * (len(_BLOCKS) - 1))] for _, v in shown)
+        text = Text()
+        text.append(f"{label:<14} ", style="bold")
+        text.append(_printable(shown[0][0]) + " ")
+        text.append(line, style="blue")
+        text.append(f" {_printable(shown[-1][0])}  peak {top:,.{decimals}f}")
+        self._rich(self.env.stdout).print(text)
 
     # ----------------------------------------------------------------- diagnostics (stderr)
 

@@ -5,12 +5,12 @@ _claudesec() {
         w="${COMP_WORDS[i]}"
         [[ "$w" == -* ]] && continue
         case "$cmdpath:$w" in
-            :completion|:config|:drill|:emulator|:hook|:keys|:logs|:mesh|:policy|:proxy|:scan|completion:install|completion:show|config:init|config:path|config:show|config:validate|drill:list|drill:run|emulator:serve|hook:install|hook:uninstall|keys:add|keys:exec|keys:forget|keys:pool|keys:remote|keys:revoke|keys:rollback|keys:rotate|keys:scope|keys:status|keys:usage|'keys pool:add'|'keys pool:list'|'keys scope:apply'|'keys scope:lint'|'keys scope:plan'|logs:alerts|logs:archive|logs:checkpoint|logs:export|logs:prompt|logs:prune|logs:public-key|logs:query|logs:show|logs:summary|logs:tail|logs:verify|logs:watch|'logs alerts:test'|'logs archive:verify'|'logs export:status'|mesh:lint|mesh:render|policy:check|policy:show|proxy:env|proxy:token|'proxy token:create'|'proxy token:list'|'proxy token:revoke')
+            :completion|:config|:drill|:emulator|:hook|:keys|:logs|:mesh|:policy|:proxy|:report|:scan|completion:install|completion:show|config:init|config:path|config:show|config:validate|drill:list|drill:run|emulator:seed-audit|emulator:serve|hook:install|hook:uninstall|keys:add|keys:exec|keys:forget|keys:pool|keys:remote|keys:revoke|keys:rollback|keys:rotate|keys:scope|keys:status|keys:usage|'keys pool:add'|'keys pool:list'|'keys scope:apply'|'keys scope:lint'|'keys scope:plan'|logs:alerts|logs:archive|logs:checkpoint|logs:export|logs:prompt|logs:prune|logs:public-key|logs:query|logs:show|logs:summary|logs:tail|logs:verify|logs:watch|'logs alerts:test'|'logs archive:verify'|'logs export:status'|mesh:lint|mesh:render|policy:check|policy:show|proxy:env|proxy:token|'proxy token:create'|'proxy token:list'|'proxy token:revoke')
                 cmdpath="${cmdpath:+$cmdpath }$w" ;;
         esac
     done
     case "$cmdpath" in
-        '') words='completion config drill emulator hook keys logs mesh policy proxy scan --config --help --version -c' ;;
+        '') words='completion config drill emulator hook keys logs mesh policy proxy report scan --config --help --version -c' ;;
         completion) words='install show --help' ;;
         'completion install') words=--help ;;
         'completion show') words=--help ;;
@@ -22,7 +22,8 @@ _claudesec() {
         drill) words='list run --help' ;;
         'drill list') words='--help --tag -t' ;;
         'drill run') words='--help --jobs --json --junit --tag -j -t' ;;
-        emulator) words='serve --help' ;;
+        emulator) words='seed-audit serve --help' ;;
+        'emulator seed-audit') words='--days --help --seed --store' ;;
         'emulator serve') words='--admin-keys --api-keys --control-token-env --help --host --keys-file --open --port -p' ;;
         hook) words='install uninstall --help' ;;
         'hook install') words='--force --help --repo -C' ;;
@@ -73,6 +74,7 @@ _claudesec() {
         'proxy token create') words='--expires --help --json --name --role --user -r -u' ;;
         'proxy token list') words='--all --help --json' ;;
         'proxy token revoke') words=--help ;;
+        report) words='--anchor --drills --format --help --out --public-key --scan --since --store --until -o' ;;
         scan) words='--all-occurrences --baseline --branch --disable --fail-on --format --gitleaks-config --help --history --jobs --no-git --only-verified --output --show-skipped --since --staged --verify --write-baseline -f -j -o' ;;
     esac
     COMPREPLY=($(compgen -W "$words" -- "$cur"))

@@ -5,7 +5,7 @@ function __claudesec_path
     for w in $tokens[2..-1]
         string match -q -- '-*' $w; and continue
         set -l candidate (string join ' ' -- $cmdpath $w | string trim)
-        if contains -- "$cmdpath:$w" ':completion' ':config' ':drill' ':emulator' ':hook' ':keys' ':logs' ':mesh' ':policy' ':proxy' ':scan' 'completion:install' 'completion:show' 'config:init' 'config:path' 'config:show' 'config:validate' 'drill:list' 'drill:run' 'emulator:serve' 'hook:install' 'hook:uninstall' 'keys:add' 'keys:exec' 'keys:forget' 'keys:pool' 'keys:remote' 'keys:revoke' 'keys:rollback' 'keys:rotate' 'keys:scope' 'keys:status' 'keys:usage' 'keys pool:add' 'keys pool:list' 'keys scope:apply' 'keys scope:lint' 'keys scope:plan' 'logs:alerts' 'logs:archive' 'logs:checkpoint' 'logs:export' 'logs:prompt' 'logs:prune' 'logs:public-key' 'logs:query' 'logs:show' 'logs:summary' 'logs:tail' 'logs:verify' 'logs:watch' 'logs alerts:test' 'logs archive:verify' 'logs export:status' 'mesh:lint' 'mesh:render' 'policy:check' 'policy:show' 'proxy:env' 'proxy:token' 'proxy token:create' 'proxy token:list' 'proxy token:revoke'
+        if contains -- "$cmdpath:$w" ':completion' ':config' ':drill' ':emulator' ':hook' ':keys' ':logs' ':mesh' ':policy' ':proxy' ':report' ':scan' 'completion:install' 'completion:show' 'config:init' 'config:path' 'config:show' 'config:validate' 'drill:list' 'drill:run' 'emulator:seed-audit' 'emulator:serve' 'hook:install' 'hook:uninstall' 'keys:add' 'keys:exec' 'keys:forget' 'keys:pool' 'keys:remote' 'keys:revoke' 'keys:rollback' 'keys:rotate' 'keys:scope' 'keys:status' 'keys:usage' 'keys pool:add' 'keys pool:list' 'keys scope:apply' 'keys scope:lint' 'keys scope:plan' 'logs:alerts' 'logs:archive' 'logs:checkpoint' 'logs:export' 'logs:prompt' 'logs:prune' 'logs:public-key' 'logs:query' 'logs:show' 'logs:summary' 'logs:tail' 'logs:verify' 'logs:watch' 'logs alerts:test' 'logs archive:verify' 'logs export:status' 'mesh:lint' 'mesh:render' 'policy:check' 'policy:show' 'proxy:env' 'proxy:token' 'proxy token:create' 'proxy token:list' 'proxy token:revoke'
             set cmdpath $candidate
         end
     end
@@ -22,6 +22,7 @@ complete -c claudesec -f -n 'test (__claudesec_path) = \'\'' -a 'logs' -d 'Tail,
 complete -c claudesec -f -n 'test (__claudesec_path) = \'\'' -a 'mesh' -d 'Render and lint Istio/Linkerd manifests that force Claude traffic through the...'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'\'' -a 'policy' -d 'Inspect and check the role policy of the audited client and proxy.'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'\'' -a 'proxy' -d 'Run the zero-trust proxy (no subcommand), manage its tokens, print client...'
+complete -c claudesec -f -n 'test (__claudesec_path) = \'\'' -a 'report' -d 'Write an offline HTML (or JSON) report for auditors: integrity, access, cost,...'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'\'' -a 'scan' -d 'Find leaked keys and other secrets.'
 complete -c claudesec -n 'test (__claudesec_path) = \'\'' -l config -d 'Config file (default: claudesec.toml or pyproject.toml from here upwards).'
 complete -c claudesec -n 'test (__claudesec_path) = \'\'' -l help -d 'Show help and exit.'
@@ -57,8 +58,13 @@ complete -c claudesec -n 'test (__claudesec_path) = \'drill run\'' -l junit -d '
 complete -c claudesec -n 'test (__claudesec_path) = \'drill run\'' -l tag -d 'Only drills with this tag: offline or live (repeatable).'
 complete -c claudesec -n 'test (__claudesec_path) = \'drill run\'' -s j -d 'Drills run at once (0 = automatic).'
 complete -c claudesec -n 'test (__claudesec_path) = \'drill run\'' -s t -d 'Only drills with this tag: offline or live (repeatable).'
+complete -c claudesec -f -n 'test (__claudesec_path) = \'emulator\'' -a 'seed-audit' -d 'Write a month of realistic traffic to an audit store, for `claudesec report`.'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'emulator\'' -a 'serve' -d 'Serve the emulated API until Ctrl-C.'
 complete -c claudesec -n 'test (__claudesec_path) = \'emulator\'' -l help -d 'Show help and exit.'
+complete -c claudesec -n 'test (__claudesec_path) = \'emulator seed-audit\'' -l days -d 'Days of traffic, ending now.'
+complete -c claudesec -n 'test (__claudesec_path) = \'emulator seed-audit\'' -l help -d 'Show help and exit.'
+complete -c claudesec -n 'test (__claudesec_path) = \'emulator seed-audit\'' -l seed -d 'Random seed (same seed, same events).'
+complete -c claudesec -n 'test (__claudesec_path) = \'emulator seed-audit\'' -l store -d 'Audit store file to write (created if absent).'
 complete -c claudesec -n 'test (__claudesec_path) = \'emulator serve\'' -l admin-keys -d 'Admin API keys to create at start.'
 complete -c claudesec -n 'test (__claudesec_path) = \'emulator serve\'' -l api-keys -d 'Active API keys to create at start.'
 complete -c claudesec -n 'test (__claudesec_path) = \'emulator serve\'' -l control-token-env -d 'Require the control API token held in this environment variable.'
@@ -300,6 +306,17 @@ complete -c claudesec -n 'test (__claudesec_path) = \'proxy token list\'' -l all
 complete -c claudesec -n 'test (__claudesec_path) = \'proxy token list\'' -l help -d 'Show help and exit.'
 complete -c claudesec -n 'test (__claudesec_path) = \'proxy token list\'' -l json -d 'Print JSON lines.'
 complete -c claudesec -n 'test (__claudesec_path) = \'proxy token revoke\'' -l help -d 'Show help and exit.'
+complete -c claudesec -n 'test (__claudesec_path) = \'report\'' -l anchor -d 'An exported checkpoint kept off the host, to compare.'
+complete -c claudesec -n 'test (__claudesec_path) = \'report\'' -l drills -d 'A drill JSON report (`drill run --json FILE`).'
+complete -c claudesec -n 'test (__claudesec_path) = \'report\'' -l format -d 'html or json (the same numbers).'
+complete -c claudesec -n 'test (__claudesec_path) = \'report\'' -l help -d 'Show help and exit.'
+complete -c claudesec -n 'test (__claudesec_path) = \'report\'' -l out -d 'Write here (default: report.html or report.json).'
+complete -c claudesec -n 'test (__claudesec_path) = \'report\'' -l public-key -d 'Trust only this signing key (PEM or hex).'
+complete -c claudesec -n 'test (__claudesec_path) = \'report\'' -l scan -d 'A SARIF log (`scan --format sarif`).'
+complete -c claudesec -n 'test (__claudesec_path) = \'report\'' -l since -d 'From this time: 30d, 2026-11-01, ISO 8601.'
+complete -c claudesec -n 'test (__claudesec_path) = \'report\'' -l store -d 'Audit store file (default: audit.store_path, or audit.db in CLAUDESEC_HOME).'
+complete -c claudesec -n 'test (__claudesec_path) = \'report\'' -l until -d 'Before this time (same forms; default now).'
+complete -c claudesec -n 'test (__claudesec_path) = \'report\'' -s o -d 'Write here (default: report.html or report.json).'
 complete -c claudesec -n 'test (__claudesec_path) = \'scan\'' -l all-occurrences -d 'With --history: one finding per blob that holds a secret, not one per distinct secret.'
 complete -c claudesec -n 'test (__claudesec_path) = \'scan\'' -l baseline -d 'Suppress findings recorded in this baseline file.'
 complete -c claudesec -n 'test (__claudesec_path) = \'scan\'' -l branch -d 'With --history: only commits reachable from this ref (repeatable; default: all refs).'

@@ -121,7 +121,8 @@ def parse_hours(text: str) -> tuple[int, int] | None:
     return start, end
 
 
-def _outside(hours: tuple[int, int], time_ns: int) -> bool:
+def outside_hours(hours: tuple[int, int], time_ns: int) -> bool:
+    """Whether a call at ``time_ns`` falls outside the UTC ``hours`` (alerts and the report)."""
     hour = datetime.fromtimestamp(time_ns / 1e9, UTC).hour
     start, end = hours
     inside = start <= hour <= end if start <= end else (hour >= start or hour <= end)
@@ -161,7 +162,7 @@ def evaluate_events(events: Iterable[StoredEvent], config: AlertsConfig) -> list
             hit("denial", event.user, event.time_ns, model=event.model)
         if config.on_dlp and (event.dlp_kinds or event.type == EventType.DLP_HIT):
             hit("dlp", event.user, event.time_ns, dlp_kinds=list(event.dlp_kinds))
-        if hours is not None and _outside(hours, event.time_ns):
+        if hours is not None and outside_hours(hours, event.time_ns):
             hit("off_hours", event.user, event.time_ns, allowed_hours=config.allowed_hours)
     return [
         Alert(rule, user, acc.count, acc.first_ns, acc.last_ns, acc.detail)

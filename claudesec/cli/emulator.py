@@ -87,3 +87,36 @@ def serve(
             hint="choose another --port",
         ) from exc
     return 0
+
+
+@app.command("seed-audit")
+def seed_audit_command(
+    ctx: typer.Context,
+    days: Annotated[int, typer.Option("--days", help="Days of traffic, ending now.")] = 30,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same events).")] = 19,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store", help="Audit store file to write (created if absent).", metavar="PATH"
+        ),
+    ] = None,
+) -> int:
+    """Write a month of realistic traffic to an audit store, for `claudesec report`."""
+    import time
+
+    from claudesec.cli._common import load, open_writer
+    from claudesec.console import get_console
+    from claudesec.emulator.seed import seed_audit
+    from claudesec.errors import UsageError
+    from claudesec.timeparse import format_ns
+
+    if not 1 <= days <= 366:
+        raise UsageError("--days must be between 1 and 366")
+    with open_writer(load(ctx).config.audit, store) as opened:
+        result = seed_audit(opened, days=days, now_ns=time.time_ns(), seed=seed)
+        path = opened.path
+    get_console().info(
+        f"wrote {result.events} events ({format_ns(result.first_ns)} to "
+        f"{format_ns(result.last_ns)}), pruned {result.pruned} older ones, to {path}"
+    )
+    return 0

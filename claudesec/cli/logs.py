@@ -655,6 +655,7 @@ def _render_summary(console: Console, fmt: str, result: Summary) -> None:
         writer.writerows(table_rows)
         return
     console.table(columns, table_rows, title=f"audit summary by {result.by}")
+    _summary_charts(console, result)
     console.info(note)
     if result.unpriced_models:
         console.warn(
@@ -662,6 +663,27 @@ def _render_summary(console: Console, fmt: str, result: Summary) -> None:
             + ", ".join(result.unpriced_models)
             + ": their tokens are not in the cost (set audit.prices)"
         )
+
+
+def _summary_charts(console: Console, result: Summary) -> None:
+    """Bars (user, model, role) or sparklines (day) under the table; only on a terminal."""
+    if result.by == "day":
+        console.sparkline("calls", [(r.key, r.calls) for r in result.rows])
+        console.sparkline(
+            "tokens", [(r.key, r.input_tokens + r.output_tokens) for r in result.rows]
+        )
+        console.sparkline("est. cost USD", [(r.key, r.cost_usd) for r in result.rows], decimals=2)
+        return
+    rows = result.rows[:_CHART_ROWS]
+    console.bars(f"calls by {result.by}", [(r.key or "(none)", r.calls) for r in rows])
+    console.bars(
+        f"est. cost USD by {result.by}",
+        [(r.key or "(none)", r.cost_usd) for r in sorted(rows, key=lambda r: -r.cost_usd)],
+        decimals=2,
+    )
+
+
+_CHART_ROWS = 15
 
 
 def _head_or_none(store: AuditStore) -> int | None:

@@ -50,6 +50,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Render and lint Istio/Linkerd manifests that force Claude traffic through the proxy.",
     ),
     "hook": ("claudesec.cli.hook", "Install the claudesec pre-commit hook into a git repository."),
+    "report": (
+        "claudesec.cli.report",
+        "Write an offline HTML (or JSON) report for auditors: integrity, access, cost, keys.",
+    ),
     "completion": (
         "claudesec.cli.completion",
         "Print or install shell completions (bash, zsh, fish).",
