@@ -69,11 +69,14 @@ PRESETS: MappingProxyType[str, Preset] = MappingProxyType(
                     "what runs is decided by Claude Code's own permission prompts, not here",
                 ),
                 dlp=Setting(
-                    "redact",
-                    "prompts holding secrets or personal data are sent with those values "
-                    "replaced, not refused (Claude Code's own system prompt carries a fixed "
-                    "address, so 'block' would refuse every call); add the client's fixed "
-                    "values to dlp_allow_values to keep them unredacted",
+                    "block",
+                    "none beyond the allowlist below: a prompt holding a secret or personal data "
+                    "the user pasted is refused with the reason (Claude Code shows it)",
+                ),
+                dlp_allow_values=Setting(
+                    ["noreply@anthropic.com"],  # a TOML array: presets fill in the file's data
+                    "the one fixed address Claude Code's own system prompt carries (its commit "
+                    "co-author trailer); still counted in every record as dlp_allowed_counts",
                 ),
             ),
             _preset(

@@ -21,7 +21,10 @@ def test_the_claude_code_preset_gives_what_claude_code_needs(tmp_path: Path) -> 
     role = load(tmp_path, '[policy.roles.dev]\npreset = "claude-code"\n')["dev"]
     assert role.preset == "claude-code"
     assert role.tools_allowed and role.max_tokens_mode == "clamp"
-    assert role.dlp == "redact" and role.models == ("claude-*",)
+    # Blocking stays on for what users paste; only the client's own fixed address is let
+    # through (and still counted).
+    assert role.dlp == "block" and role.models == ("claude-*",)
+    assert role.dlp_allow_values == ("noreply@anthropic.com",)
     assert role.max_input_tokens >= 200_000
 
 

@@ -16,9 +16,9 @@ ROLES = """
 [policy.roles.dev]
 preset = "claude-code"
 
-[policy.roles.strict]
+[policy.roles.redactor]
 preset = "claude-code"
-dlp = "block"
+dlp = "redact"
 
 [policy.roles.bot]
 preset = "agent"

@@ -94,7 +94,7 @@ def test_a_tool_using_turn_completes(
     assert sentinel.seen == []
 
 
-def test_a_planted_key_is_redacted_for_the_preset(
+def test_a_planted_key_is_redacted_for_a_redacting_role_on_the_preset(
     npm_clients: NpmClients,
     preset_proxy: RunningProxy,
     emulator: Emulator,
@@ -102,7 +102,9 @@ def test_a_planted_key_is_redacted_for_the_preset(
     tmp_path: Path,
 ) -> None:
     planted = generate_secret("api")
-    result = claude(npm_clients, preset_proxy, sentinel, tmp_path, f"why is {planted} refused")
+    result = claude(
+        npm_clients, preset_proxy, sentinel, tmp_path, f"why is {planted} refused", role="redactor"
+    )
     assert result["is_error"] is False, result
     assert planted not in str(result)
     assert placeholder("anthropic-api-key") in str(result["result"])
@@ -121,9 +123,7 @@ def test_a_planted_key_is_blocked_and_claude_code_shows_why(
     tmp_path: Path,
 ) -> None:
     planted = generate_secret("api")
-    result = claude(
-        npm_clients, preset_proxy, sentinel, tmp_path, f"why is {planted} refused", role="strict"
-    )
+    result = claude(npm_clients, preset_proxy, sentinel, tmp_path, f"why is {planted} refused")
     assert result["is_error"] is True
     shown = str(result["result"])
     assert "claudesec: dlp.blocked" in shown and "fix:" in shown, shown
