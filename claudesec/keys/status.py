@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from claudesec.keys.model import PoolDoc
     from claudesec.keys.rotation import KeyManager, RevokeCheck
 
-Marking = Literal["managed", "spare", "retiring", "retired", "unmanaged", "orphaned"]
+Marking = Literal["managed", "spare", "retiring", "retired", "revoked", "unmanaged", "orphaned"]
 
 
 @dataclass(frozen=True)
@@ -270,8 +270,9 @@ def remote_inventory(
     manager: KeyManager, *, remote_keys: list[RemoteKey] | None = None
 ) -> list[RemoteEntry]:
     """The organisation's API keys, each marked managed, spare, retiring, retired (an old
-    version's key, now inactive), unmanaged, or orphaned (an old version's key that is still
-    active although nothing schedules its retirement)."""
+    version's key, now inactive), revoked (by `keys revoke`: it says so whatever stage label
+    it still carries), unmanaged, or orphaned (an old version's key that is still active
+    although nothing schedules its retirement)."""
     keys = remote_keys if remote_keys is not None else manager.admin.list_keys()
     labelled, older = _references(manager)
     pool = manager.pool.read()
@@ -279,9 +280,12 @@ def remote_inventory(
     retiring = {r.key_id: r.secret for r in pool.retiring}
     entries: list[RemoteEntry] = []
     for key in keys:
-        if key.id in labelled:
+        marking: Marking
+        if key.id in pool.revoked:
+            marking, where = "revoked", manager.short_name(pool.revoked[key.id].secret)
+        elif key.id in labelled:
             secret, stage = labelled[key.id]
-            marking: Marking = "managed"
+            marking = "managed"
             where = f"{manager.short_name(secret)}:{stage}"
         elif key.id in spares:
             claim = spares[key.id].claim

@@ -222,6 +222,10 @@ def test_revoke_then_rollback_from_the_cli_refuses_the_revoked_key(
     assert current.id in line and redact(current.secret) in line and "revoked" in line
     assert rig.current_key() == spares[0].secret
     assert rig.emulator.state.get_key(current.id).status == "inactive"
+    # The inventory says what happened to it, not "retiring" or its old stage label.
+    remote = run_cli("keys", "remote", "--json")
+    marks = {e["id"]: e["marking"] for e in json.loads(remote.stdout)}
+    assert marks[current.id] == "revoked"
 
 
 def test_rollback_from_the_cli_after_a_plain_rotation(
