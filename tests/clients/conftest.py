@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from claudesec.config import Config, load_config
-from tests.clients.npm import sentinel  # noqa: F401  (fixture)
+from tests.clients.npm import NpmClients, install, sentinel  # noqa: F401  (fixture)
 from tests.proxy.conftest import KEY_VAR, RunningProxy, start_proxy  # noqa: F401  (fixture)
 
 ROLES = """
@@ -38,3 +38,9 @@ def preset_config(tmp_path: Path) -> Config:
 @pytest.fixture
 def preset_proxy(start_proxy: Callable[..., RunningProxy], tmp_path: Path) -> RunningProxy:  # noqa: F811
     return start_proxy(preset_config(tmp_path))
+
+
+@pytest.fixture(scope="session")
+def npm_clients() -> NpmClients:
+    """Claude Code and the TypeScript SDK at their pinned versions, installed once per session."""
+    return install()

@@ -14,15 +14,10 @@ import pytest
 
 from claudesec.audit.store import AuditStore
 from claudesec.emulator import Emulator
-from tests.clients.npm import NpmClients, Sentinel, install, loopback_env
+from tests.clients.npm import NpmClients, Sentinel, loopback_env
 from tests.test_docs import marked
 
 pytestmark = pytest.mark.timeout(600)
-
-
-@pytest.fixture(scope="session")
-def npm_clients() -> NpmClients:
-    return install()
 
 
 def free_port() -> int:

@@ -11,18 +11,13 @@ import pytest
 
 from claudesec.emulator import Emulator, generate_secret
 from claudesec.guard.dlp import placeholder
-from tests.clients.npm import NpmClients, Sentinel, install, loopback_env, run_json
+from tests.clients.npm import NpmClients, Sentinel, loopback_env, run_json
 from tests.fixtures.emulator import MODEL
 from tests.proxy.conftest import RunningProxy
 from tests.proxy.test_server import events
 
 pytestmark = pytest.mark.timeout(600)
 SCRIPT = Path(__file__).with_name("ts_client.cjs")
-
-
-@pytest.fixture(scope="session")
-def npm_clients() -> NpmClients:
-    return install()
 
 
 def ts_client(
