@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from claudesec.console import Console
     from claudesec.scan.baseline import Baseline
     from claudesec.scan.custom_rules import CustomRules
+    from claudesec.scan.progress import ProgressFn
     from claudesec.scan.sources.interface import Source
 
 MIB = 1024 * 1024
@@ -147,9 +148,11 @@ def run_scan(
     loaded: LoadedConfig | None = None,
     *,
     stdin: BinaryIO | None = None,
+    progress: ProgressFn | None = None,
 ) -> tuple[ScanResult, list[Finding]]:
     """Scan and filter. Returns the result and, separately, every finding before the
-    baseline was applied (what ``--write-baseline`` records)."""
+    baseline was applied (what ``--write-baseline`` records). ``progress`` is told how far
+    a directory or history scan has got."""
     from claudesec.config import Config
     from claudesec.detect.engine import default_engine
     from claudesec.scan import custom_rules, decode
@@ -176,6 +179,7 @@ def run_scan(
         path_filter=custom_rules.finding_filter(custom),
         path_rules=custom.path_only,
     )
+    scanner.progress = progress
     jobs = options.jobs if options.jobs is not None else scan_config.jobs
     jobs = jobs or os.cpu_count() or 1
     sources = _sources(options, scan_config.exclude_paths, stdin)
@@ -325,7 +329,16 @@ def execute(
     from claudesec.scan.reports import get_format
     from claudesec.scan.reports.text import TextFormat, summary
 
-    result, unfiltered = run_scan(options, loaded, stdin=stdin)
+    drawer = None
+    if console.env.stderr_isatty and not options.staged:
+        from claudesec.scan.progress import TerminalProgress
+
+        drawer = TerminalProgress(console.env.stderr)
+    try:
+        result, unfiltered = run_scan(options, loaded, stdin=stdin, progress=drawer)
+    finally:
+        if drawer is not None:
+            drawer.close()
     warnings = result.stats.warnings
     for warning in warnings[:MAX_WARNINGS_SHOWN]:
         console.warn(warning)

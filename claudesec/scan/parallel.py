@@ -17,6 +17,7 @@ import gc
 import os
 import pickle
 import signal
+import threading
 from collections.abc import Callable
 from typing import TypeVar, cast
 
@@ -38,12 +39,19 @@ def can_fork() -> bool:
     return hasattr(os, "fork") and os.uname().sysname == "Linux"
 
 
-def share(chunks: int, jobs: int, work: Callable[[Claim], R]) -> list[R]:
+def share(
+    chunks: int,
+    jobs: int,
+    work: Callable[[Claim], R],
+    on_claimed: Callable[[int], None] | None = None,
+) -> list[R]:
     """Run ``work(claim)`` in ``jobs`` processes; ``claim()`` gives the next chunk or None.
 
     Returns every process's result (the parent's first). ``chunks`` must not exceed
     :data:`MAX_CHUNKS`. ``work`` runs in forked children, so it may use anything the parent
-    built (a compiled engine) without pickling it; its result must pickle.
+    built (a compiled engine) without pickling it; its result must pickle. ``on_claimed``,
+    when given, is called a few times a second with how many chunks have been claimed so
+    far: the bytes left in the shared pipe say it, so the workers report nothing.
     """
     if chunks > MAX_CHUNKS:
         raise ValueError(f"at most {MAX_CHUNKS} chunks, got {chunks}")
@@ -70,7 +78,12 @@ def share(chunks: int, jobs: int, work: Callable[[Claim], R]) -> list[R]:
                 _child(work, claim, result_write)
             os.close(result_write)
             children.append((pid, result_read))
-        results = [work(claim)]
+        watcher = _ClaimWatcher(read_end, chunks, on_claimed) if on_claimed else None
+        try:
+            results = [work(claim)]
+        finally:
+            if watcher is not None:
+                watcher.stop()
         while children:
             pid, fd = children.pop(0)
             results.append(cast(R, _collect(pid, fd)))
@@ -81,6 +94,37 @@ def share(chunks: int, jobs: int, work: Callable[[Claim], R]) -> list[R]:
             os.close(fd)
         os.close(read_end)
         gc.unfreeze()
+
+
+class _ClaimWatcher:
+    """A thread of the parent, started after the forks (a thread must never be forked), that
+    turns the pipe's unread byte count into claimed chunks."""
+
+    def __init__(self, fd: int, chunks: int, report: Callable[[int], None]) -> None:
+        self._fd = fd
+        self._chunks = chunks
+        self._report = report
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="scan-progress", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import fcntl  # POSIX only, as the forking that needs this thread
+        import termios
+
+        buffer = bytearray(4)
+        # A redraw timer, not synchronisation: the scan never waits on this thread.
+        while not self._done.wait(0.2):
+            try:
+                fcntl.ioctl(self._fd, termios.FIONREAD, buffer)
+            except OSError:
+                return
+            left = int.from_bytes(buffer, "little") // _INDEX_BYTES
+            self._report(self._chunks - left)
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def _child(work: Callable[[Claim], R], claim: Claim, out: int) -> None:  # pragma: no cover

@@ -19,6 +19,7 @@ from claudesec.scan import decode
 from claudesec.scan.custom_rules import CustomRule, FindingFilter
 from claudesec.scan.model import CommitInfo, Finding, ScanStats, Skipped, SkipReason
 from claudesec.scan.paths import path_matches
+from claudesec.scan.progress import ProgressFn
 
 # Files up to this size are read whole; larger ones are streamed in blocks with an overlap, so
 # memory stays bounded whatever the file size.
@@ -52,6 +53,8 @@ class BlobScanner:
         # gitleaks rules with a path and no regex: the file's name is the finding.
         self.path_rules = tuple(path_rules)
         self.stats = ScanStats()
+        # Called by sources as they go (done, total, unit); only the parent's scanner has one.
+        self.progress: ProgressFn | None = None
 
     def fresh(self) -> BlobScanner:
         """A scanner with the same settings and its own, empty counters (one per worker)."""

@@ -21,6 +21,8 @@ from claudesec.scan.sources.interface import Source
 # Below this many files forking costs more than it saves.
 PARALLEL_MIN_FILES = 1500
 CHUNK_FILES = 64
+# A sequential scan offers its progress every this many files (the drawer throttles).
+PROGRESS_EVERY = 256
 
 
 class DirectorySource(Source):
@@ -59,8 +61,14 @@ class DirectorySource(Source):
         if jobs > 1 and len(files) >= PARALLEL_MIN_FILES and parallel.can_fork():
             return self._scan_parallel(files, scanner, jobs)
         findings: list[Finding] = []
-        for fs_path, rel in files:
+        progress = scanner.progress
+        total = len(files)
+        for done, (fs_path, rel) in enumerate(files):
+            if progress is not None and not done % PROGRESS_EVERY:
+                progress(done, total, "files")
             findings.extend(scanner.scan_file(fs_path, rel))
+        if progress is not None:
+            progress(total, total, "files")
         findings.sort(key=lambda f: (f.path, f.line, f.column))
         return findings
 
@@ -78,10 +86,19 @@ class DirectorySource(Source):
                     found.extend(share.scan_file(fs_path, rel))
             return found, share.stats
 
+        progress = scanner.progress
+        total = len(files)
+        on_claimed = (
+            (lambda claimed: progress(min(claimed * size, total), total, "files"))
+            if progress is not None
+            else None
+        )
         findings: list[Finding] = []
-        for found, stats in parallel.share(len(chunks), jobs, work):
+        for found, stats in parallel.share(len(chunks), jobs, work, on_claimed):
             findings.extend(found)
             scanner.stats.merge(stats)
+        if progress is not None:
+            progress(total, total, "files")
         findings.sort(key=lambda f: (f.path, f.line, f.column))
         return findings
 

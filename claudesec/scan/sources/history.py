@@ -43,6 +43,8 @@ _SKIP_MODES = (b"120000", b"160000")  # symlinks and submodules carry no file co
 PARALLEL_MIN_BLOBS = 2000
 # Blobs per request to a worker's cat-file: 41-byte names, well under one pipe buffer.
 CHUNK_BLOBS = 256
+# A sequential scan offers its progress every this many blobs (the drawer throttles).
+PROGRESS_EVERY = 256
 CHUNKS_PER_JOB = 4
 
 
@@ -159,9 +161,15 @@ class HistorySource(Source):
             found = self._scan_parallel(wanted, blobs, scanner, jobs)
         else:
             found = []
-            for sha, data in cat_blobs(self.root, wanted):
+            progress = scanner.progress
+            total = len(wanted)
+            for done, (sha, data) in enumerate(cat_blobs(self.root, wanted)):
+                if progress is not None and not done % PROGRESS_EVERY:
+                    progress(done, total, "blobs")
                 if data is not None:
                     found.extend((sha, f) for f in _scan_blob(scanner, data, *blobs[sha]))
+        if scanner.progress is not None:
+            scanner.progress(len(wanted), len(wanted), "blobs")
         findings = [f for _, f in found] if self.all_occurrences else self._distinct(found)
         findings.sort(key=lambda f: (f.commit.date if f.commit else "", f.path, f.line))
         return findings
@@ -231,8 +239,15 @@ class HistorySource(Source):
                                 found.extend((sha, f) for f in _scan_blob(share, data, *blobs[sha]))
             return found, share.stats
 
+        progress = scanner.progress
+        total = len(wanted)
+        on_claimed = (
+            (lambda claimed: progress(min(claimed * size, total), total, "blobs"))
+            if progress is not None
+            else None
+        )
         findings: list[tuple[bytes, Finding]] = []
-        for found, stats in parallel.share(len(chunks), jobs, work):
+        for found, stats in parallel.share(len(chunks), jobs, work, on_claimed):
             findings.extend(found)
             scanner.stats.merge(stats)
         return findings
