@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -80,6 +82,13 @@ def run_command(
         if path:
             _write(path, get_format(fmt).render(report))
     _print(console, report)
+    if report.abandoned:
+        console.error(
+            "drills interrupted; stopped waiting for "
+            + ", ".join(report.abandoned)
+            + " (their processes killed, their files removed)"
+        )
+        _exit_now(int(report.exit_code), report.run_dir)
     if report.interrupted:
         console.error("drills interrupted; everything they started was cleaned up")
     elif report.exit_code != ExitCode.OK:
@@ -89,6 +98,21 @@ def run_command(
             else "claudesec drill: a drill could not run its breach (see above)"
         )
     return int(report.exit_code)
+
+
+def _exit_now(code: int, run_dir: str) -> None:
+    """Exit without joining the abandoned drills' threads (the interpreter would wait for
+    them, which is the wait Ctrl-C asked to end); output is flushed and the run's directory
+    removed once more first."""
+    import os
+    import shutil
+
+    if run_dir:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def _print(console: Console, report: RunReport) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from claudesec.drill.model import DrillInfraError
+from claudesec.drill.model import DrillInfraError, DrillSkipped
 
 # Files bigger than this are not swept (none of ours comes close; a runaway file must not
 # stall the run).
@@ -50,6 +50,8 @@ class DrillContext:
         self._injected: list[Path] = []
         self._attempts: list[float] = []
         self.evidence: list[str] = []
+        # Children of :meth:`run` still running: an abandoned run kills them (see the runner).
+        self.children: set[subprocess.Popen[str]] = set()
         self.home = workdir / "home"
         self.home.mkdir(parents=True, exist_ok=True)
 
@@ -83,12 +85,21 @@ class DrillContext:
 
     @contextlib.contextmanager
     def attempt(self) -> Iterator[None]:
-        """Time one breach attempt, from the first byte to the defence's answer."""
+        """Time one breach attempt, from the first byte to the defence's answer.
+
+        An interrupted run starts no new attempt: drills loop over attempts, so this is where
+        Ctrl-C reaches a drill in the middle of its phase."""
+        self.check_cancelled()
         started = time.perf_counter()
         try:
             yield
         finally:
             self._attempts.append((time.perf_counter() - started) * 1000)
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`DrillSkipped` when the run has been interrupted (Ctrl-C, SIGTERM)."""
+        if self.cancel.is_set():
+            raise DrillSkipped("run interrupted")
 
     @property
     def time_to_block_ms(self) -> float | None:
@@ -130,16 +141,9 @@ class DrillContext:
         label: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run a child process in this sandbox and capture its output for the sweep."""
+        self.check_cancelled()
         try:
-            proc = subprocess.run(
-                list(args),
-                cwd=cwd or self.workdir,
-                env=self.env(),
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
+            proc = self._run_cancellable(list(args), cwd or self.workdir, timeout)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise DrillInfraError(f"{args[0]} could not run: {exc}") from exc
         self.capture(f"{label or args[0]} stdout", proc.stdout)
@@ -149,6 +153,46 @@ class DrillContext:
                 f"{' '.join(args[:3])} exited {proc.returncode}: {proc.stderr.strip()[-300:]}"
             )
         return proc
+
+    def _run_cancellable(
+        self, args: list[str], cwd: Path, timeout: float
+    ) -> subprocess.CompletedProcess[str]:
+        """``subprocess.run`` that kills the child when the run is interrupted."""
+        deadline = time.monotonic() + timeout
+        with subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc:
+            self.children.add(proc)
+            try:
+                return self._wait(proc, args, deadline, timeout)
+            finally:
+                self.children.discard(proc)
+
+    def _wait(
+        self, proc: subprocess.Popen[str], args: list[str], deadline: float, timeout: float
+    ) -> subprocess.CompletedProcess[str]:
+        while True:
+            try:
+                # Wakes every 100 ms to look at the cancel flag; the child's exit ends it.
+                out, err = proc.communicate(timeout=0.1)
+                return subprocess.CompletedProcess(args, proc.returncode, out, err)
+            except subprocess.TimeoutExpired:
+                if self.cancel.is_set() or time.monotonic() > deadline:
+                    proc.kill()
+                    proc.communicate()
+                    self.check_cancelled()
+                    raise subprocess.TimeoutExpired(args, timeout) from None
+
+    def kill_children(self) -> None:
+        """Kill every child of :meth:`run` still running (an abandoned drill's)."""
+        for proc in list(self.children):
+            with contextlib.suppress(OSError):
+                proc.kill()
 
     def git(self, repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run(["git", *args], cwd=repo, check=check, label=f"git {args[0]}")

@@ -64,6 +64,12 @@ class RunReport:
     results: tuple[DrillResult, ...]
     wall_s: float
     interrupted: bool = False
+    # Drills still inside a step when an interrupted run stopped waiting for them (their
+    # children killed, their directory removed): the process must exit without joining them.
+    abandoned: tuple[str, ...] = ()
+    # The run's directory, removed again by a caller exiting past abandoned drills (they may
+    # have written into it after the run removed it).
+    run_dir: str = ""
 
     def count(self, status: Status) -> int:
         return sum(1 for r in self.results if r.status is status)
@@ -85,6 +91,7 @@ class RunReport:
             "exit_code": int(self.exit_code),
             "wall_s": round(self.wall_s, 3),
             "interrupted": self.interrupted,
+            "abandoned": list(self.abandoned),
             "summary": {str(s): self.count(s) for s in Status},
             "drills": [r.to_json() for r in self.results],
         }

@@ -4,10 +4,14 @@ Drills run on a small thread pool (they wait on git, sockets and child processes
 than they compute), each with its own servers and stores, so none sees another's state. A
 final drill (the canary sweep) runs after the rest with everything they captured.
 
-SIGINT and SIGTERM stop the run: no new drill starts, each running drill's ``finally`` runs
-its cleanup and closes its servers, the run directory is removed, and the report comes back
-marked ``interrupted``, with the drills that finished and every other one "not run", so the
-JUnit and JSON reports are still written.
+SIGINT and SIGTERM stop the run: no new drill starts, each running drill sees the cancel flag
+at its next attempt or child process and its ``finally`` runs its cleanup and closes its
+servers, the run directory is removed, and the report comes back marked ``interrupted``, with
+the drills that finished and every other one "not run", so the JUnit and JSON reports are
+still written. A drill still inside one long step (an import, a server starting) after
+:data:`GRACE_S` is abandoned: its child processes are killed and it is named in the report,
+whose caller then exits without joining its thread, so Ctrl-C takes effect within about a
+second whatever the drills are doing.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from claudesec.drill.settings import DrillSettings
 from claudesec.errors import ClaudesecError, ExitCode
 
 RUN_PREFIX = "claudesec-drill-"
+# How long an interrupted run waits for running drills to clean up before abandoning them.
+GRACE_S = 0.7
 Progress = Callable[[str, str, DrillResult | None], None]  # (event, drill name, result)
 
 
@@ -81,9 +87,20 @@ def run_drills(
     done: dict[str, _Done] = {}
     logs = _LogCapture()
     interrupted = False
+    running: dict[str, DrillContext] = {}
+    abandoned: list[str] = []
     try:
         with _signals_raise(cancel), logs:
-            _run_pool(ordinary, settings, root, cancel, jobs or default_jobs(), progress, done)
+            _run_pool(
+                ordinary,
+                settings,
+                root,
+                cancel,
+                jobs or default_jobs(),
+                progress,
+                done,
+                _Tracking(running, abandoned),
+            )
             for cls in finals:
                 sweep = SweepInput(
                     results=tuple(d.result for d in done.values()),
@@ -92,7 +109,7 @@ def run_drills(
                     leaks=tuple(leak for d in done.values() for leak in d.sweep.leaks),
                     logs=tuple(logs.lines),
                 )
-                done[cls.name] = _run_one(cls, settings, root, cancel, progress, sweep)
+                done[cls.name] = _run_one(cls, settings, root, cancel, progress, sweep=sweep)
     except DrillInterrupted:
         interrupted = True  # every started drill has cleaned up by now (see _run_pool)
     finally:
@@ -103,7 +120,21 @@ def run_drills(
         else _result(d, Status.SKIPPED, time.perf_counter(), None, NOT_RUN)
         for d in drills
     )
-    return RunReport(results=results, wall_s=time.perf_counter() - started, interrupted=interrupted)
+    return RunReport(
+        results=results,
+        wall_s=time.perf_counter() - started,
+        interrupted=interrupted,
+        abandoned=tuple(abandoned),
+        run_dir=str(root),
+    )
+
+
+@dataclass(frozen=True)
+class _Tracking:
+    """The contexts of drills in progress (by name), and the names the run gave up waiting for."""
+
+    running: dict[str, DrillContext]
+    abandoned: list[str]
 
 
 NOT_RUN = "not run: the run was interrupted"
@@ -117,8 +148,10 @@ def _run_pool(
     jobs: int,
     progress: Progress | None,
     done: dict[str, _Done],
+    tracking: _Tracking,
 ) -> None:
     if jobs <= 1 or len(drills) <= 1:
+        # On this thread: the signal's exception unwinds the drill through its own cleanup.
         for cls in drills:
             done[cls.name] = _run_one(cls, settings, root, cancel, progress)
         return
@@ -128,7 +161,10 @@ def _run_pool(
         # The slowest drills go first so they do not end up alone at the tail of the run.
         ordered = sorted(drills, key=lambda d: -d.weight)
         for cls in ordered:
-            futures[pool.submit(_run_one, cls, settings, root, cancel, progress)] = cls.name
+            future = pool.submit(
+                _run_one, cls, settings, root, cancel, progress, running=tracking.running
+            )
+            futures[future] = cls.name
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
@@ -138,11 +174,19 @@ def _run_pool(
         cancel.set()
         for future in futures:
             future.cancel()
+        # Running drills see the flag at their next attempt or child process and clean up;
+        # one still inside a long step is abandoned after the grace period.
+        started = [f for f in futures if not f.cancelled()]
+        _, stuck = wait(started, timeout=GRACE_S)
+        for future in stuck:
+            name = futures[future]
+            context = tracking.running.get(name)
+            if context is not None:
+                context.kill_children()
+            tracking.abandoned.append(name)
+        pool.shutdown(wait=not stuck, cancel_futures=True)
         raise
-    finally:
-        # Running drills see the cancel flag between phases and clean up; wait for them so
-        # nothing they started outlives the run.
-        pool.shutdown(wait=True, cancel_futures=True)
+    pool.shutdown(wait=True)
 
 
 def _run_one(
@@ -151,12 +195,14 @@ def _run_one(
     root: Path,
     cancel: threading.Event,
     progress: Progress | None,
+    *,
     sweep: SweepInput | None = None,
+    running: dict[str, DrillContext] | None = None,
 ) -> _Done:
     with contextlib.ExitStack() as held:
         for name in sorted(cls.exclusive):
             held.enter_context(_lock(name))
-        return _run_locked(cls, settings, root, cancel, progress, sweep)
+        return _run_locked(cls, settings, root, cancel, progress, sweep, running)
 
 
 _LOCKS: dict[str, threading.Lock] = {}
@@ -175,6 +221,7 @@ def _run_locked(
     cancel: threading.Event,
     progress: Progress | None,
     sweep: SweepInput | None,
+    running: dict[str, DrillContext] | None,
 ) -> _Done:
     if progress is not None:
         progress("start", cls.name, None)
@@ -189,6 +236,8 @@ def _run_locked(
     workdir = root / cls.name
     workdir.mkdir(parents=True)
     ctx = DrillContext(cls.name, workdir, cancel=cancel)
+    if running is not None:
+        running[cls.name] = ctx
     status, message = Status.ERROR, ""
     evidence: tuple[str, ...] = ()
     block_ms: float | None = None
@@ -231,6 +280,8 @@ def _run_locked(
         with contextlib.suppress(Exception):
             swept = ctx.sweep()
         shutil.rmtree(workdir, ignore_errors=True)
+        if running is not None:
+            running.pop(cls.name, None)
     result = _result(
         cls,
         status,

@@ -273,3 +273,40 @@ def test_rotation_drill_leaves_no_secret_behind(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert not [n for n in names if n.startswith("claudesec-drill-")]
+
+
+def test_ctrl_c_on_a_parallel_run_abandons_stuck_drills_and_still_reports(tmp_path: Path) -> None:
+    """Drills in the middle of a long step are not waited for: their children are killed, the
+    reports are written, nothing is left in the temporary directory."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = dict(os.environ, TMPDIR=str(temp))
+    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    names = (
+        "rotation-crash-resume",
+        "scan-precommit-hook",
+        "scan-history",
+        "policy-forbidden-model",
+    )
+    proc = subprocess.Popen(
+        interruptible("drill", "run", *names, "-j", "4", "--json", "o.json", "--junit", "o.xml"),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not any(temp.glob(f"{RUN_PREFIX}*/*")):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    data = json.loads((tmp_path / "o.json").read_text(encoding="utf-8"))
+    assert data["interrupted"] is True
+    assert {d["name"] for d in data["drills"]} == set(names)
+    assert set(data["abandoned"]) <= set(names)
+    assert all(name in (tmp_path / "o.xml").read_text(encoding="utf-8") for name in names)
+    assert list(temp.iterdir()) == []

@@ -212,6 +212,8 @@ class RotationCrashResume(Drill):
         killer = _Killer(index, when)
         with contextlib.suppress(_Crash):
             self._manager(self._killable_client(killer), clock, prefix).rotate(["app"], force=True)
+        if ctx.cancel.is_set():
+            return  # interrupted: the run stops, this point is not counted
         with self._lock:
             self.cases += 1
         secret = prefix + "app"
