@@ -74,7 +74,7 @@ _claudesec() {
         'proxy token create') words='--expires --help --json --name --role --user -r -u' ;;
         'proxy token list') words='--all --help --json' ;;
         'proxy token revoke') words=--help ;;
-        report) words='--anchor --drills --format --help --out --public-key --scan --since --store --until -o' ;;
+        report) words='--anchor --drills --federation-lint --format --help --org-check --out --public-key --scan --since --store --until -o' ;;
         scan) words='--all-occurrences --baseline --branch --disable --fail-on --format --gitleaks-config --help --history --jobs --no-git --only-verified --output --show-skipped --since --staged --verify --write-baseline -f -j -o' ;;
     esac
     COMPREPLY=($(compgen -W "$words" -- "$cur"))

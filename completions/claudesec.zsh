@@ -76,7 +76,7 @@ _claudesec() {
         'proxy token create') cmds=(); opts=(--expires --help --json --name --role --user -r -u) ;;
         'proxy token list') cmds=(); opts=(--all --help --json) ;;
         'proxy token revoke') cmds=(); opts=(--help) ;;
-        report) cmds=(); opts=(--anchor --drills --format --help --out --public-key --scan --since --store --until -o) ;;
+        report) cmds=(); opts=(--anchor --drills --federation-lint --format --help --org-check --out --public-key --scan --since --store --until -o) ;;
         scan) cmds=(); opts=(--all-occurrences --baseline --branch --disable --fail-on --format --gitleaks-config --help --history --jobs --no-git --only-verified --output --show-skipped --since --staged --verify --write-baseline -f -j -o) ;;
     esac
     (( ${#cmds} )) && _describe 'command' cmds

@@ -65,6 +65,20 @@ def report_command(
         Path | None,
         typer.Option("--scan", help="A SARIF log (`scan --format sarif`).", metavar="FILE"),
     ] = None,
+    org_check: Annotated[
+        Path | None,
+        typer.Option(
+            "--org-check", help="A SARIF log of `org check --format sarif`.", metavar="FILE"
+        ),
+    ] = None,
+    federation_lint: Annotated[
+        Path | None,
+        typer.Option(
+            "--federation-lint",
+            help="A SARIF log of `federation lint --format sarif`.",
+            metavar="FILE",
+        ),
+    ] = None,
     store: StoreOption = None,
 ) -> int:
     """Write an offline HTML (or JSON) report for auditors: integrity, access, cost, keys."""
@@ -108,6 +122,16 @@ def report_command(
         drills_source=drills.name if drills else "",
         sarif=load_sarif(_read(scan), str(scan)) if scan else None,
         sarif_source=scan.name if scan else "",
+        org_check=load_sarif(_read(org_check), str(org_check), "claudesec org check --format sarif")
+        if org_check
+        else None,
+        org_check_source=org_check.name if org_check else "",
+        federation_lint=load_sarif(
+            _read(federation_lint), str(federation_lint), "claudesec federation lint --format sarif"
+        )
+        if federation_lint
+        else None,
+        federation_lint_source=federation_lint.name if federation_lint else "",
     )
     opened = open_existing_reader(audit, store)
     if opened is None:

@@ -58,6 +58,11 @@ class ReportInputs:
     drills_source: str = ""
     sarif: Mapping[str, Any] | None = None
     sarif_source: str = ""
+    # SARIF logs of `org check --format sarif` and `federation lint --format sarif`.
+    org_check: Mapping[str, Any] | None = None
+    org_check_source: str = ""
+    federation_lint: Mapping[str, Any] | None = None
+    federation_lint_source: str = ""
 
 
 def load_drills(text: str, source: str) -> Mapping[str, Any]:
@@ -71,13 +76,16 @@ def load_drills(text: str, source: str) -> Mapping[str, Any]:
     return data
 
 
-def load_sarif(text: str, source: str) -> Mapping[str, Any]:
-    """A SARIF 2.1 log (``scan --format sarif``)."""
+def load_sarif(
+    text: str, source: str, writer: str = "claudesec scan --format sarif -o FILE"
+) -> Mapping[str, Any]:
+    """A SARIF 2.1 log (``scan``, ``org check`` or ``federation lint`` with
+    ``--format sarif``); ``writer`` is the command the hint offers."""
     data = _load_json(text, source)
     if not isinstance(data.get("runs"), list):
         raise UsageError(
             f"{source} is not a SARIF log (no 'runs' list)",
-            hint="write one with `claudesec scan --format sarif -o FILE`",
+            hint=f"write one with `{writer}`",
         )
     return data
 
@@ -654,6 +662,17 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _sarif_counts(log: Mapping[str, Any]) -> Counter[str]:
+    """Results of a SARIF log by ``rule (level)``; suppressed results are not counted."""
+    found: Counter[str] = Counter()
+    for run in log.get("runs", []):
+        for result in (run.get("results") or []) if isinstance(run, Mapping) else []:
+            if isinstance(result, Mapping) and not result.get("suppressions"):
+                level = _text(result.get("level") or "warning")
+                found[f"{_text(result.get('ruleId'))} ({level})"] += 1
+    return found
+
+
 def _defences(inputs: ReportInputs) -> Section:
     figures: list[Figure] = []
     facts: list[tuple[str, Cell]] = []
@@ -679,29 +698,50 @@ def _defences(inputs: ReportInputs) -> Section:
                 ),
             )
         )
-    if inputs.sarif is not None:
-        found: Counter[str] = Counter()
-        for run in inputs.sarif.get("runs", []):
-            for result in (run.get("results") or []) if isinstance(run, Mapping) else []:
-                if isinstance(result, Mapping):
-                    found[
-                        f"{_text(result.get('ruleId'))} ({_text(result.get('level') or 'warning')})"
-                    ] += 1
-        facts.append(("scan findings", sum(found.values())))
+    for log, source, key, title, command in (
+        (
+            inputs.sarif,
+            inputs.sarif_source,
+            "scan",
+            "Secret scan findings",
+            "claudesec scan --format sarif -o scan.sarif",
+        ),
+        (
+            inputs.org_check,
+            inputs.org_check_source,
+            "org-check",
+            "Organisation posture findings",
+            "claudesec org check --format sarif > org.sarif",
+        ),
+        (
+            inputs.federation_lint,
+            inputs.federation_lint_source,
+            "federation-lint",
+            "Federation rule findings",
+            "claudesec federation lint --format sarif > federation.sarif",
+        ),
+    ):
+        if log is None:
+            continue
+        found = _sarif_counts(log)
+        facts.append((f"{key.replace('-', ' ')} findings", sum(found.values())))
         figures.append(
             Figure(
-                "defences-scan",
-                f"Secret scan findings ({inputs.sarif_source})",
-                "claudesec scan --format sarif -o scan.sarif",
+                f"defences-{key}",
+                f"{title} ({source})",
+                command,
                 ("rule (level)", "findings"),
                 _ranked(found, 50),
                 chart="bar",
-                note="" if found else "no finding: the scan was clean",
+                note="" if found else "no finding: the check was clean",
             )
         )
     note = (
         ""
         if figures
-        else ("No defence results given: pass --drills (drill JSON report) and --scan (SARIF).")
+        else (
+            "No defence results given: pass --drills (drill JSON report), --scan, --org-check "
+            "or --federation-lint (SARIF logs)."
+        )
     )
     return Section("defences", "Defences", tuple(facts), tuple(figures), note=note)

@@ -271,3 +271,31 @@ def test_the_anchor_given_is_compared(
     assert result.exit_code == 0, result.output
     facts = json.loads(out.read_text(encoding="utf-8"))["sections"][0]["facts"]
     assert facts["anchor"].startswith("matches anchor checkpoint #")
+
+
+def test_org_check_and_federation_lint_logs_are_defences_and_suppressed_results_are_not_counted(
+    seeded: AuditStore,
+) -> None:
+    def log(*results: dict[str, object]) -> dict[str, object]:
+        return {"version": "2.1.0", "runs": [{"results": list(results)}]}
+
+    report = build_report(
+        seeded,
+        _inputs(
+            org_check=log(
+                {"ruleId": "ORG-KEY-001", "level": "error"},
+                {"ruleId": "ORG-KEY-001", "level": "error"},
+                {"ruleId": "ORG-INV-001", "level": "note", "suppressions": [{"kind": "external"}]},
+            ),
+            org_check_source="org.sarif",
+            federation_lint=log(),
+            federation_lint_source="federation.sarif",
+        ),
+    )
+    defences = report.section("defences")
+    figures = {f.id: f for f in defences.figures}
+    assert dict(figures["defences-org-check"].rows) == {"ORG-KEY-001 (error)": 2}
+    assert figures["defences-org-check"].query.startswith("claudesec org check")
+    assert figures["defences-federation-lint"].rows == ()
+    assert "clean" in figures["defences-federation-lint"].note
+    assert ("org check findings", 2) in defences.facts
