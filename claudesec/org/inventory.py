@@ -17,12 +17,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from claudesec.anthropic_admin import USAGE_PATH, AnthropicError
 from claudesec.errors import ExitCode
 from claudesec.org.http import AdminHttp, Credential
 from claudesec.org.model import RESOURCE_KINDS, OrgInventory, ResourceKind, Unavailable
+
+if TYPE_CHECKING:
+    from claudesec.config import Config
+
+# The environment variable the anthropic SDK reads an OAuth access token from; an org:admin
+# token there (from `ant auth login --scope org:admin`) unlocks service accounts and federation.
+OAUTH_TOKEN_ENV = "ANTHROPIC_AUTH_TOKEN"  # noqa: S105 - a variable name
 
 # Kinds paged by after_id/has_more/last_id (anthropic's SyncPage); the rest use `page`.
 _ID_PAGED = frozenset(
@@ -298,3 +305,27 @@ def exit_code(inventory: OrgInventory) -> ExitCode:
     if any(entry.reason == "error" for entry in inventory.unavailable):
         return ExitCode.PARTIAL
     return ExitCode.OK
+
+
+def reader_from_config(
+    config: Config,
+    *,
+    environ: Mapping[str, str],
+    options: ReadOptions | None = None,
+) -> InventoryReader:
+    """A reader with the configured Admin key (``anthropic.admin_key_source``) and, when the
+    environment holds one, an OAuth access token for the org:admin-only kinds."""
+    from claudesec.anthropic_admin import resolve_admin_key
+
+    admin_key = resolve_admin_key(
+        config.anthropic.admin_key_source, environ=environ, keys_config=config.keys
+    )
+    http = AdminHttp(
+        config.anthropic.base_url,
+        timeout_s=config.anthropic.timeout_s,
+        max_retries=config.keys.admin_max_retries,
+        max_retry_wait_s=config.keys.admin_max_retry_wait_s,
+    )
+    return InventoryReader(
+        http, admin_key=admin_key, oauth_token=environ.get(OAUTH_TOKEN_ENV) or None, options=options
+    )

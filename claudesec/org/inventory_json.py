@@ -9,8 +9,12 @@ than guessing.
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from claudesec.errors import UsageError
@@ -74,6 +78,33 @@ def from_json(document: Any) -> OrgInventory:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise UsageError(f"damaged organisation inventory: {exc}") from None
+
+
+def write(path: Path, inventory: OrgInventory) -> None:
+    """Write the document atomically, owner-only (it names people and settings): a crash
+    leaves the previous file, never half of a new one."""
+    directory = path.parent if str(path.parent) else Path(".")
+    text = json.dumps(to_json(inventory), indent=2, ensure_ascii=False) + "\n"
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)  # mode 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def read(path: Path) -> OrgInventory:
+    """The inventory in a file :func:`write` made."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(f"cannot read the inventory {path}: {exc}") from exc
+    return from_json(document)
 
 
 def _iso(moment: datetime) -> str:
