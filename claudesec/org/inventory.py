@@ -195,9 +195,14 @@ class InventoryReader:
     ) -> tuple[Mapping[str, Any], ...]:
         assert kind.parent is not None
         if kind.parent not in lists:
+            # Not read because its parent was not: the same reason, so a kind forbidden to
+            # this credential does not turn its children into failures of the run.
+            cause = next((u for u in unavailable if u.kind == kind.parent), None)
             raise _KindFailed(
                 Unavailable(
-                    kind.name, "error", f"{kind.name}: its parent {kind.parent} was not read"
+                    kind.name,
+                    cause.reason if cause else "error",
+                    f"{kind.name}: not read, its parent {kind.parent} was not",
                 )
             )
         parent_ids = [str(item[kind.parent_key]) for item in lists[kind.parent]]
