@@ -20,8 +20,13 @@ def serve(
         str, typer.Option("--host", help="Address to bind; keep it on loopback.")
     ] = "127.0.0.1",
     api_keys: Annotated[
-        int, typer.Option("--api-keys", help="Active API keys to create at start.")
-    ] = 1,
+        int | None,
+        typer.Option(
+            "--api-keys",
+            help="Active API keys to create at start (default 1; 0 with --org, whose keys "
+            "are part of what is judged).",
+        ),
+    ] = None,
     admin_keys: Annotated[
         int, typer.Option("--admin-keys", help="Admin API keys to create at start.")
     ] = 1,
@@ -35,6 +40,14 @@ def serve(
     open_mode: Annotated[
         bool, typer.Option("--open", help="Accept any key (no authentication).")
     ] = False,
+    org: Annotated[
+        str | None,
+        typer.Option(
+            "--org",
+            help="Seed an organisation for `org inventory` / `org check`: messy or clean.",
+            metavar="NAME",
+        ),
+    ] = None,
     control_token: Annotated[
         str | None,
         typer.Option(
@@ -61,6 +74,14 @@ def serve(
                 f"environment variable {control_token} is empty", hint="export the token first"
             )
     state = EmulatorState(open_mode=open_mode)
+    if org is not None:
+        from claudesec.emulator.org_fixtures import ORG_NAMES, seed_org
+
+        if org not in ORG_NAMES:
+            raise UsageError(f"unknown organisation {org!r}", hint=f"use {' or '.join(ORG_NAMES)}")
+        seed_org(state, org)
+    if api_keys is None:
+        api_keys = 0 if org is not None else 1
     issued = [("api", state.add_key("api", name=f"emulator-api-{i + 1}")) for i in range(api_keys)]
     issued += [
         ("admin", state.add_key("admin", name=f"emulator-admin-{i + 1}")) for i in range(admin_keys)
@@ -77,6 +98,8 @@ def serve(
             console.info(f"{kind} key {key.id} ({redact(key.secret)})")
         if keys_file is not None:
             console.info(f"keys written to {keys_file}")
+        if org is not None:
+            console.info(f"seeded the {org} organisation")
         console.info("serving; Ctrl-C stops")
 
     try:

@@ -50,6 +50,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Render and lint Istio/Linkerd manifests that force Claude traffic through the proxy.",
     ),
     "hook": ("claudesec.cli.hook", "Install the claudesec pre-commit hook into a git repository."),
+    "org": (
+        "claudesec.cli.org",
+        "Inventory and posture of the Claude organisation (Admin API).",
+    ),
     "report": (
         "claudesec.cli.report",
         "Write an offline HTML (or JSON) report for auditors: integrity, access, cost, keys.",

@@ -68,6 +68,9 @@ class Workspace:
     display_color: str = "#6C5BB9"
     tags: Mapping[str, str] = field(default_factory=dict)
     is_default: bool = False
+    # BetaWorkspace.data_residency; None renders the platform's default (unrestricted).
+    data_residency: Mapping[str, Any] | None = None
+    external_key_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,24 @@ class Directory:
                     current,
                     name=name if name is not None else current.name,
                     tags=dict(tags) if tags is not None else current.tags,
+                )
+            )
+
+    def configure_workspace(
+        self,
+        workspace_id: str,
+        *,
+        data_residency: Mapping[str, Any] | None = None,
+        external_key_id: str | None = None,
+    ) -> Workspace:
+        """Set what a workspace's creation fixes (data residency, customer-managed key)."""
+        with self._lock:
+            current = self.workspace(workspace_id)
+            return self._put_workspace(
+                replace(
+                    current,
+                    data_residency=dict(data_residency) if data_residency else None,
+                    external_key_id=external_key_id,
                 )
             )
 

@@ -86,12 +86,14 @@ def workspace_json(workspace: Workspace) -> dict[str, Any]:
         "display_color": workspace.display_color,
         "tags": dict(workspace.tags),
         "compartment_id": "cmpt_" + workspace.id.split("_", 1)[1],
-        "data_residency": {
+        "data_residency": dict(workspace.data_residency)
+        if workspace.data_residency
+        else {
             "workspace_geo": "us",
             "allowed_inference_geos": "unrestricted",
             "default_inference_geo": "global",
         },
-        "external_key_id": None,
+        "external_key_id": workspace.external_key_id,
         "user_profile_id": None,
     }
 

@@ -33,7 +33,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, unquote
 
 from claudesec import strict_json
-from claudesec.emulator import admin
+from claudesec.emulator import admin, org_api
 from claudesec.emulator import federation_api as fed
 from claudesec.emulator.control import CONTROL_PREFIX, CONTROL_TOKEN_HEADER, handle_control
 from claudesec.emulator.faults import Fault, FaultKind
@@ -326,6 +326,8 @@ ROUTES: tuple[_Route, ...] = (
         "org_admin",
         fed.remove_rule_workspace,
     ),
+    # Users, invites, limits, telemetry, webhooks, compliance, CMK, RBAC, Claude Code.
+    *(_route(method, path, scope, handler) for method, path, scope, handler in org_api.ROUTE_SPECS),
 )
 
 

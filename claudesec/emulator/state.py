@@ -33,6 +33,7 @@ from claudesec.emulator.keys import (
 )
 from claudesec.emulator.models import ModelSpec, default_models
 from claudesec.emulator.oauth import AccessToken, IssuedToken, TokenStore, is_oauth_token
+from claudesec.emulator.org_resources import OrgResources
 
 DEFAULT_RETRY_AFTER_S = 1.0
 DEFAULT_REQUEST_LOG_LIMIT = 10_000
@@ -172,6 +173,7 @@ class EmulatorState:
             default_workspace_id=self.default_workspace_id, clock=self.now
         )
         self.tokens = TokenStore(self.now)
+        self.org = OrgResources(clock=self.now)
 
     # ---------------------------------------------------------------------------------- clock
 
@@ -224,6 +226,7 @@ class EmulatorState:
             self._base_clock = self._initial_clock
         self.federation.reset()
         self.tokens.reset()
+        self.org.reset()
 
     # ---------------------------------------------------------------------------------- keys
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-ResourceShape = Literal["list", "singleton", "per_parent"]
+ResourceShape = Literal["list", "singleton", "per_parent", "per_parent_singleton"]
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,10 @@ class ResourceKind:
     """One Admin resource the inventory reads.
 
     ``path`` is the Admin API path; for ``per_parent`` kinds it holds ``{parent_id}`` and is
-    read once per item of ``parent`` (each item then gains a ``"_parent_id"`` field).
+    read once per item of ``parent`` (each item then gains a ``"_parent_id"`` field, the
+    parent item's ``parent_key`` field). A ``per_parent_singleton`` kind answers one object
+    per parent instead of a page; its items are those objects. ``method`` is ``POST`` only for
+    side-effect-free probes the API exposes as POST (an external key's ``validate``).
     ``credential`` says which credential the platform wants: an Admin API key, or an OAuth
     access token with the ``org:admin`` scope (federation and service accounts).
     """
@@ -34,6 +37,8 @@ class ResourceKind:
     parent: str | None = None
     credential: Literal["admin_key", "org_admin_oauth", "either"] = "admin_key"
     beta: bool = False
+    method: Literal["GET", "POST"] = "GET"
+    parent_key: str = "id"
 
 
 # Order matters: a parent kind comes before the kinds read per parent item.
@@ -61,6 +66,13 @@ RESOURCE_KINDS: tuple[ResourceKind, ...] = (
     ResourceKind("webhooks", "/v1/organizations/webhooks", beta=True),
     ResourceKind("compliance_settings", "/v1/organizations/compliance_settings", shape="singleton"),
     ResourceKind("external_keys", "/v1/organizations/external_keys"),
+    ResourceKind(
+        "external_key_validations",
+        "/v1/organizations/external_keys/{parent_id}/validate",
+        shape="per_parent_singleton",
+        parent="external_keys",
+        method="POST",
+    ),
     ResourceKind("rbac_roles", "/v1/organizations/rbac_roles"),
     ResourceKind("rbac_groups", "/v1/organizations/rbac_groups"),
     ResourceKind(
@@ -89,6 +101,25 @@ RESOURCE_KINDS: tuple[ResourceKind, ...] = (
         "claude_code_managed_settings",
         "/v1/organizations/claude_code/managed_settings/configuration",
         shape="singleton",
+        beta=True,
+    ),
+    ResourceKind(
+        "claude_code_default_settings",
+        "/v1/organizations/claude_code/managed_settings/rbac_group_default",
+        shape="singleton",
+        beta=True,
+    ),
+    ResourceKind(
+        "claude_code_group_settings",
+        "/v1/organizations/claude_code/managed_settings/rbac_groups",
+        beta=True,
+    ),
+    ResourceKind(
+        "claude_code_group_settings_documents",
+        "/v1/organizations/claude_code/managed_settings/rbac_groups/{parent_id}",
+        shape="per_parent_singleton",
+        parent="claude_code_group_settings",
+        parent_key="rbac_group_id",
         beta=True,
     ),
 )
