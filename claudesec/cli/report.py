@@ -66,6 +66,15 @@ def report_command(
         typer.Option("--scan", help="A SARIF log (`scan --format sarif`).", metavar="FILE"),
     ] = None,
     store: StoreOption = None,
+    lake: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="Report over a Security Lake instead of the local store: s3://BUCKET/PREFIX "
+            "(the lake sink's objects; AWS settings from the usual AWS chain).",
+            metavar="S3_URL",
+        ),
+    ] = "",
 ) -> int:
     """Write an offline HTML (or JSON) report for auditors: integrity, access, cost, keys."""
     import json
@@ -109,14 +118,19 @@ def report_command(
         sarif=load_sarif(_read(scan), str(scan)) if scan else None,
         sarif_source=scan.name if scan else "",
     )
-    opened = open_existing_reader(audit, store)
-    if opened is None:
-        raise UsageError(
-            f"no audit store at {store_path(audit, store)}",
-            hint="pass --store PATH, or record events first",
-        )
-    with opened:
-        report = build_report(opened, inputs)
+    if lake:
+        from claudesec.audit.report.lake_report import report_from_lake
+
+        report = report_from_lake(lake, inputs)
+    else:
+        opened = open_existing_reader(audit, store)
+        if opened is None:
+            raise UsageError(
+                f"no audit store at {store_path(audit, store)}",
+                hint="pass --store PATH, or record events first",
+            )
+        with opened:
+            report = build_report(opened, inputs)
     text = (
         json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
         if fmt == "json"

@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from claudesec.audit.events import AuditEvent
-from claudesec.audit.report.build import Commands, ReportInputs, Tally, assemble, new_tally
+from claudesec.audit.report.build import (
+    Commands,
+    ReportInputs,
+    Tally,
+    assemble,
+    new_tally,
+    prunes_figure,
+)
 from claudesec.audit.report.model import Cell, Figure, Report, Section
 from claudesec.audit.store import StoredEvent
 from claudesec.timeparse import format_ns
@@ -219,10 +226,12 @@ def build_lake_report(conn: Any, inputs: ReportInputs, source: str) -> Report:
     tally.auth = [(int(time_ms) * _NS_PER_MS, user) for time_ms, user in rows("auth")]
     _operations(tally, rows("operations"))
     first_seen = _first_seen(rows("first_seen"))
+    cmd = Commands(inputs)
     integrity, ok = _completeness(rows("completeness"), inputs)
-    report = assemble(
-        inputs, tally, first_seen, Commands(inputs), integrity, ok, source, hours_note=hours_note
+    integrity = dataclasses.replace(
+        integrity, figures=(*integrity.figures, prunes_figure(tally, cmd))
     )
+    report = assemble(inputs, tally, first_seen, cmd, integrity, ok, source, hours_note=hours_note)
     return _with_sql(report, inputs)
 
 
