@@ -29,7 +29,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from claudesec.audit.export._aws import client, translate
-from claudesec.audit.export.interface import BatchLimits, Encoded, Rejection, Render, Sink
+from claudesec.audit.export.interface import (
+    BatchLimits,
+    Encoded,
+    ExportItem,
+    Rejection,
+    Render,
+    Sink,
+    dumps,
+)
 from claudesec.config import SinkConfig
 
 DEFAULT_BATCH = 100_000
@@ -69,12 +77,21 @@ class LakeSink(Sink):
         self.location = location
         self.region = region
         self.account = account
+        self._docs: dict[int, dict[str, Any]] = {}
+
+    def encode(self, item: ExportItem) -> bytes:
+        # Rendered once: the runner sizes batches and dead-letters by the JSON; send() builds
+        # the Parquet object from the same documents, kept only until the batch is sent.
+        doc = self._render(item)
+        self._docs[item.seq] = doc
+        return dumps(doc)
 
     def objects(self, batch: Sequence[Encoded]) -> list[tuple[str, list[dict[str, Any]]]]:
         """The batch as (key, OCSF documents sorted by time) per event day."""
         days: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+        cached = self._docs
         for encoded in batch:
-            doc = self._render(encoded.item)
+            doc = cached.pop(encoded.item.seq, None) or self._render(encoded.item)
             days[event_day(int(doc["time"]))].append((encoded.item.seq, doc))
         out = []
         for day, members in sorted(days.items()):
@@ -84,8 +101,8 @@ class LakeSink(Sink):
                 partition_prefix(self.location, self.region, self.account, day)
                 + f"{store_id}-{first:012d}.parquet"
             )
-            docs = [doc for _, doc in sorted(members, key=lambda m: (m[1]["time"], m[0]))]
-            out.append((key, docs))
+            ordered = [doc for _, doc in sorted(members, key=lambda m: (m[1]["time"], m[0]))]
+            out.append((key, ordered))
         return out
 
     def send(self, batch: Sequence[Encoded]) -> Sequence[Rejection]:
@@ -93,7 +110,9 @@ class LakeSink(Sink):
 
         from claudesec.audit.export.parquet import to_parquet, to_table
 
-        for key, docs in self.objects(batch):
+        objects = self.objects(batch)
+        self._docs.clear()  # a retried batch re-renders: nothing stale carries over
+        for key, docs in objects:
             body = to_parquet(to_table(docs))
             try:
                 self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=CONTENT_TYPE)
