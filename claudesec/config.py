@@ -260,8 +260,12 @@ class IdentityConfig:
 
 @dataclass(frozen=True)
 class SinkConfig:
-    type: Literal["jsonl", "splunk", "elastic", "datadog", "kafka", "cloudwatch", "s3"] = _f(
-        "jsonl", "Transport: jsonl, splunk (HEC), elastic (_bulk), datadog, kafka, cloudwatch, s3."
+    type: Literal[
+        "jsonl", "splunk", "elastic", "datadog", "kafka", "cloudwatch", "s3", "lake", "syslog"
+    ] = _f(
+        "jsonl",
+        "Transport: jsonl, splunk (HEC), elastic (_bulk), datadog, kafka, cloudwatch, s3, "
+        "lake (Amazon Security Lake custom source, OCSF Parquet), syslog (RFC 5424 over TCP/TLS).",
     )
     format: Literal["", "ocsf", "ecs", "raw"] = _f(
         "",
@@ -298,14 +302,27 @@ class SinkConfig:
     )
     log_group: str = _f("", "cloudwatch: log group.")
     log_stream: str = _f("", "cloudwatch: log stream (empty = claudesec-HOST).")
-    bucket: str = _f("", "s3: bucket (with Object Lock enabled for WORM storage).")
+    bucket: str = _f("", "s3/lake: bucket (s3: with Object Lock enabled for WORM storage).")
     prefix: str = _f("claudesec/", "s3: key prefix.")
     object_lock_mode: Literal["", "GOVERNANCE", "COMPLIANCE"] = _f(
         "", "s3: Object Lock mode of each object (empty = the bucket default)."
     )
     object_lock_days: int = _f(0, "s3: Object Lock retention of each object, in days.")
-    aws_region: str = _f("", "cloudwatch/s3: AWS region (empty = the AWS configuration chain).")
-    aws_endpoint_url: str = _f("", "cloudwatch/s3: endpoint override (tests, VPC endpoints).")
+    lake_source: str = _f("claudesec", "lake: the Security Lake custom source name.")
+    lake_account: str = _f(
+        "", "lake: the accountId partition (the AWS account id or the source's external id)."
+    )
+    lake_location: str = _f(
+        "", "lake: the source's key prefix in the bucket (empty = ext/<lake_source>/)."
+    )
+    syslog_address: str = _f(
+        "", "syslog: tls://HOST:PORT (RFC 5425) or tcp://HOST:PORT, octet-counted (RFC 6587)."
+    )
+    syslog_app_name: str = _f("claudesec", "syslog: APP-NAME of each message.")
+    aws_region: str = _f(
+        "", "cloudwatch/s3/lake: AWS region (empty = the AWS configuration chain)."
+    )
+    aws_endpoint_url: str = _f("", "cloudwatch/s3/lake: endpoint override (tests, VPC endpoints).")
     ca_bundle: str = _f("", "CA bundle for the sink's TLS certificate (empty = system CAs).")
     timeout_s: float = _f(10.0, "Timeout of each request to the sink, in seconds.", positive=True)
     batch_size: int = _f(0, "Events per request (0 = export.batch_size, capped by the sink).")

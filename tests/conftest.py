@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.keys",
     "tests.fixtures.sinks",
     "tests.fixtures.kafka",
+    "tests.fixtures.rsyslog",
 ]
 
 # No test may depend on the machine's speed: Hypothesis' per-example deadline (200 ms) and its

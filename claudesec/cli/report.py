@@ -80,6 +80,15 @@ def report_command(
         ),
     ] = None,
     store: StoreOption = None,
+    lake: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="Report over a Security Lake instead of the local store: s3://BUCKET/PREFIX "
+            "(the lake sink's objects; AWS settings from the usual AWS chain).",
+            metavar="S3_URL",
+        ),
+    ] = "",
 ) -> int:
     """Write an offline HTML (or JSON) report for auditors: integrity, access, cost, keys."""
     import json
@@ -133,14 +142,19 @@ def report_command(
         else None,
         federation_lint_source=federation_lint.name if federation_lint else "",
     )
-    opened = open_existing_reader(audit, store)
-    if opened is None:
-        raise UsageError(
-            f"no audit store at {store_path(audit, store)}",
-            hint="pass --store PATH, or record events first",
-        )
-    with opened:
-        report = build_report(opened, inputs)
+    if lake:
+        from claudesec.audit.report.lake_report import report_from_lake
+
+        report = report_from_lake(lake, inputs)
+    else:
+        opened = open_existing_reader(audit, store)
+        if opened is None:
+            raise UsageError(
+                f"no audit store at {store_path(audit, store)}",
+                hint="pass --store PATH, or record events first",
+            )
+        with opened:
+            report = build_report(opened, inputs)
     text = (
         json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
         if fmt == "json"

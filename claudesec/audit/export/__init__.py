@@ -30,6 +30,8 @@ REGISTRY: Registry[Callable[[str, SinkConfig], Sink]] = Registry(
         "kafka": "claudesec.audit.export.kafka:from_config",
         "cloudwatch": "claudesec.audit.export.cloudwatch:from_config",
         "s3": "claudesec.audit.export.s3:from_config",
+        "lake": "claudesec.audit.export.lake:from_config",
+        "syslog": "claudesec.audit.export.syslog:from_config",
     },
 )
 

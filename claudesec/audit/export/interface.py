@@ -101,6 +101,9 @@ class Sink(ABC):
     #: Whether re-sending an event the sink already holds leaves one copy (deterministic ids).
     idempotent: ClassVar[bool] = False
     limits: BatchLimits = BatchLimits(max_events=500, max_bytes=5_000_000)
+    #: Events per batch when the sink's ``batch_size`` is unset (0 = ``export.batch_size``):
+    #: a sink that writes one object per batch wants far more than a request-per-batch one.
+    default_batch: ClassVar[int] = 0
 
     def __init__(self, name: str, render: Render) -> None:
         self.name = name

@@ -346,7 +346,7 @@ def build_exporter(
         sink,
         cursors,
         DeadLetter(state_dir(export) / f"{name}.deadletter.jsonl"),
-        batch_size=config.batch_size or export.batch_size,
+        batch_size=config.batch_size or sink.default_batch or export.batch_size,
         retry=RetryPolicy(export.max_attempts, export.backoff_initial_s, export.backoff_max_s),
         on_progress=on_progress,
         on_retry=on_retry,

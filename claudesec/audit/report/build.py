@@ -100,7 +100,7 @@ def _load_json(text: str, source: str) -> dict[str, Any]:
     return data
 
 
-class _Commands:
+class Commands:
     """Reproduce commands: the period and the store repeated, every value shell-quoted."""
 
     def __init__(self, inputs: ReportInputs) -> None:
@@ -127,7 +127,7 @@ class _Group:
 
 
 @dataclass
-class _Tally:
+class Tally:
     """Every counter the period's events feed, filled in one pass."""
 
     table: PriceTable
@@ -171,49 +171,117 @@ class _Tally:
             self.off_hours[event.user or "(unknown)"] += 1
         if self.prompt_over and event.input_tokens > self.prompt_over:
             self.large.append(stored)
-        price = self.table.price(event.model) if event.model else None
         day = format_ns(event.time_ns // NS_PER_DAY * NS_PER_DAY)[:10]
-        keys = {"user": event.user, "role": event.role, "model": event.model, "day": day}
+        self._count(
+            {"user": event.user, "role": event.role, "model": event.model, "day": day},
+            event.model,
+            calls=int(event.type == EventType.CALL),
+            input_tokens=event.input_tokens,
+            output_tokens=event.output_tokens,
+        )
+
+    def _count(
+        self,
+        keys: Mapping[str, str],
+        model: str,
+        *,
+        calls: int,
+        input_tokens: int,
+        output_tokens: int,
+    ) -> None:
+        price = self.table.price(model) if model else None
         for dim, key in keys.items():
             group = self.by[dim][key or "(none)"]
-            group.calls += event.type == EventType.CALL
-            group.input_tokens += event.input_tokens
-            group.output_tokens += event.output_tokens
+            group.calls += calls
+            group.input_tokens += input_tokens
+            group.output_tokens += output_tokens
             if price is not None:
-                group.cost += (event.input_tokens * price[0] + event.output_tokens * price[1]) / 1e6
+                group.cost += (input_tokens * price[0] + output_tokens * price[1]) / 1e6
             else:
-                group.unpriced += event.input_tokens + event.output_tokens
+                group.unpriced += input_tokens + output_tokens
+
+    def add_group(
+        self,
+        *,
+        event_type: str,
+        user: str,
+        role: str,
+        model: str,
+        day: str,
+        identity_source: str,
+        hour: int,
+        events: int,
+        input_tokens: int,
+        output_tokens: int,
+    ) -> None:
+        """``events`` events that share every dimension the counters use (the lake report's
+        grouped rows): the same rules as :meth:`add`, applied to their sums. Denials, DLP
+        kinds, 401s, large prompts and key operations are the caller's to add."""
+        self.events += events
+        if event_type not in _CALLISH:
+            return
+        self.sources[identity_source or "(none)"] += events
+        if outside_hours(self.hours, hour * 3_600 * 1_000_000_000):
+            self.off_hours[user or "(unknown)"] += events
+        self._count(
+            {"user": user, "role": role, "model": model, "day": day},
+            model,
+            calls=events if event_type == EventType.CALL else 0,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+        )
+
+
+def new_tally(inputs: ReportInputs) -> tuple[Tally, str]:
+    """An empty tally for ``inputs``, and the note to show when the off-hours rule is a default."""
+    configured = inputs.alerts.allowed_hours
+    hours = parse_hours(configured or DEFAULT_HOURS)
+    assert hours is not None  # DEFAULT_HOURS is never empty
+    tally = Tally(
+        PriceTable(inputs.prices or DEFAULT_PRICES), hours, inputs.alerts.prompt_tokens_over
+    )
+    note = (
+        ""
+        if configured
+        else f"alerts.allowed_hours is unset: off-hours means outside {DEFAULT_HOURS} UTC"
+    )
+    return tally, note
 
 
 def build_report(store: AuditStore, inputs: ReportInputs) -> Report:
     """The report for ``inputs.since_ns`` (inclusive) to ``inputs.until_ns`` (exclusive)."""
     if inputs.until_ns <= inputs.since_ns:
         raise UsageError("--until must be after --since")
-    configured = inputs.alerts.allowed_hours
-    hours = parse_hours(configured or DEFAULT_HOURS)
-    assert hours is not None  # DEFAULT_HOURS is never empty
-    tally = _Tally(
-        PriceTable(inputs.prices or DEFAULT_PRICES), hours, inputs.alerts.prompt_tokens_over
-    )
+    tally, hours_note = new_tally(inputs)
     for stored in iter_events(
         store, EventFilter(since_ns=inputs.since_ns, until_ns=inputs.until_ns)
     ):
         tally.add(stored)
     first_seen = _first_seen(store)
-    cmd = _Commands(inputs)
+    cmd = Commands(inputs)
     integrity, ok = _integrity(store, inputs, tally, cmd)
+    return assemble(
+        inputs, tally, first_seen, cmd, integrity, ok, str(store.path), hours_note=hours_note
+    )
+
+
+def assemble(
+    inputs: ReportInputs,
+    tally: Tally,
+    first_seen: Mapping[str, Mapping[str, int]],
+    cmd: Commands,
+    integrity: Section,
+    ok: bool,
+    source: str,
+    *,
+    hours_note: str,
+) -> Report:
+    """The report from a filled tally: the store's and the lake's reports share every section
+    but the integrity one."""
     sections = (
         integrity,
         _access(inputs, tally, first_seen, cmd),
-        _cost(
-            inputs,
-            tally,
-            first_seen,
-            cmd,
-            hours_note=""
-            if configured
-            else f"alerts.allowed_hours is unset: off-hours means outside {DEFAULT_HOURS} UTC",
-        ),
+        _cost(inputs, tally, first_seen, cmd, hours_note=hours_note),
         _keys(tally, cmd),
         _defences(inputs),
     )
@@ -221,7 +289,7 @@ def build_report(store: AuditStore, inputs: ReportInputs) -> Report:
         generated=format_ns(inputs.now_ns),
         since=format_ns(inputs.since_ns),
         until=format_ns(inputs.until_ns),
-        store=str(store.path),
+        store=source,
         integrity_ok=ok,
         sections=sections,
     )
@@ -247,7 +315,7 @@ def _first_seen(store: AuditStore) -> dict[str, dict[str, int]]:
 
 
 def _integrity(
-    store: AuditStore, inputs: ReportInputs, tally: _Tally, cmd: _Commands
+    store: AuditStore, inputs: ReportInputs, tally: Tally, cmd: Commands
 ) -> tuple[Section, bool]:
     report = verify_store(
         store,
@@ -310,24 +378,29 @@ def _integrity(
             if len(checkpoints) > 50
             else "",
         ),
-        Figure(
-            "integrity-prunes",
-            "Prunes in the period",
-            cmd.query("--type", "prune", "--format", "json"),
-            ("time", "pruned through record", "records removed", "anchor checkpoint"),
-            tuple(
-                (
-                    format_ns(p.event.time_ns),
-                    _int(p.event.extra.get("pruned_through_seq")),
-                    _int(p.event.extra.get("pruned_records")),
-                    _int(p.event.extra.get("anchor_checkpoint")),
-                )
-                for p in tally.prunes
-            ),
-            note="" if tally.prunes else "no prune in the period",
-        ),
+        prunes_figure(tally, cmd),
     ]
     return Section("integrity", "Integrity proof", facts, tuple(figures)), report.ok
+
+
+def prunes_figure(tally: Tally, cmd: Commands) -> Figure:
+    """The prunes recorded in the period (both reports show them under integrity)."""
+    return Figure(
+        "integrity-prunes",
+        "Prunes in the period",
+        cmd.query("--type", "prune", "--format", "json"),
+        ("time", "pruned through record", "records removed", "anchor checkpoint"),
+        tuple(
+            (
+                format_ns(p.event.time_ns),
+                _int(p.event.extra.get("pruned_through_seq")),
+                _int(p.event.extra.get("pruned_records")),
+                _int(p.event.extra.get("anchor_checkpoint")),
+            )
+            for p in tally.prunes
+        ),
+        note="" if tally.prunes else "no prune in the period",
+    )
 
 
 def _covering(checkpoints: list[Checkpoint], first: int, last: int) -> list[Checkpoint]:
@@ -353,7 +426,7 @@ def _ranked(counts: Mapping[str, float], limit: int = TOP) -> tuple[tuple[Cell, 
 
 
 def _access(
-    inputs: ReportInputs, tally: _Tally, first_seen: Mapping[str, Mapping[str, int]], cmd: _Commands
+    inputs: ReportInputs, tally: Tally, first_seen: Mapping[str, Mapping[str, int]], cmd: Commands
 ) -> Section:
     calls = {
         dim: {k: g.calls for k, g in groups.items() if g.calls} for dim, groups in tally.by.items()
@@ -453,9 +526,9 @@ def _history_note(inputs: ReportInputs, first_seen: Mapping[str, Mapping[str, in
 
 def _cost(
     inputs: ReportInputs,
-    tally: _Tally,
+    tally: Tally,
     first_seen: Mapping[str, Mapping[str, int]],
-    cmd: _Commands,
+    cmd: Commands,
     *,
     hours_note: str,
 ) -> Section:
@@ -612,7 +685,7 @@ def _bursts(auth: Iterable[tuple[int, str]], alerts: AlertsConfig) -> tuple[tupl
     )
 
 
-def _keys(tally: _Tally, cmd: _Commands) -> Section:
+def _keys(tally: Tally, cmd: Commands) -> Section:
     steps = Counter(s.event.reason or "(unnamed step)" for s in tally.keys)
     revocations = sum(n for step, n in steps.items() if step in ("revoke", "retire"))
     rotations = steps.get("finish_secret", 0)

@@ -1,0 +1,199 @@
+"""Security Lake sink and lake report at scale.
+
+    python benchmarks/lake_bench.py roundtrip --events 1000000
+        store -> lake sink -> moto S3 (its own server process on loopback) -> download ->
+        DuckDB: prints the time of each step and the lost / duplicated counts (must be 0 / 0).
+    python benchmarks/lake_bench.py report --lake DIR --hosts 10
+        the lake report over DIR's Parquet copied as HOSTS hosts (each copy with its own
+        store id, written by DuckDB): time and peak memory of the report in a child process.
+
+Run under ``nice -n 10`` on a shared machine. Numbers go to benchmarks/RESULTS.md by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+BUCKET = "lake-bench"
+DAY_NS = 86_400 * 10**9
+
+
+def _moto() -> tuple[subprocess.Popen[bytes], str]:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc, url
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)  # waiting for a server to listen (a poll with a deadline)
+
+
+def roundtrip(events: int, workdir: Path) -> None:
+    import os
+
+    import boto3
+    import duckdb
+
+    from claudesec.audit import AuditEvent, AuditStore
+    from claudesec.audit.export import build_sink
+    from claudesec.audit.export.cursor import CursorStore
+    from claudesec.audit.export.runner import DeadLetter, Exporter
+    from claudesec.audit.report.lake_fetch import fetch
+    from claudesec.audit.secrets import AuditKeys
+    from claudesec.config import SinkConfig
+
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
+    )
+    proc, endpoint = _moto()
+    try:
+        start_ns = time.time_ns() - 30 * DAY_NS
+        t0 = time.perf_counter()
+        store = AuditStore.open(
+            workdir / "audit.db", checkpoint_every=10_000, keys=AuditKeys(workdir)
+        )
+        step = 30 * DAY_NS // events
+        chunk = 50_000
+        for first in range(0, events, chunk):
+            store.append_many(
+                AuditEvent(
+                    type="call" if i % 17 else "denial",
+                    time_ns=start_ns + i * step,
+                    user=f"user{i % 200}",
+                    role=("analyst", "engineer", "ops")[i % 3],
+                    model=("claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-1")[i % 3],
+                    input_tokens=100 + i % 5000,
+                    output_tokens=10 + i % 700,
+                    decision="allow" if i % 17 else "deny",
+                    reason="" if i % 17 else "model not allowed",
+                    identity_source=("key", "jwt", "federation")[i % 3],
+                )
+                for i in range(first, min(events, first + chunk))
+            )
+        t_store = time.perf_counter() - t0
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
+        sink = build_sink(
+            "lake",
+            SinkConfig(
+                type="lake",
+                bucket=BUCKET,
+                aws_region="us-east-1",
+                aws_endpoint_url=endpoint,
+                lake_account="123456789012",
+                timeout_s=120,
+            ),
+        )
+        exporter = Exporter(
+            store,
+            sink,
+            CursorStore(workdir / "cursors.db"),
+            DeadLetter(workdir / "dl"),
+            batch_size=100_000,
+        )
+        t0 = time.perf_counter()
+        stats = exporter.run()
+        t_export = time.perf_counter() - t0
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+        t0 = time.perf_counter()
+        fetched = fetch(f"s3://{BUCKET}/ext/", workdir / "lake")
+        t_fetch = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        glob = str(workdir / "lake" / "**" / "*.parquet")
+        [(total, distinct, low, high)] = duckdb.sql(
+            "SELECT count(*), count(DISTINCT metadata.sequence), min(metadata.sequence), "  # noqa: S608 - our own path
+            f"max(metadata.sequence) FROM read_parquet('{glob}')"
+        ).fetchall()
+        t_query = time.perf_counter() - t0
+        lost = events - distinct
+        print(
+            f"roundtrip {events:,} events: store {t_store:.1f} s, export {t_export:.1f} s "
+            f"({stats.shipped / t_export:,.0f} ev/s, {fetched.objects} objects, "
+            f"{fetched.bytes / 1e6:.1f} MB), download {t_fetch:.1f} s, DuckDB {t_query:.2f} s; "
+            f"lost {lost}, duplicated {total - distinct}, seq {low}..{high}"
+        )
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def report(lake: Path, hosts: int, workdir: Path) -> None:
+    import duckdb
+
+    glob = str(lake / "**" / "*.parquet")
+    many = workdir / "many"
+    t0 = time.perf_counter()
+    for host in range(hosts):
+        # The same traffic as another host: its own store id, so completeness sees N stores.
+        duckdb.sql(
+            f"COPY (SELECT * REPLACE (map_concat(unmapped, MAP {{'claudesec.store_id': "  # noqa: S608
+            f"'host{host:02d}'}}) AS unmapped) FROM read_parquet('{glob}', "
+            f"hive_partitioning = true, hive_types_autocast = false)) TO '{many}/h{host}' "
+            "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (region, accountId, eventDay))"
+        )
+    print(f"wrote {hosts} hosts' copies in {time.perf_counter() - t0:.1f} s")
+    child = (
+        "import sys, time, resource; sys.path.insert(0, sys.argv[2]);"
+        "from pathlib import Path;"
+        "from claudesec.audit.report.lake import connect, build_lake_report;"
+        "from claudesec.audit.report.build import ReportInputs;"
+        "from claudesec.config import AlertsConfig;"
+        "now = time.time_ns(); t0 = time.perf_counter();"
+        "inputs = ReportInputs(since_ns=now - 40 * 86400 * 10**9, until_ns=now + 86400 * 10**9,"
+        " now_ns=now, alerts=AlertsConfig(allowed_hours='07-19'));"
+        "conn = connect(Path(sys.argv[1]));"
+        "r = build_lake_report(conn, inputs, 'bench');"
+        "dt = time.perf_counter() - t0;"
+        "f = dict(r.section('integrity').facts);"
+        'print(f\'report: {f["records"]:,} events, {f["hosts\\\' stores"]} stores, {dt:.1f} s, \''
+        " f'peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB')"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    subprocess.run([sys.executable, "-c", child, str(many), root], check=True)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"children peak RSS {peak:.0f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    rt = sub.add_parser("roundtrip")
+    rt.add_argument("--events", type=int, default=1_000_000)
+    rt.add_argument("--keep", type=Path, help="keep the work directory here (for `report`)")
+    rp = sub.add_parser("report")
+    rp.add_argument("--lake", type=Path, required=True)
+    rp.add_argument("--hosts", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        if args.cmd == "roundtrip":
+            if args.keep:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                work = args.keep
+            roundtrip(args.events, work)
+        else:
+            report(args.lake, args.hosts, work)
+
+
+if __name__ == "__main__":
+    main()
