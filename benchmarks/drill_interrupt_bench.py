@@ -71,7 +71,8 @@ def main() -> int:
         took, ok, code = one_run(delay)
         times.append(took)
         print(
-            f"run {run + 1}: SIGINT after {delay} drill dir(s): exit {code} in {took:.2f} s, report ok: {ok}"
+            f"run {run + 1}: SIGINT after {delay} drill dir(s): "
+            f"exit {code} in {took:.2f} s, report ok: {ok}"
         )
     print(f"p50 {statistics.median(times):.2f} s, max {max(times):.2f} s over {len(times)} runs")
     return 0
