@@ -5,12 +5,12 @@ _claudesec() {
         w="${COMP_WORDS[i]}"
         [[ "$w" == -* ]] && continue
         case "$cmdpath:$w" in
-            :completion|:config|:drill|:emulator|:hook|:keys|:logs|:mesh|:policy|:proxy|:report|:scan|completion:install|completion:show|config:init|config:path|config:show|config:validate|drill:list|drill:run|emulator:seed-audit|emulator:serve|hook:install|hook:uninstall|keys:add|keys:exec|keys:forget|keys:pool|keys:remote|keys:revoke|keys:rollback|keys:rotate|keys:scope|keys:status|keys:usage|'keys pool:add'|'keys pool:list'|'keys scope:apply'|'keys scope:lint'|'keys scope:plan'|logs:alerts|logs:archive|logs:checkpoint|logs:export|logs:prompt|logs:prune|logs:public-key|logs:query|logs:show|logs:summary|logs:tail|logs:verify|logs:watch|'logs alerts:test'|'logs archive:verify'|'logs export:status'|mesh:lint|mesh:render|policy:check|policy:show|proxy:env|proxy:token|'proxy token:create'|'proxy token:list'|'proxy token:revoke')
+            :completion|:config|:drill|:emulator|:hook|:keys|:logs|:mesh|:org|:policy|:proxy|:report|:scan|completion:install|completion:show|config:init|config:path|config:show|config:validate|drill:list|drill:run|emulator:seed-audit|emulator:serve|hook:install|hook:uninstall|keys:add|keys:exec|keys:forget|keys:pool|keys:remote|keys:revoke|keys:rollback|keys:rotate|keys:scope|keys:status|keys:usage|'keys pool:add'|'keys pool:list'|'keys scope:apply'|'keys scope:lint'|'keys scope:plan'|logs:alerts|logs:archive|logs:checkpoint|logs:export|logs:prompt|logs:prune|logs:public-key|logs:query|logs:show|logs:summary|logs:tail|logs:verify|logs:watch|'logs alerts:test'|'logs archive:verify'|'logs export:status'|mesh:lint|mesh:render|org:inventory|policy:check|policy:show|proxy:env|proxy:token|'proxy token:create'|'proxy token:list'|'proxy token:revoke')
                 cmdpath="${cmdpath:+$cmdpath }$w" ;;
         esac
     done
     case "$cmdpath" in
-        '') words='completion config drill emulator hook keys logs mesh policy proxy report scan --config --help --version -c' ;;
+        '') words='completion config drill emulator hook keys logs mesh org policy proxy report scan --config --help --version -c' ;;
         completion) words='install show --help' ;;
         'completion install') words=--help ;;
         'completion show') words=--help ;;
@@ -24,7 +24,7 @@ _claudesec() {
         'drill run') words='--help --jobs --json --junit --tag -j -t' ;;
         emulator) words='seed-audit serve --help' ;;
         'emulator seed-audit') words='--days --help --seed --store' ;;
-        'emulator serve') words='--admin-keys --api-keys --control-token-env --help --host --keys-file --open --port -p' ;;
+        'emulator serve') words='--admin-keys --api-keys --control-token-env --help --host --keys-file --open --org --port -p' ;;
         hook) words='install uninstall --help' ;;
         'hook install') words='--force --help --repo -C' ;;
         'hook uninstall') words='--help --repo -C' ;;
@@ -65,6 +65,8 @@ _claudesec() {
         mesh) words='lint render --help' ;;
         'mesh lint') words='--help --json --namespace -n' ;;
         'mesh render') words='--client-namespace --help --kind --namespace --output --port --service --service-account -c -k -n -o' ;;
+        org) words='inventory --help' ;;
+        'org inventory') words='--help --json --out -o' ;;
         policy) words='check show --help' ;;
         'policy check') words='--format --help --input-tokens --max-tokens --model --role --token-file --tools --user -f -m -r -u' ;;
         'policy show') words='--format --help -f' ;;
@@ -74,7 +76,7 @@ _claudesec() {
         'proxy token create') words='--expires --help --json --name --role --user -r -u' ;;
         'proxy token list') words='--all --help --json' ;;
         'proxy token revoke') words=--help ;;
-        report) words='--anchor --drills --federation-lint --format --help --org-check --out --public-key --scan --since --store --until -o' ;;
+        report) words='--anchor --drills --federation-lint --format --from --help --org-check --out --public-key --scan --since --store --until -o' ;;
         scan) words='--all-occurrences --baseline --branch --disable --fail-on --format --gitleaks-config --help --history --jobs --no-git --only-verified --output --show-skipped --since --staged --verify --write-baseline -f -j -o' ;;
     esac
     COMPREPLY=($(compgen -W "$words" -- "$cur"))

@@ -5,7 +5,7 @@ function __claudesec_path
     for w in $tokens[2..-1]
         string match -q -- '-*' $w; and continue
         set -l candidate (string join ' ' -- $cmdpath $w | string trim)
-        if contains -- "$cmdpath:$w" ':completion' ':config' ':drill' ':emulator' ':hook' ':keys' ':logs' ':mesh' ':policy' ':proxy' ':report' ':scan' 'completion:install' 'completion:show' 'config:init' 'config:path' 'config:show' 'config:validate' 'drill:list' 'drill:run' 'emulator:seed-audit' 'emulator:serve' 'hook:install' 'hook:uninstall' 'keys:add' 'keys:exec' 'keys:forget' 'keys:pool' 'keys:remote' 'keys:revoke' 'keys:rollback' 'keys:rotate' 'keys:scope' 'keys:status' 'keys:usage' 'keys pool:add' 'keys pool:list' 'keys scope:apply' 'keys scope:lint' 'keys scope:plan' 'logs:alerts' 'logs:archive' 'logs:checkpoint' 'logs:export' 'logs:prompt' 'logs:prune' 'logs:public-key' 'logs:query' 'logs:show' 'logs:summary' 'logs:tail' 'logs:verify' 'logs:watch' 'logs alerts:test' 'logs archive:verify' 'logs export:status' 'mesh:lint' 'mesh:render' 'policy:check' 'policy:show' 'proxy:env' 'proxy:token' 'proxy token:create' 'proxy token:list' 'proxy token:revoke'
+        if contains -- "$cmdpath:$w" ':completion' ':config' ':drill' ':emulator' ':hook' ':keys' ':logs' ':mesh' ':org' ':policy' ':proxy' ':report' ':scan' 'completion:install' 'completion:show' 'config:init' 'config:path' 'config:show' 'config:validate' 'drill:list' 'drill:run' 'emulator:seed-audit' 'emulator:serve' 'hook:install' 'hook:uninstall' 'keys:add' 'keys:exec' 'keys:forget' 'keys:pool' 'keys:remote' 'keys:revoke' 'keys:rollback' 'keys:rotate' 'keys:scope' 'keys:status' 'keys:usage' 'keys pool:add' 'keys pool:list' 'keys scope:apply' 'keys scope:lint' 'keys scope:plan' 'logs:alerts' 'logs:archive' 'logs:checkpoint' 'logs:export' 'logs:prompt' 'logs:prune' 'logs:public-key' 'logs:query' 'logs:show' 'logs:summary' 'logs:tail' 'logs:verify' 'logs:watch' 'logs alerts:test' 'logs archive:verify' 'logs export:status' 'mesh:lint' 'mesh:render' 'org:inventory' 'policy:check' 'policy:show' 'proxy:env' 'proxy:token' 'proxy token:create' 'proxy token:list' 'proxy token:revoke'
             set cmdpath $candidate
         end
     end
@@ -20,6 +20,7 @@ complete -c claudesec -f -n 'test (__claudesec_path) = \'\'' -a 'hook' -d 'Insta
 complete -c claudesec -f -n 'test (__claudesec_path) = \'\'' -a 'keys' -d 'Rotate, scope and revoke Anthropic API keys in AWS Secrets Manager or the...'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'\'' -a 'logs' -d 'Tail, query, summarise, verify and prune the audit log.'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'\'' -a 'mesh' -d 'Render and lint Istio/Linkerd manifests that force Claude traffic through the...'
+complete -c claudesec -f -n 'test (__claudesec_path) = \'\'' -a 'org' -d 'Inventory and posture of the Claude organisation (Admin API).'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'\'' -a 'policy' -d 'Inspect and check the role policy of the audited client and proxy.'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'\'' -a 'proxy' -d 'Run the zero-trust proxy (no subcommand), manage its tokens, print client...'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'\'' -a 'report' -d 'Write an offline HTML (or JSON) report for auditors: integrity, access, cost,...'
@@ -66,12 +67,13 @@ complete -c claudesec -n 'test (__claudesec_path) = \'emulator seed-audit\'' -l 
 complete -c claudesec -n 'test (__claudesec_path) = \'emulator seed-audit\'' -l seed -d 'Random seed (same seed, same events).'
 complete -c claudesec -n 'test (__claudesec_path) = \'emulator seed-audit\'' -l store -d 'Audit store file to write (created if absent).'
 complete -c claudesec -n 'test (__claudesec_path) = \'emulator serve\'' -l admin-keys -d 'Admin API keys to create at start.'
-complete -c claudesec -n 'test (__claudesec_path) = \'emulator serve\'' -l api-keys -d 'Active API keys to create at start.'
+complete -c claudesec -n 'test (__claudesec_path) = \'emulator serve\'' -l api-keys -d 'Active API keys to create at start (default 1; 0 with --org, whose keys are part of what is judged).'
 complete -c claudesec -n 'test (__claudesec_path) = \'emulator serve\'' -l control-token-env -d 'Require the control API token held in this environment variable.'
 complete -c claudesec -n 'test (__claudesec_path) = \'emulator serve\'' -l help -d 'Show help and exit.'
 complete -c claudesec -n 'test (__claudesec_path) = \'emulator serve\'' -l host -d 'Address to bind; keep it on loopback.'
 complete -c claudesec -n 'test (__claudesec_path) = \'emulator serve\'' -l keys-file -d 'Write the created keys as JSON to this file (mode 0600), for clients and drills.'
 complete -c claudesec -n 'test (__claudesec_path) = \'emulator serve\'' -l open -d 'Accept any key (no authentication).'
+complete -c claudesec -n 'test (__claudesec_path) = \'emulator serve\'' -l org -d 'Seed an organisation for `org inventory` / `org check`: messy or clean.'
 complete -c claudesec -n 'test (__claudesec_path) = \'emulator serve\'' -l port -d 'TCP port (0 = any free port).'
 complete -c claudesec -n 'test (__claudesec_path) = \'emulator serve\'' -s p -d 'TCP port (0 = any free port).'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'hook\'' -a 'install' -d 'Write .git/hooks/pre-commit so every commit runs `claudesec scan --staged`.'
@@ -260,6 +262,12 @@ complete -c claudesec -n 'test (__claudesec_path) = \'mesh render\'' -s c -d 'Na
 complete -c claudesec -n 'test (__claudesec_path) = \'mesh render\'' -s k -d 'istio or linkerd.'
 complete -c claudesec -n 'test (__claudesec_path) = \'mesh render\'' -s n -d 'Namespace the proxy runs in.'
 complete -c claudesec -n 'test (__claudesec_path) = \'mesh render\'' -s o -d 'Write to this file instead of stdout.'
+complete -c claudesec -f -n 'test (__claudesec_path) = \'org\'' -a 'inventory' -d 'Read every Admin resource once (paginated, retried) and summarise or export it.'
+complete -c claudesec -n 'test (__claudesec_path) = \'org\'' -l help -d 'Show help and exit.'
+complete -c claudesec -n 'test (__claudesec_path) = \'org inventory\'' -l help -d 'Show help and exit.'
+complete -c claudesec -n 'test (__claudesec_path) = \'org inventory\'' -l json -d 'Print the JSON document on stdout.'
+complete -c claudesec -n 'test (__claudesec_path) = \'org inventory\'' -l out -d 'Write the inventory as JSON evidence here.'
+complete -c claudesec -n 'test (__claudesec_path) = \'org inventory\'' -s o -d 'Write the inventory as JSON evidence here.'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'policy\'' -a 'check' -d 'Explain whether a caller may make this request: every check, pass or fail.'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'policy\'' -a 'show' -d 'Print the effective policy: roles, users and identity settings (secrets...'
 complete -c claudesec -n 'test (__claudesec_path) = \'policy\'' -l help -d 'Show help and exit.'
@@ -310,6 +318,7 @@ complete -c claudesec -n 'test (__claudesec_path) = \'report\'' -l anchor -d 'An
 complete -c claudesec -n 'test (__claudesec_path) = \'report\'' -l drills -d 'A drill JSON report (`drill run --json FILE`).'
 complete -c claudesec -n 'test (__claudesec_path) = \'report\'' -l federation-lint -d 'A SARIF log of `federation lint --format sarif`.'
 complete -c claudesec -n 'test (__claudesec_path) = \'report\'' -l format -d 'html or json (the same numbers).'
+complete -c claudesec -n 'test (__claudesec_path) = \'report\'' -l from -d 'Report over a Security Lake instead of the local store: s3://BUCKET/PREFIX (the lake sink\'s objects; AWS settings from the usual AWS chain).'
 complete -c claudesec -n 'test (__claudesec_path) = \'report\'' -l help -d 'Show help and exit.'
 complete -c claudesec -n 'test (__claudesec_path) = \'report\'' -l org-check -d 'A SARIF log of `org check --format sarif`.'
 complete -c claudesec -n 'test (__claudesec_path) = \'report\'' -l out -d 'Write here (default: report.html or report.json).'

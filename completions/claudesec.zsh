@@ -7,12 +7,12 @@ _claudesec() {
         w=${words[i]}
         [[ $w == -* ]] && continue
         case "$cmdpath:$w" in
-            :completion|:config|:drill|:emulator|:hook|:keys|:logs|:mesh|:policy|:proxy|:report|:scan|completion:install|completion:show|config:init|config:path|config:show|config:validate|drill:list|drill:run|emulator:seed-audit|emulator:serve|hook:install|hook:uninstall|keys:add|keys:exec|keys:forget|keys:pool|keys:remote|keys:revoke|keys:rollback|keys:rotate|keys:scope|keys:status|keys:usage|'keys pool:add'|'keys pool:list'|'keys scope:apply'|'keys scope:lint'|'keys scope:plan'|logs:alerts|logs:archive|logs:checkpoint|logs:export|logs:prompt|logs:prune|logs:public-key|logs:query|logs:show|logs:summary|logs:tail|logs:verify|logs:watch|'logs alerts:test'|'logs archive:verify'|'logs export:status'|mesh:lint|mesh:render|policy:check|policy:show|proxy:env|proxy:token|'proxy token:create'|'proxy token:list'|'proxy token:revoke')
+            :completion|:config|:drill|:emulator|:hook|:keys|:logs|:mesh|:org|:policy|:proxy|:report|:scan|completion:install|completion:show|config:init|config:path|config:show|config:validate|drill:list|drill:run|emulator:seed-audit|emulator:serve|hook:install|hook:uninstall|keys:add|keys:exec|keys:forget|keys:pool|keys:remote|keys:revoke|keys:rollback|keys:rotate|keys:scope|keys:status|keys:usage|'keys pool:add'|'keys pool:list'|'keys scope:apply'|'keys scope:lint'|'keys scope:plan'|logs:alerts|logs:archive|logs:checkpoint|logs:export|logs:prompt|logs:prune|logs:public-key|logs:query|logs:show|logs:summary|logs:tail|logs:verify|logs:watch|'logs alerts:test'|'logs archive:verify'|'logs export:status'|mesh:lint|mesh:render|org:inventory|policy:check|policy:show|proxy:env|proxy:token|'proxy token:create'|'proxy token:list'|'proxy token:revoke')
                 cmdpath="${cmdpath:+$cmdpath }$w" ;;
         esac
     done
     case "$cmdpath" in
-        '') cmds=('completion\:Print or install shell completions (bash, zsh, fish).' 'config\:Write, show and validate claudesec.toml.' 'drill\:Chaos drills that leak a key on purpose and prove each defence blocks it.' 'emulator\:Run a loopback Anthropic API emulator (offline tests and drills).' 'hook\:Install the claudesec pre-commit hook into a git repository.' 'keys\:Rotate, scope and revoke Anthropic API keys in AWS Secrets Manager or the...' 'logs\:Tail, query, summarise, verify and prune the audit log.' 'mesh\:Render and lint Istio/Linkerd manifests that force Claude traffic through the...' 'policy\:Inspect and check the role policy of the audited client and proxy.' 'proxy\:Run the zero-trust proxy (no subcommand), manage its tokens, print client...' 'report\:Write an offline HTML (or JSON) report for auditors\: integrity, access, cost,...' 'scan\:Find leaked keys and other secrets.'); opts=(--config --help --version -c) ;;
+        '') cmds=('completion\:Print or install shell completions (bash, zsh, fish).' 'config\:Write, show and validate claudesec.toml.' 'drill\:Chaos drills that leak a key on purpose and prove each defence blocks it.' 'emulator\:Run a loopback Anthropic API emulator (offline tests and drills).' 'hook\:Install the claudesec pre-commit hook into a git repository.' 'keys\:Rotate, scope and revoke Anthropic API keys in AWS Secrets Manager or the...' 'logs\:Tail, query, summarise, verify and prune the audit log.' 'mesh\:Render and lint Istio/Linkerd manifests that force Claude traffic through the...' 'org\:Inventory and posture of the Claude organisation (Admin API).' 'policy\:Inspect and check the role policy of the audited client and proxy.' 'proxy\:Run the zero-trust proxy (no subcommand), manage its tokens, print client...' 'report\:Write an offline HTML (or JSON) report for auditors\: integrity, access, cost,...' 'scan\:Find leaked keys and other secrets.'); opts=(--config --help --version -c) ;;
         completion) cmds=('install\:Install the completion script for SHELL into the user'\''s completion directory.' 'show\:Print the completion script for SHELL.'); opts=(--help) ;;
         'completion install') cmds=(); opts=(--help) ;;
         'completion show') cmds=(); opts=(--help) ;;
@@ -26,7 +26,7 @@ _claudesec() {
         'drill run') cmds=(); opts=(--help --jobs --json --junit --tag -j -t) ;;
         emulator) cmds=('seed-audit\:Write a month of realistic traffic to an audit store, for `claudesec report`.' 'serve\:Serve the emulated API until Ctrl-C.'); opts=(--help) ;;
         'emulator seed-audit') cmds=(); opts=(--days --help --seed --store) ;;
-        'emulator serve') cmds=(); opts=(--admin-keys --api-keys --control-token-env --help --host --keys-file --open --port -p) ;;
+        'emulator serve') cmds=(); opts=(--admin-keys --api-keys --control-token-env --help --host --keys-file --open --org --port -p) ;;
         hook) cmds=('install\:Write .git/hooks/pre-commit so every commit runs `claudesec scan --staged`.' 'uninstall\:Remove the claudesec pre-commit hook (restoring a hook it replaced).'); opts=(--help) ;;
         'hook install') cmds=(); opts=(--force --help --repo -C) ;;
         'hook uninstall') cmds=(); opts=(--help --repo -C) ;;
@@ -67,6 +67,8 @@ _claudesec() {
         mesh) cmds=('lint\:Flag manifests that let pods reach the Anthropic API around the proxy (exit 1).' 'render\:Write the manifests (multi-document YAML) for `kubectl apply -f`.'); opts=(--help) ;;
         'mesh lint') cmds=(); opts=(--help --json --namespace -n) ;;
         'mesh render') cmds=(); opts=(--client-namespace --help --kind --namespace --output --port --service --service-account -c -k -n -o) ;;
+        org) cmds=('inventory\:Read every Admin resource once (paginated, retried) and summarise or export it.'); opts=(--help) ;;
+        'org inventory') cmds=(); opts=(--help --json --out -o) ;;
         policy) cmds=('check\:Explain whether a caller may make this request\: every check, pass or fail.' 'show\:Print the effective policy\: roles, users and identity settings (secrets...'); opts=(--help) ;;
         'policy check') cmds=(); opts=(--format --help --input-tokens --max-tokens --model --role --token-file --tools --user -f -m -r -u) ;;
         'policy show') cmds=(); opts=(--format --help -f) ;;
@@ -76,7 +78,7 @@ _claudesec() {
         'proxy token create') cmds=(); opts=(--expires --help --json --name --role --user -r -u) ;;
         'proxy token list') cmds=(); opts=(--all --help --json) ;;
         'proxy token revoke') cmds=(); opts=(--help) ;;
-        report) cmds=(); opts=(--anchor --drills --federation-lint --format --help --org-check --out --public-key --scan --since --store --until -o) ;;
+        report) cmds=(); opts=(--anchor --drills --federation-lint --format --from --help --org-check --out --public-key --scan --since --store --until -o) ;;
         scan) cmds=(); opts=(--all-occurrences --baseline --branch --disable --fail-on --format --gitleaks-config --help --history --jobs --no-git --only-verified --output --show-skipped --since --staged --verify --write-baseline -f -j -o) ;;
     esac
     (( ${#cmds} )) && _describe 'command' cmds
