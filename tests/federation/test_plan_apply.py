@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from tests.federation.conftest import GITHUB_LIKE, FedConfig
 from tests.fixtures.cli import RunCli
+from tests.fixtures.emulator import MODEL
+
+if TYPE_CHECKING:
+    import anthropic
 
 
 def test_plan_shows_creates_then_apply_makes_them_and_a_second_apply_is_a_no_op(
@@ -28,3 +35,203 @@ def test_plan_shows_creates_then_apply_makes_them_and_a_second_apply_is_a_no_op(
     assert again.exit_code == 0 and json.loads(again.stdout)["in_sync"] is True
     check = run_cli("-c", str(config), "federation", "plan", "--check", "-f", "text")
     assert check.exit_code == 0 and "no changes" in check.stdout
+
+
+def _apply(run_cli: RunCli, config: object) -> dict[str, Any]:
+    result = run_cli("-c", str(config), "federation", "apply", "--yes", "-f", "json")
+    assert result.exit_code == 0, result.output
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
+
+
+def _live_rule(admin: anthropic.Anthropic, name: str) -> Any:
+    return next(r for r in admin.beta.organization.federation.rules.list() if r.name == name)
+
+
+def test_a_rule_changed_in_the_console_shows_as_drift_and_apply_puts_it_back(
+    fed_config: FedConfig, run_cli: RunCli, org_admin_client: anthropic.Anthropic
+) -> None:
+    config = fed_config.write(GITHUB_LIKE)
+    _apply(run_cli, config)
+    rule = _live_rule(org_admin_client, "api-deploy-main")
+    # Someone widens the rule by hand, straight through the API (as the Console would).
+    org_admin_client.beta.organization.federation.rules.update(
+        rule.id, match={"subject_prefix": "repo:acme/*"}, token_lifetime_seconds=7200
+    )
+    drift = run_cli("-c", str(config), "federation", "plan", "--check", "-f", "json")
+    assert drift.exit_code == 1
+    (change,) = json.loads(drift.stdout)["changes"]
+    assert (change["kind"], change["action"], change["id"]) == ("rule", "update", rule.id)
+    fields = {c["field"]: c for c in change["changes"]}
+    assert fields["match"]["before"] == {"subject_prefix": "repo:acme/*"}
+    assert fields["match"]["after"]["subject_prefix"] == "repo:acme/api:environment:production"
+    assert (
+        fields["token_lifetime_seconds"]["before"],
+        fields["token_lifetime_seconds"]["after"],
+    ) == (
+        7200,
+        900,
+    )
+    text = run_cli("-c", str(config), "federation", "plan", "-f", "text")
+    assert "~ update rule api-deploy-main" in text.stdout and "repo:acme/*" in text.stdout
+    _apply(run_cli, config)
+    assert _live_rule(org_admin_client, "api-deploy-main").match.subject_prefix == (
+        "repo:acme/api:environment:production"
+    )
+    assert run_cli("-c", str(config), "federation", "plan", "--check").exit_code == 0
+
+
+def test_objects_made_outside_the_config_are_archived_rules_first(
+    fed_config: FedConfig, run_cli: RunCli, org_admin_client: anthropic.Anthropic
+) -> None:
+    config = fed_config.write(GITHUB_LIKE)
+    _apply(run_cli, config)
+    org = org_admin_client.beta.organization
+    stray = org.service_accounts.create(name="stray-bot")
+    issuer = next(i for i in org.federation.issuers.list() if i.name == "github-actions")
+    org.federation.rules.create(
+        name="hand-made",
+        issuer_id=issuer.id,
+        match={"subject_prefix": "repo:acme/other:ref:refs/heads/main"},
+        oauth_scope="workspace:inference",
+        target={"type": "service_account", "service_account_id": stray.id},
+        workspace_id=fed_config.emulator.state.default_workspace_id,
+    )
+    plan = json.loads(run_cli("-c", str(config), "federation", "plan", "-f", "json").stdout)
+    assert [(c["kind"], c["action"], c["name"]) for c in plan["changes"]] == [
+        ("rule", "archive", "hand-made"),
+        ("service_account", "archive", "stray-bot"),
+    ]
+    _apply(run_cli, config)
+    assert [r.name for r in org.federation.rules.list()] == ["api-deploy-main"]
+    assert org.service_accounts.retrieve(stray.id).archived_at is not None
+
+
+def test_the_sdk_mints_with_the_rule_apply_created_and_calls_messages(
+    fed_config: FedConfig, run_cli: RunCli, org_admin_client: anthropic.Anthropic
+) -> None:
+    import anthropic
+    from anthropic.lib.credentials import WorkloadIdentityCredentials
+
+    config = fed_config.write(GITHUB_LIKE)
+    _apply(run_cli, config)
+    rule = _live_rule(org_admin_client, "api-deploy-main")
+    idp = fed_config.issuer
+    workload = anthropic.Anthropic(
+        base_url=fed_config.emulator.base_url,
+        max_retries=0,
+        credentials=WorkloadIdentityCredentials(
+            identity_token_provider=lambda: idp.github_actions(
+                "acme/api", environment="production", ref="refs/heads/main"
+            ),
+            federation_rule_id=rule.id,
+            organization_id=fed_config.emulator.state.organization_id,
+            workspace_id=fed_config.prod_workspace_id,
+        ),
+    )
+    with workload:
+        message = workload.messages.create(
+            model=MODEL, max_tokens=16, messages=[{"role": "user", "content": "hello"}]
+        )
+    assert message.content
+    assert fed_config.emulator.state.tokens.events()[-1].outcome == "minted"
+    # The same repository on a feature branch, or a fork's repository, cannot mint.
+    for token in (
+        idp.github_actions("acme/api", ref="refs/heads/feature"),
+        idp.github_actions("evil/api", environment="production"),
+    ):
+        stranger = anthropic.Anthropic(
+            base_url=fed_config.emulator.base_url,
+            max_retries=0,
+            credentials=WorkloadIdentityCredentials(
+                identity_token_provider=lambda token=token: token,  # type: ignore[misc]
+                federation_rule_id=rule.id,
+                organization_id=fed_config.emulator.state.organization_id,
+                workspace_id=fed_config.prod_workspace_id,
+            ),
+        )
+        with stranger, pytest.raises(anthropic.AnthropicError):
+            stranger.messages.create(
+                model=MODEL, max_tokens=16, messages=[{"role": "user", "content": "hi"}]
+            )
+
+
+def test_a_failed_step_leaves_the_rest_applied_and_exits_4(
+    fed_config: FedConfig, run_cli: RunCli, org_admin_client: anthropic.Anthropic
+) -> None:
+    # The API refuses discovery over cleartext: that issuer fails, its rule is skipped, the
+    # rest is applied and the report says which is which.
+    broken = (
+        GITHUB_LIKE
+        + """
+[[federation.issuers]]
+name = "plain"
+issuer_url = "http://idp.example.test"
+
+[[federation.rules]]
+name = "plain-rule"
+issuer = "plain"
+service_account = "deploy-bot"
+workspace = "prod"
+subject_prefix = "svc:app"
+"""
+    )
+    config = fed_config.write(broken)
+    result = run_cli("-c", str(config), "federation", "apply", "--yes", "-f", "json")
+    assert result.exit_code == 4, result.output
+    report = json.loads(result.stdout)
+    outcomes = {(s["kind"], s["name"]): s["outcome"] for s in report["steps"]}
+    assert outcomes[("issuer", "plain")] == "failed"
+    assert outcomes[("rule", "plain-rule")] == "skipped"
+    assert outcomes[("rule", "api-deploy-main")] == "applied"
+    failed = next(s for s in report["steps"] if s["outcome"] == "failed")
+    assert "https" in failed["detail"]
+    assert [r.name for r in org_admin_client.beta.organization.federation.rules.list()] == [
+        "api-deploy-main"
+    ]
+
+
+def test_apply_refuses_without_a_terminal_and_without_yes(
+    fed_config: FedConfig, run_cli: RunCli
+) -> None:
+    config = fed_config.write(GITHUB_LIKE)
+    result = run_cli("-c", str(config), "federation", "apply")
+    assert result.exit_code == 2
+    assert "apply needs --yes when not run on a terminal" in result.stderr
+    assert fed_config.emulator.state.federation.list_issuers() == []
+
+
+def test_plan_names_a_workspace_the_organisation_does_not_have(
+    fed_config: FedConfig, run_cli: RunCli
+) -> None:
+    config = fed_config.write(GITHUB_LIKE.replace('"prod"', '"staging"'))
+    result = run_cli("-c", str(config), "federation", "plan")
+    assert result.exit_code == 2
+    assert "workspace 'staging' does not exist in the organisation" in result.stderr
+
+
+def test_an_empty_federation_config_never_plans_to_archive_the_organisation(
+    fed_config: FedConfig, run_cli: RunCli, org_admin_client: anthropic.Anthropic
+) -> None:
+    org_admin_client.beta.organization.service_accounts.create(name="console-bot")
+    config = fed_config.write("")
+    result = run_cli("-c", str(config), "federation", "apply", "--yes")
+    assert result.exit_code == 2 and "no [[federation.issuers]]" in result.stderr
+    assert [a.name for a in org_admin_client.beta.organization.service_accounts.list()] == [
+        "console-bot"
+    ]
+
+
+def test_list_shows_what_is_live(fed_config: FedConfig, run_cli: RunCli) -> None:
+    config = fed_config.write(GITHUB_LIKE)
+    _apply(run_cli, config)
+    listed = json.loads(run_cli("-c", str(config), "federation", "list", "-f", "json").stdout)
+    assert [i["name"] for i in listed["issuers"]] == ["github-actions"]
+    assert [r["name"] for r in listed["rules"]] == ["api-deploy-main"]
+    (account,) = listed["service_accounts"]
+    assert account["name"] == "deploy-bot"
+    explicit = {m["workspace_id"] for m in account["workspaces"] if not m["implicit"]}
+    assert explicit == {fed_config.prod_workspace_id}
+    text = run_cli("-c", str(config), "federation", "list", "-f", "text")
+    assert text.exit_code == 0
+    assert "api-deploy-main" in text.stdout and "prod:workspace_user" in text.stdout
