@@ -196,13 +196,13 @@ def load_spec(loaded: LoadedConfig) -> tuple[FederationSpec, tuple[ConfigError, 
     live_issuers = {i.name: i for i in issuers if i is not None}
     accounts = [_account(reader, i, dict(table)) for i, table in enumerate(config.service_accounts)]
     live_accounts = {a.name: a for a in accounts if a is not None}
-    _unique(reader, "issuers", [i.name if i else None for i in issuers])
-    _unique(reader, "service_accounts", [a.name if a else None for a in accounts])
+    _unique(reader, "issuers", _raw_names(config.issuers))
+    _unique(reader, "service_accounts", _raw_names(config.service_accounts))
     rules: list[RuleSpec | None] = []
     folded: dict[str, dict[str, tuple[Any, int]]] = {}
     for index, table in enumerate(config.rules):
         rules.append(_rule(reader, index, dict(table), live_issuers, live_accounts, folded))
-    _unique(reader, "rules", [r.name if r else None for r in rules])
+    _unique(reader, "rules", _raw_names(config.rules))
     final_issuers = []
     for index, issuer in enumerate(issuers):
         if issuer is None:
@@ -226,6 +226,11 @@ def load_spec(loaded: LoadedConfig) -> tuple[FederationSpec, tuple[ConfigError, 
         path=str(path) if path else None,
     )
     return spec, tuple(reader.problems)
+
+
+def _raw_names(tables: tuple[dict[str, Any], ...]) -> list[str | None]:
+    # Names are unique even among tables with other problems: report both at once.
+    return [t.get("name") if isinstance(t.get("name"), str) else None for t in tables]
 
 
 def _with_rule_settings(issuer: IssuerSpec, settings: Mapping[str, Any]) -> IssuerSpec:
