@@ -235,3 +235,93 @@ def test_list_shows_what_is_live(fed_config: FedConfig, run_cli: RunCli) -> None
     text = run_cli("-c", str(config), "federation", "list", "-f", "text")
     assert text.exit_code == 0
     assert "api-deploy-main" in text.stdout and "prod:workspace_user" in text.stdout
+
+
+def test_workspaces_roles_and_issuer_changes_follow_the_config(
+    fed_config: FedConfig, run_cli: RunCli, org_admin_client: anthropic.Anthropic
+) -> None:
+    config = fed_config.write(GITHUB_LIKE)
+    _apply(run_cli, config)
+    first = _live_rule(org_admin_client, "api-deploy-main")
+    second_issuer = """
+[[federation.issuers]]
+name = "github-enterprise"
+preset = "github-actions"
+issuer_url = "@ISSUER@"
+ca_cert_file = "loopback-ca.pem"
+"""
+    changed = (
+        GITHUB_LIKE.replace(
+            'workspace = "prod"\nrepository', 'workspaces = ["prod", "default"]\nrepository'
+        )
+        .replace('role = "workspace_user"', 'role = "workspace_developer"')
+        .replace(
+            'issuer = "github-actions"\nservice_account',
+            'issuer = "github-enterprise"\nservice_account',
+        )
+        .replace("scopes", "scopes")
+        + second_issuer
+    )
+    config = fed_config.write(
+        changed.replace(
+            "token_lifetime_seconds = 900",
+            'token_lifetime_seconds = 900\nscopes = ["workspace:developer"]',
+        )
+    )
+    plan = json.loads(run_cli("-c", str(config), "federation", "plan", "-f", "json").stdout)
+    assert [(c["kind"], c["action"], c["name"]) for c in plan["changes"]] == [
+        ("issuer", "create", "github-enterprise"),
+        ("membership", "update", "deploy-bot in prod"),
+        ("rule", "replace", "api-deploy-main"),
+    ]
+    _apply(run_cli, config)
+    rule = _live_rule(org_admin_client, "api-deploy-main")
+    assert rule.id != first.id and rule.issuer_name == "github-enterprise"
+    assert set(rule.workspace_ids) == {
+        fed_config.prod_workspace_id,
+        fed_config.emulator.state.default_workspace_id,
+    }
+    assert rule.oauth_scope == "workspace:developer"
+    assert org_admin_client.beta.organization.federation.rules.retrieve(first.id).archived_at
+    assert run_cli("-c", str(config), "federation", "plan", "--check").exit_code == 0
+    # Back to inference only: an update in place (same issuer), scope narrowed.
+    config = fed_config.write(changed)
+    _apply(run_cli, config)
+    narrowed = _live_rule(org_admin_client, "api-deploy-main")
+    assert narrowed.id == rule.id and narrowed.oauth_scope == "workspace:inference"
+    # One workspace again: the other one is disabled on the same rule.
+    config = fed_config.write(
+        changed.replace('workspaces = ["prod", "default"]', 'workspace = "prod"')
+    )
+    _apply(run_cli, config)
+    single = _live_rule(org_admin_client, "api-deploy-main")
+    assert single.id == rule.id and single.workspace_ids == [fed_config.prod_workspace_id]
+
+
+def test_a_console_org_admin_rule_is_listed_as_blocked_and_never_touched(
+    fed_config: FedConfig, run_cli: RunCli
+) -> None:
+    from claudesec.emulator.federation import RuleMatch
+
+    config = fed_config.write(GITHUB_LIKE)
+    _apply(run_cli, config)
+    registry = fed_config.emulator.state.federation
+    issuer = registry.list_issuers()[0]
+    admin_bot = registry.create_service_account("admin-bot", organization_role="admin")
+    console_rule = registry.create_rule(
+        name="console-admin",
+        issuer_id=issuer.id,
+        match=RuleMatch(subject_prefix="repo:acme/infra:environment:admin"),
+        oauth_scope="org:admin",
+        service_account_id=admin_bot.id,
+        workspace_id=fed_config.emulator.state.default_workspace_id,
+        console=True,
+    )
+    plan = json.loads(run_cli("-c", str(config), "federation", "plan", "-f", "json").stdout)
+    blocked = {c["name"]: c["blocked"] for c in plan["changes"]}
+    assert "managed in the Console" in blocked["console-admin"]
+    assert "still referenced by Console-managed rule(s) console-admin" in blocked["admin-bot"]
+    result = run_cli("-c", str(config), "federation", "apply", "--yes", "-f", "json")
+    assert result.exit_code == 3  # nothing could be applied
+    assert {s["outcome"] for s in json.loads(result.stdout)["steps"]} == {"skipped"}
+    assert registry.rule(console_rule.id).archived_at is None
