@@ -325,3 +325,43 @@ def test_a_console_org_admin_rule_is_listed_as_blocked_and_never_touched(
     assert result.exit_code == 3  # nothing could be applied
     assert {s["outcome"] for s in json.loads(result.stdout)["steps"]} == {"skipped"}
     assert registry.rule(console_rule.id).archived_at is None
+
+
+def _on_a_terminal(args: list[str], answer: bytes) -> tuple[int, str]:
+    """Run ``claudesec ARGS`` with a pseudo-terminal as stdin, answering its prompt."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from tests.fixtures.cli import REPO_ROOT
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "claudesec", *args],
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    os.close(slave)
+    try:
+        os.write(master, answer)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        os.close(master)
+    return proc.returncode, out.decode()
+
+
+def test_apply_on_a_terminal_asks_and_applies_only_on_yes(fed_config: FedConfig) -> None:
+    config = fed_config.write(GITHUB_LIKE)
+    code, out = _on_a_terminal(["-c", str(config), "federation", "apply", "-f", "text"], b"n\n")
+    assert code == 130 and "Apply these changes?" in out
+    assert fed_config.emulator.state.federation.list_issuers() == []
+    code, out = _on_a_terminal(["-c", str(config), "federation", "apply", "-f", "text"], b"y\n")
+    assert code == 0, out
+    assert "applied: create rule api-deploy-main" in out
+    assert [i.name for i in fed_config.emulator.state.federation.list_issuers()] == [
+        "github-actions"
+    ]
