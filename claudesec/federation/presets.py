@@ -97,7 +97,7 @@ PRESETS: dict[str, Preset] = {
             ClusterShape(
                 "eks",
                 r"https://oidc\.eks\.[a-z0-9-]+\.amazonaws\.com/id/[A-F0-9]{8,}",
-                "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE",
+                "https://oidc.eks.eu-west-1.amazonaws.com/id/5C2B1E0A9D8F7E6D5C4B3A2918070605",
             ),
             ClusterShape(
                 "gke",
