@@ -73,6 +73,10 @@ def _render_plan(console: Console, plan: Plan) -> None:
         console.styled(line, "yellow" if change.action in ("update", "replace") else "bold")
         for field in change.fields:
             console.out(f"      {field.field}: {_short(field.before)} -> {_short(field.after)}")
+        if change.action == "create" and change.params:
+            for name, value in change.params.items():
+                if name != "name":
+                    console.out(f"      {name}: {_short(value)}")
         if change.blocked:
             console.out(f"      blocked: {change.blocked}")
     counts = plan.counts()

@@ -67,6 +67,10 @@ class Change:
                 {"field": f.field, "before": f.before, "after": f.after} for f in self.fields
             ],
             "blocked": self.blocked,
+            # What a create or replace sends (names, not ids), for review.
+            "params": dict(self.params)
+            if self.action in ("create", "replace") and self.params
+            else None,
         }
 
 
