@@ -506,9 +506,9 @@ def _rule(
     issuer_name = table.get("issuer")
     issuer = issuers.get(issuer_name) if isinstance(issuer_name, str) else None
     preset = PRESETS[issuer.preset] if issuer is not None else None
-    _unknown_keys(
-        reader, kind, index, table, _RULE_KEYS | frozenset(preset.sugar if preset else ())
-    )
+    # With its issuer unknown, any preset's sugar may be meant: only that error is reported.
+    sugar = preset.sugar if preset else {k for p in PRESETS.values() for k in p.sugar}
+    _unknown_keys(reader, kind, index, table, _RULE_KEYS | frozenset(sugar))
     ok = name is not None
     if issuer is None:
         reader.problem(
