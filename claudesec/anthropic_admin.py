@@ -29,6 +29,7 @@ API_VERSION = "2023-06-01"
 KEYS_PATH = "/v1/organizations/api_keys"
 USAGE_PATH = "/v1/organizations/usage_report/messages"
 PROBE_PATH = "/v1/models?limit=1"
+OAUTH_TOKEN_PREFIX = "sk-ant-oat"  # noqa: S105  # a kind prefix, not a secret
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
 KeyStatus = Literal["active", "inactive", "archived", "expired"]
@@ -193,6 +194,15 @@ class AdminClient:
     ) -> None:
         if not admin_key:
             raise ConfigError("the Anthropic Admin API key is empty")
+        if admin_key.startswith(OAUTH_TOKEN_PREFIX):
+            # The other credential: org:admin OAuth tokens serve federation and service
+            # accounts, never the key endpoints (Anthropic answers 403 to them there).
+            raise ConfigError(
+                "the Admin API's key endpoints need an Admin API key (sk-ant-admin01-...); "
+                f"anthropic.admin_key_source gave an OAuth access token ({redact(admin_key)})",
+                hint="point admin_key_source at an Admin key; OAuth org:admin tokens serve the "
+                "federation commands (anthropic.oauth_profile)",
+            )
         self.base_url = base_url.rstrip("/")
         self._key = admin_key
         self.timeout_s = timeout_s

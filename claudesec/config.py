@@ -52,6 +52,12 @@ class AnthropicConfig:
     timeout_s: float = _f(
         10.0, "Timeout for each Anthropic API request, in seconds.", positive=True
     )
+    oauth_profile: str = _f(
+        "",
+        "anthropic SDK profile (`ant auth login --scope org:admin`) holding the org:admin "
+        "OAuth token that federation and service-account commands need (empty = the SDK's "
+        "own credential chain: ANTHROPIC_PROFILE, ANTHROPIC_AUTH_TOKEN, the active profile).",
+    )
 
 
 @dataclass(frozen=True)
@@ -530,6 +536,28 @@ class ProxyConfig:
 
 
 @dataclass(frozen=True)
+class FederationConfig:
+    # Tables checked by claudesec.federation.spec (presets, references, file lines).
+    issuers: tuple[dict[str, Any], ...] = _f(
+        (),
+        "Federation issuers as code, one [[federation.issuers]] table each: name, preset "
+        "(github-actions, gitlab-ci, kubernetes, generic), issuer_url, jwks, check_jti, "
+        "max_jwt_lifetime_seconds, ca_cert_file (docs/federation.md).",
+    )
+    service_accounts: tuple[dict[str, Any], ...] = _f(
+        (),
+        "Service accounts, one [[federation.service_accounts]] table each: name, description, "
+        "workspaces = [{ workspace, role }].",
+    )
+    rules: tuple[dict[str, Any], ...] = _f(
+        (),
+        "Federation rules, one [[federation.rules]] table each: name, issuer, service_account, "
+        "workspace(s), preset sugar (repository, ref, environment, project_path, namespace, "
+        "service_account_name) or raw match fields (docs/federation.md).",
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     anthropic: AnthropicConfig = field(default_factory=AnthropicConfig)
     scan: ScanConfig = field(default_factory=ScanConfig)
@@ -543,6 +571,7 @@ class Config:
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     prompt_vault: PromptVaultConfig = field(default_factory=PromptVaultConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
+    federation: FederationConfig = field(default_factory=FederationConfig)
 
 
 SECTIONS: dict[str, type[Any]] = dict(get_type_hints(Config))
@@ -881,6 +910,8 @@ def _convert(hint: Any, value: Any, dotted: str, ctx: _Context) -> Any:
 
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, dotted, ctx)  # type: ignore[arg-type]
+    if hint is Any:  # a table whose own checker validates it (federation)
+        return value
     if hint is bool:
         if not isinstance(value, bool):
             raise wrong()

@@ -40,6 +40,7 @@ def check_config(path: Path | None = None) -> ConfigCheck:
             check()
         except ConfigError as exc:
             problems.append(exc)
+    problems.extend(_federation(loaded))
     return ConfigCheck(loaded, tuple(problems))
 
 
@@ -59,6 +60,13 @@ def _section_checks(config: Config, where: str | None) -> list[Callable[[], obje
     if config.identity.issuer or config.identity.jwks_url:
         checks.append(lambda: validate_identity_config(config.identity, path=where))
     return checks
+
+
+def _federation(loaded: LoadedConfig) -> tuple[ConfigError, ...]:
+    """``[[federation.*]]`` tables: presets, references, workspaces, every problem at once."""
+    from claudesec.federation.spec import load_spec
+
+    return load_spec(loaded)[1]
 
 
 def _custom_rules(loaded: LoadedConfig) -> None:

@@ -49,6 +49,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "claudesec.cli.mesh",
         "Render and lint Istio/Linkerd manifests that force Claude traffic through the proxy.",
     ),
+    "federation": (
+        "claudesec.cli.federation",
+        "Workload identity federation as code: plan, apply, list and lint issuers and rules.",
+    ),
     "hook": ("claudesec.cli.hook", "Install the claudesec pre-commit hook into a git repository."),
     "org": (
         "claudesec.cli.org",
