@@ -5,12 +5,12 @@ _claudesec() {
         w="${COMP_WORDS[i]}"
         [[ "$w" == -* ]] && continue
         case "$cmdpath:$w" in
-            :completion|:config|:drill|:emulator|:hook|:keys|:logs|:mesh|:org|:policy|:proxy|:report|:scan|completion:install|completion:show|config:init|config:path|config:show|config:validate|drill:list|drill:run|emulator:seed-audit|emulator:serve|hook:install|hook:uninstall|keys:add|keys:exec|keys:forget|keys:pool|keys:remote|keys:revoke|keys:rollback|keys:rotate|keys:scope|keys:status|keys:usage|'keys pool:add'|'keys pool:list'|'keys scope:apply'|'keys scope:lint'|'keys scope:plan'|logs:alerts|logs:archive|logs:checkpoint|logs:export|logs:prompt|logs:prune|logs:public-key|logs:query|logs:show|logs:summary|logs:tail|logs:verify|logs:watch|'logs alerts:test'|'logs archive:verify'|'logs export:status'|mesh:lint|mesh:render|org:inventory|policy:check|policy:show|proxy:env|proxy:token|'proxy token:create'|'proxy token:list'|'proxy token:revoke')
+            :completion|:config|:drill|:emulator|:federation|:hook|:keys|:logs|:mesh|:org|:policy|:proxy|:report|:scan|completion:install|completion:show|config:init|config:path|config:show|config:validate|drill:list|drill:run|emulator:seed-audit|emulator:serve|federation:apply|federation:lint|federation:list|federation:plan|hook:install|hook:uninstall|keys:add|keys:exec|keys:forget|keys:pool|keys:remote|keys:revoke|keys:rollback|keys:rotate|keys:scope|keys:status|keys:usage|'keys pool:add'|'keys pool:list'|'keys scope:apply'|'keys scope:lint'|'keys scope:plan'|logs:alerts|logs:archive|logs:checkpoint|logs:export|logs:prompt|logs:prune|logs:public-key|logs:query|logs:show|logs:summary|logs:tail|logs:verify|logs:watch|'logs alerts:test'|'logs archive:verify'|'logs export:status'|mesh:lint|mesh:render|org:inventory|policy:check|policy:show|proxy:env|proxy:token|'proxy token:create'|'proxy token:list'|'proxy token:revoke')
                 cmdpath="${cmdpath:+$cmdpath }$w" ;;
         esac
     done
     case "$cmdpath" in
-        '') words='completion config drill emulator hook keys logs mesh org policy proxy report scan --config --help --version -c' ;;
+        '') words='completion config drill emulator federation hook keys logs mesh org policy proxy report scan --config --help --version -c' ;;
         completion) words='install show --help' ;;
         'completion install') words=--help ;;
         'completion show') words=--help ;;
@@ -25,6 +25,11 @@ _claudesec() {
         emulator) words='seed-audit serve --help' ;;
         'emulator seed-audit') words='--days --help --seed --store' ;;
         'emulator serve') words='--admin-keys --api-keys --control-token-env --help --host --keys-file --open --org --port -p' ;;
+        federation) words='apply lint list plan --help' ;;
+        'federation apply') words='--format --help --yes -f -y' ;;
+        'federation lint') words='--format --help --output --severity --source -f -o' ;;
+        'federation list') words='--format --help -f' ;;
+        'federation plan') words='--check --format --help -f' ;;
         hook) words='install uninstall --help' ;;
         'hook install') words='--force --help --repo -C' ;;
         'hook uninstall') words='--help --repo -C' ;;

@@ -5,7 +5,7 @@ function __claudesec_path
     for w in $tokens[2..-1]
         string match -q -- '-*' $w; and continue
         set -l candidate (string join ' ' -- $cmdpath $w | string trim)
-        if contains -- "$cmdpath:$w" ':completion' ':config' ':drill' ':emulator' ':hook' ':keys' ':logs' ':mesh' ':org' ':policy' ':proxy' ':report' ':scan' 'completion:install' 'completion:show' 'config:init' 'config:path' 'config:show' 'config:validate' 'drill:list' 'drill:run' 'emulator:seed-audit' 'emulator:serve' 'hook:install' 'hook:uninstall' 'keys:add' 'keys:exec' 'keys:forget' 'keys:pool' 'keys:remote' 'keys:revoke' 'keys:rollback' 'keys:rotate' 'keys:scope' 'keys:status' 'keys:usage' 'keys pool:add' 'keys pool:list' 'keys scope:apply' 'keys scope:lint' 'keys scope:plan' 'logs:alerts' 'logs:archive' 'logs:checkpoint' 'logs:export' 'logs:prompt' 'logs:prune' 'logs:public-key' 'logs:query' 'logs:show' 'logs:summary' 'logs:tail' 'logs:verify' 'logs:watch' 'logs alerts:test' 'logs archive:verify' 'logs export:status' 'mesh:lint' 'mesh:render' 'org:inventory' 'policy:check' 'policy:show' 'proxy:env' 'proxy:token' 'proxy token:create' 'proxy token:list' 'proxy token:revoke'
+        if contains -- "$cmdpath:$w" ':completion' ':config' ':drill' ':emulator' ':federation' ':hook' ':keys' ':logs' ':mesh' ':org' ':policy' ':proxy' ':report' ':scan' 'completion:install' 'completion:show' 'config:init' 'config:path' 'config:show' 'config:validate' 'drill:list' 'drill:run' 'emulator:seed-audit' 'emulator:serve' 'federation:apply' 'federation:lint' 'federation:list' 'federation:plan' 'hook:install' 'hook:uninstall' 'keys:add' 'keys:exec' 'keys:forget' 'keys:pool' 'keys:remote' 'keys:revoke' 'keys:rollback' 'keys:rotate' 'keys:scope' 'keys:status' 'keys:usage' 'keys pool:add' 'keys pool:list' 'keys scope:apply' 'keys scope:lint' 'keys scope:plan' 'logs:alerts' 'logs:archive' 'logs:checkpoint' 'logs:export' 'logs:prompt' 'logs:prune' 'logs:public-key' 'logs:query' 'logs:show' 'logs:summary' 'logs:tail' 'logs:verify' 'logs:watch' 'logs alerts:test' 'logs archive:verify' 'logs export:status' 'mesh:lint' 'mesh:render' 'org:inventory' 'policy:check' 'policy:show' 'proxy:env' 'proxy:token' 'proxy token:create' 'proxy token:list' 'proxy token:revoke'
             set cmdpath $candidate
         end
     end
@@ -16,6 +16,7 @@ complete -c claudesec -f -n 'test (__claudesec_path) = \'\'' -a 'completion' -d 
 complete -c claudesec -f -n 'test (__claudesec_path) = \'\'' -a 'config' -d 'Write, show and validate claudesec.toml.'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'\'' -a 'drill' -d 'Chaos drills that leak a key on purpose and prove each defence blocks it.'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'\'' -a 'emulator' -d 'Run a loopback Anthropic API emulator (offline tests and drills).'
+complete -c claudesec -f -n 'test (__claudesec_path) = \'\'' -a 'federation' -d 'Workload identity federation as code: plan, apply, list and lint issuers and...'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'\'' -a 'hook' -d 'Install the claudesec pre-commit hook into a git repository.'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'\'' -a 'keys' -d 'Rotate, scope and revoke Anthropic API keys in AWS Secrets Manager or the...'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'\'' -a 'logs' -d 'Tail, query, summarise, verify and prune the audit log.'
@@ -76,6 +77,30 @@ complete -c claudesec -n 'test (__claudesec_path) = \'emulator serve\'' -l open 
 complete -c claudesec -n 'test (__claudesec_path) = \'emulator serve\'' -l org -d 'Seed an organisation for `org inventory` / `org check`: messy or clean.'
 complete -c claudesec -n 'test (__claudesec_path) = \'emulator serve\'' -l port -d 'TCP port (0 = any free port).'
 complete -c claudesec -n 'test (__claudesec_path) = \'emulator serve\'' -s p -d 'TCP port (0 = any free port).'
+complete -c claudesec -f -n 'test (__claudesec_path) = \'federation\'' -a 'apply' -d 'Make the organisation match the config (idempotent; confirms on a terminal).'
+complete -c claudesec -f -n 'test (__claudesec_path) = \'federation\'' -a 'lint' -d 'Find over-broad and risky federation rules (exit 1 at or above --severity).'
+complete -c claudesec -f -n 'test (__claudesec_path) = \'federation\'' -a 'list' -d 'List the issuers, rules and service accounts live in the organisation.'
+complete -c claudesec -f -n 'test (__claudesec_path) = \'federation\'' -a 'plan' -d 'Show what apply would create, update and archive to make the organisation match.'
+complete -c claudesec -n 'test (__claudesec_path) = \'federation\'' -l help -d 'Show help and exit.'
+complete -c claudesec -n 'test (__claudesec_path) = \'federation apply\'' -l format -d 'text or json (default: text on a terminal).'
+complete -c claudesec -n 'test (__claudesec_path) = \'federation apply\'' -l help -d 'Show help and exit.'
+complete -c claudesec -n 'test (__claudesec_path) = \'federation apply\'' -l yes -d 'Do not ask for confirmation.'
+complete -c claudesec -n 'test (__claudesec_path) = \'federation apply\'' -s f -d 'text or json (default: text on a terminal).'
+complete -c claudesec -n 'test (__claudesec_path) = \'federation apply\'' -s y -d 'Do not ask for confirmation.'
+complete -c claudesec -n 'test (__claudesec_path) = \'federation lint\'' -l format -d 'text, json or sarif (default: text on a terminal).'
+complete -c claudesec -n 'test (__claudesec_path) = \'federation lint\'' -l help -d 'Show help and exit.'
+complete -c claudesec -n 'test (__claudesec_path) = \'federation lint\'' -l output -d 'Write the report to this file.'
+complete -c claudesec -n 'test (__claudesec_path) = \'federation lint\'' -l severity -d 'Exit 1 on findings at or above: low, medium, high, critical.'
+complete -c claudesec -n 'test (__claudesec_path) = \'federation lint\'' -l source -d 'config (the [federation] tables), org (rules live in the organisation, Console-made ones too) or all.'
+complete -c claudesec -n 'test (__claudesec_path) = \'federation lint\'' -s f -d 'text, json or sarif (default: text on a terminal).'
+complete -c claudesec -n 'test (__claudesec_path) = \'federation lint\'' -s o -d 'Write the report to this file.'
+complete -c claudesec -n 'test (__claudesec_path) = \'federation list\'' -l format -d 'text or json (default: text on a terminal).'
+complete -c claudesec -n 'test (__claudesec_path) = \'federation list\'' -l help -d 'Show help and exit.'
+complete -c claudesec -n 'test (__claudesec_path) = \'federation list\'' -s f -d 'text or json (default: text on a terminal).'
+complete -c claudesec -n 'test (__claudesec_path) = \'federation plan\'' -l check -d 'Exit 1 when the organisation differs (drift).'
+complete -c claudesec -n 'test (__claudesec_path) = \'federation plan\'' -l format -d 'text or json (default: text on a terminal).'
+complete -c claudesec -n 'test (__claudesec_path) = \'federation plan\'' -l help -d 'Show help and exit.'
+complete -c claudesec -n 'test (__claudesec_path) = \'federation plan\'' -s f -d 'text or json (default: text on a terminal).'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'hook\'' -a 'install' -d 'Write .git/hooks/pre-commit so every commit runs `claudesec scan --staged`.'
 complete -c claudesec -f -n 'test (__claudesec_path) = \'hook\'' -a 'uninstall' -d 'Remove the claudesec pre-commit hook (restoring a hook it replaced).'
 complete -c claudesec -n 'test (__claudesec_path) = \'hook\'' -l help -d 'Show help and exit.'
