@@ -332,5 +332,31 @@ def reader_from_config(
         max_retry_wait_s=config.keys.admin_max_retry_wait_s,
     )
     return InventoryReader(
-        http, admin_key=admin_key, oauth_token=environ.get(OAUTH_TOKEN_ENV) or None, options=options
+        http, admin_key=admin_key, oauth_token=_oauth_token(config, environ), options=options
     )
+
+
+def _oauth_token(config: Config, environ: Mapping[str, str]) -> str | None:
+    """An org:admin OAuth access token for the kinds only it may read, from the same place
+    every claudesec command takes it (:mod:`claudesec.anthropic_oauth`, the SDK's own chain
+    and profiles); None, so those kinds are named unavailable, when there is none."""
+    from claudesec.anthropic_oauth import resolve_org_admin_credential
+    from claudesec.errors import ConfigError
+
+    token = environ.get(OAUTH_TOKEN_ENV)
+    if token and not token.startswith("sk-ant-"):
+        return token  # the SDK's chain would pick it first too
+    if not (config.anthropic.oauth_profile or any(v in environ for v in _OAUTH_HINTS)):
+        return None  # no OAuth set up: the Admin key reads everything else
+    try:
+        credential = resolve_org_admin_credential(
+            config.anthropic.oauth_profile, base_url=config.anthropic.base_url
+        )
+        minted = credential.provider().token
+    except ConfigError:
+        return None
+    return str(minted) if minted else None
+
+
+# Variables through which the anthropic SDK's chain finds an OAuth credential.
+_OAUTH_HINTS = (OAUTH_TOKEN_ENV, "ANTHROPIC_PROFILE", "ANTHROPIC_FEDERATION_RULE_ID")
