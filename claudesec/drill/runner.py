@@ -114,6 +114,10 @@ def run_drills(
         interrupted = True  # every started drill has cleaned up by now (see _run_pool)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    # The flag, not only the exception, says a signal came: library code running in the main
+    # thread when it arrived may swallow the exception (a finalizer, a broad except), and the
+    # run must still end interrupted (exit 130), not look like a clean run of skipped drills.
+    interrupted = interrupted or cancel.is_set()
     results = tuple(
         done[d.name].result
         if d.name in done

@@ -60,13 +60,17 @@ def _quick_stop_server_class() -> Any:
     from werkzeug.serving import make_server
 
     class QuickStop(ThreadedMotoServer):
-        """moto's threaded server, polling for shutdown every 50 ms instead of werkzeug's
-        500 ms: an interrupted drill run waits on every stop."""
+        """moto's server, polling for shutdown every 50 ms instead of werkzeug's 500 ms (an
+        interrupted drill run waits on every stop), and serving one request at a time: moto's
+        backends are not thread-safe (``list_secrets`` iterating the secrets while another
+        crash point creates one failed with "dictionary changed size during iteration" under
+        load). Not threaded, werkzeug speaks HTTP/1.0, so no client holds the server with a
+        kept-alive connection."""
 
         def _server_entry(self) -> None:
             app = DomainDispatcherApplication(create_backend_app)
             self._server = make_server(
-                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+                self._ip_address, self._port, app, False, request_handler=MotoRequestHandler
             )
             self._server_ready_event.set()
             self._server.serve_forever(poll_interval=0.05)
