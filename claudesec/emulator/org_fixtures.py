@@ -132,7 +132,6 @@ def seed_messy(state: EmulatorState) -> SeededOrg:
     """An organisation with every defect of :data:`MESSY_DEFECTS`, each at least once."""
     now = state.now()
     org, fed = state.org, state.federation
-    state.organization_name = "Messy Org"
     people = [
         org.add_user(f"admin{i}@messy.example", role="admin", added_at=now - timedelta(days=300))
         for i in range(6)
@@ -265,7 +264,6 @@ def seed_clean(state: EmulatorState) -> SeededOrg:
     """The same organisation done right: none of :data:`MESSY_DEFECTS` applies."""
     now = state.now()
     org, fed = state.org, state.federation
-    state.organization_name = "Clean Org"
     people = [
         org.add_user(f"admin{i}@clean.example", role="admin", added_at=now - timedelta(days=300))
         for i in range(2)

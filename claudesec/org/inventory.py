@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from claudesec.anthropic_admin import USAGE_PATH, AnthropicError
 from claudesec.errors import ExitCode
@@ -209,7 +210,9 @@ class InventoryReader:
         self._credential(kind)  # fail the kind once, not once per parent
 
         def one(parent_id: str) -> list[Mapping[str, Any]]:
-            path = kind.path.replace("{parent_id}", parent_id)
+            # The id is the API's data, not path syntax: a "/", "?" or "#" in it must not
+            # steer the request (with our credential) to another resource.
+            path = kind.path.replace("{parent_id}", quote(parent_id, safe=""))
             try:
                 if kind.shape == "per_parent_singleton":
                     items: list[Mapping[str, Any]] = [self._call(kind, path, ())]

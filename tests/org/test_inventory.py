@@ -385,3 +385,24 @@ def test_an_empty_inventory_round_trips() -> None:
 
     empty = OrgInventory(fetched_at=datetime(2026, 12, 1, tzinfo=UTC), organization_id="org")
     assert inventory_json.from_json(inventory_json.to_json(empty)) == empty
+
+
+def test_a_parent_id_cannot_steer_the_request_path(emulator_org: SeededEmulator) -> None:
+    """An id the API hands back is data: it is sent percent-encoded, never as path syntax."""
+    org = emulator_org.emulator.state.org
+    group = org.add_rbac_group("odd")
+    with org._lock:  # an id no real API would mint, to see how the reader sends it
+        tables = org._tables
+        record = tables.rbac_groups.pop(group["id"])
+        members = tables.group_members.pop(group["id"])
+        odd_id = "../api_keys?limit=1#"
+        tables.rbac_groups[odd_id] = {**record, "id": odd_id}
+        tables.group_members[odd_id] = members
+    org.add_group_member(odd_id, org.users()[0])
+
+    inventory = _reader(emulator_org).read()
+
+    read = [m for m in inventory.items("rbac_group_members") if m["_parent_id"] == odd_id]
+    assert [m["user_id"] for m in read] == [org.users()[0]["id"]]
+    paths = {r.path for r in emulator_org.emulator.state.requests()}
+    assert "/v1/organizations/rbac_groups/..%2Fapi_keys%3Flimit%3D1%23/members" in paths

@@ -159,8 +159,10 @@ def test_the_defect_list_is_well_formed() -> None:
     assert set(PREDICATES) == DEFECT_IDS
 
 
-def test_the_messy_organisation_has_every_documented_defect(emulator_org: SeededEmulator) -> None:
-    inventory = _read(emulator_org)
+def test_the_messy_organisation_has_every_documented_defect(
+    emulator_org_inventory: OrgInventory,
+) -> None:
+    inventory = emulator_org_inventory
     missing = sorted(d for d, holds in PREDICATES.items() if not holds(inventory))
     assert missing == []
 
