@@ -614,7 +614,18 @@ def _render_status(report: StatusReport) -> None:
 
     console = get_console()
     console.table(
-        ["key", "key id", "hint", "age (days)", "due", "stages", "anthropic"],
+        [
+            "key",
+            "key id",
+            "hint",
+            "age (days)",
+            "due",
+            "stages",
+            "anthropic",
+            "expires",
+            "scope",
+            "principal",
+        ],
         [
             [
                 k.name,
@@ -624,6 +635,9 @@ def _render_status(report: StatusReport) -> None:
                 k.due_at + (" OVERDUE" if k.overdue else ""),
                 " ".join(f"{s.removeprefix('AWS')}={i}" for s, i in k.stages.items()),
                 k.anthropic_status,
+                "NEVER" if k.never_expires else (k.expires_at or ""),
+                k.scope,
+                k.principal,
             ]
             for k in report.keys
         ],
@@ -647,9 +661,29 @@ def remote_command(ctx: typer.Context, as_json: JsonOption = False) -> int:
             _emit_json([e.to_json() for e in entries])
             return int(ExitCode.OK)
         get_console().table(
-            ["key id", "name", "status", "hint", "marking", "where"],
             [
-                [e.key.id, e.key.name, e.key.status, e.key.partial_key_hint, e.marking, e.secret]
+                "key id",
+                "name",
+                "status",
+                "hint",
+                "expires",
+                "scope",
+                "principal",
+                "marking",
+                "where",
+            ],
+            [
+                [
+                    e.key.id,
+                    e.key.name,
+                    e.key.status,
+                    e.key.partial_key_hint,
+                    e.key.expires_at or "NEVER",
+                    e.key.scope,
+                    e.key.principal,
+                    e.marking,
+                    e.secret,
+                ]
                 for e in entries
             ],
         )
