@@ -408,16 +408,16 @@ def _deactivate(
         "key_hint": remote.partial_key_hint,
         "min_federated_days": policy.min_federated_days,
     }
+    # Written before the change: a store that cannot record it stops the change.
+    sink.record("key_rotation", step="federation_retire", outcome="started", why=why, **fields)
     after = admin.set_status(remote.id, "inactive")
     # The key's secret is not ours (the workload held it): the status read back is the proof.
     verified = admin.retrieve_key(remote.id).status != "active" and after.status != "active"
     sink.record(
         "key_rotation",
         step="federation_retire",
-        secret="",
         outcome="ok" if verified else "failed",
         verified=verified,
-        reason=why,
         **fields,
     )
     if not verified:

@@ -155,13 +155,13 @@ def test_retire_dry_run_then_yes_deactivates_only_the_moved_workloads_key(
     assert state.get_key(org.moved.id).status == "inactive"
     assert state.get_key(org.busy.id).status == "active"
     assert state.get_key(org.idle.id).status == "active"
-    [(kind, fields)] = sink.events
-    assert (kind, fields["step"], fields["key_id"], fields["verified"]) == (
+    [(kind, started), (_, fields)] = sink.events
+    assert (kind, started["step"], started["outcome"]) == (
         "key_rotation",
         "federation_retire",
-        org.moved.id,
-        True,
+        "started",
     )
+    assert (fields["key_id"], fields["outcome"], fields["verified"]) == (org.moved.id, "ok", True)
     # Idempotent: a second run finds it inactive and changes nothing.
     again = retire(
         [org.moved.id],
@@ -172,7 +172,7 @@ def test_retire_dry_run_then_yes_deactivates_only_the_moved_workloads_key(
         now=NOW,
     )
     assert again[0].action == "already_inactive"
-    assert len(sink.events) == 1
+    assert len(sink.events) == 2
 
 
 def test_retire_keeps_a_key_federated_for_less_than_the_window(
@@ -239,3 +239,74 @@ def test_a_call_through_the_audited_client_is_matched_to_its_admin_api_key(
     [caller] = found.static
     assert (caller.key_id, caller.key_name, caller.users) == (key.id, "notebook", ("alice",))
     assert key.secret not in found.proposals
+
+
+def test_the_migrate_command_reports_then_retires_with_yes(
+    emulator: Emulator,
+    emulator_admin_key: IssuedKey,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The command as the federation group will register it (one line in cli/federation)."""
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from claudesec.cli.federation_migrate import register
+    from claudesec.config import load_config
+    from claudesec.console import reset_console
+
+    app = typer.Typer()
+
+    @app.callback()
+    def group() -> None:
+        """federation"""
+
+    register(app)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "claudesec.toml").write_text(
+        f'[anthropic]\nbase_url = "{emulator.base_url}"\n\n'
+        f'[audit]\nstore_path = "{tmp_path / "audit.db"}"\n'
+    )
+    monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", emulator_admin_key.secret)
+    audit = load_config().config.audit
+    with AuditStore.from_config(audit) as made:
+        org = Org(emulator, made)
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str]:
+        reset_console()
+        # standalone_mode=False: the command's return value is its exit code, as the
+        # claudesec entry point uses it.
+        result = runner.invoke(app, ["migrate", *args], standalone_mode=False)
+        reset_console()
+        assert result.exception is None, result.output
+        return int(result.return_value), result.stdout
+
+    code, out = run("--json")
+    assert code == 1, out
+    assert {s["key_id"] for s in json.loads(out)["static"]} == {org.moved.id, org.busy.id}
+
+    code, out = run("--retire", org.moved.id, "--skip-managed-check")
+    assert code == 0, out
+    assert "would_deactivate" in out
+    assert emulator.state.get_key(org.moved.id).status == "active"
+
+    code, out = run("--retire", org.moved.id, "--skip-managed-check", "--yes", "--json")
+    assert code == 0, out
+    assert json.loads(out)["retirements"][0]["action"] == "deactivated"
+    assert emulator.state.get_key(org.moved.id).status == "inactive"
+    code, out = run("--retire", org.busy.id, "--skip-managed-check", "--yes")
+    assert code == 1, out
+    assert emulator.state.get_key(org.busy.id).status == "active"
+    with AuditStore.from_config(audit, readonly=True) as log:
+        retired = [
+            e
+            for e in (log.get(seq) for seq in range(1, log.head().seq + 1))
+            if e is not None and e.event.reason == "federation_retire"
+        ]
+    assert [(r.event.extra["key_id"], r.event.extra["outcome"]) for r in retired] == [
+        (org.moved.id, "started"),
+        (org.moved.id, "ok"),
+    ]
