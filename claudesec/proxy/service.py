@@ -114,10 +114,16 @@ def build_server(
                 ttl_s=proxy.key_cache_s,
             )
         )
-    tokens = TokenStore.from_config(proxy)
     writer = None
-    if pipeline is None:
-        pipeline, writer = _pipeline(config)
+    try:
+        tokens = TokenStore.from_config(proxy)
+        if pipeline is None:
+            pipeline, writer = _pipeline(config)
+    except BaseException:
+        close = getattr(credential, "close", None)
+        if callable(close):
+            close()  # the federated exchange's HTTP client
+        raise
     return ProxyServer(
         settings, pipeline=pipeline, credential=credential, tokens=tokens, writer=writer
     )

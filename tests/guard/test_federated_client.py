@@ -195,3 +195,39 @@ def test_copies_of_a_federated_client_keep_its_credential_and_token(
     outcomes = [e.outcome for e in federation.emulator.state.tokens.events()]
     assert outcomes == ["minted"]
     assert [e.upstream["subject"] for e in records(store)] == [PROD_SUBJECT] * 3
+
+
+def test_the_async_client_runs_on_workload_credentials_too(
+    federation: FederationSetup, store: AuditStore
+) -> None:
+    import asyncio
+
+    from anthropic.lib.credentials import WorkloadIdentityCredentials
+
+    from claudesec import AsyncAuditedAnthropic
+
+    issuer = federation.issuer
+
+    async def main() -> None:
+        async with AsyncAuditedAnthropic(
+            user="alice",
+            credentials=WorkloadIdentityCredentials(
+                identity_token_provider=lambda: issuer.github_actions(
+                    "acme/app", environment="prod"
+                ),
+                federation_rule_id=federation.rule_id,
+                organization_id=federation.organization_id,
+            ),
+            base_url=federation.emulator.base_url,
+            claudesec_config=audit_config(),
+            store=store,
+            max_retries=0,
+        ) as client:
+            await client.messages.create(
+                model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "hi"}]
+            )
+
+    asyncio.run(main())
+    [call] = records(store)
+    assert call.upstream["kind"] == "federation"
+    assert call.upstream["subject"] == PROD_SUBJECT
