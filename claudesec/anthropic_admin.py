@@ -65,6 +65,12 @@ class RemoteKey:
     workspace_id: str | None
     created_at: str
     created_by: str
+    # When the key stops working (None: never, the case ``keys status`` flags), whether it is
+    # bound to a workspace or the organisation, and who it acts as ("service_account_actor:
+    # svac_..." / "user_actor:user_..."; "" for an unbound key).
+    expires_at: str | None = None
+    scope: str = ""
+    principal: str = ""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RemoteKey:
@@ -81,7 +87,18 @@ class RemoteKey:
             workspace_id=str(workspace) if workspace else None,
             created_at=str(data.get("created_at", "")),
             created_by=str(creator.get("id", "")) if isinstance(creator, Mapping) else "",
+            expires_at=str(data["expires_at"]) if data.get("expires_at") else None,
+            scope=str(scope.get("type") or "") if isinstance(scope, Mapping) else "",
+            principal=_principal(data.get("principal")),
         )
+
+
+def _principal(value: Any) -> str:
+    if not isinstance(value, Mapping):
+        return ""
+    kind = str(value.get("type") or "")
+    ident = value.get("service_account_id") or value.get("user_id") or value.get("id") or ""
+    return f"{kind}:{ident}" if kind else ""
 
 
 @dataclass(frozen=True)

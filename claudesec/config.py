@@ -487,6 +487,29 @@ class ProxyConfig:
         "How long the injected key is cached before it is re-read, so a rotation is picked "
         "up without a restart (an upstream 401 re-reads it at once).",
     )
+    upstream_credential: Literal["key", "federation"] = _f(
+        "key",
+        "What the proxy calls Anthropic with: key (the static key of key_source) or federation "
+        "(no key at all: it exchanges its own workload identity token under a federation rule "
+        "for short-lived access tokens, refreshed before they expire).",
+    )
+    federation_rule_id: str = _f(
+        "", "Federation rule the proxy exchanges under (empty = $ANTHROPIC_FEDERATION_RULE_ID)."
+    )
+    federation_organization_id: str = _f(
+        "", "The organisation's UUID for the exchange (empty = $ANTHROPIC_ORGANIZATION_ID)."
+    )
+    federation_identity_token_file: str = _f(
+        "",
+        "File holding the proxy's own OIDC token, re-read at every exchange (a Kubernetes "
+        "projected service-account token; empty = $ANTHROPIC_IDENTITY_TOKEN_FILE).",
+    )
+    federation_service_account_id: str = _f(
+        "", "Service account to act as, when the rule needs it named (empty = the rule's)."
+    )
+    federation_workspace_id: str = _f(
+        "", "Workspace to mint for, when the rule covers several (empty = the rule's choice)."
+    )
     tls_cert_file: str = _f("", "PEM certificate (chain) to serve HTTPS (empty = plain HTTP).")
     tls_key_file: str = _f("", "PEM private key of tls_cert_file.")
     max_request_bytes: int = _f(

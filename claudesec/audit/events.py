@@ -8,6 +8,15 @@ Forward compatibility: a record written by a newer claudesec may carry top-level
 version does not know. They land in :attr:`AuditEvent.extra` and are written back at the top
 level, so decoding and re-encoding any record gives the same bytes.
 
+``upstream`` (added without a schema version bump: a record without it encodes exactly as
+before, so every older record keeps its hash) says which credential the call went out with:
+``{"kind": "api_key", "key_hint": ...}`` for a static key, or ``{"kind": "federation",
+"issuer", "subject", "rule_id", "organization_id", "service_account_id", "workspace_id"}``
+for a token minted by workload identity federation. Values are identifiers (strings); a value
+shaped like a whole Anthropic credential is refused, so a key or token cannot be recorded by
+mistake. Keys are short names (claudesec writes those of :data:`UPSTREAM_FIELDS`; a newer
+writer's others still decode).
+
 Prompts are never stored. :attr:`AuditEvent.prompt_hash` only accepts the output of
 :func:`claudesec.audit.secrets.prompt_hash` (a keyed HMAC), which is checked by shape here so a
 caller cannot slip prompt text into it by mistake.
@@ -61,7 +70,23 @@ class InvalidEvent(UsageError):
 _TYPE_RE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
 _KIND_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _HASH_RE = re.compile(r"^[0-9a-f]{64}$")
+_UPSTREAM_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_CREDENTIAL_PREFIX = "sk-ant-"
 _STR_LIMIT = 1024  # identifiers, not payloads: a long value is almost certainly a mistake
+# What an upstream credential may be described by: kinds and identifiers, never the secret.
+UPSTREAM_FIELDS = frozenset(
+    {
+        "kind",
+        "key_hint",
+        "key_id",
+        "issuer",
+        "subject",
+        "rule_id",
+        "organization_id",
+        "service_account_id",
+        "workspace_id",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +110,7 @@ class AuditEvent:
     request_id: str = ""
     host: str = ""
     app: str = ""
+    upstream: Mapping[str, str] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
     version: int = SCHEMA_VERSION
 
@@ -121,6 +147,7 @@ class AuditEvent:
             if not isinstance(kind, str) or not _KIND_RE.match(kind):
                 raise InvalidEvent("dlp_kinds holds detector kinds (ids), never matched values")
         object.__setattr__(self, "dlp_kinds", kinds)
+        object.__setattr__(self, "upstream", _freeze_upstream(self.upstream))
         object.__setattr__(self, "extra", _freeze_extra(self.extra))
 
     # ----------------------------------------------------------------- canonical form
@@ -132,6 +159,8 @@ class AuditEvent:
             value = getattr(self, name)
             if value:
                 data[name] = list(value) if isinstance(value, tuple) else value
+        if self.upstream:
+            data["upstream"] = dict(self.upstream)
         for key, value in self.extra.items():
             data[key] = _thaw(value)
         return data
@@ -207,8 +236,25 @@ _OPTIONAL_FIELDS = (
     "app",
 )
 _FIELD_NAMES = frozenset(f.name for f in fields(AuditEvent))
+_EMPTY: Mapping[str, str] = MappingProxyType({})
 _RESERVED_KEYS = (_FIELD_NAMES - {"extra", "version"}) | {"v", "seq", "rec_hash", "prev_hash"}
 _DECODABLE = _FIELD_NAMES - {"extra", "version"}
+
+
+def _freeze_upstream(upstream: Mapping[str, str]) -> Mapping[str, str]:
+    if not isinstance(upstream, Mapping):
+        raise InvalidEvent("upstream must be a mapping of identifiers")
+    if not upstream:
+        return _EMPTY
+    for key, value in upstream.items():
+        if not isinstance(key, str) or not _UPSTREAM_KEY_RE.match(key):
+            raise InvalidEvent(f"upstream key {key!r} must match [a-z][a-z0-9_]*")
+        if not isinstance(value, str) or len(value) > _STR_LIMIT:
+            raise InvalidEvent(f"upstream.{key} must be a string of at most {_STR_LIMIT} chars")
+        if value.startswith(_CREDENTIAL_PREFIX) and "..." not in value:
+            raise InvalidEvent(f"upstream.{key} holds a credential: record its hint (redact)")
+    # Empty values are left out, like empty fields: the same description hashes the same.
+    return MappingProxyType({k: upstream[k] for k in sorted(upstream) if upstream[k]})
 
 
 def _freeze_extra(extra: Mapping[str, Any]) -> Mapping[str, Any]:

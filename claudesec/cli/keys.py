@@ -463,37 +463,106 @@ _ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 )
 def exec_command(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The managed key to hand to the command.")],
+    name: Annotated[
+        str | None,
+        typer.Argument(help="The managed key to hand to the command (not with --federation)."),
+    ] = None,
     env_var: Annotated[
         str,
         typer.Option("--env", help="Environment variable that receives the key.", metavar="VAR"),
     ] = "ANTHROPIC_API_KEY",
+    federation: Annotated[
+        bool,
+        typer.Option(
+            "--federation",
+            help="No key: the command gets the SDK's federation variables (rule, organisation, "
+            "identity token file) and exchanges its own short-lived tokens.",
+        ),
+    ] = False,
+    mint: Annotated[
+        bool,
+        typer.Option(
+            "--mint",
+            help="With --federation: exchange once now and give the command the access token "
+            "as ANTHROPIC_AUTH_TOKEN (for tools that do not speak federation).",
+        ),
+    ] = False,
+    rule_id: Annotated[
+        str | None,
+        typer.Option("--rule-id", help="Federation rule (default $ANTHROPIC_FEDERATION_RULE_ID)."),
+    ] = None,
+    organization_id: Annotated[
+        str | None,
+        typer.Option(
+            "--organization-id", help="Organisation UUID (default $ANTHROPIC_ORGANIZATION_ID)."
+        ),
+    ] = None,
+    identity_token_file: Annotated[
+        str | None,
+        typer.Option(
+            "--identity-token-file",
+            help="The workload's OIDC token file (default $ANTHROPIC_IDENTITY_TOKEN_FILE).",
+        ),
+    ] = None,
 ) -> int:
-    """Run a command with the current key in its environment: `keys exec NAME -- CMD ARGS...`.
+    """Run a command with the current key in its environment: `keys exec NAME -- CMD ARGS...`,
+    or with no key at all: `keys exec --federation -- CMD ARGS...`.
 
-    The key goes into the child's environment only, never argv or output (argv is readable
-    by every user of the machine). The child does not inherit the Admin API key variable.
+    The credential goes into the child's environment only, never argv or output (argv is
+    readable by every user of the machine). The child does not inherit the Admin API key
+    variable; on federation it inherits no static key either (it would shadow the chain).
     Exit: the command's own exit code (128+N if killed by signal N).
     """
     import os
     import re
     import subprocess
 
-    from claudesec.keys import current_key
-
     command = list(ctx.args)
+    if federation and name is not None:
+        # With --federation there is no NAME: click hands the command's first word (after
+        # "--") to the NAME argument, so it goes back to the front of the command.
+        command, name = [name, *command], None
+    usage = (
+        "claudesec keys exec --federation -- CMD ARGS..."
+        if federation or not name
+        else f"claudesec keys exec {name} -- CMD ARGS..."
+    )
+    if not federation and not name:
+        raise UsageError(
+            "give a managed key NAME or --federation", hint="claudesec keys exec --help"
+        )
     if not command:
-        raise UsageError("no command given", hint=f"claudesec keys exec {name} -- CMD ARGS...")
+        raise UsageError("no command given", hint=usage)
+    if mint and not federation:
+        raise UsageError("--mint goes with --federation")
     if not re.fullmatch(_ENV_NAME, env_var):
         raise UsageError(f"--env {env_var!r} is not a valid environment variable name")
     config = load(ctx).config
-    key = current_key(name, config, ttl_s=0)
-    env = dict(os.environ)
     scheme, _, admin_var = config.anthropic.admin_key_source.partition(":")
-    if scheme == "env" and admin_var != env_var:
-        # The command is an application, not the rotation job: least privilege.
-        env.pop(admin_var, None)
-    env[env_var] = key
+    if federation:
+        from claudesec.keys.federated_exec import Workload, federated_environment
+
+        workload = Workload.resolve(
+            rule_id=rule_id,
+            organization_id=organization_id,
+            identity_token_file=identity_token_file,
+            environ=os.environ,
+        )
+        env = federated_environment(
+            os.environ, workload, mint=mint, base_url=config.anthropic.base_url
+        )
+        if scheme == "env":
+            env.pop(admin_var, None)
+    else:
+        from claudesec.keys import current_key
+
+        assert name is not None
+        key = current_key(name, config, ttl_s=0)
+        env = dict(os.environ)
+        if scheme == "env" and admin_var != env_var:
+            # The command is an application, not the rotation job: least privilege.
+            env.pop(admin_var, None)
+        env[env_var] = key
     try:
         # argv comes from the operator's own command line; no shell is involved.
         code = subprocess.call(command, env=env)
@@ -545,7 +614,18 @@ def _render_status(report: StatusReport) -> None:
 
     console = get_console()
     console.table(
-        ["key", "key id", "hint", "age (days)", "due", "stages", "anthropic"],
+        [
+            "key",
+            "key id",
+            "hint",
+            "age (days)",
+            "due",
+            "stages",
+            "anthropic",
+            "expires",
+            "scope",
+            "principal",
+        ],
         [
             [
                 k.name,
@@ -555,6 +635,9 @@ def _render_status(report: StatusReport) -> None:
                 k.due_at + (" OVERDUE" if k.overdue else ""),
                 " ".join(f"{s.removeprefix('AWS')}={i}" for s, i in k.stages.items()),
                 k.anthropic_status,
+                "NEVER" if k.never_expires else (k.expires_at or ""),
+                k.scope,
+                k.principal,
             ]
             for k in report.keys
         ],
@@ -578,9 +661,29 @@ def remote_command(ctx: typer.Context, as_json: JsonOption = False) -> int:
             _emit_json([e.to_json() for e in entries])
             return int(ExitCode.OK)
         get_console().table(
-            ["key id", "name", "status", "hint", "marking", "where"],
             [
-                [e.key.id, e.key.name, e.key.status, e.key.partial_key_hint, e.marking, e.secret]
+                "key id",
+                "name",
+                "status",
+                "hint",
+                "expires",
+                "scope",
+                "principal",
+                "marking",
+                "where",
+            ],
+            [
+                [
+                    e.key.id,
+                    e.key.name,
+                    e.key.status,
+                    e.key.partial_key_hint,
+                    e.key.expires_at or "NEVER",
+                    e.key.scope,
+                    e.key.principal,
+                    e.marking,
+                    e.secret,
+                ]
                 for e in entries
             ],
         )

@@ -11,6 +11,13 @@ from claudesec.drill.drills.audit import (
     FailClosed,
     ForbiddenModel,
 )
+from claudesec.drill.drills.federation import (
+    BroadRule,
+    LeakedTokenExpiry,
+    ProxyRefresh,
+    ReplayedAssertion,
+    UntrustedIssuer,
+)
 from claudesec.drill.drills.keys import RevokedKey401, RotationCrashResume, ScopeUnlistedPrincipal
 from claudesec.drill.drills.live import (
     NoKeyPastMaxAge,
@@ -49,6 +56,11 @@ DRILLS: tuple[type[Drill], ...] = (
     BadTokens,
     DlpPrompt,
     ProxyIdentity,
+    BroadRule,
+    ReplayedAssertion,
+    UntrustedIssuer,
+    LeakedTokenExpiry,
+    ProxyRefresh,
     AuditTamper,
     FailClosed,
     NoCanaryInClear,

@@ -13,13 +13,18 @@ be sent, and a denial raises before the request reaches the HTTP client.
     client.messages.create(model=..., max_tokens=..., messages=[...])
 
 Everything else (``api_key``, ``base_url``, ``http_client``, ``max_retries``, ``timeout``,
-the caller's own ``middleware``) is passed to the SDK unchanged.
+the caller's own ``middleware``, ``credentials``) is passed to the SDK unchanged. With the
+SDK's workload identity federation (``credentials=WorkloadIdentityCredentials(...)``, or the
+``ANTHROPIC_FEDERATION_RULE_ID`` / ``ANTHROPIC_ORGANIZATION_ID`` /
+``ANTHROPIC_IDENTITY_TOKEN_FILE`` chain) no key is held at all, and each record's
+``upstream`` names the workload (issuer, subject, rule...) instead of a key hint
+(:mod:`claudesec.guard.upstream`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import urlsplit
 
@@ -36,6 +41,7 @@ from claudesec.guard.pipeline import (
     SseMonitor,
     finalize_on_collect,
 )
+from claudesec.guard.upstream import UpstreamCredential, describe_sdk_client
 
 if TYPE_CHECKING:
     from anthropic import APIResponse, AsyncAPIResponse
@@ -66,7 +72,9 @@ class _Binding:
     owns_pipeline: bool = False
 
 
-def _api_request(request: APIRequest) -> ApiRequest:
+def _api_request(
+    request: APIRequest, upstream: Callable[[], UpstreamCredential] | None = None
+) -> ApiRequest:
     options = request.options
     body: Any = request.json
     extra = options.extra_json
@@ -82,6 +90,7 @@ def _api_request(request: APIRequest) -> ApiRequest:
         opaque=opaque,
         stream=request.stream,
         attempt=request.retries_taken,
+        upstream=upstream().fields() if upstream is not None else {},
     )
 
 
@@ -187,14 +196,16 @@ class AuditMiddleware(anthropic.Middleware):
 
     def __init__(self, binding: _Binding) -> None:
         self.binding = binding
+        # Set by the client once the SDK has resolved its credential (see _Audited).
+        self.describe: Callable[[], UpstreamCredential] | None = None
 
     def _admit(self, request: APIRequest) -> tuple[Admission, APIRequest]:
-        api = _api_request(request)
+        api = _api_request(request, self.describe)
         admission = self.binding.pipeline.admit(self.binding.caller, api)
         return admission, _as_sent(request, api, admission)
 
     async def _admit_async(self, request: APIRequest) -> tuple[Admission, APIRequest]:
-        api = _api_request(request)
+        api = _api_request(request, self.describe)
         admission = await self.binding.pipeline.admit_async(self.binding.caller, api)
         return admission, _as_sent(request, api, admission)
 
@@ -204,9 +215,9 @@ class AuditMiddleware(anthropic.Middleware):
         try:
             response = call_next(request)
         except Exception as exc:
-            pipeline.finish(admission, Outcome(error=_error_code(exc)))
+            pipeline.finish(self._sent_with(admission), Outcome(error=_error_code(exc)))
             raise
-        return self._respond(admission, request, response, _MonitoredStream)
+        return self._respond(self._sent_with(admission), request, response, _MonitoredStream)
 
     async def handle_async(
         self, request: APIRequest, call_next: AsyncCallNext
@@ -216,8 +227,9 @@ class AuditMiddleware(anthropic.Middleware):
         try:
             response = await call_next(request)
         except Exception as exc:
-            await pipeline.finish_async(admission, Outcome(error=_error_code(exc)))
+            await pipeline.finish_async(self._sent_with(admission), Outcome(error=_error_code(exc)))
             raise
+        admission = self._sent_with(admission)
         http = response.http_response
         if http.status_code < 400 and _is_sse(request, http):
             return self._respond(admission, request, response, _AsyncMonitoredStream)
@@ -227,6 +239,17 @@ class AuditMiddleware(anthropic.Middleware):
         if rewritten is not None:
             response.http_response = _with_body(http, rewritten)
         return response
+
+    def _sent_with(self, admission: Admission) -> Admission:
+        """The admission with the credential as it went out: a federated client exchanges its
+        identity token only once the request is on its way, so its first admission record
+        names the rule but not yet the workload's subject."""
+        if self.describe is None:
+            return admission
+        upstream = self.describe().fields()
+        if upstream == admission.request.upstream:
+            return admission
+        return replace(admission, request=replace(admission.request, upstream=upstream))
 
     def _respond(
         self, admission: Admission, request: APIRequest, response: _R, stream_type: Any
@@ -300,6 +323,39 @@ def _binding(
     return _Binding(pipeline, Caller(user, identity_token, role), owns_pipeline=owns)
 
 
+_CREDENTIAL_ARGS = ("api_key", "auth_token", "credentials", "config", "profile")
+
+
+def _with_sdk_chain(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with the credential the SDK's chain resolves, when the caller gave none.
+
+    The SDK runs its credential chain (profiles, the ``ANTHROPIC_FEDERATION_RULE_ID`` /
+    ``ANTHROPIC_ORGANIZATION_ID`` / ``ANTHROPIC_IDENTITY_TOKEN_FILE`` federation variables)
+    only for ``anthropic.Anthropic`` itself, never for a subclass, so without this an audited
+    client in a federated workload would find no credential. It runs the SDK's own
+    ``default_credentials``, with the same precedence: an explicit argument, then
+    ``ANTHROPIC_API_KEY`` / ``ANTHROPIC_AUTH_TOKEN``, then the chain.
+    """
+    import os
+
+    if any(kwargs.get(name) is not None for name in _CREDENTIAL_ARGS):
+        return kwargs
+    if os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN"):
+        return kwargs
+    from anthropic.lib.credentials import default_credentials
+
+    explicit = kwargs.get("base_url") or os.environ.get("ANTHROPIC_BASE_URL")
+    result = default_credentials(base_url=str(explicit or "https://api.anthropic.com"))
+    if result is None:
+        return kwargs
+    found = {**kwargs, "credentials": result.provider}
+    if result.extra_headers:
+        found["default_headers"] = {**result.extra_headers, **(kwargs.get("default_headers") or {})}
+    if not explicit and result.base_url:
+        found["base_url"] = result.base_url
+    return found
+
+
 def _chain(binding: _Binding, middleware: Sequence[MiddlewareInput] | None) -> list[Any]:
     # Copies pass the parent's middleware back in: drop its audit middleware, add ours last.
     others = [m for m in middleware or () if not isinstance(m, AuditMiddleware)]
@@ -340,8 +396,11 @@ class _Audited:
             pipeline=pipeline,
             environment=environment,
         )
+        chain = _chain(binding, middleware)
         try:
-            super().__init__(middleware=_chain(binding, middleware), **kwargs)  # type: ignore[call-arg]
+            kwargs = _with_sdk_chain(kwargs)
+            super().__init__(middleware=chain, **kwargs)  # type: ignore[call-arg]
+            chain[-1].describe = describe_sdk_client(self)
         except BaseException:
             if binding.owns_pipeline:
                 binding.pipeline.close()
@@ -357,6 +416,21 @@ class _Audited:
         extra = dict(kwargs.pop("_extra_kwargs", None) or {})
         shared = _Binding(self._claudesec.pipeline, self._claudesec.caller)
         extra.setdefault("_claudesec_binding", shared)
+        sdk: Any = self
+        if (
+            not any(kwargs.get(name) is not None for name in _CREDENTIAL_ARGS)
+            and sdk.credentials is not None
+            and sdk.api_key is None
+            and sdk.auth_token is None
+            and "credentials" not in extra
+        ):
+            # The SDK hands its credentials provider (and its token cache) to copies of the
+            # base class only; a copy of ours would come out with no credential at all. Same
+            # deployment: share the cache, so a copy does not exchange (and burn a single-use
+            # identity token) again.
+            extra["credentials"] = sdk.credentials
+            if kwargs.get("base_url") in (None, sdk.base_url):
+                extra["_token_cache"] = getattr(sdk, "_token_cache", None)
         return super().copy(*args, _extra_kwargs=extra, **kwargs)  # type: ignore[misc, no-any-return]
 
     with_options = copy

@@ -201,7 +201,9 @@ class ApiRequest:
     ``body`` is the parsed JSON body (None for GETs); ``opaque`` says the body is something DLP
     cannot read (a multipart upload, raw bytes). ``path`` has no query string. ``origin`` is
     set by a gateway; with one, refusals are answered over HTTP, so their records carry the
-    status (:attr:`CallDenied.status`).
+    status (:attr:`CallDenied.status`). ``upstream`` describes the credential the attempt goes
+    out with (:meth:`claudesec.guard.upstream.UpstreamCredential.fields`); it is recorded on
+    the admission and call records, never on a refusal (nothing went out).
     """
 
     method: str
@@ -211,6 +213,7 @@ class ApiRequest:
     stream: bool = False
     attempt: int = 0
     origin: Origin | None = None
+    upstream: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -376,6 +376,7 @@ class AuditPipeline:
             model=admission.model,
             prompt_hash=admission.prompt_hash,
             reason="admitted",
+            upstream=request.upstream,
             extra=extra,
         )
 
@@ -733,6 +734,7 @@ class AuditPipeline:
             reason=reason,
             dlp_kinds=kinds,
             request_id=outcome.request_id[:200],
+            upstream=request.upstream,
             extra=extra,
         )
         record = self._write(event, raising=self.fail_closed)

@@ -606,6 +606,12 @@ class KeyManager:
         )
         return existing, added
 
+    def in_service(self, key_id: str) -> str | None:
+        """Why ``key_id`` must not be deactivated now (a managed secret's version, an overlap
+        window, recent calls in the usage report), or None: the check spares and
+        ``federation migrate --retire`` share."""
+        return self._in_service(key_id)
+
     def _in_service(self, key_id: str) -> str | None:
         """Why ``key_id`` is in service (so not a spare), or None."""
         for state in self.managed():

@@ -30,6 +30,16 @@ class KeyStatus:
     anthropic_status: str
     last_used: str | None
     pending: bool
+    # From the Admin API (empty offline): expiry (None: the key never expires), scope and
+    # principal.
+    expires_at: str | None = None
+    scope: str = ""
+    principal: str = ""
+    remote: bool = False
+
+    @property
+    def never_expires(self) -> bool:
+        return self.remote and self.expires_at is None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -43,6 +53,10 @@ class KeyStatus:
             "anthropic_status": self.anthropic_status,
             "last_used": self.last_used,
             "rotation_pending": self.pending,
+            "expires_at": self.expires_at,
+            "never_expires": self.never_expires,
+            "scope": self.scope,
+            "principal": self.principal,
         }
 
 
@@ -90,6 +104,9 @@ class RemoteEntry:
             "partial_key_hint": self.key.partial_key_hint,
             "workspace_id": self.key.workspace_id,
             "created_at": self.key.created_at,
+            "expires_at": self.key.expires_at,
+            "scope": self.key.scope,
+            "principal": self.key.principal,
             "marking": self.marking,
             "secret": self.secret,
         }
@@ -242,8 +259,18 @@ def status(manager: KeyManager, *, remote: bool = True) -> StatusReport:
                 anthropic_status=anthropic_status,
                 last_used=None,  # the Admin API does not report it
                 pending=pending_v is not None and pending_v != state.version_with(CURRENT),
+                expires_at=remote_key.expires_at if remote_key else None,
+                scope=remote_key.scope if remote_key else "",
+                principal=remote_key.principal if remote_key else "",
+                remote=remote_key is not None,
             )
         )
+        if remote_key is not None and remote_key.expires_at is None:
+            # Informational: rotation bounds its life, but a leak of it works until revoked.
+            warnings.append(
+                f"{name}: key {current.key_id} never expires (a leak works until it is "
+                "revoked); move its workload to federation (`claudesec federation migrate`)"
+            )
     free = len(pool.unclaimed())
     if free < manager.settings.low_watermark:
         warnings.append(
@@ -252,7 +279,8 @@ def status(manager: KeyManager, *, remote: bool = True) -> StatusReport:
     if remote:
         for entry in remote_inventory(manager, remote_keys=list(remote_keys.values())):
             if entry.marking == "unmanaged" and entry.key.status == "active":
-                warnings.append(f"unmanaged active key {entry.key.id} ({entry.key.name})")
+                never = ", never expires" if entry.key.expires_at is None else ""
+                warnings.append(f"unmanaged active key {entry.key.id} ({entry.key.name}{never})")
             if entry.marking == "spare" and entry.key.status == "active":
                 warnings.append(f"spare key {entry.key.id} is active: deactivate it")
             if entry.marking == "orphaned" and entry.key.status == "active":

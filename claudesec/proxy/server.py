@@ -13,8 +13,9 @@ is known, completes it. A crash in between leaves the call listed as incomplete
 Request path, in order, so that nothing reaches the upstream before it is decided:
 route allow-list -> credential (401) -> size limit (413) -> body parse (400) -> the audit
 pipeline: identity, policy, DLP (401/403 / redacted body; 503 when the audit log cannot be
-written) -> admission record committed -> stream limit (429) -> inject the key, strip every
-client credential header -> forward -> response-side DLP (JSON and SSE) -> outcome record.
+written) -> admission record committed -> stream limit (429) -> inject the upstream credential
+(the key, or a federated access token: :mod:`.upstream`), strip every client credential
+header -> forward -> response-side DLP (JSON and SSE) -> outcome record.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -51,8 +52,8 @@ from claudesec.guard.pipeline import (
 from claudesec.proxy.auth import CLIENT_AUTH_HEADERS, Credential, extract_credential
 from claudesec.proxy.connections import ConnectionLimits, GuardedSite, Limits
 from claudesec.proxy.gate import Denial, RequestInfo
-from claudesec.proxy.keysource import CachedKey
 from claudesec.proxy.tokens import TokenRejected, TokenStore
+from claudesec.proxy.upstream import UpstreamCredentialSource, with_oauth_beta
 
 if TYPE_CHECKING:
     from claudesec.audit.writer import BackgroundWriter
@@ -171,7 +172,8 @@ class ProxyServer:
     """The proxy application. ``await start()`` / ``await stop()``, or :meth:`run` to block.
 
     ``writer`` is the pipeline's record sink when the server owns it: :meth:`stop` writes what
-    is queued once the last stream has finished, then closes the store.
+    is queued once the last stream has finished, then closes the store. ``credential`` is what
+    the proxy calls Anthropic with (:mod:`claudesec.proxy.upstream`).
     """
 
     def __init__(
@@ -179,13 +181,13 @@ class ProxyServer:
         settings: ProxySettings,
         *,
         pipeline: AuditPipeline,
-        key: CachedKey,
+        credential: UpstreamCredentialSource,
         tokens: TokenStore,
         writer: BackgroundWriter | None = None,
     ) -> None:
         self.settings = settings
         self._pipeline = pipeline
-        self._key = key
+        self.credential = credential
         self._tokens = tokens
         self._writer = writer
         self._streams = 0
@@ -273,6 +275,9 @@ class ProxyServer:
             await runner.cleanup()
         if self._writer is not None:
             await asyncio.to_thread(self._writer.close)
+        close = getattr(self.credential, "close", None)
+        if callable(close):
+            close()
 
     def flush_audit(self, timeout: float = 10.0) -> bool:
         """Wait until every record so far is in the store (tests, drills); False on timeout."""
@@ -311,7 +316,8 @@ class ProxyServer:
             "status": status,
             "in_flight": self._inflight,
             "streams": self._streams,
-            "key_loaded": self._key.peek() is not None,
+            "key_loaded": self.credential.loaded,
+            "upstream_credential": self.credential.describe().kind,
             "audit": audit or "ok",
             "audit_pending": self._writer.pending if self._writer is not None else 0,
         }
@@ -385,7 +391,9 @@ class ProxyServer:
                     return _denial(denial, request_id)
 
         streaming = kind == "message" and isinstance(body, dict) and body.get("stream") is True
-        api = info.api_request(body, stream=streaming)
+        api = replace(
+            info.api_request(body, stream=streaming), upstream=self.credential.describe().fields()
+        )
         admitted = await self._admit(caller, api)
         if isinstance(admitted, Denial):
             return _denial(admitted, request_id)
@@ -543,7 +551,7 @@ class ProxyServer:
 
     # ----------------------------------------------------------------- forwarding
 
-    def _upstream_headers(self, request: web.Request, key: str) -> CIMultiDict[str]:
+    def _upstream_headers(self, request: web.Request, auth: Mapping[str, str]) -> CIMultiDict[str]:
         headers: CIMultiDict[str] = CIMultiDict()
         for name, value in request.headers.items():
             lower = name.lower()
@@ -554,7 +562,11 @@ class ProxyServer:
             ):
                 continue
             headers.add(name, value)
-        headers["x-api-key"] = key
+        for name, value in auth.items():
+            headers[name] = value
+        if "authorization" in auth:
+            # A Bearer token (federation) is only accepted with the OAuth beta flag.
+            headers["anthropic-beta"] = with_oauth_beta(headers.get("anthropic-beta", ""))
         return headers
 
     async def _forward(
@@ -562,18 +574,23 @@ class ProxyServer:
     ) -> web.StreamResponse:
         assert self._session is not None
         try:
-            key = await self._key.get()
+            auth = await self.credential.get()
         except ClaudesecError as exc:
-            log.error("no upstream key: %s", exc.message)
+            log.error("no upstream credential: %s", exc.message)
             self._finish(admission, Outcome(status=503, error="proxy.no_upstream_key"))
-            return _error(503, "api_error", "the proxy has no Anthropic key to call with")
+            return _error(503, "api_error", "the proxy has no Anthropic credential to call with")
+        sent_with = auth.described.fields()
+        if sent_with != admission.request.upstream:
+            # The call record names the credential that actually went out (a refresh may
+            # have happened since the admission was written).
+            admission = replace(admission, request=replace(admission.request, upstream=sent_with))
         url = self._upstream + request.rel_url.raw_path_qs
         try:
             upstream = await self._session.request(
                 request.method,
                 url,
                 data=body if request.method != "GET" else None,
-                headers=self._upstream_headers(request, key.value),
+                headers=self._upstream_headers(request, auth.headers),
                 allow_redirects=False,
             )
         except (ClientError, TimeoutError, OSError) as exc:
@@ -582,8 +599,8 @@ class ProxyServer:
             return _error(529, "overloaded_error", "the upstream Anthropic API is unreachable")
 
         if upstream.status == 401:
-            # The key may just have been rotated out: read it again for the next request.
-            self._key.invalidate()
+            # Rotated out or expired: get a fresh credential for the next request.
+            self.credential.rejected(auth.value)
         try:
             if upstream.content_type == "text/event-stream":
                 return await self._relay_stream(request, upstream, admission, info)

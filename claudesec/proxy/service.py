@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from claudesec.guard.pipeline import AuditPipeline
     from claudesec.proxy.server import ProxyServer
     from claudesec.proxy.tokens import IssuedToken, TokenStore
+    from claudesec.proxy.upstream import UpstreamCredentialSource
 
 DAY_S = 86_400
 
@@ -38,11 +39,13 @@ def build_server(
     *,
     pipeline: AuditPipeline | None = None,
     environ: dict[str, str] | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> ProxyServer:
     """Everything the proxy needs, checked before it binds: a bad setting fails at start.
 
     ``pipeline`` defaults to the configuration's, writing through a background writer that
-    the server flushes and closes when it stops.
+    the server flushes and closes when it stops. ``clock`` is the time federated upstream
+    tokens are judged by (tests and drills drive it; wall time otherwise).
     """
     from claudesec.proxy.keysource import CachedKey
     from claudesec.proxy.server import ProxyServer, ProxySettings, parse_listen, server_ssl_context
@@ -71,7 +74,8 @@ def build_server(
     ):
         if value <= 0:
             raise UsageError(f"proxy.{label} must be > 0")
-    check_source(proxy.key_source, setting="proxy.key_source")
+    if proxy.upstream_credential != "federation":
+        check_source(proxy.key_source, setting="proxy.key_source")
     settings = ProxySettings(
         host=host,
         port=port,
@@ -88,16 +92,41 @@ def build_server(
         tls_cert_file=cert,
         tls_key_file=key_file,
     )
-    source, keys = proxy.key_source, config.keys
-    key = CachedKey(
-        lambda: read_secret(source, setting="proxy.key_source", keys_config=keys, environ=environ),
-        ttl_s=proxy.key_cache_s,
-    )
-    tokens = TokenStore.from_config(proxy)
+    credential: UpstreamCredentialSource
+    if proxy.upstream_credential == "federation":
+        from claudesec.proxy.upstream import FederatedToken, FederationSettings
+
+        credential = FederatedToken(
+            FederationSettings.from_config(proxy, environ),
+            base_url=upstream,
+            ca_file=settings.upstream_ca_file,
+            clock=clock or time.time,
+        )
+    else:
+        from claudesec.proxy.upstream import StaticKey
+
+        source, keys = proxy.key_source, config.keys
+        credential = StaticKey(
+            CachedKey(
+                lambda: read_secret(
+                    source, setting="proxy.key_source", keys_config=keys, environ=environ
+                ),
+                ttl_s=proxy.key_cache_s,
+            )
+        )
     writer = None
-    if pipeline is None:
-        pipeline, writer = _pipeline(config)
-    return ProxyServer(settings, pipeline=pipeline, key=key, tokens=tokens, writer=writer)
+    try:
+        tokens = TokenStore.from_config(proxy)
+        if pipeline is None:
+            pipeline, writer = _pipeline(config)
+    except BaseException:
+        close = getattr(credential, "close", None)
+        if callable(close):
+            close()  # the federated exchange's HTTP client
+        raise
+    return ProxyServer(
+        settings, pipeline=pipeline, credential=credential, tokens=tokens, writer=writer
+    )
 
 
 def _pipeline(config: Config) -> tuple[AuditPipeline, BackgroundWriter]:

@@ -136,6 +136,49 @@ def _no_redaction(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(model, "redact", lambda secret: secret)
 
 
+def _any_subject(mp: pytest.MonkeyPatch) -> None:
+    from claudesec.emulator import oauth
+
+    mp.setattr(oauth, "subject_matches", lambda pattern, subject: True)
+
+
+def _jti_reusable(mp: pytest.MonkeyPatch) -> None:
+    from claudesec.emulator.oauth import TokenStore
+
+    mp.setattr(TokenStore, "claim_jti", lambda self, issuer_id, jti, until: True)
+
+
+def _signatures_unchecked(mp: pytest.MonkeyPatch) -> None:
+    import jwt
+
+    from claudesec.emulator import oauth
+
+    def unverified(assertion: str, issuer: Any, registry: Any) -> Any:
+        return jwt.decode(assertion, options={"verify_signature": False})
+
+    mp.setattr(oauth, "_verified_claims", unverified)
+
+
+def _tokens_never_expire(mp: pytest.MonkeyPatch) -> None:
+    from claudesec.emulator.oauth import AccessToken
+
+    mp.setattr(AccessToken, "expired", lambda self, now: False)
+
+
+def _proxy_never_refreshes(mp: pytest.MonkeyPatch) -> None:
+    from claudesec.proxy import upstream
+
+    real = upstream._OnClock.__call__
+
+    def forever(self: Any, *, force_refresh: bool = False) -> Any:
+        from anthropic.lib.credentials import AccessToken
+
+        token = real(self, force_refresh=force_refresh)
+        return AccessToken(token=token.token, expires_at=None)
+
+    mp.setattr(upstream._OnClock, "__call__", forever)
+
+
 BREAKS: dict[str, Break] = {
     "scan-precommit-hook": _no_hook,
     "scan-history": _no_history,
@@ -151,6 +194,11 @@ BREAKS: dict[str, Break] = {
     "identity-bad-tokens": _tokens_unverified,
     "dlp-prompt-secrets": _dlp_blind,
     "proxy-identity-and-key": _proxy_open,
+    "federation-broad-rule": _any_subject,
+    "federation-replayed-assertion": _jti_reusable,
+    "federation-untrusted-issuer": _signatures_unchecked,
+    "federation-leaked-token-expiry": _tokens_never_expire,
+    "federation-proxy-refresh": _proxy_never_refreshes,
     "audit-tamper": _verify_says_ok,
     "audit-fail-closed": _fail_open,
     "no-canary-in-clear": _no_redaction,
