@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from claudesec.cli._common import load
+from claudesec.cli.federation_migrate import register as register_migrate
 
 if TYPE_CHECKING:
     from claudesec.console import Console
@@ -19,9 +20,11 @@ if TYPE_CHECKING:
     from claudesec.federation.plan import Plan
 
 app = typer.Typer(
-    help="Workload identity federation as code: plan, apply, list and lint issuers and rules.",
+    help="Workload identity federation as code: plan, apply, list and lint issuers and rules; "
+    "migrate workloads off static keys.",
     no_args_is_help=True,
 )
+register_migrate(app)
 
 FormatOption = Annotated[
     str | None,
