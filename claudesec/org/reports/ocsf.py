@@ -3,8 +3,8 @@
 The same OCSF version as the audit export (:data:`claudesec.audit.export.ocsf.OCSF_VERSION`),
 so one pipeline takes both. Every check gives events: one per finding (compliance status
 Fail; finding status Suppressed when suppressed or baselined), one Pass event for a passing
-check and one Other ("Skipped") event (with the reason) for a skipped one, so the evidence shows what
-was judged and what could not be. ``metadata.uid`` is stable per check and resource, so a
+check and one Other ("Skipped") event with the reason for a skipped one, so the evidence
+shows what was judged and what could not be. ``metadata.uid`` is stable per check and resource, so a
 sink that deduplicates on it keeps one copy per run of the same state.
 """
 
