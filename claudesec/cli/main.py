@@ -49,6 +49,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "claudesec.cli.mesh",
         "Render and lint Istio/Linkerd manifests that force Claude traffic through the proxy.",
     ),
+    "org": (
+        "claudesec.cli.org",
+        "Check the Claude organisation's settings against a catalogue mapped to SOC 2, "
+        "ISO 27001 and CIS.",
+    ),
     "hook": ("claudesec.cli.hook", "Install the claudesec pre-commit hook into a git repository."),
     "report": (
         "claudesec.cli.report",
