@@ -18,6 +18,7 @@ from claudesec.drill.drills.live import (
     PolicyDeniesUnlisted,
     RotatedOutRejected,
 )
+from claudesec.drill.drills.org import LiveOrgPosture, OrgPostureCritical
 from claudesec.drill.drills.proxy import ProxyIdentity
 from claudesec.drill.drills.scan import (
     DotenvLeak,
@@ -51,11 +52,13 @@ DRILLS: tuple[type[Drill], ...] = (
     ProxyIdentity,
     AuditTamper,
     FailClosed,
+    OrgPostureCritical,
     NoCanaryInClear,
     RotatedOutRejected,
     PolicyDeniesUnlisted,
     NoKeyPastMaxAge,
     NoUnmanagedActiveKey,
+    LiveOrgPosture,
 )
 
 DRILLS_BY_NAME: dict[str, type[Drill]] = {d.name: d for d in DRILLS}
