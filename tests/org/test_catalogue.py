@@ -65,3 +65,14 @@ def test_the_messy_organisation_fails_every_check_but_one() -> None:
     assert {o.check.id for o in run.outcomes if o.status != "fail"} == {"ORG-TEL-005"}
     assert run.exit_code == 1
     assert clean_run().exit_code == 0
+
+
+def test_docs_org_check_md_is_generated_from_the_catalogue() -> None:
+    from pathlib import Path
+
+    from claudesec.org.docs import markdown
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "org-check.md"
+    assert doc.read_text(encoding="utf-8") == markdown(), "run scripts/update-org-docs"
+    for check in CHECKS:
+        assert f"### {check.id}" in markdown()
