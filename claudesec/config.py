@@ -1021,6 +1021,10 @@ def flatten(config: Config) -> list[tuple[str, Any, bool]]:
             ):
                 for name, sub in value.items():
                     walk(sub, f"{dotted}.{name}")
+            elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+                # An array of tables ([[org.suppressions]]): each entry as its table.
+                tables = [dataclasses.asdict(v) for v in value]
+                rows.append((dotted, tables, bool(f.metadata.get("secret"))))
             else:
                 rows.append((dotted, value, bool(f.metadata.get("secret"))))
 

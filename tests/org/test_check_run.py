@@ -193,3 +193,26 @@ def test_the_severity_threshold_decides_the_exit_code() -> None:
 def test_an_unknown_check_id_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="unknown check"):
         messy_run(only=["ORG-KEY-999"])
+
+
+def test_suppressions_load_from_toml_and_show_as_tables(tmp_path: Path) -> None:
+    from claudesec.config import flatten
+
+    config = tmp_path / "claudesec.toml"
+    config.write_text(
+        '[[org.suppressions]]\ncheck = "ORG-KEY-002"\nresource = "apikey_old"\n'
+        'reason = "legacy"\nexpires = "2027-01-31"\n'
+    )
+    org = load_config(config).config.org
+    assert org.suppressions == (
+        OrgSuppressionConfig("ORG-KEY-002", "apikey_old", "legacy", "2027-01-31"),
+    )
+    shown = dict((key, value) for key, value, _ in flatten(load_config(config).config))
+    assert shown["org.suppressions"] == [
+        {
+            "check": "ORG-KEY-002",
+            "resource": "apikey_old",
+            "reason": "legacy",
+            "expires": "2027-01-31",
+        }
+    ]
