@@ -190,7 +190,7 @@ def rate_limit(ws_id: str) -> dict[str, Any]:
         "type": "workspace_rate_limit",
         "workspace_id": ws_id,
         "rate_limit_id": "rl_model_sonnet",
-        "group": {"type": "model_group", "id": "sonnet"},
+        "group": {"type": "model_group", "id": "rlg_01Sonnet", "display_name": "Claude Sonnet"},
         "models": ["claude-sonnet-4-6"],
         "limits": [
             {
