@@ -136,6 +136,14 @@ def _no_redaction(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(model, "redact", lambda secret: secret)
 
 
+def _org_checks_blind(mp: pytest.MonkeyPatch) -> None:
+    from claudesec.org import check
+    from claudesec.org.check import Outcome
+
+    # Every check "passes" whatever the organisation holds.
+    mp.setattr(check, "_evaluate", lambda c, inventory, ctx: Outcome(c, "pass"))
+
+
 BREAKS: dict[str, Break] = {
     "scan-precommit-hook": _no_hook,
     "scan-history": _no_history,
@@ -153,6 +161,7 @@ BREAKS: dict[str, Break] = {
     "proxy-identity-and-key": _proxy_open,
     "audit-tamper": _verify_says_ok,
     "audit-fail-closed": _fail_open,
+    "org-posture-critical": _org_checks_blind,
     "no-canary-in-clear": _no_redaction,
 }
 
