@@ -581,6 +581,64 @@ class FederationConfig:
 
 
 @dataclass(frozen=True)
+class OrgSuppressionConfig:
+    check: str = _f("", "Check id to suppress (e.g. ORG-KEY-002).")
+    resource: str = _f("*", "Resource id or glob the suppression covers ('*' = every resource).")
+    reason: str = _f(
+        "", "Why this finding is accepted (required: a suppression without one is an error)."
+    )
+    expires: str = _f(
+        "", "Last day it applies, YYYY-MM-DD; afterwards it stops suppressing and warns."
+    )
+
+
+@dataclass(frozen=True)
+class OrgConfig:
+    key_max_age_days: int = _f(90, "`org check`: an active API key older than this is flagged.")
+    key_unused_days: int = _f(
+        30,
+        "`org check`: an active key unused this many days is flagged (and `--fix` deactivates it).",
+    )
+    key_expiring_days: int = _f(
+        7, "`org check`: an active key expiring within this many days is flagged."
+    )
+    max_admins: int = _f(3, "`org check`: most organisation admins (admin, owner) expected.")
+    max_developers: int = _f(25, "`org check`: most users with the developer role expected.")
+    invite_max_pending_days: int = _f(
+        14, "`org check`: a pending invite older than this is stale (`--fix` deletes it)."
+    )
+    allowed_email_domains: tuple[str, ...] = _f(
+        (), "`org check`: email domains members and invites may use (empty = not checked)."
+    )
+    required_inference_geos: tuple[str, ...] = _f(
+        (),
+        "`org check`: inference geos every workspace must be restricted to, e.g. ['us'] "
+        "(empty = no requirement).",
+    )
+    require_cmk: bool = _f(False, "`org check`: every workspace must use a customer-managed key.")
+    require_compliance_api: bool = _f(True, "`org check`: the Compliance API must be enabled.")
+    federation_max_token_lifetime_s: int = _f(
+        3600,
+        "`org check`: a federation rule minting tokens longer than this is flagged.",
+        positive=True,
+    )
+    workspace_spend_limit: str = _f(
+        "",
+        "Spend limit per workspace in minor units (cents), e.g. '50000'; `org check --fix` sets it "
+        "where a workspace has none (empty = `--fix` sets no limit).",
+    )
+    workspace_spend_period: Literal["daily", "weekly", "monthly"] = _f(
+        "monthly", "Period of the workspace spend limit `--fix` sets."
+    )
+    fail_severity: Literal["critical", "high", "medium", "low"] = _f(
+        "high", "`org check` exits 1 on a finding at or above this severity (--severity overrides)."
+    )
+    suppressions: tuple[OrgSuppressionConfig, ...] = _f(
+        (), "Accepted findings: [[org.suppressions]] with check, resource, reason, expires."
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     anthropic: AnthropicConfig = field(default_factory=AnthropicConfig)
     scan: ScanConfig = field(default_factory=ScanConfig)
@@ -595,6 +653,7 @@ class Config:
     prompt_vault: PromptVaultConfig = field(default_factory=PromptVaultConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
+    org: OrgConfig = field(default_factory=OrgConfig)
 
 
 SECTIONS: dict[str, type[Any]] = dict(get_type_hints(Config))
@@ -1033,6 +1092,10 @@ def flatten(config: Config) -> list[tuple[str, Any, bool]]:
             ):
                 for name, sub in value.items():
                     walk(sub, f"{dotted}.{name}")
+            elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+                # An array of tables ([[org.suppressions]]): each entry as its table.
+                tables = [dataclasses.asdict(v) for v in value]
+                rows.append((dotted, tables, bool(f.metadata.get("secret"))))
             else:
                 rows.append((dotted, value, bool(f.metadata.get("secret"))))
 
@@ -1068,7 +1131,8 @@ def template(starter_user: str | None = None) -> str:
             if isinstance(current, dict) and not current:
                 table.add(tomlkit.comment(f"{f.name} = {{}}"))
                 continue
-            if current == () and get_origin(get_args(get_type_hints(type(value))[f.name])[0]):
+            element = get_args(get_type_hints(type(value))[f.name])
+            if current == () and (get_origin(element[0]) or dataclasses.is_dataclass(element[0])):
                 # An array of tables: `name = []` here would clash with [[section.name]] later.
                 table.add(tomlkit.comment(f"[[{section.name}.{f.name}]] tables"))
                 continue

@@ -2,7 +2,8 @@
 
 The loader (:mod:`claudesec.config`) checks each key's name, type and domain; each section that
 has rules of its own checks them here the same way its consumer will at start-up: the policy
-(roles, models, users), OIDC identity, DLP's custom patterns, and the secret sources. A user
+(roles, models, users), OIDC identity, DLP's custom patterns, the secret sources and the
+``[[org.suppressions]]`` of ``org check``. A user
 fixes the file once instead of once per error.
 """
 
@@ -48,6 +49,7 @@ def _section_checks(config: Config, where: str | None) -> list[Callable[[], obje
     from claudesec.guard.dlp import compile_custom_patterns
     from claudesec.guard.identity import validate_identity_config
     from claudesec.guard.policy import validate_policy
+    from claudesec.org.check import validate_suppressions
     from claudesec.secrets_source import check_source
 
     admin_source = config.anthropic.admin_key_source
@@ -56,6 +58,7 @@ def _section_checks(config: Config, where: str | None) -> list[Callable[[], obje
         lambda: compile_custom_patterns(config.dlp.custom_patterns),
         lambda: check_source(config.proxy.key_source, setting="proxy.key_source"),
         lambda: check_source(admin_source, setting="anthropic.admin_key_source"),
+        lambda: validate_suppressions(config.org, path=where),
     ]
     if config.identity.issuer or config.identity.jwks_url:
         checks.append(lambda: validate_identity_config(config.identity, path=where))

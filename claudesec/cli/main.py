@@ -56,7 +56,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "hook": ("claudesec.cli.hook", "Install the claudesec pre-commit hook into a git repository."),
     "org": (
         "claudesec.cli.org",
-        "Inventory and posture of the Claude organisation (Admin API).",
+        "The Claude organisation: inventory its Admin resources and check them against a "
+        "catalogue mapped to SOC 2, ISO 27001 and CIS.",
     ),
     "report": (
         "claudesec.cli.report",

@@ -25,6 +25,7 @@ from claudesec.drill.drills.live import (
     PolicyDeniesUnlisted,
     RotatedOutRejected,
 )
+from claudesec.drill.drills.org import LiveOrgPosture, OrgPostureCritical
 from claudesec.drill.drills.proxy import ProxyIdentity
 from claudesec.drill.drills.scan import (
     DotenvLeak,
@@ -63,11 +64,13 @@ DRILLS: tuple[type[Drill], ...] = (
     ProxyRefresh,
     AuditTamper,
     FailClosed,
+    OrgPostureCritical,
     NoCanaryInClear,
     RotatedOutRejected,
     PolicyDeniesUnlisted,
     NoKeyPastMaxAge,
     NoUnmanagedActiveKey,
+    LiveOrgPosture,
 )
 
 DRILLS_BY_NAME: dict[str, type[Drill]] = {d.name: d for d in DRILLS}

@@ -179,6 +179,14 @@ def _proxy_never_refreshes(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(upstream._OnClock, "__call__", forever)
 
 
+def _org_checks_blind(mp: pytest.MonkeyPatch) -> None:
+    from claudesec.org import check
+    from claudesec.org.check import Outcome
+
+    # Every check "passes" whatever the organisation holds.
+    mp.setattr(check, "_evaluate", lambda c, inventory, ctx: Outcome(c, "pass"))
+
+
 BREAKS: dict[str, Break] = {
     "scan-precommit-hook": _no_hook,
     "scan-history": _no_history,
@@ -201,6 +209,7 @@ BREAKS: dict[str, Break] = {
     "federation-proxy-refresh": _proxy_never_refreshes,
     "audit-tamper": _verify_says_ok,
     "audit-fail-closed": _fail_open,
+    "org-posture-critical": _org_checks_blind,
     "no-canary-in-clear": _no_redaction,
 }
 

@@ -4,6 +4,7 @@ that honours an explicit deny for everyone else, as IAM does)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -83,6 +84,10 @@ def test_live_drills_pass_against_the_stand_ins(live: tuple[DrillSettings, Emula
     settings, _, _ = live
     report = run_drills(select((), ("live",)), settings)
     outcome = {r.name: (r.status, r.message) for r in report.results}
+    if importlib.util.find_spec("claudesec.org.inventory") is None:
+        # The live org reader is built on another branch: until it lands, that drill says so.
+        status, message = outcome.pop("live-org-posture")
+        assert status is Status.SKIPPED and "claudesec.org.inventory" in message
     assert all(status is Status.BLOCKED for status, _ in outcome.values()), outcome
     assert report.exit_code == 0
 

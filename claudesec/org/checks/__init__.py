@@ -1,0 +1,1 @@
+"""The posture checks, one small module per area; :mod:`claudesec.org.catalogue` joins them."""
