@@ -1,47 +1,53 @@
 """The one adapter point between ``org check`` and the federation linter.
 
 ``claudesec.federation.lint.lint_rules(issuers, rules, service_accounts)`` judges federation
-rules for over-broad matches; ``org check`` reuses it rather than keeping a second set of
-rules. Until that module is on this branch (it is built beside this one), :func:`lint` returns
-``None`` and the check that depends on it (``ORG-FED-001``) is *skipped* with
-"federation lint not available", never passed.
-
-WIRING (for the lead, after merging wip-fed-code): adjust :func:`_to_hits` to the real
-``LintFinding`` fields and, if ``lint_rules`` wants its own model objects rather than the
-Admin API's JSON, convert the inventory items here. Nothing else changes.
+rules for over-broad matches (FED001-FED015, docs/federation.md); ``org check`` reuses it
+rather than keeping a second set of rules, and reports each of its findings under
+``ORG-FED-001``. Both read the Admin API's JSON as the inventory keeps it.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Iterable
-from typing import Any
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from claudesec.org.model import OrgInventory
 from claudesec.org.rules import Hit
 
-UNAVAILABLE = "federation lint not available (claudesec.federation.lint is not installed)"
+if TYPE_CHECKING:
+    from claudesec.federation.lint import LintFinding
+
+UNAVAILABLE = "federation lint was not run on this inventory (pass its findings to run_checks)"
 
 
 def lint(inventory: OrgInventory) -> tuple[Hit, ...] | None:
-    """The linter's findings on the organisation's rules, or None when there is no linter."""
-    try:
-        module = importlib.import_module("claudesec.federation.lint")
-    except ImportError:
-        return None
-    lint_rules = getattr(module, "lint_rules", None)
-    if lint_rules is None:
-        return None
+    """The linter's findings on the organisation's federation objects."""
+    from claudesec.federation.lint import lint_rules
+
+    memberships: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for item in inventory.items("service_account_workspaces"):
+        memberships[str(item.get("_parent_id", ""))].append(item)
     findings = lint_rules(
         list(inventory.items("federation_issuers")),
         list(inventory.items("federation_rules")),
         list(inventory.items("service_accounts")),
+        memberships=_sequences(memberships)
+        if inventory.has("service_account_workspaces")
+        else None,
     )
     return tuple(_to_hits(findings))
 
 
-def _to_hits(findings: Iterable[Any]) -> Iterable[Hit]:
+def _sequences(by_account: Mapping[str, list[Mapping[str, Any]]]) -> Mapping[str, Sequence[Any]]:
+    return {account: tuple(items) for account, items in by_account.items()}
+
+
+def _to_hits(findings: Iterable[LintFinding]) -> Iterable[Hit]:
     for finding in findings:
-        resource = getattr(finding, "rule", None) or getattr(finding, "resource", "") or "?"
-        message = getattr(finding, "message", None) or str(finding)
-        yield Hit(str(resource), str(message))
+        resource = finding.object_id or finding.object_name or "?"
+        yield Hit(
+            str(resource),
+            f"{finding.rule_id} [{finding.severity}] {finding.object_kind} "
+            f"{finding.object_name}: {finding.message}",
+        )

@@ -104,7 +104,10 @@ def read(path: Path) -> OrgInventory:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise UsageError(f"cannot read the inventory {path}: {exc}") from exc
-    return from_json(document)
+    try:
+        return from_json(document)
+    except UsageError as exc:
+        raise UsageError(f"{path} is not an org inventory: {exc.message}", hint=exc.hint) from None
 
 
 def _iso(moment: datetime) -> str:

@@ -486,10 +486,12 @@ def clean(now: datetime | None = None) -> OrgInventory:
         "rbac_group_members": [rbac_member(t, "rbac_group_eng", "user_dev")],
         "service_accounts": [service_account(t, "svac_ci")],
         "service_account_workspaces": [
-            sa_workspace("svac_ci", "wrkspc_prod", "workspace_developer")
+            sa_workspace("svac_ci", "wrkspc_prod", "workspace_user")
         ],
         "federation_issuers": [issuer(t, "fdis_github")],
-        "federation_rules": [rule(t, "fdrl_ci", "svac_ci")],
+        "federation_rules": [
+            rule(t, "fdrl_ci", "svac_ci", subject="repo:example/app:environment:production")
+        ],
         "claude_code_rbac_group_settings": [group_settings(t, "rbac_group_eng", GOOD_CLAUDE_CODE)],
     }
     singletons: dict[str, dict[str, Any]] = {

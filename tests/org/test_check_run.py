@@ -69,13 +69,18 @@ def test_checks_needing_the_key_store_skip_without_it() -> None:
     assert "key store was not read" in run.outcomes[0].reason
 
 
-def test_federation_lint_check_is_skipped_while_the_linter_is_not_available() -> None:
+def test_federation_lint_findings_are_org_fed_001_and_a_run_without_them_skips_it() -> None:
     from claudesec.org.federation import UNAVAILABLE, lint
 
-    assert lint(samples.messy(NOW)) is None  # wip-fed-code is not merged on this branch
-    run = messy_run(federation_findings=None, only=["ORG-FED-001"])
-    assert run.outcomes[0].status == "skip"
-    assert run.outcomes[0].reason == UNAVAILABLE
+    found = lint(samples.messy(NOW))
+    assert found, "the messy organisation's over-broad rule must be linted"
+    assert any(hit.message.startswith("FED0") for hit in found)
+    run = messy_run(federation_findings=found, only=["ORG-FED-001"])
+    assert run.outcomes[0].status == "fail"
+    assert lint(samples.clean(NOW)) == ()
+    skipped = messy_run(federation_findings=None, only=["ORG-FED-001"])
+    assert skipped.outcomes[0].status == "skip"
+    assert skipped.outcomes[0].reason == UNAVAILABLE
 
 
 def test_conditional_checks_are_skipped_when_the_config_requires_nothing() -> None:
