@@ -126,6 +126,11 @@ def roundtrip(events: int, workdir: Path) -> None:
         ).fetchall()
         t_query = time.perf_counter() - t0
         lost = events - distinct
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        print(
+            "CPU time of this process (store, sink, download): "
+            f"{usage.ru_utime + usage.ru_stime:.1f} s"
+        )
         print(
             f"roundtrip {events:,} events: store {t_store:.1f} s, export {t_export:.1f} s "
             f"({stats.shipped / t_export:,.0f} ev/s, {fetched.objects} objects, "
@@ -214,10 +219,12 @@ def query(directory: Path) -> None:
     facts = dict(built.section("integrity").facts)
     calls = dict(built.section("access").facts)["calls"]
     stores = facts["hosts' stores"]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = usage.ru_maxrss / 1024
     print(
         f"report: {facts['records']:,} events ({calls:,} calls), {stores} stores, "
-        f"{elapsed:.1f} s, peak RSS {peak:.0f} MB"
+        f"{elapsed:.1f} s wall, {usage.ru_utime + usage.ru_stime:.1f} s CPU, "
+        f"peak RSS {peak:.0f} MB"
     )
 
 
