@@ -5,9 +5,12 @@ first event): a function of where the batch starts, not of where it ends, becaus
 killed between the put and the cursor save re-reads its batch from the same cursor, and the
 store may have grown meanwhile: the larger batch then replaces the object instead of leaving
 a second one that overlaps it (a key ending in the last seq did exactly that). Consumers can
-still dedupe on ``metadata.uid`` after a deliberate ``--since`` replay. With ``object_lock_mode`` each object is
-locked for ``object_lock_days`` (the bucket must have Object Lock enabled); S3 requires a
-checksum with Object Lock parameters, which boto3 sends (CRC32) by default.
+still dedupe on ``metadata.uid`` after a deliberate ``--since`` replay.
+
+With ``object_lock_mode`` each object is locked for ``object_lock_days`` (the bucket must have Object Lock enabled); S3 requires a
+checksum with Object Lock parameters, which boto3 sends (CRC32) by default. Object Lock
+buckets are versioned: a replaced object stays as a locked noncurrent version, the current
+version is the complete batch.
 """
 
 from __future__ import annotations
