@@ -7,10 +7,10 @@ store may have grown meanwhile: the larger batch then replaces the object instea
 a second one that overlaps it (a key ending in the last seq did exactly that). Consumers can
 still dedupe on ``metadata.uid`` after a deliberate ``--since`` replay.
 
-With ``object_lock_mode`` each object is locked for ``object_lock_days`` (the bucket must have Object Lock enabled); S3 requires a
-checksum with Object Lock parameters, which boto3 sends (CRC32) by default. Object Lock
-buckets are versioned: a replaced object stays as a locked noncurrent version, the current
-version is the complete batch.
+With ``object_lock_mode`` each object is locked for ``object_lock_days`` (the bucket must
+have Object Lock enabled); S3 requires a checksum with Object Lock parameters, which boto3
+sends (CRC32) by default. Object Lock buckets are versioned: a replaced object stays as a
+locked noncurrent version, the current version is the complete batch.
 """
 
 from __future__ import annotations
