@@ -126,6 +126,11 @@ def roundtrip(events: int, workdir: Path) -> None:
         ).fetchall()
         t_query = time.perf_counter() - t0
         lost = events - distinct
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        print(
+            "CPU time of this process (store, sink, download): "
+            f"{usage.ru_utime + usage.ru_stime:.1f} s"
+        )
         print(
             f"roundtrip {events:,} events: store {t_store:.1f} s, export {t_export:.1f} s "
             f"({stats.shipped / t_export:,.0f} ev/s, {fetched.objects} objects, "
@@ -137,13 +142,50 @@ def roundtrip(events: int, workdir: Path) -> None:
         proc.wait()
 
 
-def report(lake: Path, hosts: int, workdir: Path) -> None:
+def synthesise(events: int, hosts: int, many: Path) -> None:
+    """``events`` events spread over ``hosts`` hosts and 30 days, in the lake sink's layout and
+    with the columns the report reads, written by DuckDB (a Python loop through the real sink
+    would take hours at 10M; the sink's own objects are what `roundtrip` measures)."""
     import duckdb
 
-    glob = str(lake / "**" / "*.parquet")
-    many = workdir / "many"
-    t0 = time.perf_counter()
+    start_ms = (time.time_ns() - 30 * DAY_NS) // 1_000_000
+    step_ms = 30 * 86_400_000 * hosts // events
+    per_host = events // hosts
+    many.mkdir(parents=True, exist_ok=True)
     for host in range(hosts):
+        duckdb.sql(
+            f"""COPY (SELECT
+              CASE WHEN i % 17 = 0 THEN 'model not allowed' END AS status_detail,
+              {start_ms} + i * {step_ms} + {host} AS time,
+              {{'uid': 'host{host:02d}-' || i, 'sequence': i + 1,
+                'event_code': CASE WHEN i % 17 = 0 THEN 'denial' ELSE 'call' END}} AS metadata,
+              {{'user': {{'uid': 'user' || (i % 200), 'name': 'user' || (i % 200)}}}} AS actor,
+              {{'name': ['claude-haiku-4-5', 'claude-sonnet-4-5', 'claude-opus-4-1'][i % 3 + 1],
+                'ai_provider': 'Anthropic'}} AS ai_model,
+              {{'prompt_tokens': 100 + i % 5000, 'completion_tokens': 10 + i % 700}}
+                AS message_context,
+              MAP {{'claudesec.role': ['analyst', 'engineer', 'ops'][i % 3 + 1],
+                'claudesec.decision': CASE WHEN i % 17 = 0 THEN 'deny' ELSE 'allow' END,
+                'claudesec.identity_source': ['key', 'jwt', 'federation'][i % 3 + 1],
+                'claudesec.store_id': 'host{host:02d}'}} AS unmapped,
+              'us-east-1' AS region, '123456789012' AS accountId,
+              strftime(make_timestamp(({start_ms} + i * {step_ms}) * 1000), '%Y%m%d') AS eventDay
+            FROM range({per_host}) t(i))
+            TO '{many}/h{host}' (FORMAT parquet, COMPRESSION zstd,
+              PARTITION_BY (region, accountId, eventDay))"""  # noqa: S608 - our own numbers
+        )
+
+
+def report(lake: Path | None, hosts: int, workdir: Path, synthetic: int = 0) -> None:
+    import duckdb
+
+    many = workdir / "many"
+    many.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    if synthetic:
+        synthesise(synthetic, hosts, many)
+    glob = str(lake / "**" / "*.parquet") if lake else ""
+    for host in range(0 if synthetic else hosts):
         # The same traffic as another host: its own store id, so completeness sees N stores.
         duckdb.sql(
             f"COPY (SELECT * REPLACE (map_concat(unmapped, MAP {{'claudesec.store_id': "  # noqa: S608
@@ -151,27 +193,39 @@ def report(lake: Path, hosts: int, workdir: Path) -> None:
             f"hive_partitioning = true, hive_types_autocast = false)) TO '{many}/h{host}' "
             "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (region, accountId, eventDay))"
         )
-    print(f"wrote {hosts} hosts' copies in {time.perf_counter() - t0:.1f} s")
-    child = (
-        "import sys, time, resource; sys.path.insert(0, sys.argv[2]);"
-        "from pathlib import Path;"
-        "from claudesec.audit.report.lake import connect, build_lake_report;"
-        "from claudesec.audit.report.build import ReportInputs;"
-        "from claudesec.config import AlertsConfig;"
-        "now = time.time_ns(); t0 = time.perf_counter();"
-        "inputs = ReportInputs(since_ns=now - 40 * 86400 * 10**9, until_ns=now + 86400 * 10**9,"
-        " now_ns=now, alerts=AlertsConfig(allowed_hours='07-19'));"
-        "conn = connect(Path(sys.argv[1]));"
-        "r = build_lake_report(conn, inputs, 'bench');"
-        "dt = time.perf_counter() - t0;"
-        "f = dict(r.section('integrity').facts);"
-        'print(f\'report: {f["records"]:,} events, {f["hosts\\\' stores"]} stores, {dt:.1f} s, \''
-        " f'peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB')"
-    )
-    root = str(Path(__file__).resolve().parents[1])
-    subprocess.run([sys.executable, "-c", child, str(many), root], check=True)
+    print(f"wrote {hosts} hosts' lakes in {time.perf_counter() - t0:.1f} s")
+    # The report in a child of its own, so its peak memory is its own.
+    subprocess.run([sys.executable, __file__, "query", str(many)], check=True)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"children peak RSS {peak:.0f} MB")
+
+
+def query(directory: Path) -> None:
+    from claudesec.audit.report.build import ReportInputs
+    from claudesec.audit.report.lake import build_lake_report, connect
+    from claudesec.config import AlertsConfig
+
+    now = time.time_ns()
+    t0 = time.perf_counter()
+    inputs = ReportInputs(
+        since_ns=now - 40 * DAY_NS,
+        until_ns=now + DAY_NS,
+        now_ns=now,
+        alerts=AlertsConfig(allowed_hours="07-19"),
+    )
+    conn = connect(directory)
+    built = build_lake_report(conn, inputs, "bench")
+    elapsed = time.perf_counter() - t0
+    facts = dict(built.section("integrity").facts)
+    calls = dict(built.section("access").facts)["calls"]
+    stores = facts["hosts' stores"]
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = usage.ru_maxrss / 1024
+    print(
+        f"report: {facts['records']:,} events ({calls:,} calls), {stores} stores, "
+        f"{elapsed:.1f} s wall, {usage.ru_utime + usage.ru_stime:.1f} s CPU, "
+        f"peak RSS {peak:.0f} MB"
+    )
 
 
 def main() -> None:
@@ -181,9 +235,15 @@ def main() -> None:
     rt.add_argument("--events", type=int, default=1_000_000)
     rt.add_argument("--keep", type=Path, help="keep the work directory here (for `report`)")
     rp = sub.add_parser("report")
-    rp.add_argument("--lake", type=Path, required=True)
+    rp.add_argument("--lake", type=Path, help="a roundtrip's lake directory to copy per host")
+    rp.add_argument("--synthetic", type=int, default=0, help="or: write this many events")
     rp.add_argument("--hosts", type=int, default=10)
+    qp = sub.add_parser("query")
+    qp.add_argument("directory", type=Path)
     args = parser.parse_args()
+    if args.cmd == "query":
+        query(args.directory)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if args.cmd == "roundtrip":
@@ -192,7 +252,7 @@ def main() -> None:
                 work = args.keep
             roundtrip(args.events, work)
         else:
-            report(args.lake, args.hosts, work)
+            report(args.lake, args.hosts, work, args.synthetic)
 
 
 if __name__ == "__main__":

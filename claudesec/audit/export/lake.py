@@ -94,9 +94,9 @@ class LakeSink(Sink):
             doc = cached.pop(encoded.item.seq, None) or self._render(encoded.item)
             days[event_day(int(doc["time"]))].append((encoded.item.seq, doc))
         out = []
+        store_id = batch[0].item.store_id
         for day, members in sorted(days.items()):
             first = min(seq for seq, _ in members)
-            store_id = batch[0].item.store_id
             key = (
                 partition_prefix(self.location, self.region, self.account, day)
                 + f"{store_id}-{first:012d}.parquet"

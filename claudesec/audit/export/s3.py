@@ -1,10 +1,16 @@
 """S3 objects, optionally write-once under Object Lock, one gzip'd JSONL object per batch.
 
-Keys are ``PREFIX/YYYY/MM/DD/<store id>-<first seq>-<last seq>.jsonl.gz`` (the date of the
-batch's first event): a re-send of the same range writes the same key, and consumers can
-dedupe overlapping ranges on ``metadata.uid``. With ``object_lock_mode`` each object is
-locked for ``object_lock_days`` (the bucket must have Object Lock enabled); S3 requires a
-checksum with Object Lock parameters, which boto3 sends (CRC32) by default.
+Keys are ``PREFIX/YYYY/MM/DD/<store id>-<first seq>.jsonl.gz`` (the date of the batch's
+first event): a function of where the batch starts, not of where it ends, because a run
+killed between the put and the cursor save re-reads its batch from the same cursor, and the
+store may have grown meanwhile: the larger batch then replaces the object instead of leaving
+a second one that overlaps it (a key ending in the last seq did exactly that). Consumers can
+still dedupe on ``metadata.uid`` after a deliberate ``--since`` replay.
+
+With ``object_lock_mode`` each object is locked for ``object_lock_days`` (the bucket must
+have Object Lock enabled); S3 requires a checksum with Object Lock parameters, which boto3
+sends (CRC32) by default. Object Lock buckets are versioned: a replaced object stays as a
+locked noncurrent version, the current version is the complete batch.
 """
 
 from __future__ import annotations
@@ -49,9 +55,9 @@ class S3Sink(Sink):
         self.lock_days = lock_days
 
     def key_for(self, batch: Sequence[Encoded]) -> str:
-        first, last = batch[0].item, batch[-1].item
+        first = batch[0].item
         day = time.strftime("%Y/%m/%d", time.gmtime(first.event.time_ns // 1_000_000_000))
-        return f"{self.prefix}{day}/{first.store_id}-{first.seq:012d}-{last.seq:012d}.jsonl.gz"
+        return f"{self.prefix}{day}/{first.store_id}-{first.seq:012d}.jsonl.gz"
 
     def send(self, batch: Sequence[Encoded]) -> Sequence[Rejection]:
         from botocore.exceptions import BotoCoreError, ClientError

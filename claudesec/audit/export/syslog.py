@@ -118,8 +118,8 @@ class SyslogSink(Sink):
             conn = socket.create_connection((self.host, self.port), timeout=self.timeout_s)
         except OSError as exc:
             raise SinkRetry(f"{where}: {type(exc).__name__}: {exc}") from exc
+        stream: socket.socket = conn
         try:
-            stream: socket.socket = conn
             if self.tls is not None:
                 stream = self.tls.wrap_socket(conn, server_hostname=self.host)
             stream.sendall(b"".join(e.payload for e in batch))
@@ -132,6 +132,8 @@ class SyslogSink(Sink):
         except (OSError, ssl.SSLError) as exc:
             raise SinkRetry(f"{where}: {type(exc).__name__}: {exc}") from exc
         finally:
+            # wrap_socket took over the connection's descriptor: close what holds it.
+            stream.close()
             conn.close()
         return []
 

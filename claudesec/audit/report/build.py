@@ -147,6 +147,8 @@ class Tally:
     events: int = 0
     first_seq: int = 0
     last_seq: int = 0
+    # The price of each model seen, looked up once (glob matching is per model, not per event).
+    _prices: dict[str, tuple[float, float] | None] = field(default_factory=dict)
 
     def add(self, stored: StoredEvent) -> None:
         event = stored.event
@@ -189,7 +191,9 @@ class Tally:
         input_tokens: int,
         output_tokens: int,
     ) -> None:
-        price = self.table.price(model) if model else None
+        if model not in self._prices:
+            self._prices[model] = self.table.price(model) if model else None
+        price = self._prices[model]
         for dim, key in keys.items():
             group = self.by[dim][key or "(none)"]
             group.calls += calls
@@ -200,6 +204,11 @@ class Tally:
             else:
                 group.unpriced += input_tokens + output_tokens
 
+    def add_hours(self, user: str, hour: int, events: int) -> None:
+        """``events`` calls, denials or DLP hits of ``user`` in UTC hour ``hour``."""
+        if outside_hours(self.hours, hour * 3_600 * 1_000_000_000):
+            self.off_hours[user or "(unknown)"] += events
+
     def add_group(
         self,
         *,
@@ -209,19 +218,20 @@ class Tally:
         model: str,
         day: str,
         identity_source: str,
-        hour: int,
+        hour: int | None,
         events: int,
         input_tokens: int,
         output_tokens: int,
     ) -> None:
         """``events`` events that share every dimension the counters use (the lake report's
-        grouped rows): the same rules as :meth:`add`, applied to their sums. Denials, DLP
-        kinds, 401s, large prompts and key operations are the caller's to add."""
+        grouped rows): the same rules as :meth:`add`, applied to their sums. ``hour`` None
+        leaves off-hours to :meth:`add_hours`. Denials, DLP kinds, 401s, large prompts and key
+        operations are the caller's to add."""
         self.events += events
         if event_type not in _CALLISH:
             return
         self.sources[identity_source or "(none)"] += events
-        if outside_hours(self.hours, hour * 3_600 * 1_000_000_000):
+        if hour is not None and outside_hours(self.hours, hour * 3_600 * 1_000_000_000):
             self.off_hours[user or "(unknown)"] += events
         self._count(
             {"user": user, "role": role, "model": model, "day": day},

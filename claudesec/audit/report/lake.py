@@ -96,10 +96,14 @@ _CALLISH = "event_type IN ('call', 'denial', 'dlp_hit')"
 # Every query the report runs, in the SQL DuckDB and Athena share.
 QUERIES: dict[str, str] = {
     "groups": (
-        "SELECT event_type, user_name, role, model, event_day, identity_source, hour,\n"
+        "SELECT event_type, user_name, role, model, event_day, identity_source,\n"
         "  count(*) AS events, sum(input_tokens) AS input_tokens,"
         " sum(output_tokens) AS output_tokens\n"
-        f"FROM {VIEW} WHERE {_PERIOD}\nGROUP BY 1, 2, 3, 4, 5, 6, 7"
+        f"FROM {VIEW} WHERE {_PERIOD}\nGROUP BY 1, 2, 3, 4, 5, 6"
+    ),
+    "hours": (
+        "SELECT user_name, hour, count(*) AS events\n"
+        f"FROM {VIEW} WHERE {_PERIOD} AND {_CALLISH}\nGROUP BY 1, 2"
     ),
     "denials": (
         "SELECT reason, count(*) AS denials\n"
@@ -151,6 +155,7 @@ _FIGURE_QUERY = {
     "cost-large-prompts": "large",
     "cost-auth-bursts": "auth",
     "cost-new-models": "first_seen",
+    "cost-off-hours": "hours",
     "keys-steps": "operations",
     "keys-events": "operations",
 }
@@ -181,6 +186,7 @@ def connect(directory: Path) -> Any:
     import duckdb
 
     conn = duckdb.connect(":memory:")
+    conn.execute("SET enable_progress_bar = false")  # the CLI's stderr is for its own lines
     glob = str(directory / "**" / "*.parquet").replace("'", "''")
     source = (
         f"read_parquet('{glob}', hive_partitioning = true, hive_types_autocast = false, "
@@ -201,7 +207,7 @@ def build_lake_report(conn: Any, inputs: ReportInputs, source: str) -> Report:
         return list(conn.execute(query_text(name, inputs)).fetchall())
 
     tally, hours_note = new_tally(inputs)
-    for kind, user, role, model, day, ident, hour, events, tin, tout in rows("groups"):
+    for kind, user, role, model, day, ident, events, tin, tout in rows("groups"):
         tally.add_group(
             event_type=kind,
             user=user,
@@ -209,11 +215,13 @@ def build_lake_report(conn: Any, inputs: ReportInputs, source: str) -> Report:
             model=model,
             day=f"{day[:4]}-{day[4:6]}-{day[6:]}",
             identity_source=ident,
-            hour=int(hour),
+            hour=None,
             events=int(events),
             input_tokens=int(tin or 0),
             output_tokens=int(tout or 0),
         )
+    for user, hour, count in rows("hours"):
+        tally.add_hours(user, int(hour), int(count))
     for reason, count in rows("denials"):
         tally.denials[reason or "(no reason)"] += int(count)
     for kinds, count in rows("dlp"):

@@ -19,6 +19,7 @@ import pytest
 from claudesec.audit.export import build_sink
 from claudesec.audit.export.cursor import CursorStore
 from claudesec.audit.export.interface import Encoded, ExportItem, SinkUnavailable
+from claudesec.audit.export.ocsf import to_ocsf
 from claudesec.audit.export.runner import DeadLetter, Exporter, RetryPolicy, RunStats
 from claudesec.audit.export.syslog import SyslogSink, frame, timestamp
 from claudesec.audit.store import AuditStore
@@ -93,7 +94,7 @@ def test_message_header_is_rfc5424(tmp_path: Path) -> None:
     assert stored is not None
     sink = SyslogSink(
         "s",
-        __import__("claudesec.audit.export.ocsf", fromlist=["to_ocsf"]).to_ocsf,
+        to_ocsf,
         host="127.0.0.1",
         port=9,
         tls=None,

@@ -144,3 +144,48 @@ def test_days_are_the_lake_partitions_and_hours_utc(lake: AuditStore) -> None:
     inputs = _inputs(since_ns=NOW_NS - 3 * DAY_NS)
     days = [row[0] for row in figures(report_from_lake(URL, inputs))["access-by-day"].rows]
     assert days == sorted(days) and all(len(str(d)) == 10 for d in days)
+
+
+def test_user_flow_export_to_the_lake_then_report_from_it(
+    run_cli: RunCli,
+    claudesec_home: Path,
+    tmp_path: Path,
+    aws_endpoint: str,
+    aws_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`logs export --sink lake` as configured in claudesec.toml, then `report --from`."""
+    from claudesec.cli import logs, logs_export
+
+    logs_export.register(logs.app)
+    aws_client("s3").create_bucket(Bucket=BUCKET)
+    for name, value in (
+        ("AWS_ENDPOINT_URL", aws_endpoint),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ):
+        monkeypatch.setenv(name, value)
+    store = open_store(tmp_path / "audit.db", checkpoint_every=500)
+    seed_audit(store, days=3, now_ns=NOW_NS)
+    store.close()
+    (Path.cwd() / "claudesec.toml").write_text(
+        f"""
+[audit]
+store_path = "{tmp_path / "audit.db"}"
+
+[export.sinks.lake]
+type = "lake"
+bucket = "{BUCKET}"
+aws_region = "us-east-1"
+lake_account = "123456789012"
+""",
+        encoding="utf-8",
+    )
+    shipped = run_cli("logs", "export", "--sink", "lake")
+    assert shipped.exit_code == 0, shipped.output
+    out = tmp_path / "org.html"
+    result = run_cli("report", "--from", URL, "--since", "5d", "--until", "1d", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf-8")
+    assert "COMPLETE" in page and "SELECT event_type, user_name" in page
