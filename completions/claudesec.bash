@@ -5,7 +5,7 @@ _claudesec() {
         w="${COMP_WORDS[i]}"
         [[ "$w" == -* ]] && continue
         case "$cmdpath:$w" in
-            :completion|:config|:drill|:emulator|:federation|:hook|:keys|:logs|:mesh|:org|:policy|:proxy|:report|:scan|completion:install|completion:show|config:init|config:path|config:show|config:validate|drill:list|drill:run|emulator:seed-audit|emulator:serve|federation:apply|federation:lint|federation:list|federation:plan|hook:install|hook:uninstall|keys:add|keys:exec|keys:forget|keys:pool|keys:remote|keys:revoke|keys:rollback|keys:rotate|keys:scope|keys:status|keys:usage|'keys pool:add'|'keys pool:list'|'keys scope:apply'|'keys scope:lint'|'keys scope:plan'|logs:alerts|logs:archive|logs:checkpoint|logs:export|logs:prompt|logs:prune|logs:public-key|logs:query|logs:show|logs:summary|logs:tail|logs:verify|logs:watch|'logs alerts:test'|'logs archive:verify'|'logs export:status'|mesh:lint|mesh:render|org:inventory|policy:check|policy:show|proxy:env|proxy:token|'proxy token:create'|'proxy token:list'|'proxy token:revoke')
+            :completion|:config|:drill|:emulator|:federation|:hook|:keys|:logs|:mesh|:org|:policy|:proxy|:report|:scan|completion:install|completion:show|config:init|config:path|config:show|config:validate|drill:list|drill:run|emulator:seed-audit|emulator:serve|federation:apply|federation:lint|federation:list|federation:migrate|federation:plan|hook:install|hook:uninstall|keys:add|keys:exec|keys:forget|keys:pool|keys:remote|keys:revoke|keys:rollback|keys:rotate|keys:scope|keys:status|keys:usage|'keys pool:add'|'keys pool:list'|'keys scope:apply'|'keys scope:lint'|'keys scope:plan'|logs:alerts|logs:archive|logs:checkpoint|logs:export|logs:prompt|logs:prune|logs:public-key|logs:query|logs:show|logs:summary|logs:tail|logs:verify|logs:watch|'logs alerts:test'|'logs archive:verify'|'logs export:status'|mesh:lint|mesh:render|org:check|org:inventory|policy:check|policy:show|proxy:env|proxy:token|'proxy token:create'|'proxy token:list'|'proxy token:revoke')
                 cmdpath="${cmdpath:+$cmdpath }$w" ;;
         esac
     done
@@ -25,17 +25,18 @@ _claudesec() {
         emulator) words='seed-audit serve --help' ;;
         'emulator seed-audit') words='--days --help --seed --store' ;;
         'emulator serve') words='--admin-keys --api-keys --control-token-env --help --host --keys-file --open --org --port -p' ;;
-        federation) words='apply lint list plan --help' ;;
+        federation) words='apply lint list migrate plan --help' ;;
         'federation apply') words='--format --help --yes -f -y' ;;
         'federation lint') words='--format --help --output --severity --source -f -o' ;;
         'federation list') words='--format --help -f' ;;
+        'federation migrate') words='--days --help --json --min-federated-days --retire --skip-managed-check --yes' ;;
         'federation plan') words='--check --format --help -f' ;;
         hook) words='install uninstall --help' ;;
         'hook install') words='--force --help --repo -C' ;;
         'hook uninstall') words='--help --repo -C' ;;
         keys) words='add exec forget pool remote revoke rollback rotate scope status usage --help' ;;
         'keys add') words='--help --key-id' ;;
-        'keys exec') words='--env --help' ;;
+        'keys exec') words='--env --federation --help --identity-token-file --mint --organization-id --rule-id' ;;
         'keys forget') words=--help ;;
         'keys pool') words='add list --help' ;;
         'keys pool add') words='--force --help --key-id' ;;
@@ -70,7 +71,8 @@ _claudesec() {
         mesh) words='lint render --help' ;;
         'mesh lint') words='--help --json --namespace -n' ;;
         'mesh render') words='--client-namespace --help --kind --namespace --output --port --service --service-account -c -k -n -o' ;;
-        org) words='inventory --help' ;;
+        org) words='check inventory --help' ;;
+        'org check') words='--baseline --check --fix --format --framework --help --inventory --keys --list --severity --write-baseline --yes -f' ;;
         'org inventory') words='--help --json --out -o' ;;
         policy) words='check show --help' ;;
         'policy check') words='--format --help --input-tokens --max-tokens --model --role --token-file --tools --user -f -m -r -u' ;;
