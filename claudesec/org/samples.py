@@ -485,9 +485,7 @@ def clean(now: datetime | None = None) -> OrgInventory:
         "rbac_groups": [rbac_group(t, "rbac_group_eng", ["rbac_role_custom"])],
         "rbac_group_members": [rbac_member(t, "rbac_group_eng", "user_dev")],
         "service_accounts": [service_account(t, "svac_ci")],
-        "service_account_workspaces": [
-            sa_workspace("svac_ci", "wrkspc_prod", "workspace_user")
-        ],
+        "service_account_workspaces": [sa_workspace("svac_ci", "wrkspc_prod", "workspace_user")],
         "federation_issuers": [issuer(t, "fdis_github")],
         "federation_rules": [
             rule(t, "fdrl_ci", "svac_ci", subject="repo:example/app:environment:production")
