@@ -244,12 +244,14 @@ def seed_messy(state: EmulatorState) -> SeededOrg:
         org.add_group_member(admins["id"], person)
     org.add_rbac_group("old-project", role_ids=[org.role_id("Developer")])
 
-    org.set_claude_code_default(
-        {
-            "permissions": {"allow": ["Bash(*)"], "deny": [], "defaultMode": "bypassPermissions"},
-            "enableAllProjectMcpServers": True,
-        }
-    )
+    loose = {
+        "permissions": {"allow": ["Bash(*)"], "deny": [], "defaultMode": "bypassPermissions"},
+        "enableAllProjectMcpServers": True,
+    }
+    org.set_claude_code_default(loose)
+    # Groups mode, so the documents are readable through the Admin API (in organisation
+    # mode they live in claude.ai and no check could see the defects).
+    org.set_claude_code_group(admins["id"], loose)
     return SeededOrg(
         name="messy",
         workspace_ids=tuple(ws_ids),
@@ -364,6 +366,7 @@ def _safe_claude_code_settings() -> dict[str, Any]:
             "defaultMode": "default",
             "disableBypassPermissionsMode": "disable",
         },
+        "allowManagedPermissionRulesOnly": True,
         "enableAllProjectMcpServers": False,
         "allowedMcpServers": [{"serverName": "github"}],
     }
@@ -435,3 +438,56 @@ def seed_large(
         user_ids=tuple(p["id"] for p in people),
         key_ids=tuple(key_ids),
     )
+
+
+# The `[org]` settings the seeded organisations are judged with (docs/org-check.md): the
+# thresholds MESSY_DEFECTS assumes, the seeds' own e-mail domains, a US inference region and
+# customer-managed keys required, no spend amount imposed.
+ORG_CHECK_SETTINGS: dict[str, Any] = {
+    "key_max_age_days": 90,
+    "key_unused_days": 30,
+    "max_admins": 3,
+    "max_developers": 10,
+    "invite_max_pending_days": 14,
+    "allowed_email_domains": ("clean.example", "messy.example"),
+    "required_inference_geos": ("us",),
+    "require_cmk": True,
+    "require_compliance_api": True,
+}
+
+# What `org check` finds on the messy organisation with ORG_CHECK_SETTINGS, read over HTTP:
+# exactly these checks fail (tests/org/test_emulator_orgs.py), and none on the clean one.
+# The four checks not here need claudesec's own key store or a spend amount in the config.
+MESSY_FAILING_CHECKS: tuple[str, ...] = (
+    "ORG-CC-001",
+    "ORG-CC-002",
+    "ORG-CC-003",
+    "ORG-CC-004",
+    "ORG-CMK-001",
+    "ORG-CMK-005",
+    "ORG-CMP-001",
+    "ORG-FED-001",
+    "ORG-FED-002",
+    "ORG-FED-003",
+    "ORG-FED-004",
+    "ORG-GEO-001",
+    "ORG-GEO-003",
+    "ORG-INV-001",
+    "ORG-KEY-001",
+    "ORG-KEY-002",
+    "ORG-KEY-005",
+    "ORG-KEY-006",
+    "ORG-KEY-007",
+    "ORG-KEY-008",
+    "ORG-KEY-009",
+    "ORG-LIM-001",
+    "ORG-LIM-002",
+    "ORG-LIM-003",
+    "ORG-RBAC-001",
+    "ORG-SVC-001",
+    "ORG-SVC-002",
+    "ORG-TEL-001",
+    "ORG-TEL-003",
+    "ORG-USR-001",
+    "ORG-WHK-001",
+)

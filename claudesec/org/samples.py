@@ -490,7 +490,7 @@ def clean(now: datetime | None = None) -> OrgInventory:
         "federation_rules": [
             rule(t, "fdrl_ci", "svac_ci", subject="repo:example/app:environment:production")
         ],
-        "claude_code_rbac_group_settings": [group_settings(t, "rbac_group_eng", GOOD_CLAUDE_CODE)],
+        "claude_code_group_settings_documents": [group_settings(t, "rbac_group_eng", GOOD_CLAUDE_CODE)],
     }
     singletons: dict[str, dict[str, Any]] = {
         "organization": {"id": ORG_ID, "type": "organization", "name": "Clean Org"},
@@ -620,7 +620,7 @@ def messy(now: datetime | None = None) -> OrgInventory:
             rule(t, "fdrl_admin", "svac_admin", scope="org:admin workspace:developer"),
             rule(t, "fdrl_dead", "svac_archived"),
         ],
-        "claude_code_rbac_group_settings": [
+        "claude_code_group_settings_documents": [
             group_settings(t, "rbac_group_eng", BAD_CLAUDE_CODE),
             group_settings(t, "rbac_group_deleted", GOOD_CLAUDE_CODE, status="deleted"),
         ],

@@ -15,7 +15,7 @@ from claudesec.org.rules import Check
 from tests.org.helpers import NOW, clean_run, messy_run
 
 # Kinds read beyond the inventory contract's RESOURCE_KINDS (Claude Code settings documents).
-EXTRA_KINDS = {"claude_code_default_settings", "claude_code_rbac_group_settings"}
+EXTRA_KINDS = {"claude_code_default_settings", "claude_code_group_settings_documents"}
 
 
 def test_the_catalogue_has_at_least_40_checks_with_unique_ids() -> None:

@@ -31,7 +31,7 @@ MODELS = {
     "service_account_workspaces": f"{_BETA}:BetaServiceAccountWorkspaceMember",
     "federation_issuers": f"{_BETA}.federation:BetaFederationIssuer",
     "federation_rules": f"{_BETA}.federation:BetaFederationRule",
-    "claude_code_rbac_group_settings": (
+    "claude_code_group_settings_documents": (
         f"{_BETA}.claude_code.managed_settings:BetaClaudeCodeRBACGroupManagedSettings"
     ),
     "organization": "anthropic.types.beta:BetaOrganization",

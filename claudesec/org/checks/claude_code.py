@@ -2,7 +2,7 @@
 
 In ``rbac_groups`` mode the documents are readable through the Admin API: the default one
 (``claude_code_default_settings``, the ``rbac_group_default`` resource) and one per RBAC group
-(``claude_code_rbac_group_settings``, the ``rbac_groups/{id}`` resource). In ``organization``
+(``claude_code_group_settings_documents``, the ``rbac_groups/{id}`` resource). In ``organization``
 mode the settings live in claude.ai and the API does not return them, so the content checks
 are skipped with that reason.
 
@@ -22,7 +22,7 @@ from claudesec.org.model import OrgInventory
 from claudesec.org.rules import Check, CheckContext, Hit, NotApplicable, Severity, get
 
 DEFAULT_KIND = "claude_code_default_settings"
-GROUPS_KIND = "claude_code_rbac_group_settings"
+GROUPS_KIND = "claude_code_group_settings_documents"
 SECRET_MARKERS = (".env", "secrets", ".pem", ".key", "credentials")
 
 
@@ -205,6 +205,6 @@ CHECKS: tuple[Check, ...] = (
         ("CC8.1",),
         ("A.8.9",),
         ("4.1",),
-        needs=("claude_code_rbac_group_settings",),
+        needs=("claude_code_group_settings_documents",),
     ),
 )
