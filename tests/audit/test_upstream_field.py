@@ -58,3 +58,15 @@ def test_a_store_mixing_records_with_and_without_upstream_verifies(tmp_path: Pat
         store.append(AuditEvent(type="call", user="carol"))
         assert dict(store.get(2).event.upstream) == FEDERATED  # type: ignore[union-attr]
         assert verify_store(store).ok
+
+
+def test_exports_carry_the_upstream_identity() -> None:
+    from claudesec.audit.export.ecs import to_ecs
+    from claudesec.audit.export.interface import ExportItem
+    from claudesec.audit.export.ocsf import to_ocsf
+
+    item = ExportItem(1, "ab" * 32, AuditEvent(type="call", time_ns=1, upstream=FEDERATED), "cd")
+    assert to_ocsf(item)["unmapped"]["claudesec"]["upstream"] == FEDERATED
+    assert to_ecs(item)["claudesec"]["upstream"] == FEDERATED
+    plain = ExportItem(2, "ab" * 32, AuditEvent(type="call", time_ns=1), "cd")
+    assert "upstream" not in to_ocsf(plain)["unmapped"]["claudesec"]

@@ -100,6 +100,9 @@ def to_ecs(item: ExportItem) -> dict[str, Any]:
         value = getattr(event, name)
         if value:
             own[name] = value
+    if event.upstream:
+        # The credential the call went upstream on: a federated identity or a key's hint.
+        own["upstream"] = dict(event.upstream)
     if event.dlp_kinds:
         own["dlp_kinds"] = list(event.dlp_kinds)
     if event.extra:

@@ -176,6 +176,9 @@ def _unmapped(item: ExportItem) -> dict[str, Any]:
         value = getattr(event, name)
         if value:
             data[name] = value
+    if event.upstream:
+        # The credential the call went upstream on: a federated identity or a key's hint.
+        data["upstream"] = dict(event.upstream)
     if event.dlp_kinds:
         data["dlp_kinds"] = list(event.dlp_kinds)
     if event.extra:

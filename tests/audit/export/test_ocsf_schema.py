@@ -57,6 +57,8 @@ def variants() -> list[ExportItem]:
             fields["dlp_kinds"] = ["anthropic_key"]
         if decision is Decision.DENY:
             fields["reason"] = "policy.model_not_allowed"
+        if seq % 4 == 0:
+            fields["upstream"] = {"kind": "federation", "issuer": "https://idp", "rule_id": "r"}
         items.append(ExportItem(seq, "ab" * 32, event(seq, **fields), "cd" * 16))
     return items
 
