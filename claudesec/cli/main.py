@@ -51,7 +51,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "federation": (
         "claudesec.cli.federation",
-        "Workload identity federation as code: plan, apply, list and lint issuers and rules.",
+        "Workload identity federation as code: plan, apply, list and lint issuers and rules; "
+        "migrate workloads off static keys.",
     ),
     "hook": ("claudesec.cli.hook", "Install the claudesec pre-commit hook into a git repository."),
     "org": (
