@@ -175,6 +175,7 @@ def run_scan(
         ),
         path_filter=custom_rules.finding_filter(custom),
         path_rules=custom.path_only,
+        hold_examples=scan_config.examples == "hold",
     )
     jobs = options.jobs if options.jobs is not None else scan_config.jobs
     jobs = jobs or os.cpu_count() or 1

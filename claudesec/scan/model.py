@@ -128,6 +128,8 @@ class ScanStats:
     suppressed_inline: int = 0
     suppressed_path: int = 0
     suppressed_baseline: int = 0
+    # Name-based findings in tests, fixtures and docs, not reported (scan.examples = "hold").
+    held_examples: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -139,6 +141,7 @@ class ScanStats:
         self.suppressed_inline += other.suppressed_inline
         self.suppressed_path += other.suppressed_path
         self.suppressed_baseline += other.suppressed_baseline
+        self.held_examples += other.held_examples
         self.skipped.extend(other.skipped)
         self.warnings.extend(other.warnings)
 

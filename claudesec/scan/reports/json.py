@@ -67,6 +67,7 @@ def summary_dict(result: ScanResult) -> dict[str, Any]:
             "path": stats.suppressed_path,
             "baseline": stats.suppressed_baseline,
         },
+        "held_examples": stats.held_examples,
         "not_scanned": dict(sorted(Counter(s.reason for s in stats.skipped).items())),
         "prefilter": result.backend,
     }
