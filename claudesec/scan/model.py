@@ -70,6 +70,10 @@ class Finding:
     verification: str | None = None
     verification_detail: str | None = None
     history: HistorySpan | None = None
+    # What ``--revoke`` (or identification) did about a live key: identified, revoked,
+    # rotated, refused, failed; and the one-line account of it.
+    response: str | None = None
+    response_detail: str | None = None
 
     @property
     def hint(self) -> str:
@@ -168,4 +172,8 @@ class ScanResult:
 
     @property
     def exit_code(self) -> int:
+        # A live key that could not be revoked because a service failed may still work: that
+        # outranks "found something".
+        if any(f.response == "failed" for f in self.findings):
+            return 3
         return 1 if self.failing else 0

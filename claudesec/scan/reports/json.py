@@ -36,6 +36,11 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
             }
         ),
         "verification": finding.verification,
+        "response": (
+            None
+            if finding.response is None
+            else {"action": finding.response, "detail": finding.response_detail}
+        ),
         "history": (
             None
             if finding.history is None

@@ -54,6 +54,9 @@ class TextFormat(ReportFormat):
                 detail = f" ({finding.verification_detail})" if finding.verification_detail else ""
                 style = "bold red" if finding.verification == "live" else "dim"
                 out.append((f"    verified: {finding.verification}{detail}", style))
+            if finding.response is not None:
+                style = "bold red" if finding.response in ("failed", "refused") else "bold"
+                out.append((f"    {finding.response}: {finding.response_detail}", style))
             out.append((f"    fix: {finding.fix}", ""))
             out.append(
                 (
