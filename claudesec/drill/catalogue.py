@@ -12,6 +12,7 @@ from claudesec.drill.drills.audit import (
     ForbiddenModel,
 )
 from claudesec.drill.drills.keys import RevokedKey401, RotationCrashResume, ScopeUnlistedPrincipal
+from claudesec.drill.drills.leak import LeakToDeadKey
 from claudesec.drill.drills.live import (
     NoKeyPastMaxAge,
     NoUnmanagedActiveKey,
@@ -42,6 +43,7 @@ DRILLS: tuple[type[Drill], ...] = (
     MinifiedJsLeak,
     UrlLeak,
     PlaceholderQuiet,
+    LeakToDeadKey,
     RevokedKey401,
     RotationCrashResume,
     ScopeUnlistedPrincipal,
