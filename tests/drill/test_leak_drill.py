@@ -18,8 +18,10 @@ def test_a_committed_canary_key_answers_401_and_the_time_is_reported(tmp_path: P
     env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("ANTHROPIC_ADMIN_KEY", None)  # the drill passes its own canary admin key
     proc = subprocess.run(
-        [sys.executable, "-m", "claudesec", "drill", "run", "scan-leak-to-dead-key"]
-        + ["-j", "1", "--json", "out.json"],
+        [
+            *(sys.executable, "-m", "claudesec", "drill", "run"),
+            *("scan-leak-to-dead-key", "-j", "1", "--json", "out.json"),
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,
