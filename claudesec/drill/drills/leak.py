@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 # first probe normally answers 401 already): a generous bound for a loaded machine.
 DEADLINE_S = 30.0
 _ADMIN_ENV = "ANTHROPIC_ADMIN_KEY"
+# What the repository's pre-commit hook runs after `python -m claudesec.scan -c CONFIG`: the
+# defence under test (tests/drill/test_breaks.py drops --revoke to see the drill turn red).
+HOOK_ARGS: tuple[str, ...] = ("--staged", "--revoke")
 
 
 class LeakToDeadKey(Drill):
@@ -57,7 +60,7 @@ class LeakToDeadKey(Drill):
         )
         hook = self.repo / ".git" / "hooks" / "pre-commit"
         command = shlex.join(
-            [sys.executable, "-m", "claudesec.scan", "-c", str(config), "--staged", "--revoke"]
+            [sys.executable, "-m", "claudesec.scan", "-c", str(config), *HOOK_ARGS]
         )
         hook.write_text(f"#!/bin/sh\nexec {command}\n", encoding="utf-8")
         hook.chmod(0o755)
