@@ -93,6 +93,17 @@ class ScanConfig:
     gitleaks_config: str = _f(
         "", "A gitleaks rule file used as is (relative to the config file), e.g. .gitleaks.toml."
     )
+    examples: Literal["hold", "report"] = _f(
+        "hold",
+        "Name-based findings (generic assignments, passwords in URLs, Basic/Bearer headers, an "
+        "AWS key id alone) in tests, fixtures and docs: 'hold' counts them in the summary, "
+        "'report' reports them. Format-recognised keys are reported everywhere.",
+    )
+    on_live_key: Literal["report", "revoke"] = _f(
+        "report",
+        "What `scan --verify` does with a live Anthropic key: 'report' it, or 'revoke' it "
+        "through the Admin API at once (as `--revoke`; for CI).",
+    )
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ _SEVERITY = {
     "token_budget": "warning",
     "off_hours": "warning",
     "auth_burst": "high",
+    "leaked_key": "high",  # a live key found by `scan --verify` (claudesec.scan.respond)
 }
 _401_SQL = "(json_extract(body, '$.http_status') = 401 OR json_extract(body, '$.status') = 401)"
 

@@ -142,6 +142,16 @@ def register(app: typer.Typer) -> None:
                 metavar="FILE",
             ),
         ] = None,
+        revoke: Annotated[
+            bool | None,
+            typer.Option(
+                "--revoke/--no-revoke",
+                help="Deactivate live Anthropic API keys at once through the Admin API "
+                "(implies --verify; a managed key is rotated to a spare). Default: "
+                "scan.on_live_key.",
+                show_default=False,
+            ),
+        ] = None,
     ) -> int:
         """Find leaked keys and other secrets. Exit 0 clean, 1 findings, 2 usage, 3 git failed."""
         from claudesec.console import get_console
@@ -166,5 +176,6 @@ def register(app: typer.Typer) -> None:
             fail_on=fail_on,
             all_occurrences=all_occurrences,
             gitleaks_config=gitleaks_config,
+            revoke=revoke,
         )
         return execute(options, load(ctx), get_console())

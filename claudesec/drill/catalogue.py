@@ -19,6 +19,7 @@ from claudesec.drill.drills.federation import (
     UntrustedIssuer,
 )
 from claudesec.drill.drills.keys import RevokedKey401, RotationCrashResume, ScopeUnlistedPrincipal
+from claudesec.drill.drills.leak import LeakToDeadKey
 from claudesec.drill.drills.live import (
     NoKeyPastMaxAge,
     NoUnmanagedActiveKey,
@@ -50,6 +51,7 @@ DRILLS: tuple[type[Drill], ...] = (
     MinifiedJsLeak,
     UrlLeak,
     PlaceholderQuiet,
+    LeakToDeadKey,
     RevokedKey401,
     RotationCrashResume,
     ScopeUnlistedPrincipal,

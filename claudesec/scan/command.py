@@ -58,6 +58,8 @@ class ScanOptions:
     fail_on: str = "any"
     all_occurrences: bool = False
     gitleaks_config: str | None = None
+    # Deactivate live Anthropic API keys at once (implies --verify); None: scan.on_live_key.
+    revoke: bool | None = None
 
     def fail_verdicts(self) -> frozenset[str]:
         """The verdicts that make exit 1 (empty: every finding does)."""
@@ -93,7 +95,7 @@ def validate(options: ScanOptions) -> None:
             f"--fail-on: unknown verdict {sorted(unknown)[0]!r}",
             hint="use any, or a comma list of live, invalid, unknown (e.g. --fail-on live)",
         )
-    if options.fail_verdicts() and not (options.verify or options.only_verified):
+    if options.fail_verdicts() and not (options.verify or options.only_verified or options.revoke):
         raise UsageError(
             f"--fail-on {options.fail_on} needs verdicts", hint="add --verify to ask each issuer"
         )
@@ -161,6 +163,11 @@ def run_scan(
     validate(options)
     config = loaded.config if loaded is not None else Config()
     scan_config = config.scan
+    revoke = options.revoke if options.revoke is not None else scan_config.on_live_key == "revoke"
+    if revoke and not options.write_baseline:
+        from claudesec.scan.respond import require_admin
+
+        require_admin(config)  # fail closed before scanning, not after finding a live key
     _check_rules(scan_config.disabled_rules, "scan.disabled_rules")
     custom = _custom_rules(options, loaded)
     started = time.perf_counter()
@@ -178,6 +185,7 @@ def run_scan(
         ),
         path_filter=custom_rules.finding_filter(custom),
         path_rules=custom.path_only,
+        hold_examples=scan_config.examples == "hold",
     )
     scanner.progress = progress
     jobs = options.jobs if options.jobs is not None else scan_config.jobs
@@ -195,7 +203,11 @@ def run_scan(
         kept = [f for f in findings if not baseline.contains(f)]
         scanner.stats.suppressed_baseline += len(findings) - len(kept)
         findings = kept
-    if (options.verify or options.only_verified) and findings and not options.write_baseline:
+    if (
+        (options.verify or options.only_verified or revoke)
+        and findings
+        and not options.write_baseline
+    ):
         from claudesec.scan.verify import VerifySettings, verify_findings
 
         findings = verify_findings(
@@ -207,6 +219,11 @@ def run_scan(
                 concurrency=scan_config.verify_concurrency,
             ),
         )
+        if revoke:
+            from claudesec.scan.respond import respond
+
+            findings, alert_warnings = respond(findings, config, revoke=True)
+            scanner.stats.warnings.extend(alert_warnings)
         if options.only_verified:
             findings = [f for f in findings if f.verification == "live"]
     source = sources[0]

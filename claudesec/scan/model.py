@@ -70,6 +70,10 @@ class Finding:
     verification: str | None = None
     verification_detail: str | None = None
     history: HistorySpan | None = None
+    # What ``--revoke`` (or identification) did about a live key: identified, revoked,
+    # rotated, refused, failed; and the one-line account of it.
+    response: str | None = None
+    response_detail: str | None = None
 
     @property
     def hint(self) -> str:
@@ -128,6 +132,8 @@ class ScanStats:
     suppressed_inline: int = 0
     suppressed_path: int = 0
     suppressed_baseline: int = 0
+    # Name-based findings in tests, fixtures and docs, not reported (scan.examples = "hold").
+    held_examples: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -139,6 +145,7 @@ class ScanStats:
         self.suppressed_inline += other.suppressed_inline
         self.suppressed_path += other.suppressed_path
         self.suppressed_baseline += other.suppressed_baseline
+        self.held_examples += other.held_examples
         self.skipped.extend(other.skipped)
         self.warnings.extend(other.warnings)
 
@@ -165,4 +172,8 @@ class ScanResult:
 
     @property
     def exit_code(self) -> int:
+        # A live key that could not be revoked because a service failed may still work: that
+        # outranks "found something".
+        if any(f.response == "failed" for f in self.findings):
+            return 3
         return 1 if self.failing else 0

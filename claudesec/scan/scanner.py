@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from claudesec.detect.engine import BINARY_SNIFF, Engine, Hit, Located, is_binary
 from claudesec.scan import decode
 from claudesec.scan.custom_rules import CustomRule, FindingFilter
+from claudesec.scan.examples import HELD_RULES, in_docstring, is_example_path
 from claudesec.scan.model import CommitInfo, Finding, ScanStats, Skipped, SkipReason
 from claudesec.scan.paths import path_matches
 from claudesec.scan.progress import ProgressFn
@@ -43,8 +44,12 @@ class BlobScanner:
         limits: decode.Limits | None = None,
         path_filter: FindingFilter | None = None,
         path_rules: Sequence[CustomRule] = (),
+        hold_examples: bool = True,
     ) -> None:
         self.engine = engine
+        # Name-based findings in tests, fixtures and docs are counted, not reported
+        # (:mod:`claudesec.scan.examples`).
+        self.hold_examples = hold_examples
         self.allow_paths = tuple(allow_paths)
         self.max_file_size = max_file_size
         self.limits = limits or decode.Limits()
@@ -65,6 +70,7 @@ class BlobScanner:
             limits=self.limits,
             path_filter=self.path_filter,
             path_rules=self.path_rules,
+            hold_examples=self.hold_examples,
         )
 
     def scan_bytes(self, path: str, data: bytes, commit: CommitInfo | None = None) -> list[Finding]:
@@ -260,6 +266,7 @@ class BlobScanner:
             return []
         path_allowed = bool(self.allow_paths) and path_matches(path, self.allow_paths)
         path_filter = self.path_filter
+        example = self.hold_examples and is_example_path(path)
         findings: list[Finding] = []
         for item in located:
             if item.allowed:
@@ -284,6 +291,13 @@ class BlobScanner:
                 buffer = data if hit is outer else None  # a decoded hit indexes its payload
                 if path_filter is not None and not path_filter(hit, path, buffer, sha):
                     self.stats.suppressed_path += 1
+                    continue
+                if (
+                    self.hold_examples
+                    and hit.detector.id in HELD_RULES
+                    and (example or (buffer is not None and in_docstring(path, buffer, hit.start)))
+                ):
+                    self.stats.held_examples += 1
                     continue
                 findings.append(
                     Finding(

@@ -167,3 +167,18 @@ def test_filler_of_the_same_format_is_rejected(name: str) -> None:
         assert match is not None
         assert detector.validate is not None
         assert not detector.validate(match.group("secret"), match), filler[:20]
+
+
+def test_no_random_value_is_taken_for_a_camel_case_name() -> None:
+    """The lowerCamelCase identifier test (``exchangeRecaptchaV3Token``) on 100,000 random
+    base62 values of 12-40 characters, the generic rule's lengths: none is taken for a name."""
+    from claudesec.detect.validators import is_identifier
+
+    rng = random.Random("camel-identifiers")
+    alphabet = string.ascii_letters + string.digits
+    taken = [
+        value
+        for value in (_draw(rng, alphabet, rng.randint(12, 40)) for _ in range(KEYS_PER_FORMAT))
+        if is_identifier(value.encode())
+    ]
+    assert taken == []

@@ -55,6 +55,12 @@ def _no_placeholder_filter(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(validators, "is_placeholder", lambda value, **kwargs: False)
 
 
+def _hook_does_not_revoke(mp: pytest.MonkeyPatch) -> None:
+    from claudesec.drill.drills import leak
+
+    mp.setattr(leak, "HOOK_ARGS", ("--staged", "--verify"))
+
+
 def _no_deactivation(mp: pytest.MonkeyPatch) -> None:
     from claudesec.anthropic_admin import AdminClient
 
@@ -196,6 +202,7 @@ BREAKS: dict[str, Break] = {
     "scan-url": _disable_rules("connection-url-password"),
     "scan-placeholder": _no_placeholder_filter,
     "revoked-key-401": _no_deactivation,
+    "scan-leak-to-dead-key": _hook_does_not_revoke,
     SLOW: _no_settle,
     "scope-unlisted-principal": _lint_passes_all,
     "policy-forbidden-model": _policy_allows_all,

@@ -36,6 +36,11 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
             }
         ),
         "verification": finding.verification,
+        "response": (
+            None
+            if finding.response is None
+            else {"action": finding.response, "detail": finding.response_detail}
+        ),
         "history": (
             None
             if finding.history is None
@@ -67,6 +72,7 @@ def summary_dict(result: ScanResult) -> dict[str, Any]:
             "path": stats.suppressed_path,
             "baseline": stats.suppressed_baseline,
         },
+        "held_examples": stats.held_examples,
         "not_scanned": dict(sorted(Counter(s.reason for s in stats.skipped).items())),
         "prefilter": result.backend,
     }

@@ -54,6 +54,9 @@ class TextFormat(ReportFormat):
                 detail = f" ({finding.verification_detail})" if finding.verification_detail else ""
                 style = "bold red" if finding.verification == "live" else "dim"
                 out.append((f"    verified: {finding.verification}{detail}", style))
+            if finding.response is not None:
+                style = "bold red" if finding.response in ("failed", "refused") else "bold"
+                out.append((f"    {finding.response}: {finding.response_detail}", style))
             out.append((f"    fix: {finding.fix}", ""))
             out.append(
                 (
@@ -90,6 +93,13 @@ def summary(result: ScanResult) -> str:
         if result.fail_on and result.findings and not result.failing:
             parts.append(f"none {'/'.join(sorted(result.fail_on))}, so not failed")
     line = "claudesec scan: " + ", ".join(parts)
+    if stats.held_examples:
+        # Counted aloud, so holding them back never reads as "nothing there".
+        n = stats.held_examples
+        line += (
+            f"\n  held back: {n} name-based finding{'s' if n != 1 else ''} in tests, fixtures "
+            'and docs (example values); scan.examples = "report" shows them'
+        )
     if stats.skipped:
         # Never let a partial scan read as a whole one (issue 15): say what was not looked at.
         reasons = Counter(s.reason for s in stats.skipped)
