@@ -490,7 +490,9 @@ def clean(now: datetime | None = None) -> OrgInventory:
         "federation_rules": [
             rule(t, "fdrl_ci", "svac_ci", subject="repo:example/app:environment:production")
         ],
-        "claude_code_group_settings_documents": [group_settings(t, "rbac_group_eng", GOOD_CLAUDE_CODE)],
+        "claude_code_group_settings_documents": [
+            group_settings(t, "rbac_group_eng", GOOD_CLAUDE_CODE)
+        ],
     }
     singletons: dict[str, dict[str, Any]] = {
         "organization": {"id": ORG_ID, "type": "organization", "name": "Clean Org"},
