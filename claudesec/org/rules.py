@@ -139,3 +139,38 @@ def label(item: Mapping[str, Any]) -> str:
     ident = str(item.get("id") or item.get("user_id") or "?")
     name = item.get("name") or item.get("display_name") or item.get("email")
     return f"{ident} ({str(name)[:60]})" if name else ident
+
+
+def make_check(
+    id_: str,
+    title: str,
+    severity: Severity,
+    fn: Any,
+    needs: tuple[str, ...],
+    rationale: str,
+    console: str,
+    api: str,
+    soc2: tuple[str, ...],
+    iso: tuple[str, ...],
+    cis: tuple[str, ...],
+    area: str,
+    settings: tuple[str, ...] = (),
+    fixable: bool = False,
+) -> Check:
+    """A :class:`Check` from the catalogue's argument order (as the modules list them)."""
+    return Check(
+        id_,
+        title,
+        severity,
+        area,
+        needs,
+        rationale,
+        console,
+        api,
+        soc2,
+        iso,
+        cis,
+        fn,
+        settings,
+        fixable,
+    )

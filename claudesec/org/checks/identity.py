@@ -7,7 +7,16 @@ from typing import Any
 
 from claudesec.org.federation import UNAVAILABLE
 from claudesec.org.model import OrgInventory
-from claudesec.org.rules import Check, CheckContext, Hit, NotApplicable, Severity, get, label
+from claudesec.org.rules import (
+    Check,
+    CheckContext,
+    Hit,
+    NotApplicable,
+    Severity,
+    get,
+    label,
+    make_check,
+)
 
 
 def _live(items: tuple[Mapping[str, Any], ...]) -> Iterator[Mapping[str, Any]]:
@@ -111,24 +120,7 @@ def _polling_off(inv: OrgInventory, ctx: CheckContext) -> Iterator[Hit]:
             )
 
 
-def _c(
-    id_: str,
-    title: str,
-    severity: Severity,
-    fn: Any,
-    needs: tuple[str, ...],
-    rationale: str,
-    console: str,
-    api: str,
-    soc2: tuple[str, ...],
-    iso: tuple[str, ...],
-    cis: tuple[str, ...],
-    area: str,
-    settings: tuple[str, ...] = (),
-) -> Check:
-    return Check(
-        id_, title, severity, area, needs, rationale, console, api, soc2, iso, cis, fn, settings
-    )
+_c = make_check
 
 
 _BETA = "client.beta.organization"

@@ -7,7 +7,16 @@ from datetime import timedelta
 from typing import Any
 
 from claudesec.org.model import OrgInventory
-from claudesec.org.rules import Check, CheckContext, Hit, NotApplicable, Severity, label, when
+from claudesec.org.rules import (
+    Check,
+    CheckContext,
+    Hit,
+    NotApplicable,
+    Severity,
+    label,
+    make_check,
+    when,
+)
 
 ADMIN_ROLES = frozenset({"admin", "owner", "primary_owner"})
 _USERS_API = (
@@ -142,38 +151,7 @@ def _unused_roles(inv: OrgInventory, ctx: CheckContext) -> Iterator[Hit]:
             yield Hit(str(role["id"]), f"custom RBAC role {label(role)} is attached to no group")
 
 
-def _c(
-    id_: str,
-    title: str,
-    severity: Severity,
-    fn: Any,
-    needs: tuple[str, ...],
-    rationale: str,
-    console: str,
-    api: str,
-    soc2: tuple[str, ...],
-    iso: tuple[str, ...],
-    cis: tuple[str, ...],
-    area: str,
-    settings: tuple[str, ...] = (),
-    fixable: bool = False,
-) -> Check:
-    return Check(
-        id_,
-        title,
-        severity,
-        area,
-        needs,
-        rationale,
-        console,
-        api,
-        soc2,
-        iso,
-        cis,
-        fn,
-        settings,
-        fixable,
-    )
+_c = make_check
 
 
 CHECKS: tuple[Check, ...] = (

@@ -7,7 +7,17 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from claudesec.org.model import OrgInventory
-from claudesec.org.rules import Check, CheckContext, Hit, NotApplicable, Severity, get, label, when
+from claudesec.org.rules import (
+    Check,
+    CheckContext,
+    Hit,
+    NotApplicable,
+    Severity,
+    get,
+    label,
+    make_check,
+    when,
+)
 
 
 def live_workspaces(inv: OrgInventory) -> Iterator[Mapping[str, Any]]:
@@ -220,38 +230,7 @@ def _compliance_off(inv: OrgInventory, ctx: CheckContext) -> Iterator[Hit]:
         yield Hit("organization", "the Compliance API is disabled")
 
 
-def _c(
-    id_: str,
-    title: str,
-    severity: Severity,
-    fn: Any,
-    needs: tuple[str, ...],
-    rationale: str,
-    console: str,
-    api: str,
-    soc2: tuple[str, ...],
-    iso: tuple[str, ...],
-    cis: tuple[str, ...],
-    area: str,
-    settings: tuple[str, ...] = (),
-    fixable: bool = False,
-) -> Check:
-    return Check(
-        id_,
-        title,
-        severity,
-        area,
-        needs,
-        rationale,
-        console,
-        api,
-        soc2,
-        iso,
-        cis,
-        fn,
-        settings,
-        fixable,
-    )
+_c = make_check
 
 
 _SPEND_API = (
