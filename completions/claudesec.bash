@@ -72,7 +72,7 @@ _claudesec() {
         'mesh lint') words='--help --json --namespace -n' ;;
         'mesh render') words='--client-namespace --help --kind --namespace --output --port --service --service-account -c -k -n -o' ;;
         org) words='check inventory --help' ;;
-        'org check') words='--baseline --check --fix --format --framework --help --inventory --keys --list --severity --write-baseline --yes -f' ;;
+        'org check') words='--baseline --check --fix --format --framework --help --inventory --keys --list --severity --sink --write-baseline --yes -f' ;;
         'org inventory') words='--help --json --out -o' ;;
         policy) words='check show --help' ;;
         'policy check') words='--format --help --input-tokens --max-tokens --model --role --token-file --tools --user -f -m -r -u' ;;

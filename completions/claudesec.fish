@@ -313,6 +313,7 @@ complete -c claudesec -n 'test (__claudesec_path) = \'org check\'' -l inventory 
 complete -c claudesec -n 'test (__claudesec_path) = \'org check\'' -l keys -d 'Read claudesec\'s key store to tell managed keys from the others.'
 complete -c claudesec -n 'test (__claudesec_path) = \'org check\'' -l list -d 'List the checks and exit.'
 complete -c claudesec -n 'test (__claudesec_path) = \'org check\'' -l severity -d 'Exit 1 on findings at or above this (default: org.fail_severity).'
+complete -c claudesec -n 'test (__claudesec_path) = \'org check\'' -l sink -d 'Also ship the results as OCSF Compliance Findings to this export sink.'
 complete -c claudesec -n 'test (__claudesec_path) = \'org check\'' -l write-baseline -d 'Write the current findings to FILE.'
 complete -c claudesec -n 'test (__claudesec_path) = \'org check\'' -l yes -d 'With --fix: apply the plan.'
 complete -c claudesec -n 'test (__claudesec_path) = \'org check\'' -s f -d 'Output: text, json, sarif, junit, ocsf.'

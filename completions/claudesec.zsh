@@ -74,7 +74,7 @@ _claudesec() {
         'mesh lint') cmds=(); opts=(--help --json --namespace -n) ;;
         'mesh render') cmds=(); opts=(--client-namespace --help --kind --namespace --output --port --service --service-account -c -k -n -o) ;;
         org) cmds=('check\:Judge the organisation against the check catalogue (exit 1 on findings).' 'inventory\:Read every Admin resource once (paginated, retried) and summarise or export it.'); opts=(--help) ;;
-        'org check') cmds=(); opts=(--baseline --check --fix --format --framework --help --inventory --keys --list --severity --write-baseline --yes -f) ;;
+        'org check') cmds=(); opts=(--baseline --check --fix --format --framework --help --inventory --keys --list --severity --sink --write-baseline --yes -f) ;;
         'org inventory') cmds=(); opts=(--help --json --out -o) ;;
         policy) cmds=('check\:Explain whether a caller may make this request\: every check, pass or fail.' 'show\:Print the effective policy\: roles, users and identity settings (secrets...'); opts=(--help) ;;
         'policy check') cmds=(); opts=(--format --help --input-tokens --max-tokens --model --role --token-file --tools --user -f -m -r -u) ;;

@@ -130,6 +130,14 @@ def check(
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="With --fix: apply the plan.")] = False,
     list_checks: Annotated[bool, typer.Option("--list", help="List the checks and exit.")] = False,
+    sink: Annotated[
+        str | None,
+        typer.Option(
+            "--sink",
+            help="Also ship the results as OCSF Compliance Findings to this export sink.",
+            metavar="NAME",
+        ),
+    ] = None,
 ) -> int:
     """Judge the organisation against the check catalogue (exit 1 on findings)."""
     from claudesec.console import get_console
@@ -159,6 +167,7 @@ def check(
         keys,
         fix,
         yes,
+        sink,
     )
     return int(code)
 
@@ -177,6 +186,7 @@ def _check(
     keys: bool,
     fix: bool,
     yes: bool,
+    sink: str | None = None,
 ) -> ExitCode:
     from claudesec.org import federation
     from claudesec.org.check import read_baseline, run_checks
@@ -206,6 +216,15 @@ def _check(
     if write_baseline is not None:
         count = write(run, write_baseline)
         console.info(f"claudesec org check: wrote {count} finding(s) to {write_baseline}")
+    if sink is not None:
+        from claudesec.org.ship import ship_findings
+
+        shipped = ship_findings(run, config.export, sink)
+        console.info(f"claudesec org check: sent {shipped.sent} OCSF event(s) to sink {sink}")
+        for rejection in shipped.rejected:
+            console.warn(f"sink {sink} rejected event {rejection}")
+        if shipped.exit_code != ExitCode.OK and not fix:
+            return shipped.exit_code
     if not fix:
         return run.exit_code
     return _fix(console, config, run, inventory, markings, yes) or run.exit_code

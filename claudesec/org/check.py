@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -162,11 +163,22 @@ def _evaluate(check: Check, inventory: OrgInventory, ctx: CheckContext) -> Outco
         hits: Iterable[Hit] = list(check.evaluate(inventory, ctx))
     except NotApplicable as exc:
         return Outcome(check, "skip", reason=exc.reason)
+    unique = list(dict.fromkeys(hits))  # one finding per resource and message
+    per_resource = Counter(hit.resource for hit in unique)
     findings = tuple(
         Finding(
-            check.id, check.severity, hit.resource, hit.message, fingerprint(check.id, hit.resource)
+            check.id,
+            check.severity,
+            hit.resource,
+            hit.message,
+            # Stable per check and resource; a resource failing one check for two reasons
+            # gets one id per reason, or the second would share the first's baseline entry
+            # and SIEM id (and be dropped as its duplicate).
+            fingerprint(check.id, hit.resource)
+            if per_resource[hit.resource] == 1
+            else fingerprint(check.id, f"{hit.resource}\0{hit.message}"),
         )
-        for hit in dict.fromkeys(hits)  # one finding per resource and message
+        for hit in unique
     )
     return Outcome(check, "fail" if findings else "pass", findings)
 

@@ -47,7 +47,7 @@ def _to_hits(findings: Iterable[LintFinding]) -> Iterable[Hit]:
     for finding in findings:
         resource = finding.object_id or finding.object_name or "?"
         yield Hit(
-            str(resource),
+            f"{resource}#{finding.rule_id}",  # one finding per object and lint rule
             f"{finding.rule_id} [{finding.severity}] {finding.object_kind} "
             f"{finding.object_name}: {finding.message}",
         )

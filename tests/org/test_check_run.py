@@ -221,3 +221,16 @@ def test_suppressions_load_from_toml_and_show_as_tables(tmp_path: Path) -> None:
             "expires": "2027-01-31",
         }
     ]
+
+
+def test_a_resource_failing_one_check_for_two_reasons_gets_two_ids() -> None:
+    from claudesec.org.catalogue import CHECKS_BY_ID
+    from claudesec.org.check import _evaluate
+    from claudesec.org.rules import CheckContext, Hit
+
+    check = CHECKS_BY_ID["ORG-FED-001"]
+    hits = (Hit("fdrl_x", "reason one"), Hit("fdrl_x", "reason two"), Hit("fdrl_y", "one"))
+    ctx = CheckContext(config=SETTINGS, now=NOW, federation_findings=hits)
+    outcome = _evaluate(check, samples.messy(NOW), ctx)
+    ids = [f.fingerprint for f in outcome.findings]
+    assert len(ids) == len(set(ids)) == 3
