@@ -168,7 +168,7 @@ class Tally:
             self.auth.append((event.time_ns, event.user))
         if event.type not in _CALLISH:
             return
-        self.sources[event.identity_source or "(none)"] += 1
+        self.sources[identity_label(event.identity_source, event.upstream.get("kind", ""))] += 1
         if outside_hours(self.hours, event.time_ns):
             self.off_hours[event.user or "(unknown)"] += 1
         if self.prompt_over and event.input_tokens > self.prompt_over:
@@ -222,6 +222,7 @@ class Tally:
         events: int,
         input_tokens: int,
         output_tokens: int,
+        upstream_kind: str = "",
     ) -> None:
         """``events`` events that share every dimension the counters use (the lake report's
         grouped rows): the same rules as :meth:`add`, applied to their sums. ``hour`` None
@@ -230,7 +231,7 @@ class Tally:
         self.events += events
         if event_type not in _CALLISH:
             return
-        self.sources[identity_source or "(none)"] += events
+        self.sources[identity_label(identity_source, upstream_kind)] += events
         if hour is not None and outside_hours(self.hours, hour * 3_600 * 1_000_000_000):
             self.off_hours[user or "(unknown)"] += events
         self._count(
@@ -498,7 +499,7 @@ def _access(
         ),
         Figure(
             "access-identity",
-            "Identity sources (calls, denials, DLP hits)",
+            "Identity sources and upstream credentials (calls, denials, DLP hits)",
             cmd.query("--type", "call", "--type", "denial", "--type", "dlp_hit", "--format", "csv"),
             ("identity source", "events"),
             _ranked(tally.sources),
@@ -754,6 +755,13 @@ def _sarif_counts(log: Mapping[str, Any]) -> Counter[str]:
                 level = _text(result.get("level") or "warning")
                 found[f"{_text(result.get('ruleId'))} ({level})"] += 1
     return found
+
+
+def identity_label(identity_source: str, upstream_kind: str) -> str:
+    """Who the caller was (``oidc``, ``trusted``...) and, when recorded, the credential the
+    call went upstream on (``api_key`` or ``federation``)."""
+    source = identity_source or "(none)"
+    return f"{source}, upstream {upstream_kind}" if upstream_kind else source
 
 
 def _defences(inputs: ReportInputs) -> Section:

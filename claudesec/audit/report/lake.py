@@ -42,6 +42,7 @@ _UNMAPPED = (
     ("role", "claudesec.role"),
     ("decision", "claudesec.decision"),
     ("identity_source", "claudesec.identity_source"),
+    ("upstream_kind", "claudesec.upstream.kind"),
     ("dlp_kinds", "claudesec.dlp_kinds"),
     ("store_id", "claudesec.store_id"),
     ("extra_secret", "claudesec.extra.secret"),
@@ -96,10 +97,10 @@ _CALLISH = "event_type IN ('call', 'denial', 'dlp_hit')"
 # Every query the report runs, in the SQL DuckDB and Athena share.
 QUERIES: dict[str, str] = {
     "groups": (
-        "SELECT event_type, user_name, role, model, event_day, identity_source,\n"
+        "SELECT event_type, user_name, role, model, event_day, identity_source, upstream_kind,\n"
         "  count(*) AS events, sum(input_tokens) AS input_tokens,"
         " sum(output_tokens) AS output_tokens\n"
-        f"FROM {VIEW} WHERE {_PERIOD}\nGROUP BY 1, 2, 3, 4, 5, 6"
+        f"FROM {VIEW} WHERE {_PERIOD}\nGROUP BY 1, 2, 3, 4, 5, 6, 7"
     ),
     "hours": (
         "SELECT user_name, hour, count(*) AS events\n"
@@ -207,7 +208,7 @@ def build_lake_report(conn: Any, inputs: ReportInputs, source: str) -> Report:
         return list(conn.execute(query_text(name, inputs)).fetchall())
 
     tally, hours_note = new_tally(inputs)
-    for kind, user, role, model, day, ident, events, tin, tout in rows("groups"):
+    for kind, user, role, model, day, ident, upstream, events, tin, tout in rows("groups"):
         tally.add_group(
             event_type=kind,
             user=user,
@@ -215,6 +216,7 @@ def build_lake_report(conn: Any, inputs: ReportInputs, source: str) -> Report:
             model=model,
             day=f"{day[:4]}-{day[4:6]}-{day[6:]}",
             identity_source=ident,
+            upstream_kind=upstream,
             hour=None,
             events=int(events),
             input_tokens=int(tin or 0),

@@ -299,3 +299,31 @@ def test_org_check_and_federation_lint_logs_are_defences_and_suppressed_results_
     assert figures["defences-federation-lint"].rows == ()
     assert "clean" in figures["defences-federation-lint"].note
     assert ("org check findings", 2) in defences.facts
+
+
+def test_identity_sources_name_the_upstream_credential(tmp_path: Path) -> None:
+    from tests.audit.helpers import event, open_store
+
+    store = open_store(tmp_path / "audit.db")
+    federated = {"kind": "federation", "issuer": "https://idp", "rule_id": "fdrl_1"}
+    store.append_many(
+        [
+            event(1, time_ns=NOW_NS - DAY_NS, identity_source="oidc", upstream=federated),
+            event(2, time_ns=NOW_NS - DAY_NS, identity_source="oidc", upstream=federated),
+            event(3, time_ns=NOW_NS - DAY_NS, identity_source="oidc"),
+            event(
+                4,
+                time_ns=NOW_NS - DAY_NS,
+                identity_source="trusted",
+                upstream={"kind": "api_key", "key_hint": "sk-ant-api03-R2D...igAA"},
+            ),
+        ]
+    )
+    report = build_report(store, _inputs())
+    identity = next(f for f in report.section("access").figures if f.id == "access-identity")
+    assert dict(identity.rows) == {
+        "oidc, upstream federation": 2,
+        "oidc": 1,
+        "trusted, upstream api_key": 1,
+    }
+    store.close()
