@@ -86,11 +86,18 @@ def serve(
     issued += [
         ("admin", state.add_key("admin", name=f"emulator-admin-{i + 1}")) for i in range(admin_keys)
     ]
+    # With an organisation, an org:admin OAuth token too: service accounts and federation take
+    # nothing else, and `org inventory` should read every kind of the seeded organisation.
+    oauth = (
+        state.add_oauth_token(scopes=("org:admin",), lifetime_s=86_400) if org is not None else None
+    )
     console = get_console()
 
     def ready(emulator: Emulator) -> None:
         if keys_file is not None:
             records = [{"kind": kind, "key_id": key.id, "key": key.secret} for kind, key in issued]
+            if oauth is not None:
+                records.append({"kind": "oauth", "key_id": "", "key": oauth.access_token})
             create_private_file(keys_file)
             keys_file.write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
         console.out(f"ANTHROPIC_BASE_URL={emulator.base_url}")
@@ -100,6 +107,8 @@ def serve(
             console.info(f"keys written to {keys_file}")
         if org is not None:
             console.info(f"seeded the {org} organisation")
+            if oauth is not None and keys_file is not None:
+                console.info(f"an org:admin OAuth token is in {keys_file} (kind 'oauth')")
         console.info("serving; Ctrl-C stops")
 
     try:

@@ -45,6 +45,7 @@ def test_inventory_out_writes_the_evidence_file(
     inventory = inventory_json.read(out)
     assert inventory.unavailable == ()
     assert len(inventory.items("users")) == 10
+    assert inventory.unavailable == ()  # the token reads service accounts and federation
     assert emulator_org.admin_key.secret not in out.read_text(encoding="utf-8")
     assert emulator_org.oauth_token not in result.output
 
@@ -122,14 +123,18 @@ def test_emulator_serve_org_messy_serves_the_seeded_organisation(tmp_path: Path)
         assert proc.stdout is not None
         base_url = proc.stdout.readline().strip().split("=", 1)[1]
         keys = json.loads(keys_file.read_text(encoding="utf-8"))
-        assert [k["kind"] for k in keys] == ["admin"]  # no stray API key beside the seeded ones
-        inventory = InventoryReader(AdminHttp(base_url), admin_key=keys[0]["key"]).read()
+        # no stray API key beside the seeded ones; the org:admin token for federation kinds
+        assert [k["kind"] for k in keys] == ["admin", "oauth"]
+        inventory = InventoryReader(
+            AdminHttp(base_url), admin_key=keys[0]["key"], oauth_token=keys[1]["key"]
+        ).read()
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert "seeded the messy organisation" in err
     assert len(inventory.items("users")) == 10
+    assert inventory.unavailable == ()  # the token reads service accounts and federation
     assert inventory.singleton("compliance_settings") == {
         "type": "compliance_settings",
         "state": {"type": "disabled"},
