@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -107,11 +105,11 @@ def _exit_now(code: int, run_dir: str) -> None:
     import os
     import shutil
 
+    from claudesec.cli.entry import flush_std_streams
+
     if run_dir:
         shutil.rmtree(run_dir, ignore_errors=True)
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
+    flush_std_streams()
     os._exit(code)
 
 

@@ -35,11 +35,17 @@ def _exit(code: int) -> None:
     """
     import gc
 
+    flush_std_streams()
+    gc.freeze()
+    sys.exit(code)
+
+
+def flush_std_streams() -> None:
+    """Flush stdout and stderr before an exit that skips the interpreter's own flushing
+    (a closed or broken pipe is no reason to fail the exit)."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
-    gc.freeze()
-    sys.exit(code)
 
 
 def plain_scan_args(args: list[str]) -> list[str] | None:
