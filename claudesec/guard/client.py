@@ -23,10 +23,10 @@ SDK's workload identity federation (``credentials=WorkloadIdentityCredentials(..
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Self, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import anthropic
 import httpx2
@@ -83,15 +83,47 @@ def _api_request(
         # send) the merged body rather than let extra_body slip past DLP.
         body = {**body, **extra}
     opaque = options.files is not None or options.content is not None
+    url = request.url
+    headers = request.headers
+    params = request.query_params
     return ApiRequest(
         method=request.method.upper(),
-        path=urlsplit(request.url).path or request.url,
+        path=urlsplit(url).path or url,
         body=body,
         opaque=opaque,
         stream=request.stream,
         attempt=request.retries_taken,
         upstream=upstream().fields() if upstream is not None else {},
+        headers=_caller_headers(headers) if headers else (),
+        query=_query_fields(url, params),
     )
+
+
+# Headers that carry the credential: the SDK adds its own after the chain; one a caller puts
+# in ``extra_headers`` is what the call authenticates with, not data (and never recorded).
+_CREDENTIAL_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization"})
+
+
+def _caller_headers(headers: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The per-call headers (``workspace_id``, ``user_profile_id``, ``extra_headers``) as
+    DLP sees them; the SDK's ``Omit`` markers and the credential left out."""
+    return tuple(
+        (name, value)
+        for name, value in headers.items()
+        if isinstance(value, str) and name.lower() not in _CREDENTIAL_HEADERS
+    )
+
+
+def _query_fields(url: str, params: Any) -> tuple[tuple[str, str], ...]:
+    """Query parameters from ``extra_query`` and the URL itself, flattened to strings."""
+    fields: list[tuple[str, str]] = []
+    if "?" in url:
+        fields.extend(parse_qsl(urlsplit(url).query, keep_blank_values=False))
+    if isinstance(params, Mapping):
+        for name, value in params.items():
+            values = value if isinstance(value, (list, tuple)) else [value]
+            fields.extend((str(name), item) for item in values if isinstance(item, str))
+    return tuple(fields)
 
 
 def _error_code(exc: BaseException) -> str:

@@ -396,6 +396,67 @@ class DlpScanner:
             allowed=DlpReport.of(allowed),
         )
 
+    def inspect_fields(
+        self,
+        headers: Sequence[tuple[str, str]],
+        query: Sequence[tuple[str, str]],
+        *,
+        allow: Allowlist | None = None,
+    ) -> FieldInspection:
+        """What the headers and query parameters an attempt carries upstream hold.
+
+        Query values and the API's own ``anthropic-*`` headers (``workspace_id`` and
+        ``user_profile_id`` travel there) are request fields: secrets and PII. Any other
+        header is looked at for secrets only, since an address in ``X-Forwarded-For`` or a
+        ``User-Agent`` is the network's, not a leak; transport headers not at all.
+        """
+        full: list[tuple[str, str]] = [(f"query {name}", value) for name, value in query]
+        secrets_only: list[tuple[str, str]] = []
+        for name, value in headers:
+            lower = name.lower()
+            if lower in _TRANSPORT_HEADERS or not value:
+                continue
+            (full if lower.startswith("anthropic-") else secrets_only).append(
+                (f"header {lower}", value)
+            )
+        findings: list[Finding] = []
+        names: list[str] = []
+        for fields_, pii in ((full, True), (secrets_only, False)):
+            if not fields_:
+                continue
+            per_part = self.scan_parts([value for _, value in fields_], pii=pii, allow=allow)
+            for (where, _), found in zip(fields_, per_part, strict=True):
+                if found:
+                    findings.extend(found)
+                    names.append(where)
+        return FieldInspection(DlpReport.of(findings), tuple(names))
+
+
+# Headers a caller does not write: transport, content negotiation, the SDK's own telemetry,
+# tracing. Never inspected (and credentials never reach DLP: the client and the proxy leave
+# them out before).
+_TRANSPORT_HEADERS = frozenset(
+    {
+        "accept", "accept-encoding", "accept-language", "cache-control", "connection",
+        "content-encoding", "content-length", "content-type", "expect", "host",
+        "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "traceparent",
+        "tracestate", "baggage", "x-stainless-arch", "x-stainless-lang",
+        "x-stainless-os", "x-stainless-package-version", "x-stainless-retry-count",
+        "x-stainless-runtime", "x-stainless-runtime-version", "x-stainless-timeout",
+        "x-stainless-async", "x-stainless-helper-method", "x-stainless-stream-helper",
+        "x-stainless-read-timeout", "anthropic-version",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FieldInspection:
+    """What DLP found in an attempt's headers and query: kinds, and which fields (by name,
+    never by value)."""
+
+    report: DlpReport = field(default_factory=DlpReport)
+    names: tuple[str, ...] = ()
+
 
 def _split(
     findings: Sequence[Finding], starts: Sequence[int], encoded: Sequence[bytes]

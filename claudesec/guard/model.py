@@ -214,6 +214,12 @@ class ApiRequest:
     attempt: int = 0
     origin: Origin | None = None
     upstream: Mapping[str, str] = field(default_factory=dict)
+    # What else the attempt carries upstream besides its body, as (name, value): the
+    # caller's own headers (never the credential's, nor transport ones) and query
+    # parameters. DLP inspects them too: the SDK sends ``workspace_id`` and
+    # ``user_profile_id`` as headers, and ``extra_headers``/``extra_query`` take anything.
+    headers: tuple[tuple[str, str], ...] = ()
+    query: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

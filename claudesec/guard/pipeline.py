@@ -46,6 +46,7 @@ issued (and logged) instead.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
 import hmac
 import json
@@ -55,6 +56,7 @@ import random
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
@@ -89,6 +91,7 @@ if TYPE_CHECKING:
     from claudesec.audit.prompt_vault import PromptVault
     from claudesec.audit.secrets import AuditKeys
     from claudesec.audit.store import StoredRecord
+    from claudesec.audit.writer import BackgroundWriter
     from claudesec.config import Config, PolicyConfig
     from claudesec.guard.identity import Identity, OidcVerifier
     from claudesec.guard.policy import Policy, PolicyDecision
@@ -221,6 +224,8 @@ class AuditPipeline:
                     store.close()
                 raise
         env = resolve_environment(environment, config.audit.environment)
+        if owns and vault is None:
+            store = _queued_outcomes(store)
         return cls(
             store=store,
             policy=policy,
@@ -309,9 +314,14 @@ class AuditPipeline:
 
     def _write_ahead(self, admission: Admission) -> StoredRecord | BaseException:
         event = self._admission_event(admission)
+        now = getattr(self.store, "append_now", None)
         durable = getattr(self.store, "append_durable", None)
         try:
-            record = durable(event) if callable(durable) else self.store.append(event)
+            # A queued writer idle: commit here, with the outcomes queued before it (one
+            # commit per call, and no thread hop); busy: join its next group commit.
+            record = now(event) if callable(now) else None
+            if record is None:
+                record = durable(event) if callable(durable) else self.store.append(event)
         except (ClaudesecError, OSError) as exc:
             return exc
         if record is None:
@@ -478,6 +488,28 @@ class AuditPipeline:
             extra["batch_models"] = [self._recordable(m) for m in extra["batch_models"]]
         if inspection.allowed:
             extra["dlp_allowed_counts"] = dict(inspection.allowed.counts)
+        if request.headers or request.query:
+            carried = self.scanner.inspect_fields(request.headers, request.query, allow=allow)
+            if carried.report and mode != "log":
+                # A header or query value cannot be redacted: an id replaced by a placeholder
+                # is a different request. Refuse, naming the fields (never their values).
+                self._deny(
+                    request,
+                    started,
+                    "dlp.blocked",
+                    f"the request's {', '.join(carried.names)} "
+                    f"{'holds' if len(carried.names) == 1 else 'hold'} "
+                    f"{carried.report.describe()}; header and query values cannot be redacted",
+                    user=user,
+                    role=role,
+                    source=identity.source,
+                    model=model,
+                    dlp=carried.report.merged(report),
+                    prompt_hash=prompt_hash,
+                    hint="remove the values from the request's headers and query parameters",
+                    extra=extra,
+                )
+            report = report.merged(carried.report)
         send: Any = request.body
         verdict = Decision.ALLOW
         if request.opaque and mode != "log":
@@ -947,6 +979,39 @@ class AuditPipeline:
     def stream_monitor(self, admission: Admission, *, status: int, request_id: str) -> SseMonitor:
         """A monitor for an SSE response: forward ``feed(chunk)``'s output, then ``finish``."""
         return SseMonitor(self, admission, status=status, request_id=request_id)
+
+
+# Writers of pipelines that opened their own store, closed (drained) at interpreter exit: a
+# script that never closes its client still gets every outcome it queued written.
+_OPEN_WRITERS: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
+
+
+def _close_open_writers() -> None:
+    for writer in list(_OPEN_WRITERS):
+        writer.close()
+
+
+atexit.register(_close_open_writers)
+
+
+def _queued_outcomes(store: RecordSink) -> RecordSink:
+    """The pipeline's own store behind a :class:`BackgroundWriter`.
+
+    Admissions stay synchronous (``append_now`` on the calling thread, write ahead: nothing is
+    sent before one commits), and the outcome that completes an admission is queued: the next
+    call's admission commits it in the same transaction, or the writer thread does after its
+    linger. One commit per call instead of two, and none after the answer has arrived. A
+    crash between the answer and that commit leaves the admission without its outcome, which
+    ``logs verify`` and ``logs query`` show as incomplete: the call is never unrecorded.
+    """
+    from claudesec.audit.store import AuditStore
+    from claudesec.audit.writer import BackgroundWriter
+
+    if not isinstance(store, AuditStore):
+        return store
+    writer = BackgroundWriter(store, owns_store=True)
+    _OPEN_WRITERS.add(writer)
+    return writer
 
 
 def _custom_id(item: Any, index: int) -> str:

@@ -32,7 +32,14 @@ class RequestInfo:
     credential_hint: str = ""  # redacted, never the credential
     token_id: str = ""  # the proxy token's id, once verified
 
-    def api_request(self, body: Any = None, *, stream: bool = False) -> ApiRequest:
+    def api_request(
+        self,
+        body: Any = None,
+        *,
+        stream: bool = False,
+        headers: tuple[tuple[str, str], ...] = (),
+        query: tuple[tuple[str, str], ...] = (),
+    ) -> ApiRequest:
         origin = Origin(
             via="proxy",
             client=self.client,
@@ -41,7 +48,15 @@ class RequestInfo:
             credential=self.credential,
             credential_hint=self.credential_hint,
         )
-        return ApiRequest(self.method, self.path, body=body, stream=stream, origin=origin)
+        return ApiRequest(
+            self.method,
+            self.path,
+            body=body,
+            stream=stream,
+            origin=origin,
+            headers=headers,
+            query=query,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -147,6 +147,16 @@ def server_ssl_context(cert_file: str, key_file: str) -> ssl.SSLContext:
             hint="check proxy.tls_cert_file and proxy.tls_key_file (PEM)",
         ) from exc
     return context
+
+
+def _forwarded_headers(request: web.Request) -> Iterator[tuple[str, str]]:
+    """The client's headers that go upstream (and that DLP inspects): not hop-by-hop ones,
+    not the client's credential, not claudesec's own."""
+    for name, value in request.headers.items():
+        lower = name.lower()
+        if lower in _HOP_BY_HOP or lower in CLIENT_AUTH_HEADERS or lower.startswith("x-claudesec-"):
+            continue
+        yield name, value
 
 
 def _error(status: int, error_type: str, message: str, **headers: str) -> web.Response:
@@ -392,7 +402,13 @@ class ProxyServer:
 
         streaming = kind == "message" and isinstance(body, dict) and body.get("stream") is True
         api = replace(
-            info.api_request(body, stream=streaming), upstream=self.credential.describe().fields()
+            info.api_request(
+                body,
+                stream=streaming,
+                headers=tuple(_forwarded_headers(request)),
+                query=tuple(request.rel_url.query.items()),
+            ),
+            upstream=self.credential.describe().fields(),
         )
         admitted = await self._admit(caller, api)
         if isinstance(admitted, Denial):
@@ -553,14 +569,7 @@ class ProxyServer:
 
     def _upstream_headers(self, request: web.Request, auth: Mapping[str, str]) -> CIMultiDict[str]:
         headers: CIMultiDict[str] = CIMultiDict()
-        for name, value in request.headers.items():
-            lower = name.lower()
-            if (
-                lower in _HOP_BY_HOP
-                or lower in CLIENT_AUTH_HEADERS
-                or lower.startswith("x-claudesec-")
-            ):
-                continue
+        for name, value in _forwarded_headers(request):
             headers.add(name, value)
         for name, value in auth.items():
             headers[name] = value

@@ -308,8 +308,55 @@ def test_audited_client_blocks_or_redacts_every_field(
     assert key[:24] not in logged and EMAIL not in logged
 
 
-@pytest.mark.xfail(strict=True, reason="DLP inspects bodies, not headers (known gap)")
+@pytest.mark.parametrize("field", ["user_profile_id", "workspace_id"])
+@pytest.mark.parametrize("user", ["alice", "bob"])  # dlp = block, dlp = redact
 def test_values_the_sdk_sends_as_headers_are_inspected(
+    field: str,
+    user: str,
+    emulator: Emulator,
+    emulator_api_key: IssuedKey,
+    store: AuditStore,
+    tmp_path: Path,
+    fake_keys: KeyFactory,
+) -> None:
+    """A header cannot be redacted (an id replaced by a placeholder is another request), so
+    under both block and redact the call is refused, naming the header, never the value."""
+    from claudesec import AuditedAnthropic
+
+    assert _header_fields("/v1/messages") == {"user_profile_id", "workspace_id"}
+    key, value, _ = _plant(fake_keys)
+    client = AuditedAnthropic(
+        user=user,
+        api_key=emulator_api_key.secret,
+        base_url=emulator.base_url,
+        max_retries=0,
+        claudesec_config=_config(tmp_path),
+        store=store,
+    )
+    emulator.state.clear_requests()
+    with client, pytest.raises(CallDenied) as denied:
+        _sdk_call(client, "/v1/messages", {**BASE, field: value})
+    assert emulator.state.requests() == []
+    assert set(denied.value.dlp.kinds) >= KINDS
+    header = "anthropic-" + field.replace("_", "-")
+    assert header in str(denied.value) and key[:24] not in str(denied.value)
+    [event] = records(store)
+    assert event.reason == "dlp.blocked" and set(event.dlp_kinds) >= KINDS
+    assert key[:24] not in json.dumps(event.to_dict())
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"extra_headers": {"x-trace-note": "KEY"}},
+        {"extra_headers": {"X-Api-Key-Comment": "KEY"}},
+        {"extra_query": {"note": "KEY"}},
+        {"extra_query": {"notes": ["fine", "KEY"]}},
+    ],
+    ids=["extra-header", "header-named-like-a-credential", "extra-query", "query-list"],
+)
+def test_extra_headers_and_query_parameters_are_inspected(
+    where: dict[str, Any],
     emulator: Emulator,
     emulator_api_key: IssuedKey,
     store: AuditStore,
@@ -318,8 +365,8 @@ def test_values_the_sdk_sends_as_headers_are_inspected(
 ) -> None:
     from claudesec import AuditedAnthropic
 
-    assert _header_fields("/v1/messages") == {"user_profile_id", "workspace_id"}
-    _, value, _ = _plant(fake_keys)
+    key = fake_keys.anthropic_api().value
+    filled = json.loads(json.dumps(where).replace("KEY", f"see {key}"))
     client = AuditedAnthropic(
         user="alice",
         api_key=emulator_api_key.secret,
@@ -328,5 +375,37 @@ def test_values_the_sdk_sends_as_headers_are_inspected(
         claudesec_config=_config(tmp_path),
         store=store,
     )
-    with client, pytest.raises(CallDenied):
-        _sdk_call(client, "/v1/messages", {**BASE, "workspace_id": value})
+    emulator.state.clear_requests()
+    with client, pytest.raises(CallDenied) as denied:
+        client.messages.create(**BASE, **filled)
+    assert emulator.state.requests() == []
+    assert denied.value.dlp.kinds == ("anthropic-api-key",)
+
+
+def test_what_the_network_puts_in_headers_is_no_finding(
+    emulator: Emulator,
+    emulator_api_key: IssuedKey,
+    store: AuditStore,
+    tmp_path: Path,
+) -> None:
+    """An address in X-Forwarded-For, a mail address in a User-Agent, a trace id: the
+    network's, not the caller's data, and a secrets-only look finds nothing in them."""
+    from claudesec import AuditedAnthropic
+
+    client = AuditedAnthropic(
+        user="alice",
+        api_key=emulator_api_key.secret,
+        base_url=emulator.base_url,
+        max_retries=0,
+        claudesec_config=_config(tmp_path),
+        store=store,
+    )
+    headers = {
+        "x-forwarded-for": "203.0.113.7, 10.0.0.12",
+        "user-agent": f"batch-runner/1.2 (+{EMAIL})",
+        "x-request-id": "4bf92f3577b34da6a3ce929d0e0e4736",
+    }
+    with client:
+        client.messages.create(**BASE, extra_headers=headers)
+    [event] = records(store)
+    assert (event.decision, event.dlp_kinds) == ("allow", ())

@@ -70,3 +70,66 @@ def test_proxy_blocks_or_redacts_every_field(
     assert all(set(e.dlp_kinds) >= KINDS for e in recorded)
     logged = json.dumps([e.to_dict() for e in events(proxy)])
     assert key[:24] not in logged and EMAIL not in logged
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/v1/messages", {"anthropic-workspace-id": "KEY"}),
+        ("/v1/messages", {"x-note": "KEY"}),
+        ("/v1/messages?note=KEY", {}),
+    ],
+    ids=["workspace-header", "any-header", "query"],
+)
+def test_proxy_refuses_a_secret_in_a_header_or_the_query_and_forwards_nothing(
+    path: str,
+    headers: dict[str, str],
+    start_proxy: Callable[..., RunningProxy],
+    emulator: Emulator,
+    tmp_path: Path,
+    fake_keys: KeyFactory,
+) -> None:
+    from urllib.parse import quote
+
+    base = make_config(tmp_path)
+    proxy = start_proxy(Config(policy=_config(tmp_path).policy, audit=base.audit, proxy=base.proxy))
+    key = fake_keys.anthropic_api().value
+    token = proxy.token("bob", "redactor")  # even under redact: a header cannot be redacted
+    sent_headers = {k: v.replace("KEY", key) for k, v in headers.items()}
+    emulator.state.clear_requests()
+    status, answered, answer = send(
+        proxy,
+        "POST",
+        path.replace("KEY", quote(key)),
+        {"model": "claude-sonnet-4-6", "max_tokens": 16, "messages": [
+            {"role": "user", "content": "hi"}]},
+        {"x-api-key": token, **sent_headers},
+    )  # fmt: skip
+    assert (status, answered.get("x-claudesec-reason")) == (400, "dlp.blocked"), answer[:200]
+    assert key[:24] not in answer.decode()
+    assert emulator.state.requests(path="/v1/messages") == []
+    [refusal] = [e for e in events(proxy) if e.reason == "dlp.blocked"]
+    assert refusal.dlp_kinds == ("anthropic-api-key",)
+
+
+def test_proxy_forwards_what_the_network_adds_to_headers(
+    start_proxy: Callable[..., RunningProxy], emulator: Emulator, tmp_path: Path
+) -> None:
+    base = make_config(tmp_path)
+    proxy = start_proxy(Config(policy=_config(tmp_path).policy, audit=base.audit, proxy=base.proxy))
+    status, _, answer = send(
+        proxy,
+        "POST",
+        "/v1/messages",
+        {"model": "claude-sonnet-4-6", "max_tokens": 16, "messages": [
+            {"role": "user", "content": "hi"}]},
+        {
+            "x-api-key": proxy.token("alice", "blocker"),
+            "x-forwarded-for": "203.0.113.7, 10.0.0.12",
+            "user-agent": f"n8n/1.0 (+{EMAIL})",
+            "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        },
+    )  # fmt: skip
+    assert status == 200, answer[:200]
+    [forwarded] = emulator.state.requests(path="/v1/messages")
+    assert forwarded.headers.get("x-forwarded-for") == "203.0.113.7, 10.0.0.12"
