@@ -2,8 +2,8 @@
 
 The loader (:mod:`claudesec.config`) checks each key's name, type and domain; each section that
 has rules of its own checks them here the same way its consumer will at start-up: the policy
-(roles, models, users), OIDC identity, DLP's custom patterns, the secret sources and the
-``[[org.suppressions]]`` of ``org check``. A user
+(roles, models, users), OIDC identity, DLP's custom patterns, the secret sources, the proxy's
+federation settings and the ``[[org.suppressions]]`` of ``org check``. A user
 fixes the file once instead of once per error.
 """
 
@@ -42,6 +42,7 @@ def check_config(path: Path | None = None) -> ConfigCheck:
         except ConfigError as exc:
             problems.append(exc)
     problems.extend(_federation(loaded))
+    problems.extend(_proxy_federation(loaded.config))
     return ConfigCheck(loaded, tuple(problems))
 
 
@@ -56,10 +57,12 @@ def _section_checks(config: Config, where: str | None) -> list[Callable[[], obje
     checks: list[Callable[[], object]] = [
         lambda: validate_policy(config.policy, config.identity.group_roles, path=where),
         lambda: compile_custom_patterns(config.dlp.custom_patterns),
-        lambda: check_source(config.proxy.key_source, setting="proxy.key_source"),
         lambda: check_source(admin_source, setting="anthropic.admin_key_source"),
         lambda: validate_suppressions(config.org, path=where),
     ]
+    if config.proxy.upstream_credential != "federation":
+        # A federated proxy holds no key: its key_source is never read.
+        checks.append(lambda: check_source(config.proxy.key_source, setting="proxy.key_source"))
     if config.identity.issuer or config.identity.jwks_url:
         checks.append(lambda: validate_identity_config(config.identity, path=where))
     return checks
@@ -70,6 +73,14 @@ def _federation(loaded: LoadedConfig) -> tuple[ConfigError, ...]:
     from claudesec.federation.spec import load_spec
 
     return load_spec(loaded)[1]
+
+
+def _proxy_federation(config: Config) -> list[ConfigError]:
+    """``[proxy] upstream_credential = "federation"``: the rule, organisation and identity
+    token file it exchanges with, each from the config or the SDK's environment variable."""
+    from claudesec.proxy.upstream import FederationSettings
+
+    return FederationSettings.problems(config.proxy)
 
 
 def _custom_rules(loaded: LoadedConfig) -> None:

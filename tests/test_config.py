@@ -253,3 +253,31 @@ def test_readme_config_reference_is_current() -> None:
     assert reference_markdown() in readme, (
         "README config reference is stale: run scripts/update-readme"
     )
+
+
+def test_validate_names_every_missing_federation_setting_of_the_proxy(
+    tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in (
+        "ANTHROPIC_FEDERATION_RULE_ID",
+        "ANTHROPIC_ORGANIZATION_ID",
+        "ANTHROPIC_IDENTITY_TOKEN_FILE",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    # A federated proxy holds no key: a key_source that could not be read is no problem.
+    (tmp_path / "claudesec.toml").write_text(
+        '[proxy]\nupstream_credential = "federation"\nfederation_rule_id = "fdrl_1"\n'
+        'key_source = "file:/nonexistent/key"\n',
+        encoding="utf-8",
+    )
+    os.chdir(tmp_path)
+    result = run_cli("config", "validate")
+    assert result.exit_code == ExitCode.USAGE
+    lines = result.stderr.splitlines()
+    assert lines[-1].endswith("claudesec.toml: 2 problems"), lines
+    assert sum("proxy.federation_organization_id is not set" in line for line in lines) == 1
+    assert sum("proxy.federation_identity_token_file is not set" in line for line in lines) == 1
+    # The SDK's own variables count as set.
+    monkeypatch.setenv("ANTHROPIC_ORGANIZATION_ID", "org-uuid")
+    monkeypatch.setenv("ANTHROPIC_IDENTITY_TOKEN_FILE", str(tmp_path / "token"))
+    assert run_cli("config", "validate").exit_code == ExitCode.OK

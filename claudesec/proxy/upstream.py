@@ -123,46 +123,57 @@ class FederationSettings:
         cls, proxy: ProxyConfig, environ: Mapping[str, str] | None = None
     ) -> FederationSettings:
         """The settings, each falling back to the SDK's own environment variable; a missing
-        one is a configuration error naming both."""
+        one is a configuration error naming both (the first, when several are missing; see
+        :meth:`problems` for all of them)."""
+        picked, problems = cls._pick(proxy, environ)
+        if problems:
+            raise problems[0]
+        return cls(**picked)
+
+    @classmethod
+    def problems(
+        cls, proxy: ProxyConfig, environ: Mapping[str, str] | None = None
+    ) -> list[ConfigError]:
+        """Every required setting that is missing (``config validate``), none when the proxy
+        calls with a key."""
+        if proxy.upstream_credential != "federation":
+            return []
+        return cls._pick(proxy, environ)[1]
+
+    @staticmethod
+    def _pick(
+        proxy: ProxyConfig, environ: Mapping[str, str] | None
+    ) -> tuple[dict[str, str], list[ConfigError]]:
         env = os.environ if environ is None else environ
-
-        def pick(value: str, key: str, var: str, *, required: bool = True) -> str:
-            found = value or env.get(var, "")
+        picked: dict[str, str] = {}
+        problems: list[ConfigError] = []
+        for field_name, key, var, required in _FEDERATION_SETTINGS:
+            found = getattr(proxy, key) or env.get(var, "")
             if required and not found:
-                raise ConfigError(
-                    f"proxy.{key} is not set (nor ${var}), and "
-                    "proxy.upstream_credential = 'federation' needs it",
-                    hint=f"set proxy.{key} or export {var}",
+                problems.append(
+                    ConfigError(
+                        f"proxy.{key} is not set (nor ${var}), and "
+                        "proxy.upstream_credential = 'federation' needs it",
+                        hint=f"set proxy.{key} or export {var}",
+                    )
                 )
-            return found
+            picked[field_name] = found
+        return picked, problems
 
-        return cls(
-            rule_id=pick(
-                proxy.federation_rule_id, "federation_rule_id", "ANTHROPIC_FEDERATION_RULE_ID"
-            ),
-            organization_id=pick(
-                proxy.federation_organization_id,
-                "federation_organization_id",
-                "ANTHROPIC_ORGANIZATION_ID",
-            ),
-            identity_token_file=pick(
-                proxy.federation_identity_token_file,
-                "federation_identity_token_file",
-                "ANTHROPIC_IDENTITY_TOKEN_FILE",
-            ),
-            service_account_id=pick(
-                proxy.federation_service_account_id,
-                "federation_service_account_id",
-                "ANTHROPIC_SERVICE_ACCOUNT_ID",
-                required=False,
-            ),
-            workspace_id=pick(
-                proxy.federation_workspace_id,
-                "federation_workspace_id",
-                "ANTHROPIC_WORKSPACE_ID",
-                required=False,
-            ),
-        )
+
+# (FederationSettings field, [proxy] key, the SDK's environment variable, required)
+_FEDERATION_SETTINGS: tuple[tuple[str, str, str, bool], ...] = (
+    ("rule_id", "federation_rule_id", "ANTHROPIC_FEDERATION_RULE_ID", True),
+    ("organization_id", "federation_organization_id", "ANTHROPIC_ORGANIZATION_ID", True),
+    (
+        "identity_token_file",
+        "federation_identity_token_file",
+        "ANTHROPIC_IDENTITY_TOKEN_FILE",
+        True,
+    ),
+    ("service_account_id", "federation_service_account_id", "ANTHROPIC_SERVICE_ACCOUNT_ID", False),
+    ("workspace_id", "federation_workspace_id", "ANTHROPIC_WORKSPACE_ID", False),
+)
 
 
 class FederatedToken:
