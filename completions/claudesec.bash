@@ -62,7 +62,7 @@ _claudesec() {
         'logs prompt') words='--format --help --store' ;;
         'logs prune') words='--help --older-than --store' ;;
         'logs public-key') words='--format --help --store' ;;
-        'logs query') words='--decision --format --help --incomplete --limit --min-tokens --model --role --since --store --type --until --user' ;;
+        'logs query') words='--decision --format --help --incomplete --limit --min-tokens --model --role --since --store --type --until --upstream --user' ;;
         'logs show') words='--format --help --store' ;;
         'logs summary') words='--by --format --help --since --store --top --until' ;;
         'logs tail') words='--follow --format --help --lines --store -f -n' ;;

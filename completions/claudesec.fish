@@ -252,6 +252,7 @@ complete -c claudesec -n 'test (__claudesec_path) = \'logs query\'' -l since -d 
 complete -c claudesec -n 'test (__claudesec_path) = \'logs query\'' -l store -d 'Audit store file (default: audit.store_path, or audit.db in CLAUDESEC_HOME).'
 complete -c claudesec -n 'test (__claudesec_path) = \'logs query\'' -l type -d 'Event type: call, admission, denial, dlp_hit, key_rotation, drill, prune, config_change.'
 complete -c claudesec -n 'test (__claudesec_path) = \'logs query\'' -l until -d 'Before this time (same forms).'
+complete -c claudesec -n 'test (__claudesec_path) = \'logs query\'' -l upstream -d 'The credential the call went out with, FIELD=VALUE (repeatable, globs): kind=federation, rule_id=fdrl_*, subject=repo:acme/*, key_hint=...'
 complete -c claudesec -n 'test (__claudesec_path) = \'logs query\'' -l user -d 'User id (repeatable, globs).'
 complete -c claudesec -n 'test (__claudesec_path) = \'logs show\'' -l format -d 'table or json (default: table on a terminal).'
 complete -c claudesec -n 'test (__claudesec_path) = \'logs show\'' -l help -d 'Show help and exit.'

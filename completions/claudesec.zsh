@@ -64,7 +64,7 @@ _claudesec() {
         'logs prompt') cmds=(); opts=(--format --help --store) ;;
         'logs prune') cmds=(); opts=(--help --older-than --store) ;;
         'logs public-key') cmds=(); opts=(--format --help --store) ;;
-        'logs query') cmds=(); opts=(--decision --format --help --incomplete --limit --min-tokens --model --role --since --store --type --until --user) ;;
+        'logs query') cmds=(); opts=(--decision --format --help --incomplete --limit --min-tokens --model --role --since --store --type --until --upstream --user) ;;
         'logs show') cmds=(); opts=(--format --help --store) ;;
         'logs summary') cmds=(); opts=(--by --format --help --since --store --top --until) ;;
         'logs tail') cmds=(); opts=(--follow --format --help --lines --store -f -n) ;;

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from claudesec.audit.store import NS_PER_DAY, AuditStore, StoredEvent, stored_event
-from claudesec.errors import ConfigError
+from claudesec.errors import ConfigError, UsageError
 from claudesec.timeparse import format_ns
 
 # USD per million tokens, list prices of the Claude API. Estimates only: update through
@@ -62,6 +62,19 @@ class EventFilter:
     until_ns: int | None = None
     min_tokens: int | None = None
     incomplete: bool = False  # only admissions no call record completes (see INCOMPLETE_SQL)
+    # (field, value) on the record's upstream credential: kind, key_hint, issuer, subject,
+    # rule_id... Values of one field are alternatives (OR); different fields all apply.
+    upstream: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        from claudesec.audit.events import UPSTREAM_FIELDS
+
+        for name, _ in self.upstream:
+            if name not in UPSTREAM_FIELDS:
+                raise UsageError(
+                    f"unknown upstream field {name!r}",
+                    hint="one of " + ", ".join(sorted(UPSTREAM_FIELDS)),
+                )
 
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -92,6 +105,18 @@ class EventFilter:
         if self.min_tokens is not None:
             clauses.append("input_tokens + output_tokens >= ?")
             params.append(self.min_tokens)
+        by_field: dict[str, list[str]] = {}
+        for name, value in self.upstream:
+            by_field.setdefault(name, []).append(value)
+        for name, wanted in by_field.items():
+            # The name is one of UPSTREAM_FIELDS (checked above): safe inside the JSON path.
+            column = f"json_extract(body, '$.upstream.{name}')"
+            alternatives = []
+            for value in wanted:
+                glob = any(ch in value for ch in "*?[")
+                alternatives.append(f"{column} {'GLOB' if glob else '='} ?")
+                params.append(value)
+            clauses.append("(" + " OR ".join(alternatives) + ")")
         if self.incomplete:
             clauses.append(INCOMPLETE_SQL)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params

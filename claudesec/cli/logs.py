@@ -181,6 +181,15 @@ def query_command(
             help="Only calls admitted with no outcome recorded (in flight, or cut off by a crash).",
         ),
     ] = False,
+    upstream: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--upstream",
+            help="The credential the call went out with, FIELD=VALUE (repeatable, globs): "
+            "kind=federation, rule_id=fdrl_*, subject=repo:acme/*, key_hint=...",
+            metavar="FIELD=VALUE",
+        ),
+    ] = None,
     fmt: FormatOption = None,
     store: StoreOption = None,
 ) -> int:
@@ -203,6 +212,7 @@ def query_command(
         until_ns=parse_time_ns(until) if until else None,
         min_tokens=min_tokens,
         incomplete=incomplete,
+        upstream=tuple(_field_value(item, "--upstream") for item in upstream or ()),
     )
     opened = open_existing_reader(_audit_config(ctx), store)
     if opened is None:
@@ -211,6 +221,13 @@ def query_command(
     with opened:
         _render_events(console, fmt, iter_events(opened, where, limit=limit))
     return int(ExitCode.OK)
+
+
+def _field_value(item: str, option: str) -> tuple[str, str]:
+    name, sep, value = item.partition("=")
+    if not sep or not name.strip() or not value:
+        raise UsageError(f"{option} takes FIELD=VALUE, got {item!r}")
+    return name.strip(), value
 
 
 @app.command("summary")

@@ -3,12 +3,14 @@ chain), identifiers only (a whole credential is refused), and readable back."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from claudesec.audit.events import AuditEvent, InvalidEvent
 from claudesec.audit.verify import verify_store
+from tests.fixtures.cli import RunCli
 from tests.fixtures.keys import KeyFactory
 from tests.guard.test_pipeline import open_store
 
@@ -70,3 +72,31 @@ def test_exports_carry_the_upstream_identity() -> None:
     assert to_ecs(item)["claudesec"]["upstream"] == FEDERATED
     plain = ExportItem(2, "ab" * 32, AuditEvent(type="call", time_ns=1), "cd")
     assert "upstream" not in to_ocsf(plain)["unmapped"]["claudesec"]
+
+
+def test_logs_query_filters_on_the_upstream_credential(tmp_path: Path, run_cli: RunCli) -> None:
+    with open_store(tmp_path / "audit.db") as store:
+        store.append(AuditEvent(type="call", user="alice", upstream={"kind": "api_key"}))
+        store.append(AuditEvent(type="call", user="bob", upstream=FEDERATED))
+        store.append(
+            AuditEvent(type="call", user="carol", upstream={**FEDERATED, "rule_id": "fdrl_02"})
+        )
+        store.append(AuditEvent(type="call", user="dave"))
+
+    def users(*args: str) -> list[str]:
+        result = run_cli(
+            "logs", "query", "--store", str(tmp_path / "audit.db"), "--format", "json", *args
+        )
+        assert result.exit_code == 0, result.stderr
+        return [row["user"] for row in json.loads(result.stdout)]
+
+    assert users("--upstream", "kind=federation") == ["bob", "carol"]
+    assert users("--upstream", "kind=federation", "--upstream", "rule_id=fdrl_02") == ["carol"]
+    assert users("--upstream", "rule_id=fdrl_01", "--upstream", "rule_id=fdrl_02") == [
+        "bob",
+        "carol",
+    ]
+    assert users("--upstream", "subject=repo:acme/*") == ["bob", "carol"]
+    bad = run_cli("logs", "query", "--store", str(tmp_path / "audit.db"), "--upstream", "x=1")
+    assert bad.exit_code == 2 and "unknown upstream field 'x'" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
