@@ -269,18 +269,9 @@ def test_audited_client_blocks_or_redacts_every_field(
     tmp_path: Path,
     fake_keys: KeyFactory,
 ) -> None:
-    from claudesec import AuditedAnthropic
-
     key, _, fill = _plant(fake_keys)
     user = "alice" if mode == "block" else "bob"
-    client = AuditedAnthropic(
-        user=user,
-        api_key=emulator_api_key.secret,
-        base_url=emulator.base_url,
-        max_retries=0,
-        claudesec_config=_config(tmp_path),
-        store=store,
-    )
+    client = _audited(user, emulator, emulator_api_key, tmp_path, store)
     failures = []
     headers = _header_fields(endpoint)
     with client:
@@ -308,6 +299,21 @@ def test_audited_client_blocks_or_redacts_every_field(
     assert key[:24] not in logged and EMAIL not in logged
 
 
+def _audited(
+    user: str, emulator: Emulator, key: IssuedKey, tmp_path: Path, store: AuditStore
+) -> Any:
+    from claudesec import AuditedAnthropic
+
+    return AuditedAnthropic(
+        user=user,
+        api_key=key.secret,
+        base_url=emulator.base_url,
+        max_retries=0,
+        claudesec_config=_config(tmp_path),
+        store=store,
+    )
+
+
 @pytest.mark.parametrize("field", ["user_profile_id", "workspace_id"])
 @pytest.mark.parametrize("user", ["alice", "bob"])  # dlp = block, dlp = redact
 def test_values_the_sdk_sends_as_headers_are_inspected(
@@ -321,18 +327,9 @@ def test_values_the_sdk_sends_as_headers_are_inspected(
 ) -> None:
     """A header cannot be redacted (an id replaced by a placeholder is another request), so
     under both block and redact the call is refused, naming the header, never the value."""
-    from claudesec import AuditedAnthropic
-
     assert _header_fields("/v1/messages") == {"user_profile_id", "workspace_id"}
     key, value, _ = _plant(fake_keys)
-    client = AuditedAnthropic(
-        user=user,
-        api_key=emulator_api_key.secret,
-        base_url=emulator.base_url,
-        max_retries=0,
-        claudesec_config=_config(tmp_path),
-        store=store,
-    )
+    client = _audited(user, emulator, emulator_api_key, tmp_path, store)
     emulator.state.clear_requests()
     with client, pytest.raises(CallDenied) as denied:
         _sdk_call(client, "/v1/messages", {**BASE, field: value})
@@ -363,18 +360,9 @@ def test_extra_headers_and_query_parameters_are_inspected(
     tmp_path: Path,
     fake_keys: KeyFactory,
 ) -> None:
-    from claudesec import AuditedAnthropic
-
     key = fake_keys.anthropic_api().value
     filled = json.loads(json.dumps(where).replace("KEY", f"see {key}"))
-    client = AuditedAnthropic(
-        user="alice",
-        api_key=emulator_api_key.secret,
-        base_url=emulator.base_url,
-        max_retries=0,
-        claudesec_config=_config(tmp_path),
-        store=store,
-    )
+    client = _audited("alice", emulator, emulator_api_key, tmp_path, store)
     emulator.state.clear_requests()
     with client, pytest.raises(CallDenied) as denied:
         client.messages.create(**BASE, **filled)
@@ -390,16 +378,7 @@ def test_what_the_network_puts_in_headers_is_no_finding(
 ) -> None:
     """An address in X-Forwarded-For, a mail address in a User-Agent, a trace id: the
     network's, not the caller's data, and a secrets-only look finds nothing in them."""
-    from claudesec import AuditedAnthropic
-
-    client = AuditedAnthropic(
-        user="alice",
-        api_key=emulator_api_key.secret,
-        base_url=emulator.base_url,
-        max_retries=0,
-        claudesec_config=_config(tmp_path),
-        store=store,
-    )
+    client = _audited("alice", emulator, emulator_api_key, tmp_path, store)
     headers = {
         "x-forwarded-for": "203.0.113.7, 10.0.0.12",
         "user-agent": f"batch-runner/1.2 (+{EMAIL})",

@@ -15,6 +15,7 @@ from claudesec.emulator import Emulator
 from tests.fixtures.keys import KeyFactory
 from tests.guard.sdk_requests import Planted, inside_signed_block
 from tests.guard.test_dlp_every_field import (
+    BASE,
     EMAIL,
     ENDPOINTS,
     KINDS,
@@ -27,6 +28,11 @@ from tests.guard.test_dlp_every_field import (
 )
 from tests.proxy.conftest import RunningProxy, make_config
 from tests.proxy.test_server import events, send
+
+
+def _start(start_proxy: Callable[..., RunningProxy], tmp_path: Path) -> RunningProxy:
+    base = make_config(tmp_path)
+    return start_proxy(Config(policy=_config(tmp_path).policy, audit=base.audit, proxy=base.proxy))
 
 
 @pytest.mark.parametrize("mode", ["block", "redact"])
@@ -42,8 +48,7 @@ def test_proxy_blocks_or_redacts_every_field(
     tmp_path: Path,
     fake_keys: KeyFactory,
 ) -> None:
-    base = make_config(tmp_path)
-    proxy = start_proxy(Config(policy=_config(tmp_path).policy, audit=base.audit, proxy=base.proxy))
+    proxy = _start(start_proxy, tmp_path)
     token = proxy.token(*(("alice", "blocker") if mode == "block" else ("bob", "redactor")))
     key, _, fill = _plant(fake_keys)
     failures = []
@@ -91,8 +96,7 @@ def test_proxy_refuses_a_secret_in_a_header_or_the_query_and_forwards_nothing(
 ) -> None:
     from urllib.parse import quote
 
-    base = make_config(tmp_path)
-    proxy = start_proxy(Config(policy=_config(tmp_path).policy, audit=base.audit, proxy=base.proxy))
+    proxy = _start(start_proxy, tmp_path)
     key = fake_keys.anthropic_api().value
     token = proxy.token("bob", "redactor")  # even under redact: a header cannot be redacted
     sent_headers = {k: v.replace("KEY", key) for k, v in headers.items()}
@@ -101,8 +105,7 @@ def test_proxy_refuses_a_secret_in_a_header_or_the_query_and_forwards_nothing(
         proxy,
         "POST",
         path.replace("KEY", quote(key)),
-        {"model": "claude-sonnet-4-6", "max_tokens": 16, "messages": [
-            {"role": "user", "content": "hi"}]},
+        BASE,
         {"x-api-key": token, **sent_headers},
     )  # fmt: skip
     assert (status, answered.get("x-claudesec-reason")) == (400, "dlp.blocked"), answer[:200]
@@ -115,14 +118,12 @@ def test_proxy_refuses_a_secret_in_a_header_or_the_query_and_forwards_nothing(
 def test_proxy_forwards_what_the_network_adds_to_headers(
     start_proxy: Callable[..., RunningProxy], emulator: Emulator, tmp_path: Path
 ) -> None:
-    base = make_config(tmp_path)
-    proxy = start_proxy(Config(policy=_config(tmp_path).policy, audit=base.audit, proxy=base.proxy))
+    proxy = _start(start_proxy, tmp_path)
     status, _, answer = send(
         proxy,
         "POST",
         "/v1/messages",
-        {"model": "claude-sonnet-4-6", "max_tokens": 16, "messages": [
-            {"role": "user", "content": "hi"}]},
+        BASE,
         {
             "x-api-key": proxy.token("alice", "blocker"),
             "x-forwarded-for": "203.0.113.7, 10.0.0.12",
