@@ -28,8 +28,10 @@ at once (the call it admits is refused) instead of waiting for a retry.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
@@ -91,11 +93,13 @@ class BackgroundWriter:
         self._closing = False
         self._closed = False
         self._flushing = 0  # callers waiting in flush(): no lingering for them
+        self._forked = False  # this copy lives in a child process (see _after_fork)
         self.written = 0
         self._thread = threading.Thread(
             target=self._run, name="claudesec-audit-writer", daemon=True
         )
         self._thread.start()
+        _LIVE.add(self)
 
     # ----------------------------------------------------------------- the caller's side
 
@@ -128,6 +132,8 @@ class BackgroundWriter:
         Raises :class:`StoreError` when the commit fails (queued records stay queued).
         """
         with self._cond:
+            if self._forked:
+                raise StoreError(_FORKED)
             if self._in_flight or self._closing or self._failure:
                 return None
             if len(self._pending) >= self._batch:
@@ -158,6 +164,8 @@ class BackgroundWriter:
 
     def _check_room(self) -> None:
         # Called with the lock held.
+        if self._forked:
+            raise StoreError(_FORKED)
         if self._closing:
             raise StoreError("the audit writer is closed")
         if len(self._pending) + self._in_flight >= self.max_pending:
@@ -170,6 +178,8 @@ class BackgroundWriter:
     def problem(self) -> str:
         """Why new calls should be refused now; "" while records are being written."""
         with self._cond:
+            if self._forked:
+                return _FORKED
             if self._closing:
                 return "the audit writer is closed"
             if self._failure:
@@ -202,6 +212,16 @@ class BackgroundWriter:
                 return False
             self._cond.wait(left)
         return True
+
+    def _after_fork(self) -> None:
+        """In a child process: the writer thread did not come along, and the store's SQLite
+        connection must not be used across a fork. Refuse loudly rather than hang or
+        corrupt; the parent's queue is the parent's to write."""
+        self._cond = threading.Condition()
+        self._pending.clear()
+        self._in_flight = 0
+        self._forked = True
+        self._closed = True
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Write what is queued, stop the thread, close the store (if owned). Idempotent."""
@@ -283,6 +303,22 @@ class BackgroundWriter:
             if future is not None:
                 future.set_result(record)
         return ""
+
+
+_FORKED = (
+    "the audit writer was created in another process (before a fork): build the audited "
+    "client or proxy in each worker process"
+)
+_LIVE: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for writer in list(_LIVE):
+        writer._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _fail(batch: list[tuple[AuditEvent, Future[StoredRecord] | None]], exc: StoreError) -> None:

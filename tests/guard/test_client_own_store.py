@@ -136,3 +136,50 @@ def test_a_kill_after_the_answer_leaves_the_call_recorded_complete_or_incomplete
         assert len(completed) + pending.count == 2
     summary = json.dumps({"completed": len(completed), "incomplete": pending.count})
     print(textwrap.shorten(summary, 80))
+
+
+FORK_SCRIPT = """\
+import os, sys
+from claudesec import AuditedAnthropic, CallDenied
+
+client = AuditedAnthropic(user="alice", base_url=sys.argv[1], max_retries=0)
+ask = lambda: client.messages.create(
+    model=sys.argv[2], max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+)
+ask()
+pid = os.fork()
+if pid == 0:
+    try:
+        ask()
+        print("child: answered", flush=True)
+    except CallDenied as denied:
+        print("child: refused", denied.reason, str(denied), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+ask()
+print("parent: answered", flush=True)
+"""
+
+
+def test_a_client_inherited_across_fork_refuses_in_the_child_and_keeps_working_in_the_parent(
+    emulator: Emulator, emulator_api_key: IssuedKey, tmp_path: Path
+) -> None:
+    (tmp_path / "claudesec.toml").write_text(CONFIG.format(store=tmp_path / "audit.db"))
+    (tmp_path / "fork_script.py").write_text(FORK_SCRIPT)
+    env = {**os.environ, "ANTHROPIC_API_KEY": emulator_api_key.secret}
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "fork_script.py"), emulator.base_url, MODEL],
+        check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("child: refused audit.unavailable"), lines
+    assert "before a fork" in lines[0] and lines[1] == "parent: answered"
+    with _store(tmp_path) as store:
+        assert [e.type for e in records(store)] == ["call", "call"]
+        assert incomplete_calls(store).count == 0
