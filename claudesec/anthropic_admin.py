@@ -305,38 +305,24 @@ class AdminClient:
         if payload is not None:
             body = json.dumps(payload).encode("utf-8")
             headers["content-type"] = "application/json"
-        label = f"{method} {path.partition('?')[0]}"
-        attempt = 0
-        while True:
-            try:
-                answer = _send(method, self.base_url + path, headers, body, self.timeout_s)
-            except _network_failures() as exc:
-                if attempt < self.max_retries:
-                    attempt += 1
-                    self._sleep(_backoff(attempt))
-                    continue
-                reason = scrub(str(getattr(exc, "reason", exc)) or type(exc).__name__, [self._key])
-                raise AnthropicError(
-                    f"Anthropic Admin API unreachable at {self.base_url} ({label}): {reason}",
-                    hint="check anthropic.base_url and the network; rerun to resume",
-                ) from None
-            if 200 <= answer.status < 300:
-                try:
-                    data = json.loads(answer.body or b"{}")
-                except ValueError:
-                    raise AnthropicError(
-                        f"Anthropic Admin API sent a non-JSON answer to {label}",
-                        status=answer.status,
-                    ) from None
-                return data if isinstance(data, dict) else {}
-            retry_after = _retry_after(answer.headers)
-            if answer.status in RETRYABLE_STATUS and attempt < self.max_retries:
-                wait = retry_after if retry_after is not None else _backoff(attempt + 1)
-                if wait <= self.max_retry_wait_s:
-                    attempt += 1
-                    self._sleep(wait)
-                    continue
-            raise self._error(answer, label, retry_after)
+        data = request_json(
+            Exchange(
+                method,
+                self.base_url,
+                path,
+                headers,
+                body,
+                label=f"{method} {path.partition('?')[0]}",
+                secret=self._key,
+                unreachable_hint="check anthropic.base_url and the network; rerun to resume",
+            ),
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            max_retry_wait_s=self.max_retry_wait_s,
+            sleep=self._sleep,
+            on_error=self._error,
+        )
+        return data if isinstance(data, dict) else {}
 
     def _error(self, answer: _Answer, label: str, retry_after: float | None) -> AnthropicError:
         error_type, message = _error_fields(answer.body)
@@ -356,6 +342,81 @@ class AdminClient:
             error_type=error_type,
             retry_after=retry_after,
             hint=hint,
+        )
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One Admin API request as sent: ``base_url + path``, its headers and body, the label
+    errors name it by, and the secret scrubbed from anything echoed back."""
+
+    method: str
+    base_url: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes | None
+    label: str
+    secret: str
+    unreachable_hint: str = "check anthropic.base_url and the network"
+
+    def __repr__(self) -> str:
+        return f"Exchange({self.label!r})"
+
+
+def request_json(
+    exchange: Exchange,
+    *,
+    timeout_s: float,
+    max_retries: int,
+    max_retry_wait_s: float,
+    sleep: Sleeper,
+    on_error: Callable[[_Answer, str, float | None], AnthropicError] | None = None,
+) -> Any:
+    """The parsed JSON of a 2xx answer, with bounded retries: network failures with backoff,
+    429 and 5xx after ``retry-after`` (or backoff) when the wait fits ``max_retry_wait_s``.
+    Anything else raises :class:`AnthropicError`, built by ``on_error`` when given, never
+    holding the secret."""
+    label, secret = exchange.label, exchange.secret
+    url = exchange.base_url + exchange.path
+    attempt = 0
+    while True:
+        try:
+            answer = _send(exchange.method, url, dict(exchange.headers), exchange.body, timeout_s)
+        except _network_failures() as exc:
+            if attempt < max_retries:
+                attempt += 1
+                sleep(_backoff(attempt))
+                continue
+            reason = scrub(str(getattr(exc, "reason", exc)) or type(exc).__name__, [secret])
+            raise AnthropicError(
+                f"Anthropic Admin API unreachable at {exchange.base_url} ({label}): {reason}",
+                hint=exchange.unreachable_hint,
+            ) from None
+        if 200 <= answer.status < 300:
+            try:
+                return json.loads(answer.body or b"{}")
+            except ValueError:
+                raise AnthropicError(
+                    f"Anthropic Admin API sent a non-JSON answer to {label}",
+                    status=answer.status,
+                ) from None
+        retry_after = _retry_after(answer.headers)
+        if answer.status in RETRYABLE_STATUS and attempt < max_retries:
+            wait = retry_after if retry_after is not None else _backoff(attempt + 1)
+            if wait <= max_retry_wait_s:
+                attempt += 1
+                sleep(wait)
+                continue
+        if on_error is not None:
+            raise on_error(answer, label, retry_after)
+        error_type, message = _error_fields(answer.body)
+        message = scrub(message, [secret])
+        raise AnthropicError(
+            f"Anthropic Admin API {label} failed: {answer.status} {error_type or 'error'}"
+            + (f": {message}" if message else ""),
+            status=answer.status,
+            error_type=error_type,
+            retry_after=retry_after,
         )
 
 

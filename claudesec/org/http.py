@@ -1,34 +1,24 @@
 """One Admin API request with bounded retries: the inventory's transport.
 
-The same wire handling as :class:`claudesec.anthropic_admin.AdminClient` (plain ``urllib``,
-no SDK import; errors scrubbed of the credential; ``retry-after`` honoured on 429 and 5xx
-retried with backoff, both bounded), widened to what the inventory needs: an OAuth bearer
+The wire handling is :func:`claudesec.anthropic_admin.request_json`'s, as for
+:class:`~claudesec.anthropic_admin.AdminClient` (plain ``urllib``, no SDK import; errors
+scrubbed of the credential; ``retry-after`` honoured on 429 and 5xx retried with backoff, both
+bounded); what this adds is what the inventory needs: an OAuth bearer
 token as well as an Admin API key, ``anthropic-beta`` flags per resource, query parameters as
 pairs (arrays repeat), and the odd side-effect-free POST (an external key's ``validate``).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-from claudesec.anthropic_admin import (
-    API_VERSION,
-    RETRYABLE_STATUS,
-    AnthropicError,
-    Sleeper,
-    _backoff,
-    _error_fields,
-    _network_failures,
-    _retry_after,
-    _send,
-)
+from claudesec.anthropic_admin import API_VERSION, AnthropicError, Exchange, Sleeper, request_json
 from claudesec.errors import ConfigError
-from claudesec.redact import redact, scrub
+from claudesec.redact import redact
 
 OAUTH_BETA = "oauth-2025-04-20"
 CredentialKind = Literal["admin_key", "oauth"]
@@ -92,51 +82,22 @@ class AdminHttp:
         if method == "POST":
             body = b"{}"
             headers["content-type"] = "application/json"
-        url = self.base_url + path + (f"?{urlencode(list(params))}" if params else "")
-        label = f"{method} {path}"
-        attempt = 0
-        while True:
-            try:
-                answer = _send(method, url, headers, body, self.timeout_s)
-            except _network_failures() as exc:
-                if attempt < self.max_retries:
-                    attempt += 1
-                    self._sleep(_backoff(attempt))
-                    continue
-                reason = scrub(
-                    str(getattr(exc, "reason", exc)) or type(exc).__name__, [credential.secret]
-                )
-                raise AnthropicError(
-                    f"Anthropic Admin API unreachable at {self.base_url} ({label}): {reason}",
-                    hint="check anthropic.base_url and the network",
-                ) from None
-            if 200 <= answer.status < 300:
-                try:
-                    data = json.loads(answer.body or b"{}")
-                except ValueError:
-                    raise AnthropicError(
-                        f"Anthropic Admin API sent a non-JSON answer to {label}",
-                        status=answer.status,
-                    ) from None
-                if not isinstance(data, dict):
-                    raise AnthropicError(
-                        f"Anthropic Admin API sent a non-object answer to {label}",
-                        status=answer.status,
-                    )
-                return data
-            retry_after = _retry_after(answer.headers)
-            if answer.status in RETRYABLE_STATUS and attempt < self.max_retries:
-                wait = retry_after if retry_after is not None else _backoff(attempt + 1)
-                if wait <= self.max_retry_wait_s:
-                    attempt += 1
-                    self._sleep(wait)
-                    continue
-            error_type, message = _error_fields(answer.body)
-            message = scrub(message, [credential.secret])
-            raise AnthropicError(
-                f"Anthropic Admin API {label} failed: {answer.status} {error_type or 'error'}"
-                + (f": {message}" if message else ""),
-                status=answer.status,
-                error_type=error_type,
-                retry_after=retry_after,
-            )
+        query = f"?{urlencode(list(params))}" if params else ""
+        data = request_json(
+            Exchange(
+                method,
+                self.base_url,
+                path + query,
+                headers,
+                body,
+                label=f"{method} {path}",
+                secret=credential.secret,
+            ),
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            max_retry_wait_s=self.max_retry_wait_s,
+            sleep=self._sleep,
+        )
+        if not isinstance(data, dict):
+            raise AnthropicError(f"Anthropic Admin API sent a non-object answer to {method} {path}")
+        return data
