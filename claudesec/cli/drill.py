@@ -103,12 +103,12 @@ def _exit_now(code: int, run_dir: str) -> None:
     them, which is the wait Ctrl-C asked to end); output is flushed and the run's directory
     removed once more first."""
     import os
-    import shutil
 
     from claudesec.cli.entry import flush_std_streams
+    from claudesec.drill.runner import remove_run_dir
 
     if run_dir:
-        shutil.rmtree(run_dir, ignore_errors=True)
+        remove_run_dir(run_dir)
     flush_std_streams()
     os._exit(code)
 

@@ -113,7 +113,7 @@ def run_drills(
     except DrillInterrupted:
         interrupted = True  # every started drill has cleaned up by now (see _run_pool)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        remove_run_dir(root)
     # The flag, not only the exception, says a signal came: library code running in the main
     # thread when it arrived may swallow the exception (a finalizer, a broad except), and the
     # run must still end interrupted (exit 130), not look like a clean run of skipped drills.
@@ -131,6 +131,19 @@ def run_drills(
         abandoned=tuple(abandoned),
         run_dir=str(root),
     )
+
+
+def remove_run_dir(root: Path | str, *, attempts: int = 40) -> bool:
+    """Remove the run's directory, again while something is still writing into it: a killed
+    child's last writes, or an abandoned drill's thread, can land between ``rmtree``'s listing
+    and its ``rmdir`` (ENOTEMPTY, ignored), which left the directory behind after a Ctrl-C under
+    load. Bounded: ~2 s at most; True once it is gone."""
+    for attempt in range(attempts):
+        shutil.rmtree(root, ignore_errors=True)
+        if not os.path.lexists(root):
+            return True
+        time.sleep(0.05 if attempt else 0.0)
+    return False
 
 
 @dataclass(frozen=True)
