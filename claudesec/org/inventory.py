@@ -48,9 +48,11 @@ _BETA_FLAGS: Mapping[str, str] = {
     "claude_code_group_settings": "ce-claude-code-managed-settings-2026-10-06",
     "claude_code_group_settings_documents": "ce-claude-code-managed-settings-2026-10-06",
 }
-# Listing options that make a listing complete for posture (the default workspace counts).
+# Listing options that make a listing complete for posture: the default workspace counts, and
+# so do archived workspaces (a key left active in one is a finding, ORG-KEY-011; checks of
+# workspace settings judge only live ones).
 _EXTRA_PARAMS: Mapping[str, tuple[tuple[str, str], ...]] = {
-    "workspaces": (("include_default", "true"),),
+    "workspaces": (("include_default", "true"), ("include_archived", "true")),
 }
 _MAX_PAGES = 100_000  # a server that never ends its listing is a bug, not an organisation
 USAGE_KIND = "usage_report"
@@ -206,7 +208,11 @@ class InventoryReader:
                     f"{kind.name}: not read, its parent {kind.parent} was not",
                 )
             )
-        parent_ids = [str(item[kind.parent_key]) for item in lists[kind.parent]]
+        # An archived parent has nothing live under it to judge (and the API may refuse to
+        # list its members): its children are not read.
+        parent_ids = [
+            str(item[kind.parent_key]) for item in lists[kind.parent] if not item.get("archived_at")
+        ]
         self._credential(kind)  # fail the kind once, not once per parent
 
         def one(parent_id: str) -> list[Mapping[str, Any]]:

@@ -93,11 +93,13 @@ def test_inventory_without_an_admin_key_is_a_config_error(
     assert len(result.stderr.strip().splitlines()) <= 2
 
 
-def test_emulator_serve_refuses_an_unknown_organisation(run_cli: RunCli) -> None:
-    result = run_cli("emulator", "serve", "--port", "0", "--org", "tidy")
+@pytest.mark.parametrize("name", ["tidy", "clean+ORG-NOPE-001", "messy+ORG-KEY-001"])
+def test_emulator_serve_refuses_an_unknown_organisation(run_cli: RunCli, name: str) -> None:
+    result = run_cli("emulator", "serve", "--port", "0", "--org", name)
 
     assert result.exit_code == 2
-    assert "unknown organisation 'tidy'" in result.stderr
+    assert f"unknown organisation {name!r}" in result.stderr
+    assert "clean+CHECK-ID" in result.stderr
 
 
 def test_emulator_serve_org_messy_serves_the_seeded_organisation(tmp_path: Path) -> None:
