@@ -85,7 +85,7 @@ DEFECT_IDS: frozenset[str] = frozenset(defect for defect, _ in MESSY_DEFECTS)
 _MODEL = "claude-sonnet-4-6"
 # Every workspace of the clean organisation has this monthly spend limit: judged with
 # `org.workspace_spend_limit` set to it, ORG-LIM-004 (drift from the config) passes there.
-CLEAN_SPEND_LIMIT = "1000.00"
+CLEAN_SPEND_LIMIT = "100000"  # cents: $1,000 a month
 _SECRET_DENY = (
     "Read(./.env)",
     "Read(./.env.*)",
@@ -173,7 +173,7 @@ def seed_messy(state: EmulatorState) -> SeededOrg:
         for person in people[:3]:
             org.add_member(ws, person["id"], "workspace_admin")
     # Only staging has a spend limit and a rate limit of its own; no organisation limit.
-    org.set_spend_limit({"type": "workspace", "workspace_id": ws_ids[1]}, "500.00")
+    org.set_spend_limit({"type": "workspace", "workspace_id": ws_ids[1]}, "50000")
     org.add_workspace_rate_limit(ws_ids[1], {"requests_per_minute": 100})
 
     admin_user = people[0]["id"]
@@ -317,7 +317,7 @@ def seed_clean(state: EmulatorState) -> SeededOrg:
     fed.configure_workspace(default_ws, data_residency=residency, external_key_id=cmk["id"])
     org.set_spend_limit({"type": "workspace", "workspace_id": default_ws}, CLEAN_SPEND_LIMIT)
     org.add_workspace_rate_limit(default_ws, {"requests_per_minute": 50})
-    org.set_spend_limit({"type": "organization"}, "5000.00")
+    org.set_spend_limit({"type": "organization"}, "500000")
 
     keys = []
     for i, person in enumerate(people[2:]):
@@ -426,7 +426,7 @@ def seed_large(
             org.add_member(ws, person["id"], rng.choice(("workspace_developer", "workspace_user")))
         if index % 2 == 0:
             org.add_workspace_rate_limit(ws, {"requests_per_minute": 100})
-            org.set_spend_limit({"type": "workspace", "workspace_id": ws}, "250.00")
+            org.set_spend_limit({"type": "workspace", "workspace_id": ws}, "25000")
     key_ids = []
     usage: list[UsageRecord] = []
     for i in range(keys):

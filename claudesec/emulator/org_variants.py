@@ -405,14 +405,14 @@ def _variants() -> tuple[Variant, ...]:
             "ORG-LIM-003",
             "the organisation spend limit disabled",
             lambda s, o: s.org.set_spend_limit(
-                {"type": "organization"}, "5000.00", is_enabled=False
+                {"type": "organization"}, "500000", is_enabled=False
             ),
         ),
         Variant(
             "ORG-LIM-004",
             "a workspace spend limit changed by hand from the configured amount",
             lambda s, o: s.org.set_spend_limit(
-                {"type": "workspace", "workspace_id": o.workspace_ids[2]}, "2500.00"
+                {"type": "workspace", "workspace_id": o.workspace_ids[2]}, "250000"
             ),
         ),
         Variant(

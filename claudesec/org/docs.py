@@ -3,6 +3,7 @@ keeps the file equal to :func:`markdown`)."""
 
 from __future__ import annotations
 
+from claudesec.emulator.org_variants import VARIANTS
 from claudesec.org.catalogue import AREAS, CHECKS
 from claudesec.org.rules import FRAMEWORK_NAMES
 
@@ -60,6 +61,30 @@ reference): `key_max_age_days`, `key_unused_days`, `key_expiring_days`, `max_adm
 `max_developers`, `invite_max_pending_days`, `allowed_email_domains`,
 `required_inference_geos`, `require_cmk`, `require_compliance_api`,
 `federation_max_token_lifetime_s`, `workspace_spend_limit`, `workspace_spend_period`.
+
+## Try it on the emulator
+
+The emulator serves seeded organisations over the Admin API, so `org check` runs with no
+account:
+
+```
+claudesec emulator serve --org messy --keys-file keys.json     # fails a documented set
+claudesec emulator serve --org clean --keys-file keys.json     # fails none
+claudesec emulator serve --org clean+ORG-KEY-003 --keys-file keys.json
+```
+
+`--keys-file` receives an Admin key and an org:admin OAuth token (point
+`anthropic.base_url` at the printed URL, `ANTHROPIC_ADMIN_KEY` and `ANTHROPIC_AUTH_TOKEN` at
+them). `clean+CHECK-ID` is the clean organisation with the one defect that makes that check
+fail (each check below names it under *Failing fixture*); a few defects imply another
+check too (an old key with an expiry also outlives the maximum age; the federation linter
+reports any over-broad rule as ORG-FED-001). The seeded organisations are judged with
+`key_max_age_days = 90`, `key_unused_days = 30`, `max_admins = 3`, `max_developers = 10`,
+`invite_max_pending_days = 14`, `allowed_email_domains = ["clean.example",
+"messy.example"]`, `required_inference_geos = ["us"]`, `require_cmk = true` and
+`workspace_spend_limit = "100000"` (cents). The key-store checks (ORG-KEY-012, ORG-DRIFT-001,
+ORG-DRIFT-002) also need `--keys` and a key store managing the clean organisation's keys;
+their fixture serves the organisation's half of the defect.
 """
 
 
@@ -99,4 +124,12 @@ def markdown() -> str:
             )
             fix = "; `--fix` remediates it" if check.fixable else ""
             lines.append(f"*Reads*: {reads}{extra}{fix}")
+            variant = VARIANTS.get(check.id)
+            if variant is not None:
+                lines.append("")
+                also = f" (also fails {', '.join(variant.also)})" if variant.also else ""
+                local = f"; in the key store: {variant.local}" if variant.local else ""
+                lines.append(
+                    f"*Failing fixture*: `--org clean+{check.id}`, {variant.defect}{local}{also}"
+                )
     return "\n".join(lines) + "\n"
