@@ -49,10 +49,15 @@ _BETA_FLAGS: Mapping[str, str] = {
     "claude_code_group_settings_documents": "ce-claude-code-managed-settings-2026-10-06",
 }
 # Listing options that make a listing complete for posture: the default workspace counts, and
-# so do archived workspaces (a key left active in one is a finding, ORG-KEY-011; checks of
-# workspace settings judge only live ones).
+# so do archived objects (a key left active in an archived workspace or acting as an archived
+# service account, a rule left on an archived issuer, are findings: ORG-KEY-010, ORG-KEY-011,
+# ORG-FED-006). Checks of settings judge only live objects.
+_ARCHIVED = ("include_archived", "true")
 _EXTRA_PARAMS: Mapping[str, tuple[tuple[str, str], ...]] = {
-    "workspaces": (("include_default", "true"), ("include_archived", "true")),
+    "workspaces": (("include_default", "true"), _ARCHIVED),
+    "service_accounts": (_ARCHIVED,),
+    "federation_issuers": (_ARCHIVED,),
+    "federation_rules": (_ARCHIVED,),
 }
 _MAX_PAGES = 100_000  # a server that never ends its listing is a bug, not an organisation
 USAGE_KIND = "usage_report"

@@ -198,6 +198,25 @@ def test_the_clean_organisation_is_read_whole(emulator_org: SeededEmulator) -> N
     assert set(inventory.key_last_used) == set(emulator_org.org.key_ids)
 
 
+@pytest.mark.parametrize(
+    ("emulator_org", "kind"),
+    [
+        ("clean+ORG-KEY-010", "service_accounts"),
+        ("clean+ORG-FED-006", "federation_issuers"),
+    ],
+    indirect=["emulator_org"],
+)
+def test_archived_accounts_and_issuers_are_listed_as_archived(
+    emulator_org: SeededEmulator, kind: str
+) -> None:
+    """Evidence names what a dangling key or rule points at: an archived object, not an
+    unknown one."""
+    inventory = _reader(emulator_org).read()
+
+    assert [item for item in inventory.items(kind) if item.get("archived_at")]
+    assert inventory.unavailable == ()
+
+
 @pytest.mark.parametrize("emulator_org", ["clean+ORG-KEY-011"], indirect=True)
 def test_archived_workspaces_are_listed_but_nothing_under_them_is_read(
     emulator_org: SeededEmulator,
