@@ -520,7 +520,7 @@ def _variants() -> tuple[Variant, ...]:
         Variant(
             "ORG-CMP-001",
             "the Compliance API disabled",
-            lambda s, o: s.org.set_compliance(enabled=False),
+            lambda s, o: s.org.set_compliance(enabled=False, access_transparency=True),
         ),
         Variant(
             "ORG-SVC-001",
