@@ -76,7 +76,8 @@ def serve(
             )
     state = EmulatorState(open_mode=open_mode)
     if org is not None:
-        from claudesec.emulator.org_fixtures import ORG_NAMES, seed_org
+        from claudesec.emulator.org_fixtures import ORG_NAMES
+        from claudesec.emulator.orgs import seed_org
 
         try:
             seed_org(state, org)

@@ -1,7 +1,8 @@
 """Seeded organisations: a messy one that fails a documented set of posture checks, a clean one
 that passes them, and a large one for the inventory benchmark.
 
-``claudesec emulator serve --org messy`` (or the ``emulator_org`` test fixture) loads them.
+``claudesec emulator serve --org messy`` (or the ``emulator_org`` test fixture) loads them
+through :func:`claudesec.emulator.orgs.seed_org`.
 :data:`MESSY_DEFECTS` is the contract with the check catalogue: every ``defect_id`` names one
 thing wrong in :func:`seed_messy` (and absent from :func:`seed_clean`), so ``org check`` on the
 messy organisation must find exactly these, and a check that fires on the clean one is a false
@@ -108,23 +109,6 @@ class SeededOrg:
     # key id -> secret of the API keys it built, for a test or drill that manages them in
     # claudesec's key store (emulator fakes, made at run time; never printed).
     key_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
-
-
-def seed_org(state: EmulatorState, name: str) -> SeededOrg:
-    """Load the named organisation into ``state``: ``messy``, ``clean``, or ``clean+CHECK-ID``
-    (the clean one with the single defect that makes that check fail, see
-    :mod:`claudesec.emulator.org_variants`)."""
-    if name == "messy":
-        return seed_messy(state)
-    if name == "clean":
-        return seed_clean(state)
-    if name.startswith("clean+"):
-        from claudesec.emulator.org_variants import seed_variant
-
-        return seed_variant(state, name.removeprefix("clean+"))
-    raise ValueError(
-        f"unknown organisation {name!r}; expected {', '.join(ORG_NAMES)} or clean+CHECK-ID"
-    )
 
 
 def record_use(state: EmulatorState, key_id: str, workspace_id: str, at: datetime) -> None:

@@ -24,8 +24,9 @@ from claudesec.anthropic_admin import AdminClient, probe_key
 from claudesec.config import OrgConfig
 from claudesec.emulator import Emulator
 from claudesec.emulator.keys import Actor
-from claudesec.emulator.org_fixtures import SeededOrg, seed_org
+from claudesec.emulator.org_fixtures import SeededOrg
 from claudesec.emulator.org_variants import VARIANT_SETTINGS, VARIANTS
+from claudesec.emulator.orgs import seed_org
 from claudesec.keys.events import MemorySink
 from claudesec.keys.model import utcnow
 from claudesec.keys.rotation import KeyManager, Settings

@@ -34,7 +34,7 @@ def _critical_ids() -> list[str]:
 
 def _served(emulator: Emulator, name: str) -> OrgInventory:
     """The emulator's seeded organisation ``name`` as ``org inventory`` reads it."""
-    from claudesec.emulator.org_fixtures import seed_org
+    from claudesec.emulator.orgs import seed_org
     from claudesec.org.http import AdminHttp
     from claudesec.org.inventory import InventoryReader
 
