@@ -262,7 +262,6 @@ def _telemetry(url: str, **options: Any) -> Seed:
 
 
 def _variants() -> tuple[Variant, ...]:
-    store = "claudesec's key store"
     return (
         Variant(
             "ORG-KEY-001",
@@ -324,19 +323,19 @@ def _variants() -> tuple[Variant, ...]:
             "ORG-KEY-012",
             "an active key made in the Console that claudesec's key store does not hold",
             lambda s, o: _key(s, o, "console-made"),
-            local=f"{store} manages every other active key",
+            local="every other active key is managed",
         ),
         Variant(
             "ORG-DRIFT-001",
-            "(none in the organisation as seeded)",
+            "the clean organisation: the defect follows the key store's setup",
             lambda s, o: None,
-            local=f"{store} manages every active key; one is then deactivated in the Console",
+            local="every active key is managed, then one is deactivated in the Console",
         ),
         Variant(
             "ORG-DRIFT-002",
-            "(none in the organisation as seeded)",
+            "the clean organisation: the defect follows the key store's setup",
             lambda s, o: None,
-            local=f"{store} rotates a key twice, retires the first, which is then "
+            local="a managed key is rotated twice (retiring the first), which is then "
             "re-activated in the Console",
         ),
         Variant("ORG-USR-001", "4 organisation admins (limit 3)", _many(2, "admin")),

@@ -154,7 +154,7 @@ def markdown() -> str:
             if variant is not None:
                 lines.append("")
                 also = f" (also fails {', '.join(variant.also)})" if variant.also else ""
-                local = f"; in the key store: {variant.local}" if variant.local else ""
+                local = f"; in claudesec's key store, {variant.local}" if variant.local else ""
                 lines.append(
                     f"*Failing fixture*: `--org clean+{check.id}`, {variant.defect}{local}{also}"
                 )
