@@ -44,7 +44,8 @@ def serve(
         str | None,
         typer.Option(
             "--org",
-            help="Seed an organisation for `org inventory` / `org check`: messy or clean.",
+            help="Seed an organisation for `org inventory` / `org check`: messy, clean, or "
+            "clean+CHECK-ID (clean with the one defect that fails that check).",
             metavar="NAME",
         ),
     ] = None,
@@ -75,11 +76,17 @@ def serve(
             )
     state = EmulatorState(open_mode=open_mode)
     if org is not None:
-        from claudesec.emulator.org_fixtures import ORG_NAMES, seed_org
+        from claudesec.emulator.org_fixtures import ORG_NAMES
+        from claudesec.emulator.orgs import seed_org
 
-        if org not in ORG_NAMES:
-            raise UsageError(f"unknown organisation {org!r}", hint=f"use {' or '.join(ORG_NAMES)}")
-        seed_org(state, org)
+        try:
+            seed_org(state, org)
+        except ValueError:
+            raise UsageError(
+                f"unknown organisation {org!r}",
+                hint=f"use {' or '.join(ORG_NAMES)}, or clean+CHECK-ID for one check's "
+                "failing variant (`claudesec org check --list`)",
+            ) from None
     if api_keys is None:
         api_keys = 0 if org is not None else 1
     issued = [("api", state.add_key("api", name=f"emulator-api-{i + 1}")) for i in range(api_keys)]

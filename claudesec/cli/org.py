@@ -257,14 +257,12 @@ def _inventory(config: Config, path: Path | None) -> OrgInventory:
 
 def _markings(config: Config, inventory: OrgInventory) -> dict[str, str]:
     """How claudesec's key store knows each key of the inventory (managed, unmanaged...)."""
-    from claudesec.anthropic_admin import RemoteKey
     from claudesec.keys.factory import open_manager
-    from claudesec.keys.status import remote_inventory
+    from claudesec.org.keystore import key_markings
 
     manager = open_manager(config, admin=False, audit=False)
     try:
-        remote = [RemoteKey.from_json(item) for item in inventory.items("api_keys")]
-        return {e.key.id: e.marking for e in remote_inventory(manager, remote_keys=remote)}
+        return key_markings(manager, inventory)
     finally:
         manager.close()
 

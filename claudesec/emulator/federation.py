@@ -56,6 +56,8 @@ SHARED_ISSUERS: dict[str, frozenset[str]] = {
     ),
     "https://accounts.google.com": frozenset({"email", "azp", "hd"}),
 }
+# JWKS fetch failures in a row after which the poller pauses (jwks_polling_disabled_at).
+JWKS_POLL_PAUSE_AFTER = 5
 # Subject layouts of the shared issuers where the text up to the first "/" names the tenant.
 _TENANT_SUBJECT = re.compile(r"^(repo|project_path|organization):[^*/:]+/")
 
@@ -112,6 +114,9 @@ class Issuer:
     archived_at: datetime | None = None
     archived_by: str | None = None
     poll: PollStatus = field(default_factory=PollStatus)
+    # Set when the poller gave up after JWKS_POLL_PAUSE_AFTER failures in a row; cleared by
+    # an update sending `jwks_polling_disabled: false` (BetaFederationIssuer's field).
+    jwks_polling_disabled_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -369,6 +374,9 @@ class FederationRegistry(Directory):
             return archived
 
     def record_poll(self, issuer_id: str, *, ok: bool) -> None:
+        """One JWKS fetch's outcome; the poller pauses after repeated failures (the platform
+        says "repeated"; the emulator's number is :data:`JWKS_POLL_PAUSE_AFTER`). Pausing is
+        reported only: the emulator's exchange keeps using the keys it can fetch."""
         with self._lock:
             current = self._issuers.get(issuer_id)
             if current is None:
@@ -378,7 +386,22 @@ class FederationRegistry(Directory):
                 if ok
                 else PollStatus(current.poll.consecutive_failures + 1, current.poll.last_fetched_at)
             )
-            self._issuers[issuer_id] = replace(current, poll=poll)
+            paused = current.jwks_polling_disabled_at
+            if paused is None and poll.consecutive_failures >= JWKS_POLL_PAUSE_AFTER:
+                paused = self._clock()
+            self._issuers[issuer_id] = replace(current, poll=poll, jwks_polling_disabled_at=paused)
+
+    def resume_polling(self, issuer_id: str) -> Issuer:
+        """``jwks_polling_disabled: false`` on update: poll again from a clean count."""
+        with self._lock:
+            current = self.issuer(issuer_id)
+            resumed = replace(
+                current,
+                jwks_polling_disabled_at=None,
+                poll=PollStatus(0, current.poll.last_fetched_at),
+            )
+            self._issuers[issuer_id] = resumed
+            return resumed
 
     def _rules_of(self, issuer_id: str) -> list[Rule]:
         return [

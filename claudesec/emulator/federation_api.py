@@ -141,7 +141,7 @@ def issuer_json(issuer: Issuer) -> dict[str, Any]:
         "updated_by_actor_id": issuer.updated_by,
         "archived_at": _when(issuer.archived_at),
         "archived_by_actor_id": issuer.archived_by,
-        "jwks_polling_disabled_at": None,
+        "jwks_polling_disabled_at": _when(issuer.jwks_polling_disabled_at),
         "poll_status": {
             "consecutive_failures": issuer.poll.consecutive_failures,
             "last_fetched_at": _when(issuer.poll.last_fetched_at),
@@ -467,6 +467,8 @@ def update_issuer(call: Call) -> Response:
     issuer = call.state.federation.update_issuer(
         call.params["issuer_id"], changes, actor=_actor(call)
     )
+    if body.get("jwks_polling_disabled") is False:
+        issuer = call.state.federation.resume_polling(issuer.id)
     return Response(200, issuer_json(issuer))
 
 

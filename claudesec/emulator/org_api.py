@@ -171,8 +171,14 @@ def set_spend_limit(call: Call) -> Response:
     if scope["type"] == "workspace":
         call.state.federation.workspace(str(scope.get("workspace_id")))
     amount = body.get("amount")
-    if amount is not None and not isinstance(amount, str):
-        raise invalid_request("amount: Input should be a decimal string")
+    # A non-negative integer in the currency's minor unit ("50000" is $500.00), as
+    # BetaSpendLimit.amount says; "500.00" is not a valid amount.
+    if amount is not None and not (
+        isinstance(amount, str) and amount.isascii() and amount.isdigit()
+    ):
+        raise invalid_request(
+            "amount: Input should be a non-negative integer string in the minor unit (cents)"
+        )
     period = body.get("period") or "monthly"
     if period not in ("daily", "weekly", "monthly"):
         raise invalid_request("period: Input should be 'daily', 'monthly' or 'weekly'")

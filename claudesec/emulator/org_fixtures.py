@@ -1,7 +1,8 @@
 """Seeded organisations: a messy one that fails a documented set of posture checks, a clean one
 that passes them, and a large one for the inventory benchmark.
 
-``claudesec emulator serve --org messy`` (or the ``emulator_org`` test fixture) loads them.
+``claudesec emulator serve --org messy`` (or the ``emulator_org`` test fixture) loads them
+through :func:`claudesec.emulator.orgs.seed_org`.
 :data:`MESSY_DEFECTS` is the contract with the check catalogue: every ``defect_id`` names one
 thing wrong in :func:`seed_messy` (and absent from :func:`seed_clean`), so ``org check`` on the
 messy organisation must find exactly these, and a check that fires on the clean one is a false
@@ -83,6 +84,9 @@ MESSY_DEFECTS: tuple[tuple[str, str], ...] = (
 DEFECT_IDS: frozenset[str] = frozenset(defect for defect, _ in MESSY_DEFECTS)
 
 _MODEL = "claude-sonnet-4-6"
+# Every workspace of the clean organisation has this monthly spend limit: judged with
+# `org.workspace_spend_limit` set to it, ORG-LIM-004 (drift from the config) passes there.
+CLEAN_SPEND_LIMIT = "100000"  # cents: $1,000 a month
 _SECRET_DENY = (
     "Read(./.env)",
     "Read(./.env.*)",
@@ -102,18 +106,12 @@ class SeededOrg:
     key_ids: tuple[str, ...]
     defects: tuple[str, ...] = ()
     notes: Mapping[str, Any] = field(default_factory=dict)
+    # key id -> secret of the API keys it built, for a test or drill that manages them in
+    # claudesec's key store (emulator fakes, made at run time; never printed).
+    key_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
-def seed_org(state: EmulatorState, name: str) -> SeededOrg:
-    """Load the named organisation (``messy`` or ``clean``) into ``state``."""
-    if name == "messy":
-        return seed_messy(state)
-    if name == "clean":
-        return seed_clean(state)
-    raise ValueError(f"unknown organisation {name!r}; expected one of {', '.join(ORG_NAMES)}")
-
-
-def _use(state: EmulatorState, key_id: str, workspace_id: str, at: datetime) -> None:
+def record_use(state: EmulatorState, key_id: str, workspace_id: str, at: datetime) -> None:
     state.extend_usage(
         [
             UsageRecord(
@@ -159,7 +157,7 @@ def seed_messy(state: EmulatorState) -> SeededOrg:
         for person in people[:3]:
             org.add_member(ws, person["id"], "workspace_admin")
     # Only staging has a spend limit and a rate limit of its own; no organisation limit.
-    org.set_spend_limit({"type": "workspace", "workspace_id": ws_ids[1]}, "500.00")
+    org.set_spend_limit({"type": "workspace", "workspace_id": ws_ids[1]}, "50000")
     org.add_workspace_rate_limit(ws_ids[1], {"requests_per_minute": 100})
 
     admin_user = people[0]["id"]
@@ -190,7 +188,7 @@ def seed_messy(state: EmulatorState) -> SeededOrg:
         ),
     ]
     # Only the research notebook was used lately; the others are idle.
-    _use(state, keys[3].id, ws_ids[2], now - timedelta(days=2))
+    record_use(state, keys[3].id, ws_ids[2], now - timedelta(days=2))
 
     org.add_telemetry_destination(
         "https://otel.messy.example/v1/traces",
@@ -293,7 +291,7 @@ def seed_clean(state: EmulatorState) -> SeededOrg:
         workspace = fed.create_workspace(ws_name)
         fed.configure_workspace(workspace.id, data_residency=residency, external_key_id=cmk["id"])
         ws_ids.append(workspace.id)
-        org.set_spend_limit({"type": "workspace", "workspace_id": workspace.id}, "1000.00")
+        org.set_spend_limit({"type": "workspace", "workspace_id": workspace.id}, CLEAN_SPEND_LIMIT)
         org.add_workspace_rate_limit(workspace.id, {"requests_per_minute": 200})
         org.add_member(workspace.id, people[0]["id"], "workspace_admin")
         for person in people[2:]:
@@ -301,9 +299,9 @@ def seed_clean(state: EmulatorState) -> SeededOrg:
     # The default workspace is configured too, so every workspace the inventory lists passes.
     default_ws = state.default_workspace_id
     fed.configure_workspace(default_ws, data_residency=residency, external_key_id=cmk["id"])
-    org.set_spend_limit({"type": "workspace", "workspace_id": default_ws}, "100.00")
+    org.set_spend_limit({"type": "workspace", "workspace_id": default_ws}, CLEAN_SPEND_LIMIT)
     org.add_workspace_rate_limit(default_ws, {"requests_per_minute": 50})
-    org.set_spend_limit({"type": "organization"}, "5000.00")
+    org.set_spend_limit({"type": "organization"}, "500000")
 
     keys = []
     for i, person in enumerate(people[2:]):
@@ -316,16 +314,16 @@ def seed_clean(state: EmulatorState) -> SeededOrg:
             created_at=now - timedelta(days=20),
             expires_at=now + timedelta(days=70),
         )
-        _use(state, key.id, ws, now - timedelta(days=1))
+        record_use(state, key.id, ws, now - timedelta(days=1))
         keys.append(key)
 
-    org.add_telemetry_destination(
+    telemetry = org.add_telemetry_destination(
         "https://otel.clean.example/v1/traces",
         display_name="apm",
         content_mode="metadata_only",
         last_success_at=now - timedelta(minutes=5),
     )
-    org.add_webhook("https://hooks.clean.example/anthropic", name="cmk-alerts")
+    webhook = org.add_webhook("https://hooks.clean.example/anthropic", name="cmk-alerts")
     org.set_compliance(enabled=True, access_transparency=True)
 
     account = fed.create_service_account("ci-inference", organization_role="developer")
@@ -333,7 +331,7 @@ def seed_clean(state: EmulatorState) -> SeededOrg:
     issuer = fed.create_issuer(
         name="ci-issuer", issuer_url="https://ci.clean.example", jwks=JwksConfig("discovery")
     )
-    fed.create_rule(
+    rule = fed.create_rule(
         name="deploy-main",
         issuer_id=issuer.id,
         match=RuleMatch(
@@ -348,17 +346,28 @@ def seed_clean(state: EmulatorState) -> SeededOrg:
     developers = org.add_rbac_group("developers", role_ids=[org.role_id("Developer")])
     for person in people[2:]:
         org.add_group_member(developers["id"], person)
-    org.set_claude_code_default(_safe_claude_code_settings())
-    org.set_claude_code_group(developers["id"], _safe_claude_code_settings())
+    org.set_claude_code_default(safe_claude_code_settings())
+    org.set_claude_code_group(developers["id"], safe_claude_code_settings())
     return SeededOrg(
         name="clean",
         workspace_ids=(default_ws, *ws_ids),
         user_ids=tuple(p["id"] for p in people),
         key_ids=tuple(k.id for k in keys),
+        notes={
+            "residency": residency,
+            "cmk_id": cmk["id"],
+            "issuer_id": issuer.id,
+            "service_account_id": account.id,
+            "rule_id": rule.id,
+            "group_id": developers["id"],
+            "webhook_id": webhook["id"],
+            "telemetry_id": telemetry["id"],
+        },
+        key_secrets={k.id: k.secret for k in keys},
     )
 
 
-def _safe_claude_code_settings() -> dict[str, Any]:
+def safe_claude_code_settings() -> dict[str, Any]:
     return {
         "permissions": {
             "allow": ["Bash(npm run test:*)"],
@@ -401,7 +410,7 @@ def seed_large(
             org.add_member(ws, person["id"], rng.choice(("workspace_developer", "workspace_user")))
         if index % 2 == 0:
             org.add_workspace_rate_limit(ws, {"requests_per_minute": 100})
-            org.set_spend_limit({"type": "workspace", "workspace_id": ws}, "250.00")
+            org.set_spend_limit({"type": "workspace", "workspace_id": ws}, "25000")
     key_ids = []
     usage: list[UsageRecord] = []
     for i in range(keys):

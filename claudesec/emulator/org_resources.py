@@ -312,6 +312,23 @@ class OrgResources:
             self._tables.webhooks[webhook_id] = record
         return copy.deepcopy(record)
 
+    def delete_webhook(self, webhook_id: str) -> None:
+        with self._lock:
+            if self._tables.webhooks.pop(webhook_id, None) is None:
+                raise not_found(f"Webhook endpoint not found: {webhook_id}")
+
+    def disable_telemetry_destination(self, destination_id: str, *, reason: str = "caller") -> Json:
+        """Disable a destination: ``caller`` is an admin's choice; Anthropic's own reasons
+        (``sustained_failure``, ``redirect``) say it stopped deliveries by itself."""
+        with self._lock:
+            record = self._tables.telemetry.get(destination_id)
+            if record is None:
+                raise not_found(f"Telemetry destination not found: {destination_id}")
+            record.update(
+                state={"type": "disabled", "reason": {"type": reason}}, updated_at=self._now()
+            )
+            return copy.deepcopy(record)
+
     def set_compliance(self, *, enabled: bool, access_transparency: bool = False) -> Json:
         with self._lock:
             self._tables.compliance = {
@@ -329,6 +346,7 @@ class OrgResources:
         *,
         display_name: str | None = None,
         region: str | None = "us-east-1",
+        geo: str = "us",
         attached: bool = True,
         validation_error: str | None = None,
     ) -> Json:
@@ -339,7 +357,7 @@ class OrgResources:
             "id": key_id,
             "type": "external_key",
             "display_name": display_name,
-            "geo": "us",
+            "geo": geo,
             "provider_config": {"type": "aws", "kms_arn": kms_arn, "region": region},
             "attachment": {"type": "attached" if attached else "unattached"},
             "user_profile_id": None,
@@ -371,6 +389,35 @@ class OrgResources:
                 if role["display_name"] == display_name:
                     return str(role["id"])
         raise KeyError(display_name)
+
+    def add_rbac_role(self, display_name: str) -> Json:
+        """A custom role, as an administrator creates it in the Console (the API only reads
+        roles)."""
+        role_id = new_id("rbacrole")
+        now = self._now()
+        record = {
+            "id": role_id,
+            "type": "rbac_role",
+            "display_name": display_name,
+            "source": {"type": "custom"},
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self._lock:
+            self._tables.rbac_roles[role_id] = record
+        return copy.deepcopy(record)
+
+    def delete_rbac_group(self, group_id: str) -> None:
+        """Delete a group and its memberships. Its Claude Code settings document stays in the
+        precedence order with ``rbac_group_status`` ``deleted`` until removed, as the platform
+        keeps it."""
+        with self._lock:
+            if self._tables.rbac_groups.pop(group_id, None) is None:
+                raise not_found(f"RBAC group not found: {group_id}")
+            self._tables.group_members.pop(group_id, None)
+            document = self._tables.cc_groups.get(group_id)
+            if document is not None:
+                document.update(rbac_group_status={"type": "deleted"}, updated_at=self._now())
 
     def add_rbac_group(
         self, name: str, *, role_ids: Sequence[str] = (), source_type: str = "direct"

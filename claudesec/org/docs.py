@@ -3,6 +3,7 @@ keeps the file equal to :func:`markdown`)."""
 
 from __future__ import annotations
 
+from claudesec.emulator.org_variants import VARIANTS
 from claudesec.org.catalogue import AREAS, CHECKS
 from claudesec.org.rules import FRAMEWORK_NAMES
 
@@ -67,8 +68,58 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\\\|")
 
 
+EMULATOR = """\
+## Try it on the emulator
+
+The emulator serves seeded organisations over the Admin API, so `org check` runs with no
+account:
+
+```
+claudesec emulator serve --org messy --keys-file keys.json
+claudesec emulator serve --org clean --keys-file keys.json
+claudesec emulator serve --org clean+ORG-KEY-003 --keys-file keys.json
+```
+
+`--keys-file` receives an Admin key and an org:admin OAuth token (point
+`anthropic.base_url` at the printed URL, `ANTHROPIC_ADMIN_KEY` and `ANTHROPIC_AUTH_TOKEN` at
+them). `clean` fails no check; `clean+CHECK-ID` is the clean organisation with the one defect
+that makes that check fail (each check below names it under *Failing fixture*); a few
+defects imply another check too (an old key with an expiry also outlives the maximum age;
+the federation linter reports any over-broad rule as ORG-FED-001). The key-store checks
+(ORG-KEY-012, ORG-DRIFT-001, ORG-DRIFT-002) also need `--keys` and a key store managing the
+clean organisation's keys; their fixture serves the organisation's half of the defect.
+"""
+
+
+def _emulator_section() -> list[str]:
+    from claudesec.emulator.org_fixtures import CLEAN_SPEND_LIMIT, MESSY_FAILING_CHECKS
+    from claudesec.emulator.org_fixtures import ORG_CHECK_SETTINGS as SEEDED
+
+    settings = ", ".join(f"`{name} = {_toml(value)}`" for name, value in sorted(SEEDED.items()))
+    return [
+        EMULATOR,
+        f"The seeded organisations are judged with these `[org]` settings: {settings}; the "
+        f'variants also with `workspace_spend_limit = "{CLEAN_SPEND_LIMIT}"` (cents), the '
+        "clean organisation's amount, so ORG-LIM-004 runs.",
+        "",
+        f"`messy` fails exactly these {len(MESSY_FAILING_CHECKS)} checks: "
+        f"{', '.join(MESSY_FAILING_CHECKS)}.",
+        "",
+    ]
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value)
+
+
 def markdown() -> str:
-    lines = [INTRO, f"## The {len(CHECKS)} checks", ""]
+    lines = [INTRO, *_emulator_section(), f"## The {len(CHECKS)} checks", ""]
     lines.append("| id | severity | title | SOC 2 | ISO 27001 | CIS v8 |")
     lines.append("|---|---|---|---|---|---|")
     for check in CHECKS:
@@ -99,4 +150,12 @@ def markdown() -> str:
             )
             fix = "; `--fix` remediates it" if check.fixable else ""
             lines.append(f"*Reads*: {reads}{extra}{fix}")
+            variant = VARIANTS.get(check.id)
+            if variant is not None:
+                lines.append("")
+                also = f" (also fails {', '.join(variant.also)})" if variant.also else ""
+                local = f"; in claudesec's key store, {variant.local}" if variant.local else ""
+                lines.append(
+                    f"*Failing fixture*: `--org clean+{check.id}`, {variant.defect}{local}{also}"
+                )
     return "\n".join(lines) + "\n"

@@ -48,9 +48,16 @@ _BETA_FLAGS: Mapping[str, str] = {
     "claude_code_group_settings": "ce-claude-code-managed-settings-2026-10-06",
     "claude_code_group_settings_documents": "ce-claude-code-managed-settings-2026-10-06",
 }
-# Listing options that make a listing complete for posture (the default workspace counts).
+# Listing options that make a listing complete for posture: the default workspace counts, and
+# so do archived objects (a key left active in an archived workspace or acting as an archived
+# service account, a rule left on an archived issuer, are findings: ORG-KEY-010, ORG-KEY-011,
+# ORG-FED-006). Checks of settings judge only live objects.
+_ARCHIVED = ("include_archived", "true")
 _EXTRA_PARAMS: Mapping[str, tuple[tuple[str, str], ...]] = {
-    "workspaces": (("include_default", "true"),),
+    "workspaces": (("include_default", "true"), _ARCHIVED),
+    "service_accounts": (_ARCHIVED,),
+    "federation_issuers": (_ARCHIVED,),
+    "federation_rules": (_ARCHIVED,),
 }
 _MAX_PAGES = 100_000  # a server that never ends its listing is a bug, not an organisation
 USAGE_KIND = "usage_report"
@@ -206,7 +213,11 @@ class InventoryReader:
                     f"{kind.name}: not read, its parent {kind.parent} was not",
                 )
             )
-        parent_ids = [str(item[kind.parent_key]) for item in lists[kind.parent]]
+        # An archived parent has nothing live under it to judge (and the API may refuse to
+        # list its members): its children are not read.
+        parent_ids = [
+            str(item[kind.parent_key]) for item in lists[kind.parent] if not item.get("archived_at")
+        ]
         self._credential(kind)  # fail the kind once, not once per parent
 
         def one(parent_id: str) -> list[Mapping[str, Any]]:

@@ -113,6 +113,29 @@ def test_issuer_lifecycle(org: Any, ci_issuer: OidcIssuer) -> None:
         org.federation.issuers.update(issuer.id, name="back")
 
 
+def test_jwks_polling_pauses_after_repeated_failures_and_an_update_resumes_it(
+    org: Any, ci_issuer: OidcIssuer, emulator: Emulator
+) -> None:
+    from claudesec.emulator.federation import JWKS_POLL_PAUSE_AFTER
+
+    issuer = org.federation.issuers.create(
+        name="ci",
+        issuer_url=ci_issuer.issuer,
+        jwks={"type": "discovery", "ca_cert_pem": ci_issuer.ca_pem},
+    )
+    for _ in range(JWKS_POLL_PAUSE_AFTER - 1):
+        emulator.state.federation.record_poll(issuer.id, ok=False)
+    assert org.federation.issuers.retrieve(issuer.id).jwks_polling_disabled_at is None
+    emulator.state.federation.record_poll(issuer.id, ok=False)
+    paused = org.federation.issuers.retrieve(issuer.id)
+    assert paused.jwks_polling_disabled_at is not None
+    assert paused.poll_status is not None
+    assert paused.poll_status.consecutive_failures == JWKS_POLL_PAUSE_AFTER
+    resumed = org.federation.issuers.update(issuer.id, jwks_polling_disabled=False)
+    assert resumed.jwks_polling_disabled_at is None
+    assert resumed.poll_status is not None and resumed.poll_status.consecutive_failures == 0
+
+
 def test_issuer_names_are_unique_slugs(org: Any, ci_issuer: OidcIssuer) -> None:
     org.federation.issuers.create(name="ci", issuer_url=ci_issuer.issuer)
     with pytest.raises(anthropic.ConflictError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from claudesec.config import OrgConfig
@@ -13,6 +14,17 @@ from claudesec.org.check import CheckRun, run_checks
 from claudesec.org.model import OrgInventory, Unavailable
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+# The OASIS SARIF 2.1.0 schema (draft-04), shipped in the test tree for the scan reports too.
+SARIF_SCHEMA = Path(__file__).parent.parent / "scan" / "data" / "sarif-schema-2.1.0.json"
+
+
+def compliance_finding() -> Any:
+    """The published OCSF Compliance Finding class (2003) as pydantic-ocsf models it."""
+    from ocsf.v1_7_0 import events as ocsf_events  # pydantic-ocsf, in the test extra
+
+    return ocsf_events.ComplianceFinding
+
+
 SETTINGS = replace(OrgConfig(), **samples.MESSY_SETTINGS)
 
 

@@ -1,9 +1,11 @@
 """`org check` on the emulator's seeded organisations, read over HTTP by the real inventory
 reader: the messy one fails exactly the documented checks, every critical one among them,
-and the clean one fails none."""
+and the clean one fails none; the SARIF and OCSF reports of that run validate against their
+schemas."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -15,7 +17,10 @@ from claudesec.org import federation
 from claudesec.org.catalogue import CHECKS
 from claudesec.org.check import CheckRun, run_checks
 from claudesec.org.model import OrgInventory
+from claudesec.org.reports import get_format
+from claudesec.org.reports.ocsf import events
 from claudesec.org.rules import Severity
+from tests.org.helpers import SARIF_SCHEMA, compliance_finding
 
 
 def _check(inventory: OrgInventory) -> CheckRun:
@@ -48,3 +53,23 @@ def test_the_clean_organisation_fails_none(emulator_org_inventory: OrgInventory)
         "ORG-KEY-012",
         "ORG-LIM-004",
     }
+
+
+def test_the_messy_organisations_reports_validate_against_their_schemas(
+    emulator_org_inventory: OrgInventory,
+) -> None:
+    import jsonschema
+
+    run = _check(emulator_org_inventory)
+    sarif = json.loads(get_format("sarif")(run))
+    jsonschema.validate(sarif, json.loads(SARIF_SCHEMA.read_text()), cls=jsonschema.Draft4Validator)
+    assert {r["ruleId"] for r in sarif["runs"][0]["results"]} == set(MESSY_FAILING_CHECKS)
+    model = compliance_finding()
+    docs = list(events(run))
+    for doc in docs:
+        event = model.model_validate(doc)
+        assert event.class_uid == 2003 and not event.model_extra
+    failed = {
+        d["finding_info"]["analytic"]["uid"] for d in docs if d["compliance"]["status"] == "Fail"
+    }
+    assert failed == set(MESSY_FAILING_CHECKS)

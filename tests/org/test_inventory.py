@@ -152,7 +152,21 @@ def test_every_kind_is_read_from_the_messy_organisation(emulator_org: SeededEmul
     assert exit_code(inventory) is ExitCode.OK
 
 
-@pytest.mark.parametrize("emulator_org", ["messy", "clean"], indirect=True)
+# The variants whose defect the emulator renders in fields the seeded organisations leave
+# at their defaults (claudesec.emulator.org_variants).
+_VARIANTS_WITH_NEW_SHAPES = [
+    "clean+ORG-FED-007",  # federation_issuers.jwks_polling_disabled_at
+    "clean+ORG-RBAC-003",  # a custom RBAC role
+    "clean+ORG-CC-006",  # a settings document of a deleted RBAC group
+    "clean+ORG-CMK-003",  # an external key of another geo
+    "clean+ORG-TEL-005",  # a destination disabled by its caller
+    "clean+ORG-KEY-011",  # an archived workspace
+]
+
+
+@pytest.mark.parametrize(
+    "emulator_org", ["messy", "clean", *_VARIANTS_WITH_NEW_SHAPES], indirect=True
+)
 def test_served_json_is_what_the_sdk_models_describe(emulator_org: SeededEmulator) -> None:
     """Every field the emulator serves is a field of anthropic 2.16's model, with its type."""
     inventory = _reader(emulator_org).read()
@@ -182,6 +196,43 @@ def test_the_clean_organisation_is_read_whole(emulator_org: SeededEmulator) -> N
     }
     assert inventory.key_last_used is not None
     assert set(inventory.key_last_used) == set(emulator_org.org.key_ids)
+
+
+@pytest.mark.parametrize(
+    ("emulator_org", "kind"),
+    [
+        ("clean+ORG-KEY-010", "service_accounts"),
+        ("clean+ORG-FED-006", "federation_issuers"),
+    ],
+    indirect=["emulator_org"],
+)
+def test_archived_accounts_and_issuers_are_listed_as_archived(
+    emulator_org: SeededEmulator, kind: str
+) -> None:
+    """Evidence names what a dangling key or rule points at: an archived object, not an
+    unknown one."""
+    inventory = _reader(emulator_org).read()
+
+    assert [item for item in inventory.items(kind) if item.get("archived_at")]
+    assert inventory.unavailable == ()
+
+
+@pytest.mark.parametrize("emulator_org", ["clean+ORG-KEY-011"], indirect=True)
+def test_archived_workspaces_are_listed_but_nothing_under_them_is_read(
+    emulator_org: SeededEmulator,
+) -> None:
+    """A key left active in an archived workspace (ORG-KEY-011) is only visible when the
+    listing asks for archived workspaces; their members and limits are not read."""
+    inventory = _reader(emulator_org).read()
+
+    [archived] = [w for w in inventory.items("workspaces") if w.get("archived_at")]
+    assert any(
+        (k.get("scope") or {}).get("workspace_id") == archived["id"]
+        for k in inventory.items("api_keys")
+    )
+    read = {r.path for r in emulator_org.emulator.state.requests()}
+    assert not any(archived["id"] in path for path in read)
+    assert inventory.unavailable == ()
 
 
 # ------------------------------------------------------------------------------ paging

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -11,6 +12,9 @@ from claudesec.emulator import FaultKind
 from claudesec.org import inventory_json
 from tests.fixtures.cli import RunCli
 from tests.fixtures.emulator import SeededEmulator
+
+if TYPE_CHECKING:
+    from claudesec.org.model import OrgInventory
 
 
 @pytest.fixture
@@ -93,14 +97,17 @@ def test_inventory_without_an_admin_key_is_a_config_error(
     assert len(result.stderr.strip().splitlines()) <= 2
 
 
-def test_emulator_serve_refuses_an_unknown_organisation(run_cli: RunCli) -> None:
-    result = run_cli("emulator", "serve", "--port", "0", "--org", "tidy")
+@pytest.mark.parametrize("name", ["tidy", "clean+ORG-NOPE-001", "messy+ORG-KEY-001"])
+def test_emulator_serve_refuses_an_unknown_organisation(run_cli: RunCli, name: str) -> None:
+    result = run_cli("emulator", "serve", "--port", "0", "--org", name)
 
     assert result.exit_code == 2
-    assert "unknown organisation 'tidy'" in result.stderr
+    assert f"unknown organisation {name!r}" in result.stderr
+    assert "clean+CHECK-ID" in result.stderr
 
 
-def test_emulator_serve_org_messy_serves_the_seeded_organisation(tmp_path: Path) -> None:
+def _served(tmp_path: Path, org: str) -> tuple[OrgInventory, str]:
+    """Run `claudesec emulator serve --org ORG` as a user does; read it whole; stop it."""
     import os
     import signal
     import subprocess
@@ -112,7 +119,7 @@ def test_emulator_serve_org_messy_serves_the_seeded_organisation(tmp_path: Path)
     keys_file = tmp_path / "keys.json"
     proc = subprocess.Popen(
         interruptible(
-            "emulator", "serve", "--port", "0", "--org", "messy", "--keys-file", str(keys_file)
+            "emulator", "serve", "--port", "0", "--org", org, "--keys-file", str(keys_file)
         ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -132,6 +139,24 @@ def test_emulator_serve_org_messy_serves_the_seeded_organisation(tmp_path: Path)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0
+    return inventory, err
+
+
+def test_emulator_serve_org_variant_serves_the_clean_organisation_with_one_defect(
+    tmp_path: Path,
+) -> None:
+    inventory, err = _served(tmp_path, "clean+ORG-CMP-001")
+    assert "seeded the clean+ORG-CMP-001 organisation" in err
+    assert inventory.unavailable == ()
+    assert inventory.singleton("compliance_settings") == {
+        "type": "compliance_settings",
+        "state": {"type": "disabled"},
+        "access_transparency": {"type": "enabled"},
+    }
+
+
+def test_emulator_serve_org_messy_serves_the_seeded_organisation(tmp_path: Path) -> None:
+    inventory, err = _served(tmp_path, "messy")
     assert "seeded the messy organisation" in err
     assert len(inventory.items("users")) == 10
     assert inventory.unavailable == ()  # the token reads service accounts and federation

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from claudesec.emulator import EmulatorState
-from claudesec.emulator.org_fixtures import DEFECT_IDS, MESSY_DEFECTS, seed_large, seed_org
+from claudesec.emulator.org_fixtures import DEFECT_IDS, MESSY_DEFECTS, seed_large
+from claudesec.emulator.orgs import seed_org
 from claudesec.org.http import AdminHttp
 from claudesec.org.inventory import InventoryReader
 from claudesec.org.model import OrgInventory

@@ -71,3 +71,18 @@ def test_an_unknown_page_cursor_is_400(emulator_org: SeededEmulator) -> None:
         api_key=emulator_org.admin_key.secret,
     )
     assert answer.status == 400
+
+
+@pytest.mark.parametrize(("amount", "status"), [("500.00", 400), ("-5", 400), ("50000", 200)])
+def test_a_spend_limit_amount_is_whole_cents(
+    emulator_org: SeededEmulator, amount: str, status: int
+) -> None:
+    """BetaSpendLimit.amount is an integer in the minor unit: "50000" is $500.00."""
+    answer = http_request(
+        emulator_org.emulator,
+        "POST",
+        "/v1/organizations/spend_limits",
+        body={"scope": {"type": "organization"}, "amount": amount},
+        api_key=emulator_org.admin_key.secret,
+    )
+    assert answer.status == status, answer.body

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -19,9 +18,8 @@ from claudesec.org.catalogue import CHECKS
 from claudesec.org.reports import get_format
 from claudesec.org.reports.grouping import by_control
 from claudesec.org.reports.ocsf import events
-from tests.org.helpers import SETTINGS, clean_run, messy_run
+from tests.org.helpers import SARIF_SCHEMA, SETTINGS, clean_run, compliance_finding, messy_run
 
-SARIF_SCHEMA = Path(__file__).parent.parent / "scan" / "data" / "sarif-schema-2.1.0.json"
 SUPPRESSED = replace(
     SETTINGS,
     suppressions=(
@@ -55,18 +53,12 @@ def test_sarif_keeps_suppressed_findings_with_their_justification() -> None:
     assert "ticket SEC-1" in suppressed[0]["suppressions"][0]["justification"]
 
 
-def _compliance_finding() -> Any:
-    from ocsf.v1_7_0 import events as ocsf_events  # pydantic-ocsf, in the test extra
-
-    return ocsf_events.ComplianceFinding
-
-
 @pytest.mark.parametrize("index", range(4))
 def test_every_ocsf_event_validates_against_the_compliance_finding_class(index: int) -> None:
     run = _runs()[index]
     docs = list(events(run))
     assert len(docs) >= len(run.outcomes)
-    model = _compliance_finding()
+    model = compliance_finding()
     for doc in docs:
         event = model.model_validate(doc)
         assert event.class_uid == 2003
@@ -92,7 +84,16 @@ def test_the_ocsf_schema_check_has_teeth() -> None:
     doc = next(iter(events(messy_run())))
     del doc["compliance"]
     with pytest.raises(ValidationError):
-        _compliance_finding().model_validate(doc)
+        compliance_finding().model_validate(doc)
+
+
+def test_the_sarif_schema_check_has_teeth() -> None:
+    document = json.loads(get_format("sarif")(messy_run()))
+    document["runs"][0]["results"][0]["level"] = "severe"  # not a SARIF level
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(
+            document, json.loads(SARIF_SCHEMA.read_text()), cls=jsonschema.Draft4Validator
+        )
 
 
 def test_ocsf_lines_are_what_the_export_sinks_send() -> None:

@@ -1,12 +1,11 @@
 """Organisation posture drills: ``org check`` catches every critical misconfiguration.
 
-The offline drill judges the messy organisation (every item in the Admin API's JSON shape;
-see :mod:`claudesec.org.samples`; the emulator's ``--org messy`` seed is to serve the same
-organisation) and
-proves each critical check of the catalogue fires on it, and that the clean organisation
-raises nothing: a check that stops firing, or starts firing on a clean org, fails the drill.
-The live drill runs the catalogue against the real organisation when the Admin API key is
-set, and fails on any critical finding.
+The offline drill starts the emulator on loopback, seeds its messy organisation (the one
+``claudesec emulator serve --org messy`` serves), reads it over HTTP with the real inventory
+reader, and proves each critical check of the catalogue fires on it; then it reads the clean
+organisation and proves nothing fires there: a check that stops firing, or starts firing on
+a clean organisation, fails the drill. The live drill runs the catalogue against the real
+organisation when the Admin API key is set, and fails on any critical finding.
 """
 
 from __future__ import annotations
@@ -15,11 +14,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from claudesec.drill.drills._servers import start_emulator
 from claudesec.drill.interface import Drill
 from claudesec.drill.model import DrillFailed
 
 if TYPE_CHECKING:
     from claudesec.drill.context import DrillContext
+    from claudesec.emulator import Emulator
     from claudesec.org.check import CheckRun
     from claudesec.org.model import OrgInventory
 
@@ -31,6 +32,21 @@ def _critical_ids() -> list[str]:
     return [c.id for c in CHECKS if c.severity is Severity.CRITICAL]
 
 
+def _served(emulator: Emulator, name: str) -> OrgInventory:
+    """The emulator's seeded organisation ``name`` as ``org inventory`` reads it."""
+    from claudesec.emulator.orgs import seed_org
+    from claudesec.org.http import AdminHttp
+    from claudesec.org.inventory import InventoryReader
+
+    emulator.state.reset()
+    seed_org(emulator.state, name)
+    admin = emulator.state.add_key("admin", name="drill-org-reader")
+    token = emulator.state.add_oauth_token(scopes=("org:admin",)).access_token
+    return InventoryReader(
+        AdminHttp(emulator.base_url, timeout_s=10), admin_key=admin.secret, oauth_token=token
+    ).read()
+
+
 class OrgPostureCritical(Drill):
     name = "org-posture-critical"
     title = "org check on the messy organisation fires every critical check, the clean one none"
@@ -38,36 +54,31 @@ class OrgPostureCritical(Drill):
         "A check stopped firing (or fires on a clean org): see claudesec/org/checks and its tests."
     )
     tags = ("offline",)
-
-    def organisations(self, now: datetime) -> tuple[OrgInventory, OrgInventory]:
-        """The messy and the clean organisation (the emulator's seeds, once it serves them)."""
-        from claudesec.org import samples
-
-        return samples.messy(now), samples.clean(now)
+    # The emulator's organisations judged (`claudesec emulator serve --org NAME`).
+    messy_org = "messy"
+    clean_org = "clean"
 
     def inject(self, ctx: DrillContext) -> None:
         from claudesec.config import OrgConfig
-        from claudesec.org import samples
+        from claudesec.emulator.org_fixtures import ORG_CHECK_SETTINGS
+        from claudesec.org import federation
         from claudesec.org.check import run_checks
 
+        emulator = start_emulator(ctx)
+        config = replace(OrgConfig(), **ORG_CHECK_SETTINGS)
         now = datetime.now(UTC)
-        config = replace(OrgConfig(), **samples.MESSY_SETTINGS)
-        messy, clean = self.organisations(now)
         with ctx.attempt():
+            messy = _served(emulator, self.messy_org)
             self.messy: CheckRun = run_checks(
-                messy,
-                config,
-                now=now,
-                key_markings=samples.MESSY_MARKINGS,
-                federation_findings=samples.MESSY_FEDERATION,
+                messy, config, now=now, federation_findings=federation.lint(messy)
             )
+        clean = _served(emulator, self.clean_org)
         self.clean: CheckRun = run_checks(
-            clean,
-            config,
-            now=now,
-            key_markings=samples.CLEAN_MARKINGS,
-            federation_findings=samples.CLEAN_FEDERATION,
+            clean, config, now=now, federation_findings=federation.lint(clean)
         )
+        unread = [u.kind for u in (*messy.unavailable, *clean.unavailable)]
+        if unread:
+            raise DrillFailed("the emulator's organisation was not read whole", *unread)
 
     def verify(self, ctx: DrillContext) -> None:
         fired = {f.check_id for f in self.messy.findings}
