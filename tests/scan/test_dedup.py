@@ -51,3 +51,29 @@ def test_dedup_does_not_apply_to_history(tmp_path: Path, run_cli: RunCli) -> Non
     result = run_cli("scan", "--history", "--dedup", str(tmp_path))
     assert result.exit_code == 2
     assert "--dedup" in result.stderr
+
+
+def test_dedup_sarif_lists_the_other_places_as_related_locations(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    import json
+
+    import jsonschema
+
+    from tests.scan.test_reports import SCHEMA
+
+    project = tmp_path / "project"
+    project.mkdir()
+    _vendored_copies(project)
+    result = run_cli("scan", str(project), "--no-git", "--dedup", "-f", "sarif")
+    document = json.loads(result.stdout)
+    jsonschema.validate(document, json.loads(SCHEMA.read_text()), cls=jsonschema.Draft4Validator)
+    first = document["runs"][0]["results"][0]
+    related = [
+        (
+            r["physicalLocation"]["artifactLocation"]["uri"],
+            r["physicalLocation"]["region"]["startLine"],
+        )
+        for r in first["relatedLocations"]
+    ]
+    assert related == [("b/keys.py", 1), ("b/keys.py", 4), ("c/nested/keys.py", 1)]
