@@ -5,6 +5,10 @@
     .venv/bin/python benchmarks/precision_corpus.py measure [--half tuning|held-out|both]
         [--tools claudesec,kingfisher,gitleaks] [--results FILE] [--show N]
 
+Tools: ``claudesec`` and ``kingfisher-all`` (``--no-dedup``) count every place a secret is;
+``claudesec-dedup`` (``--dedup``) and ``kingfisher`` (its default) count each distinct secret
+once. Compare like with like.
+
 1. ``download`` fetches the pinned packages below with the registries' own clients (PyPI sdists by
    ``pip download --no-deps --no-binary :all:``, npm tarballs by ``npm pack``) into a cache
    outside the repository (``$CLAUDESEC_PRECISION_CACHE``, default
@@ -401,24 +405,33 @@ def planted_files(root: Path) -> list[PlantedFile]:
 def _run_tools(root: Path, tools: list[str], out: Path) -> list[ToolRun]:
     import scan_bench as sb
 
-    peers = sb.ensure_tools() if set(tools) - {"claudesec"} else {}
+    peers = sb.ensure_tools() if set(tools) - {"claudesec", "claudesec-dedup"} else {}
     runs = []
     for tool in tools:
-        if tool == "claudesec":
-            cmd = [*sb.CLAUDESEC, "scan", str(root), "--no-git"]
+        if tool in ("claudesec", "claudesec-dedup"):
+            # ``claudesec-dedup``: one finding per distinct secret (``--dedup``), as kingfisher
+            # counts by default; ``claudesec`` one per place, as ``kingfisher-all`` counts.
+            extra = ["--dedup"] if tool == "claudesec-dedup" else []
+            cmd = [*sb.CLAUDESEC, "scan", str(root), "--no-git", *extra]
             wall, _, _, stdout = sb.timed(cmd, out, timeout=7200)
             rules = sb.claudesec_rules(stdout, root)
             runs.append(ToolRun(tool, wall, sb.LAST_CPU[0], set(rules), rules))
-        elif tool == "kingfisher":
-            report = out / "kingfisher.json"
-            cmd = sb.kingfisher_command(peers["kingfisher"], "none", report)
+        elif tool in ("kingfisher", "kingfisher-all"):
+            # kingfisher reports a value once however many files hold it; ``kingfisher-all``
+            # is the same binary with ``--no-dedup``: every file and line, as claudesec counts.
+            report = out / f"{tool}.json"
+            cmd = sb.kingfisher_command(
+                peers["kingfisher"], "none", report, every_occurrence=tool == "kingfisher-all"
+            )
             wall, _, _, _ = sb.timed(cmd, root, timeout=7200)
-            runs.append(ToolRun(tool, wall, sb.LAST_CPU[0], sb.parse_kingfisher(report, root)))
+            rules = sb.kingfisher_rules(report, root)
+            runs.append(ToolRun(tool, wall, sb.LAST_CPU[0], set(rules), rules))
         elif tool == "gitleaks":
             report = out / "gitleaks.json"
             cmd = sb.gitleaks_command(peers["gitleaks"], "dir", report)
             wall, _, _, _ = sb.timed(cmd, root, timeout=7200)
-            runs.append(ToolRun(tool, wall, sb.LAST_CPU[0], sb.parse_gitleaks(report, root)))
+            rules = sb.gitleaks_rules(report, root)
+            runs.append(ToolRun(tool, wall, sb.LAST_CPU[0], set(rules), rules))
     return runs
 
 
@@ -447,7 +460,7 @@ def measure(
             f"\n{half}: {size / 1e6:.0f} MB, {len(planted)} planted files, load {load:.1f}"
         )
         lines.append(
-            f"{'tool':11} {'wall s':>7} {'MB/s':>7} {'CPU s':>7} {'MB/CPU s':>9} {'recall':>9} "
+            f"{'tool':15} {'wall s':>7} {'MB/s':>7} {'CPU s':>7} {'MB/CPU s':>9} {'recall':>9} "
             f"{'false alarms':>13}"
         )
         by_kind: dict[str, dict[str, list[bool]]] = {}
@@ -458,19 +471,19 @@ def measure(
             for p, ok in zip(planted, recalled, strict=True):
                 by_kind.setdefault(p.kind, {}).setdefault(run.tool, []).append(ok)
             lines.append(
-                f"{run.tool:11} {run.wall:7.1f} {size / 1e6 / run.wall:7.0f} {run.cpu:7.1f} "
+                f"{run.tool:15} {run.wall:7.1f} {size / 1e6 / run.wall:7.0f} {run.cpu:7.1f} "
                 f"{size / 1e6 / max(run.cpu, 0.01):9.0f} {sum(recalled):4}/{len(planted):<4} "
                 f"{len(alarms):13}"
             )
-            if run.tool == "claudesec":
-                rules = Counter(run.rules[f] for f in alarms)
-                lines.append(
-                    "  claudesec false alarms by rule: "
-                    + ", ".join(f"{rule} {n}" for rule, n in rules.most_common())
-                )
-                if show and half == "tuning":  # never look at the held-out half's findings
-                    for path, line in alarms[:show]:
-                        lines.append(f"    {path}:{line} {run.rules[(path, line)]}")
+            rules = Counter(run.rules.get(f, "?") for f in alarms)
+            lines.append(
+                f"  {run.tool} false alarms by rule: "
+                + ", ".join(f"{rule} {n}" for rule, n in rules.most_common())
+            )
+            # Never look at the held-out half's findings.
+            if run.tool.startswith("claudesec") and show and half == "tuning":
+                for path, line in alarms[:show]:
+                    lines.append(f"    {path}:{line} {run.rules[(path, line)]}")
         missed = {
             kind: {tool: f"{sum(v)}/{len(v)}" for tool, v in tools_.items()}
             for kind, tools_ in sorted(by_kind.items())

@@ -248,20 +248,33 @@ def claudesec_rules(stdout: str, root: Path) -> dict[tuple[str, int], str]:
 
 
 def parse_gitleaks(report: Path, root: Path) -> set[tuple[str, int]]:
+    return set(gitleaks_rules(report, root))
+
+
+def gitleaks_rules(report: Path, root: Path) -> dict[tuple[str, int], str]:
+    """(path, line) -> rule id of each finding in gitleaks' JSON report."""
     if not report.exists():
-        return set()
+        return {}
     data = json.loads(report.read_text() or "[]")
-    return {(os.path.relpath(os.path.join(root, f["File"]), root), f["StartLine"]) for f in data}
+    return {
+        (os.path.relpath(os.path.join(root, f["File"]), root), f["StartLine"]): f["RuleID"]
+        for f in data
+    }
 
 
 def parse_kingfisher(report: Path, root: Path) -> set[tuple[str, int]]:
+    return set(kingfisher_rules(report, root))
+
+
+def kingfisher_rules(report: Path, root: Path) -> dict[tuple[str, int], str]:
+    """(path, line) -> rule id of each finding in kingfisher's JSON report."""
     if not report.exists():
-        return set()
-    found = set()
+        return {}
+    found = {}
     for item in json.loads(report.read_text() or "{}").get("findings", []):
         finding = item["finding"]
-        path = finding.get("path", "")
-        found.add((os.path.relpath(os.path.join(root, path), root), int(finding.get("line", 0))))
+        path = os.path.relpath(os.path.join(root, finding.get("path", "")), root)
+        found[(path, int(finding.get("line", 0)))] = item["rule"]["id"]
     return found
 
 
@@ -327,9 +340,12 @@ def gitleaks_command(binary: str, mode: str, report: Path) -> list[str]:
     ]
 
 
-def kingfisher_command(binary: str, git_history: str, report: Path) -> list[str]:
+def kingfisher_command(
+    binary: str, git_history: str, report: Path, *, every_occurrence: bool = False
+) -> list[str]:
     """kingfisher over ``.`` without validation (``--git-history none`` or ``full``), its
-    findings as JSON in ``report``."""
+    findings as JSON in ``report``. By default kingfisher reports a secret value once however
+    many files hold it; ``every_occurrence`` adds ``--no-dedup`` (each file and line)."""
     return [
         binary,
         "scan",
@@ -342,6 +358,7 @@ def kingfisher_command(binary: str, git_history: str, report: Path) -> list[str]
         "-o",
         str(report),
         "--no-update-check",
+        *(["--no-dedup"] if every_occurrence else []),
     ]
 
 

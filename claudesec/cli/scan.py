@@ -134,6 +134,14 @@ def register(app: typer.Typer) -> None:
                 "distinct secret.",
             ),
         ] = False,
+        dedup: Annotated[
+            bool,
+            typer.Option(
+                "--dedup",
+                help="One finding per distinct secret, at its first place, with the other "
+                "places it was found listed (default: one finding per place).",
+            ),
+        ] = False,
         gitleaks_config: Annotated[
             str | None,
             typer.Option(
@@ -175,6 +183,7 @@ def register(app: typer.Typer) -> None:
             only_verified=only_verified,
             fail_on=fail_on,
             all_occurrences=all_occurrences,
+            dedup=dedup,
             gitleaks_config=gitleaks_config,
             revoke=revoke,
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import ipaddress
 import json
 import math
@@ -307,13 +308,23 @@ def jwt(secret: bytes, match: re.Match[bytes]) -> bool:
     Registered claims are not required: many issued tokens carry only custom claims (a user id,
     a role), and a replayable token is a credential whatever its claims are called.
     """
-    header, payload, _ = secret.split(b".", 2)
+    header, payload, signature = secret.split(b".", 2)
     decoded = _b64_json(header)
     if not (isinstance(decoded, dict) and "alg" in decoded and decoded.get("alg") != "none"):
         return False
     claims = _b64_json(payload)
     if not (isinstance(claims, dict) and claims):
         return False
+    alg = decoded["alg"]
+    if isinstance(alg, str):
+        # A signature of the wrong length for its algorithm is refused by every verifier: a
+        # hand-edited string, not an issued token. Issued tokens always have the length
+        # (RFC 7518 3.2, 3.4; RFC 8037): false rejections 0, by construction.
+        lengths = _SIGNATURE_CHARS.get(alg)
+        if lengths is not None and len(signature) not in lengths:
+            return False
+        if alg in _HMAC and _signed_with_published_key(header, payload, signature, _HMAC[alg]):
+            return False
     # An expired token is refused by every verifier (RFC 7519 4.1.4): it can no longer be
     # replayed, so it is no credential. Test suites and docs are full of them. A token with no
     # `exp`, or one not yet past, is reported.
@@ -327,6 +338,59 @@ def jwt(secret: bytes, match: re.Match[bytes]) -> bool:
 
 # Verifiers accept a token this long past its `exp` (clock skew), so it is still usable then.
 _CLOCK_SKEW_S = 300
+
+# Unpadded base64url length of the signature of each fixed-length algorithm (RSA's depends on
+# the key, so RS*/PS* are not checked): HMAC-SHA2 32/48/64 bytes, ECDSA 2 x 32/48/66 bytes,
+# EdDSA 64 (Ed25519) or 114 (Ed448) bytes.
+_SIGNATURE_CHARS: dict[str, tuple[int, ...]] = {
+    "HS256": (43,),
+    "HS384": (64,),
+    "HS512": (86,),
+    "ES256": (86,),
+    "ES256K": (86,),
+    "ES384": (128,),
+    "ES512": (176,),
+    "EdDSA": (86, 152),
+}
+_HMAC = {"HS256": "sha256", "HS384": "sha384", "HS512": "sha512"}
+# Signing keys printed in JWT libraries' READMEs and jwt.io (its default key, node-jsonwebtoken's
+# `shhhhh`, python-jose's and PyJWT's `secret`), the first words a JWT cracker tries. A token
+# signed with one can be minted by anyone, so finding it leaks nothing (the weak key is the
+# service's flaw, not a leak). False rejection of a token signed with any other key: one HMAC
+# collision, len(_PUBLISHED_KEYS) * 2**-256 per token.
+_PUBLISHED_KEYS = (
+    b"",
+    b"secret",
+    b"your-256-bit-secret",
+    b"your-384-bit-secret",
+    b"your-512-bit-secret",
+    b"shhhhh",
+    b"secretkey",
+    b"secret_key",
+    b"secret-key",
+    b"mysecret",
+    b"my-secret",
+    b"supersecret",
+    b"key",
+    b"password",
+    b"changeme",
+    b"test",
+    b"jwt",
+    b"123456",
+    b"1234567890",
+)
+
+
+def _signed_with_published_key(header: bytes, payload: bytes, signature: bytes, hash_: str) -> bool:
+    try:
+        wanted = base64.urlsafe_b64decode(signature + b"=" * (-len(signature) % 4))
+    except (ValueError, binascii.Error):
+        return False
+    message = header + b"." + payload
+    return any(
+        hmac.compare_digest(hmac.new(key, message, hash_).digest(), wanted)
+        for key in _PUBLISHED_KEYS
+    )
 
 
 # ----------------------------------------------------------------- private keys
@@ -563,7 +627,11 @@ def connection_string_password(secret: bytes, match: re.Match[bytes]) -> bool:
         and line_start != match.start()
     ):
         return False
-    return bool(_CONNECTION_CONTEXT.search(line)) and typed_password(secret)
+    # A keyword argument in code (`f(host=None, password=None):`) runs up to the call's
+    # closing punctuation: judge the value without it, so a literal or a name is seen as one.
+    # A real password keeps its own characters and is judged as before.
+    value = secret.rstrip(b"),]}:")
+    return bool(_CONNECTION_CONTEXT.search(line)) and typed_password(value)
 
 
 def kubernetes_secret(secret: bytes, match: re.Match[bytes]) -> bool:

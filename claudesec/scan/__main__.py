@@ -50,6 +50,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--only-verified", action="store_true")
     p.add_argument("--fail-on", default="any")
     p.add_argument("--all-occurrences", action="store_true")
+    p.add_argument("--dedup", action="store_true")
     p.add_argument("--gitleaks-config", default=None)
     p.add_argument("--revoke", action=argparse.BooleanOptionalAction, default=None)
     return p
@@ -82,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             only_verified=args.only_verified,
             fail_on=args.fail_on,
             all_occurrences=args.all_occurrences,
+            dedup=args.dedup,
             gitleaks_config=args.gitleaks_config,
             revoke=args.revoke,
         )

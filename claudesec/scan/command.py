@@ -60,6 +60,8 @@ class ScanOptions:
     gitleaks_config: str | None = None
     # Deactivate live Anthropic API keys at once (implies --verify); None: scan.on_live_key.
     revoke: bool | None = None
+    # One finding per distinct secret, its other places listed (claudesec.scan.dedup).
+    dedup: bool = False
 
     def fail_verdicts(self) -> frozenset[str]:
         """The verdicts that make exit 1 (empty: every finding does)."""
@@ -98,6 +100,11 @@ def validate(options: ScanOptions) -> None:
     if options.fail_verdicts() and not (options.verify or options.only_verified or options.revoke):
         raise UsageError(
             f"--fail-on {options.fail_on} needs verdicts", hint="add --verify to ask each issuer"
+        )
+    if options.dedup and options.history:
+        raise UsageError(
+            "--dedup does not apply to --history, which already reports each distinct secret "
+            "once (--all-occurrences for every blob)"
         )
     if options.all_occurrences and not options.history:
         raise UsageError("--all-occurrences only applies to --history")
@@ -203,6 +210,10 @@ def run_scan(
         kept = [f for f in findings if not baseline.contains(f)]
         scanner.stats.suppressed_baseline += len(findings) - len(kept)
         findings = kept
+    if options.dedup:
+        from claudesec.scan.dedup import one_per_secret
+
+        findings, scanner.stats.duplicates = one_per_secret(findings)
     if (
         (options.verify or options.only_verified or revoke)
         and findings

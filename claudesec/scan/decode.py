@@ -392,6 +392,22 @@ def base64_payloads(rule_id: str, blob: bytes) -> Iterator[tuple[int, bytes]]:
         yield 0, decoded
 
 
+def encoded_values(secret: bytes) -> list[bytes]:
+    """What a finding's secret holds base64-encoded: the whole secret decoded (a
+    ``client-key-data`` or docker ``auth`` value), else each ``name: value`` line's value of
+    eight bytes or more (a Secret manifest's ``data:`` map); empty if nothing decodes."""
+    whole = _b64(secret.strip())
+    if whole is not None:
+        return [whole]
+    values = []
+    for line in secret.splitlines():
+        _, sep, value = line.partition(b":")
+        decoded = _b64(value.strip().strip(b"\"'")) if sep else None
+        if decoded is not None and len(decoded) >= 8:
+            values.append(decoded)
+    return values
+
+
 def _b64(blob: bytes) -> bytes | None:
     try:
         return base64.b64decode(blob + b"=" * (-len(blob) % 4), validate=True)

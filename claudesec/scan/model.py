@@ -74,6 +74,8 @@ class Finding:
     # rotated, refused, failed; and the one-line account of it.
     response: str | None = None
     response_detail: str | None = None
+    # With ``--dedup``: the other places (``path:line``) holding the same secret.
+    also_at: tuple[str, ...] = ()
 
     @property
     def hint(self) -> str:
@@ -134,6 +136,8 @@ class ScanStats:
     suppressed_baseline: int = 0
     # Name-based findings in tests, fixtures and docs, not reported (scan.examples = "hold").
     held_examples: int = 0
+    # With ``--dedup``: findings folded into the first finding of the same secret.
+    duplicates: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -146,6 +150,7 @@ class ScanStats:
         self.suppressed_path += other.suppressed_path
         self.suppressed_baseline += other.suppressed_baseline
         self.held_examples += other.held_examples
+        self.duplicates += other.duplicates
         self.skipped.extend(other.skipped)
         self.warnings.extend(other.warnings)
 

@@ -9,6 +9,7 @@ by cell, and base64 blobs the engine flagged are decoded and scanned again
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import stat
@@ -268,6 +269,9 @@ class BlobScanner:
         path_filter = self.path_filter
         example = self.hold_examples and is_example_path(path)
         findings: list[Finding] = []
+        # (index in findings, span of the text it came from, whether it was decoded): to keep
+        # one finding per secret when a blob is both recognised encoded and decoded.
+        spans: list[tuple[int, int, int, bool]] = []
         for item in located:
             if item.allowed:
                 self.stats.suppressed_inline += 1
@@ -299,6 +303,7 @@ class BlobScanner:
                 ):
                     self.stats.held_examples += 1
                     continue
+                spans.append((len(findings), outer.start, outer.end, hit is not outer))
                 findings.append(
                     Finding(
                         rule_id=hit.detector.id,
@@ -313,6 +318,8 @@ class BlobScanner:
                         related=hit.related.decode("ascii", "replace") if hit.related else None,
                     )
                 )
+        if any(decoded for *_, decoded in spans):
+            return _one_per_secret(findings, spans)
         return findings
 
     def _decoded(self, hit: Hit, depth: int) -> list[Hit]:
@@ -326,6 +333,52 @@ class BlobScanner:
                 elif depth < self.limits.max_depth:
                     found.extend(self._decoded(inner, depth + 1))
         return found
+
+
+def _one_per_secret(
+    findings: list[Finding], spans: Sequence[tuple[int, int, int, bool]]
+) -> list[Finding]:
+    """One finding per secret where base64 blobs were decoded.
+
+    Two decoders may read one blob (a ``*-data:`` field that starts like an encoded PEM), and a
+    rule may recognise the blob encoded by its place (``client-key-data``, a docker ``auth``,
+    a Secret manifest's ``data:``). The decoded credential is the one kept (it is what
+    ``--verify`` can check); its kind names the encoded finding it was read from, and a finding
+    whose every encoded value is such a decoded credential is dropped.
+    """
+    decoded = [(i, start, end) for i, start, end, was in spans if was]
+    drop: set[int] = set()
+    seen: dict[tuple[str, str], int] = {}
+    for i, _, _ in decoded:
+        key = (findings[i].rule_id, findings[i].secret)
+        if key in seen:
+            drop.add(i)
+        else:
+            seen[key] = i
+    kept = [(i, start, end) for i, start, end in decoded if i not in drop]
+    notes: dict[int, str] = {}
+    for i, start, end, was in spans:
+        if i in drop:
+            continue
+        # Decoded from text this finding overlaps.
+        inner = [j for j, s, e in kept if j != i and s < end and start < e]
+        if not inner:
+            continue
+        values = decode.encoded_values(findings[i].secret.encode("utf-8", "surrogateescape"))
+        secrets = [findings[j].secret.encode("utf-8", "surrogateescape") for j in inner]
+        if values and all(any(sec in value for sec in secrets) for value in values):
+            drop.add(i)
+            if not was:
+                for j in inner:
+                    notes.setdefault(j, findings[i].kind)
+    out = []
+    for i, finding in enumerate(findings):
+        if i in notes:
+            base = finding.kind.removesuffix(" (base64-encoded)")
+            out.append(dataclasses.replace(finding, kind=f"{base} (base64-encoded, {notes[i]})"))
+        elif i not in drop:
+            out.append(finding)
+    return out
 
 
 _LINE_BREAKS = re.compile(r"\\[nr]|\s")

@@ -362,3 +362,41 @@ def test_aws_pair_does_not_swallow_what_lies_between_or_a_jwt(engine: Engine) ->
     stripe = factory.stripe().value
     text = f"id={pair_id.value}\nstripe={stripe}\naws_secret_access_key = {secret.value}\n"
     assert _rules(engine, text) == ["stripe-key", "aws-credentials"]
+
+
+def _signed_jwt(claims: dict[str, object], key: bytes, alg: str = "HS256") -> str:
+    import hashlib
+    import hmac
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
+    signing_input = (
+        b64(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+        + "."
+        + b64(json.dumps(claims).encode())
+    )
+    return signing_input + "." + b64(hmac.new(key, signing_input.encode(), digest).digest())
+
+
+def test_jwt_signed_with_a_published_example_key_is_no_credential(engine: Engine) -> None:
+    # jwt.io's default key and the library docs' "secret": anyone can mint such a token, so
+    # finding one leaks nothing (the weak key is a flaw of the service, not a leak).
+    for key in (b"secret", b"your-256-bit-secret", b"1234567890"):
+        assert _rules(engine, _signed_jwt({"name": "test"}, key)) == [], key
+    assert _rules(engine, _signed_jwt({"key": "value"}, b"secret", "HS512")) == []
+    # The same claims under a key nobody published: a credential.
+    key = random.Random(31).randbytes(32)
+    assert _rules(engine, _signed_jwt({"name": "test"}, key)) == ["jwt"]
+    assert _rules(engine, _signed_jwt({"name": "test"}, key, "HS384")) == ["jwt"]
+
+
+def test_jwt_whose_signature_cannot_be_its_algorithms_is_no_token(engine: Engine) -> None:
+    # HS256 signs 32 bytes (43 base64url characters): 45 characters is a hand-edited string.
+    rng = random.Random(32)
+    token = _jwt({"hello": "world"}, rng)
+    head, payload, signature = token.split(".")
+    assert _rules(engine, token) == ["jwt"]
+    assert _rules(engine, f"{head}.{payload}.{signature}xy") == []
+    assert _rules(engine, f"{head}.{payload}.{signature[:40]}") == []

@@ -124,6 +124,9 @@ def _b64(text: str) -> str:
         'conn = "Server=db;Database=app;User Id=app;Password=${DB_PASSWORD};"',
         "Password=correct; is what the form says",
         "jdbc:postgresql://db/app?user=app&password={{ db_password }}",
+        # keyword arguments in code, beside a host: an argument, not a connection string
+        'def mkdirs(path, share="C$", conn=None, host=None, username=None, password=None):',
+        "connect(host=db_host, user=db_user, password=db_password_from_vault)",
         # credential files holding placeholders
         json.dumps({"auths": {"registry": {"auth": _b64("user:password")}}}),
         "machine api.internal login deploy password changeme",

@@ -11,6 +11,10 @@ their CRC checksum.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import random
 import string
 from collections.abc import Callable
@@ -50,8 +54,31 @@ def _crc_token(rng: random.Random, prefix: str) -> str:
     return prefix + body + base62_crc32(body.encode())
 
 
-# Checked on 100,000 keys each: every format a Claude call accepts, one per shared validator.
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _jwt(rng: random.Random, alg: str) -> str:
+    """A token as an issuer signs it: random claims, HMAC under a random 32-byte key for HS*,
+    a signature of the algorithm's size otherwise (its bytes are random either way)."""
+    claims = {"sub": _draw(rng, _B62, 12), "iat": rng.randrange(1_600_000_000, 1_800_000_000)}
+    signing_input = (
+        _b64url(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+        + "."
+        + _b64url(json.dumps(claims).encode())
+    )
+    digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}.get(alg)
+    if digest is not None:
+        signature = hmac.new(rng.randbytes(32), signing_input.encode(), digest).digest()
+    else:
+        signature = rng.randbytes({"ES256": 64, "ES384": 96, "ES512": 132, "EdDSA": 64}[alg])
+    return signing_input + "." + _b64url(signature)
+
+
+# Checked on 100,000 keys each: every format a Claude call accepts, one per shared validator,
+# and HMAC-signed JWTs (the signature-length and published-key filters; ~15 s of CPU here).
 FULL = {
+    "jwt-hs256",
     "anthropic-api",
     "claudesec-proxy",
     "aws-key-id",
@@ -126,6 +153,12 @@ FORMATS: dict[str, Format] = {
     ),
     "github-classic": Format("github-token", lambda r: _crc_token(r, "gh" + "p_")),
     "npm": Format("npm-token", lambda r: _crc_token(r, "np" + "m_")),
+    "jwt-hs256": Format("jwt", lambda r: _jwt(r, "HS256")),
+    "jwt-hs384": Format("jwt", lambda r: _jwt(r, "HS384")),
+    "jwt-hs512": Format("jwt", lambda r: _jwt(r, "HS512")),
+    "jwt-es256": Format("jwt", lambda r: _jwt(r, "ES256")),
+    "jwt-es512": Format("jwt", lambda r: _jwt(r, "ES512")),
+    "jwt-eddsa": Format("jwt", lambda r: _jwt(r, "EdDSA")),
     "aws-secret": Format(
         "aws-secret-access-key", lambda r: "aws_secret_access_key = " + _draw(r, _B64, 40)
     ),

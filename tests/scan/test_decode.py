@@ -9,6 +9,8 @@ import gzip
 import io
 import json
 import lzma
+import random
+import string
 import tarfile
 import zipfile
 from pathlib import Path
@@ -177,29 +179,34 @@ def test_base64_blobs_holding_credentials_are_decoded(tmp_path: Path, run_cli: R
     nested = f"users:\n- user:\n    client-key-data: {b64(_pem())}\n"
     (tmp_path / "nested.yaml").write_text(f"kind: Secret\ndata:\n  config: {b64(nested)}\n")
     result = run_cli("scan", str(tmp_path), "--no-git", "-f", "json")
-    found = {(f["path"], f["rule_id"], f["kind"]) for f in report(result)["findings"]}
-    assert ("kubeconfig", "private-key", "private key (base64-encoded)") in {
+    findings = report(result)["findings"]
+    found = {(f["path"], f["rule_id"], f["kind"]) for f in findings}
+    # One finding per secret: the decoded credential, with the way it was decoded in its kind;
+    # neither a second decoder reading the same blob nor the rule that recognises the encoded
+    # blob by its place reports it again.
+    assert ("kubeconfig", "private-key", "private key (base64-encoded, kubeconfig client key)") in {
         (p, r, k.lower()) for p, r, k in found
     }
-    decoded = {(p, r) for p, r, k in found if k.endswith("(base64-encoded)")}
-    assert decoded == {
-        ("kubeconfig", "private-key"),
+    assert sorted((f["path"], f["rule_id"]) for f in findings) == [
         ("config.json", "github-token"),
-        ("secret.yaml", "anthropic-api-key"),
+        ("kubeconfig", "private-key"),
         ("nested.yaml", "private-key"),
-        # The decoded kubeconfig also matches the catalogue's kubeconfig rule (the same key
-        # reported by two rules: a known duplicate, see the scan issue's notes).
-        ("nested.yaml", "kubeconfig-client-key"),
+        ("secret.yaml", "anthropic-api-key"),
+    ]
+    assert {k for p, _, k in found if p == "secret.yaml"} == {
+        "Anthropic API key (base64-encoded, Kubernetes Secret manifest)"
     }
-    # The encoded form may also trip the generic rule, or the catalogue's rules for these very
-    # files (they recognise the encoded blob by its place); nothing else is reported. Known
-    # duplicate: such a blob is reported encoded and decoded.
-    assert {r for p, r, _ in found if (p, r) not in decoded} <= {
-        "generic-secret-assignment",
-        "kubeconfig-client-key",
-        "docker-registry-auth",
+    # A manifest that holds another secret besides the key stays a finding of its own.
+    password = "Xq7" + "".join(random.Random(5).choices(string.ascii_letters, k=17)) + "9!"
+    (tmp_path / "mixed.yaml").write_text(
+        "kind: Secret\ndata:\n"
+        f"  DB_PASSWORD: {b64(password)}\n  ANTHROPIC_API_KEY: {b64(api_key)}\n"
+    )
+    result = run_cli("scan", str(tmp_path / "mixed.yaml"), "--no-git", "-f", "json")
+    assert sorted(f["rule_id"] for f in report(result)["findings"]) == [
+        "anthropic-api-key",
         "kubernetes-secret",
-    }
+    ]
     text = run_cli("scan", str(tmp_path), "--no-git")
     for secret in (api_key, github):
         assert secret not in text.output and b64(secret) not in text.output

@@ -36,6 +36,7 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
             }
         ),
         "verification": finding.verification,
+        "also_at": list(finding.also_at),
         "response": (
             None
             if finding.response is None
@@ -73,6 +74,7 @@ def summary_dict(result: ScanResult) -> dict[str, Any]:
             "baseline": stats.suppressed_baseline,
         },
         "held_examples": stats.held_examples,
+        "duplicates": stats.duplicates,
         "not_scanned": dict(sorted(Counter(s.reason for s in stats.skipped).items())),
         "prefilter": result.backend,
     }

@@ -52,6 +52,18 @@ def _custom_rule(finding: Finding) -> dict[str, Any]:
     }
 
 
+def _related(index: int, place: str) -> dict[str, Any]:
+    path, _, line = place.rpartition(":")
+    return {
+        "id": index,
+        "physicalLocation": {
+            "artifactLocation": {"uri": path.lstrip("/"), "uriBaseId": "%SRCROOT%"},
+            "region": {"startLine": int(line)},
+        },
+        "message": {"text": "the same secret"},
+    }
+
+
 class SarifFormat(ReportFormat):
     name = "sarif"
 
@@ -85,6 +97,10 @@ class SarifFormat(ReportFormat):
                 ],
                 "partialFingerprints": {"claudesecFingerprint/v1": finding.fingerprint},
             }
+            if finding.also_at:  # --dedup: the other places holding the same secret
+                entry["relatedLocations"] = [
+                    _related(i, place) for i, place in enumerate(finding.also_at, 1)
+                ]
             properties: dict[str, Any] = {}
             if finding.commit is not None:
                 properties["commit"] = finding.commit.sha

@@ -7,6 +7,8 @@ from collections import Counter
 from claudesec.scan.model import Finding, ScanResult
 from claudesec.scan.reports.interface import ReportFormat
 
+# With --dedup, the other places of a secret listed under it (the JSON report has them all).
+MAX_PLACES_SHOWN = 10
 _STYLES = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan"}
 
 
@@ -50,6 +52,13 @@ class TextFormat(ReportFormat):
                         "bold" if span.in_tree else "dim",
                     )
                 )
+            if finding.also_at:
+                n = len(finding.also_at)
+                shown = ", ".join(finding.also_at[:MAX_PLACES_SHOWN])
+                more = f" and {n - MAX_PLACES_SHOWN} more" if n > MAX_PLACES_SHOWN else ""
+                out.append(
+                    (f"    also in {n} more place{'s' if n != 1 else ''}: {shown}{more}", "dim")
+                )
             if finding.verification is not None:
                 detail = f" ({finding.verification_detail})" if finding.verification_detail else ""
                 style = "bold red" if finding.verification == "live" else "dim"
@@ -87,6 +96,9 @@ def summary(result: ScanResult) -> str:
     ]
     if suppressed:
         parts.append(f"{suppressed} suppressed")
+    if stats.duplicates:
+        n = stats.duplicates
+        parts.append(f"{n} more cop{'ies' if n != 1 else 'y'} of these secrets (--dedup)")
     verdicts = Counter(f.verification for f in result.findings if f.verification)
     if verdicts:
         parts.append(", ".join(f"{n} {v}" for v, n in sorted(verdicts.items())))
