@@ -84,7 +84,7 @@ _claudesec() {
         'proxy token list') words='--all --help --json' ;;
         'proxy token revoke') words=--help ;;
         report) words='--anchor --drills --federation-lint --format --from --help --org-check --out --public-key --scan --since --store --until -o' ;;
-        scan) words='--all-occurrences --baseline --branch --disable --fail-on --format --gitleaks-config --help --history --jobs --no-git --no-revoke --only-verified --output --revoke --show-skipped --since --staged --verify --write-baseline -f -j -o' ;;
+        scan) words='--all-occurrences --baseline --branch --dedup --disable --fail-on --format --gitleaks-config --help --history --jobs --no-git --no-revoke --only-verified --output --revoke --show-skipped --since --staged --verify --write-baseline -f -j -o' ;;
     esac
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }

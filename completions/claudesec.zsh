@@ -86,7 +86,7 @@ _claudesec() {
         'proxy token list') cmds=(); opts=(--all --help --json) ;;
         'proxy token revoke') cmds=(); opts=(--help) ;;
         report) cmds=(); opts=(--anchor --drills --federation-lint --format --from --help --org-check --out --public-key --scan --since --store --until -o) ;;
-        scan) cmds=(); opts=(--all-occurrences --baseline --branch --disable --fail-on --format --gitleaks-config --help --history --jobs --no-git --no-revoke --only-verified --output --revoke --show-skipped --since --staged --verify --write-baseline -f -j -o) ;;
+        scan) cmds=(); opts=(--all-occurrences --baseline --branch --dedup --disable --fail-on --format --gitleaks-config --help --history --jobs --no-git --no-revoke --only-verified --output --revoke --show-skipped --since --staged --verify --write-baseline -f -j -o) ;;
     esac
     (( ${#cmds} )) && _describe 'command' cmds
     compadd -- $opts
