@@ -201,11 +201,9 @@ class RelpClient:
         self._parser = FrameParser()
         self._queued = []
         self._txnr = 0
-        offers = (f"relp_version=0\nrelp_software=claudesec,{__version__}\ncommands=syslog").encode(
-            "ascii"
-        )
+        offers = f"relp_version=0\nrelp_software=claudesec,{__version__}\ncommands=syslog"
         txnr = self._next_txnr()
-        stream.sendall(encode_frame(txnr, "open", offers))
+        stream.sendall(encode_frame(txnr, "open", offers.encode("ascii")))
         frame = self._read_one()
         if frame.command != "rsp" or frame.txnr != txnr:
             raise RelpProtocolError(
@@ -221,6 +219,7 @@ class RelpClient:
             )
 
     def _read_one(self) -> Frame:
+        """The next frame; any that came with it wait in ``_queued`` for :meth:`_read`."""
         frames = self._read()
         self._queued = frames[1:]
         return frames[0]

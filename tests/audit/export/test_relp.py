@@ -490,3 +490,13 @@ def test_addresses_by_scheme() -> None:
         parse_address("udp://siem:514")
     plain = build_sink("s", SinkConfig(type="syslog", syslog_address="tcp://127.0.0.1:1"))
     assert type(plain) is SyslogSink  # tcp:// and tls:// keep the plain sink
+
+
+def test_transaction_numbers_wrap_after_nine_digits_as_librelp_does() -> None:
+    from claudesec.audit.export.relp import MAX_TXNR, RelpClient
+
+    client = RelpClient("127.0.0.1", 9)
+    client._txnr = MAX_TXNR - 1
+    assert [client._next_txnr() for _ in range(3)] == [MAX_TXNR, 1, 2]
+    with pytest.raises(ValueError, match="out of range"):
+        encode_frame(MAX_TXNR + 1, "syslog", b"x")
