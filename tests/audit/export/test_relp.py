@@ -147,13 +147,17 @@ def test_rsyslog_restarted_mid_export_over_relp_loses_nothing(
 
     thread = threading.Thread(target=ship)
     thread.start()
-    # Twice while the export runs, once a third is in and once two thirds are: a batch is
-    # 500 events, so each stop lands inside one.
+    # Twice, once a third is in and once two thirds are. rsyslogd is frozen first (SIGSTOP)
+    # and then stopped: frozen with fewer than n messages written, it holds the export in
+    # the middle of a batch (the export cannot end without an answer for every event), so
+    # each stop lands mid-batch, however fast or slow this machine is.
     for mark in (n // 3, 2 * n // 3):
         wait_for(
             lambda mark=mark: len(server.lines()) >= mark or not thread.is_alive(),  # type: ignore[misc]
             f"{mark} messages arrived",
         )
+        server.pause()
+        assert len(server.lines()) < n and thread.is_alive()
         server.restart(sig)
     thread.join(timeout=120)
     assert not thread.is_alive() and "error" not in result, result
@@ -161,7 +165,11 @@ def test_rsyslog_restarted_mid_export_over_relp_loses_nothing(
     missing = sorted(set(range(1, n + 1)) - set(counts))
     assert not missing, (len(missing), missing[:5], missing[-5:], failures)
     assert result["position"] == n
-    assert failures, "rsyslogd was restarted during the export: the sink must have seen it"
+    if sig == signal.SIGKILL:
+        # A killed rsyslogd answers nothing more: each kill broke the session in use.
+        # (A SIGTERMed one may first answer what it holds and say serverclose, or even
+        # serve the rest of the export while it shuts down: no failure to count then.)
+        assert len(failures) >= 2, failures
     # Only messages in flight when a session broke can arrive twice: a window per failure.
     duplicates = sum(c - 1 for c in counts.values())
     assert duplicates <= DEFAULT_WINDOW * len(failures), (duplicates, failures)
