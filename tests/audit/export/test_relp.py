@@ -39,7 +39,8 @@ from claudesec.audit.store import AuditStore
 from claudesec.config import SinkConfig
 from claudesec.errors import ExternalServiceError
 from tests.audit.export.helpers import make_store
-from tests.audit.helpers import open_store
+from tests.audit.helpers import event, open_store
+from tests.fixtures.cli import RunCli
 from tests.fixtures.rsyslog import Rsyslog, wait_for
 
 # Real backoff (the server is down while it restarts); the test itself waits on conditions.
@@ -508,3 +509,46 @@ def test_transaction_numbers_wrap_after_nine_digits_as_librelp_does() -> None:
     assert [client._next_txnr() for _ in range(3)] == [MAX_TXNR, 1, 2]
     with pytest.raises(ValueError, match="out of range"):
         encode_frame(MAX_TXNR + 1, "syslog", b"x")
+
+
+def test_cli_exports_over_relp_then_exits_3_with_the_cursor_kept_when_the_collector_is_gone(
+    tmp_path: Path, rsyslog_factory: Callable[..., Rsyslog], run_cli: RunCli
+) -> None:
+    from tests.audit.export.helpers import register_commands, write_config
+
+    register_commands()
+    server = rsyslog_factory(tls=False, relp=True)
+    write_config(
+        Path.cwd(),
+        f"""
+[audit]
+store_path = "{tmp_path / "audit.db"}"
+checkpoint_every = 50
+
+[export]
+max_attempts = 2
+backoff_initial_s = 0.01
+backoff_max_s = 0.01
+
+[export.sinks.siem]
+type = "syslog"
+syslog_address = "relp://127.0.0.1:{server.relp_port}"
+timeout_s = 5
+""",
+    )
+    store = make_store(tmp_path / "audit.db", 5)
+    result = run_cli("logs", "export", "--sink", "siem")
+    assert result.exit_code == 0, result.output
+    assert "siem: shipped 5 events" in result.stderr
+    assert sorted(sequences(server.lines())) == [1, 2, 3, 4, 5]
+
+    server.stop()  # nobody listens any more
+    store.append_many([event(6), event(7)])
+    store.close()
+    result = run_cli("logs", "export", "--sink", "siem")
+    assert result.exit_code == 3, result.output
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert any("relp 127.0.0.1" in line and "ConnectionRefusedError" in line for line in errors)
+    assert "Traceback" not in result.output
+    status = json.loads(run_cli("logs", "export", "status", "--format", "json").stdout)
+    assert [(row["sink"], row["cursor"]) for row in status] == [("siem", 5)]
