@@ -144,9 +144,9 @@ class Response:
 
 
 def parse_response(frame: Frame) -> Response:
-    """``rsp`` DATA: ``CODE [SP TEXT] [LF BODY]``; ``close`` is answered with no DATA at all."""
-    if not frame.data:
-        return Response(200, "", b"")
+    """``rsp`` DATA: ``CODE [SP TEXT] [LF BODY]``. (Only ``close`` is answered with no DATA,
+    and :meth:`RelpClient.close` does not parse that answer: an empty answer to ``open`` or
+    ``syslog`` is no acknowledgement.)"""
     head, _, body = frame.data.partition(b"\n")
     code, _, text = head.partition(b" ")
     if len(code) != 3 or not code.isdigit():

@@ -375,9 +375,20 @@ def test_serverclose_mid_batch_resumes_with_what_was_not_acknowledged(
         (b"2 rsp 999999999 ", "DATALEN 999999999 is too large"),
         (b"9 rsp 6 200 OK\n", "an answer to txnr 9, which was not sent"),
         (b"2 rsp 6 2x0 OK\n", "no status code"),
+        (b"2 rsp 0\n", "no status code"),
         (b"2 syslog 3 abc\n", "unexpected command 'syslog'"),
     ],
-    ids=["http", "trailer", "empty-with-space", "txnr-10-digits", "huge", "txnr", "code", "cmd"],
+    ids=[
+        "http",
+        "trailer",
+        "empty-with-space",
+        "txnr-10-digits",
+        "huge",
+        "txnr",
+        "code",
+        "empty-answer",
+        "cmd",
+    ],
 )
 def test_garbage_from_the_server_is_one_line_exit_3_and_nothing_counted_as_sent(
     tmp_path: Path, scripted: Callable[..., ScriptedRelp], reply: bytes, error: str
@@ -471,7 +482,8 @@ def test_frames_parse_whatever_way_the_bytes_are_cut() -> None:
     parser = FrameParser()
     assert [f for byte in wire for f in parser.feed(bytes([byte]))] == expected
     assert parse_response(expected[1]).code == 200
-    assert parse_response(Frame(3, "rsp", b"")).code == 200  # the answer to close
+    with pytest.raises(RelpProtocolError, match="no status code"):
+        parse_response(Frame(3, "rsp", b""))  # only close is answered so: never an ack
 
 
 @pytest.mark.parametrize(
