@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import select
 import socket
 import ssl
 from collections.abc import Sequence
@@ -180,6 +181,10 @@ class RelpClient:
         self._parser = FrameParser()
         self._queued: list[Frame] = []
         self._txnr = 0
+        #: Sessions opened so far (a restarted collector means a new one), and messages sent
+        #: and not answered yet: what a caller (or a test) can see of the session's state.
+        self.sessions = 0
+        self.in_flight = 0
 
     # ----------------------------------------------------------------- session
 
@@ -217,6 +222,7 @@ class RelpClient:
             raise RelpUnsupported(
                 f"the server does not accept syslog messages (it offers commands={commands!r})"
             )
+        self.sessions += 1
 
     def _read_one(self) -> Frame:
         """The next frame; any that came with it wait in ``_queued`` for :meth:`_read`."""
@@ -241,6 +247,20 @@ class RelpClient:
             if frames:
                 return frames
 
+    def _ended(self) -> bool:
+        """Whether an idle session is over: between batches a server has nothing to say, so
+        anything to read (a ``serverclose``, the end of the stream, a reset) means it has gone,
+        and a new session beats sending a batch into the old one only to retry it."""
+        sock = self._sock
+        assert sock is not None
+        if self._queued or (isinstance(sock, ssl.SSLSocket) and sock.pending()):
+            return True
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
     def _drop(self) -> None:
         if self._sock is not None:
             with contextlib.suppress(OSError):
@@ -254,6 +274,8 @@ class RelpClient:
         :class:`RelpSessionError` (with the acknowledged ones), :class:`RelpUnsupported`,
         or :class:`ssl.SSLCertVerificationError` for a server certificate not trusted."""
         acked: set[int] = set()
+        if self._sock is not None and self._ended():
+            self._drop()
         try:
             if self._sock is None:
                 self._connect()
@@ -266,6 +288,7 @@ class RelpClient:
             raise
         except (OSError, ssl.SSLError, RelpError) as exc:
             self._drop()
+            self.in_flight = 0
             detail = str(exc) or type(exc).__name__
             if isinstance(exc, OSError) and not isinstance(exc, ConnectionAbortedError):
                 detail = f"{type(exc).__name__}: {detail}"
@@ -289,8 +312,10 @@ class RelpClient:
                     frames.append(encode_frame(txnr, "syslog", messages[index]))
                 sent += len(frames)
                 self._sock.sendall(b"".join(frames))
+                self.in_flight = len(outstanding)
             for frame in self._read():
                 refused = self._settle(frame, outstanding, acked) or refused
+            self.in_flight = len(outstanding)
         if refused:
             # Sent no more after the refusal, but took every answer to what was in flight:
             # the messages acknowledged meanwhile need not go twice.

@@ -9,6 +9,7 @@ fixture's comment), so the tests read the file as soon as the export returns, wi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -29,11 +30,12 @@ from claudesec.audit.export.relp import (
     DEFAULT_WINDOW,
     Frame,
     FrameParser,
+    RelpClient,
     RelpProtocolError,
     encode_frame,
     parse_response,
 )
-from claudesec.audit.export.runner import DeadLetter, Exporter, RetryPolicy
+from claudesec.audit.export.runner import DeadLetter, Exporter, RetryPolicy, RunStats
 from claudesec.audit.export.syslog import RelpSyslogSink, SyslogSink, parse_address
 from claudesec.audit.store import AuditStore
 from claudesec.config import SinkConfig
@@ -123,6 +125,25 @@ def test_untrusted_relp_server_certificate_stops_the_run(
     assert server.lines() == []
 
 
+def freeze_mid_batch(
+    server: Rsyslog, at_least: int, client: RelpClient, export: threading.Thread
+) -> bool:
+    """Once rsyslogd has written ``at_least`` messages, freeze it (SIGSTOP) and wait until
+    the sink has messages in flight to it, which a frozen rsyslogd will not answer: whatever
+    is done to rsyslogd next lands in the middle of a batch. False if the export ended first
+    (a SIGTERMed rsyslogd may serve a session to its end while it shuts down)."""
+    wait_for(
+        lambda: len(server.lines()) >= at_least or not export.is_alive(),
+        f"{at_least} messages arrived",
+    )
+    server.pause()
+    wait_for(
+        lambda: client.in_flight > 0 or not export.is_alive(),
+        "the sink waiting for answers from the frozen rsyslogd",
+    )
+    return export.is_alive()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 def test_rsyslog_restarted_mid_export_over_relp_loses_nothing(
     tmp_path: Path, rsyslog_factory: Callable[..., Rsyslog], sig: signal.Signals
@@ -141,6 +162,7 @@ def test_rsyslog_restarted_mid_export_over_relp_loses_nothing(
             store = open_store(tmp_path / "audit.db", checkpoint_every=50)
             sink = relp_sink(f"relp://127.0.0.1:{server.relp_port}")
             export = exporter(tmp_path, store, sink, batch=batch, failures=failures)
+            result["client"] = sink.client
             result["stats"] = export.run()
             result["position"] = export.position()
         except BaseException as exc:  # reported by the assertion below
@@ -148,17 +170,11 @@ def test_rsyslog_restarted_mid_export_over_relp_loses_nothing(
 
     thread = threading.Thread(target=ship)
     thread.start()
-    # Twice, once a third is in and once two thirds are. rsyslogd is frozen first (SIGSTOP)
-    # and then stopped: frozen with fewer than n messages written, it holds the export in
-    # the middle of a batch (the export cannot end without an answer for every event), so
-    # each stop lands mid-batch, however fast or slow this machine is.
+    wait_for(lambda: "client" in result, "the export started")
+    # Twice, once a third is in and once two thirds are, each time in the middle of a batch.
+    mid_batch = 0
     for mark in (n // 3, 2 * n // 3):
-        wait_for(
-            lambda mark=mark: len(server.lines()) >= mark or not thread.is_alive(),  # type: ignore[misc]
-            f"{mark} messages arrived",
-        )
-        server.pause()
-        assert len(server.lines()) < n and thread.is_alive()
+        mid_batch += freeze_mid_batch(server, mark, result["client"], thread)
         server.restart(sig)
     thread.join(timeout=120)
     assert not thread.is_alive() and "error" not in result, result
@@ -167,14 +183,17 @@ def test_rsyslog_restarted_mid_export_over_relp_loses_nothing(
     assert not missing, (len(missing), missing[:5], missing[-5:], failures)
     assert result["position"] == n
     if sig == signal.SIGKILL:
-        # A killed rsyslogd answers nothing more: each kill broke the session in use.
-        # (A SIGTERMed one may first answer what it holds and say serverclose, or even
-        # serve the rest of the export while it shuts down: no failure to count then.)
-        assert len(failures) >= 2, failures
-    # Only messages in flight when a session broke can arrive twice: a window per failure.
+        # A killed rsyslogd answers nothing more: each kill broke the session the sink was
+        # waiting on. (A SIGTERMed one may answer what it holds first, or even serve the rest
+        # of the export while it shuts down: no failure to count then.)
+        assert mid_batch == 2, "the export ended before rsyslogd could be killed twice"
+        assert len(failures) >= 2 and result["client"].sessions >= 3, failures
     duplicates = sum(c - 1 for c in counts.values())
     assert duplicates <= DEFAULT_WINDOW * len(failures), (duplicates, failures)
-    print(f"relp {sig.name}: {n} events, {len(failures)} failed attempts, {duplicates} dups")
+    sessions = result["client"].sessions
+    print(f"relp {sig.name}: {n} events, {mid_batch} stops mid-batch, {sessions} sessions,", end="")
+    print(f" {len(failures)} failures,", end="")
+    print(f" {duplicates} duplicates")
 
 
 # ------------------------------------------------------------------ scripted server
@@ -268,6 +287,13 @@ class ScriptedRelp:
         while conn.recv(65536):
             pass
 
+    def end_sessions(self) -> None:
+        """Say serverclose on every open session and hang up, as a collector shutting down."""
+        for conn in self._conns:
+            with contextlib.suppress(OSError):
+                conn.sendall(encode_frame(0, "serverclose"))
+                conn.shutdown(socket.SHUT_WR)
+
     def close(self) -> None:
         self._listener.close()
         for conn in self._conns:
@@ -290,6 +316,11 @@ def scripted() -> Iterator[Callable[..., ScriptedRelp]]:
 
 def ok(txnr: int) -> bytes:
     return encode_frame(txnr, "rsp", b"200 OK")
+
+
+def accept(session: int, txnr: int, message: bytes) -> bytes:
+    """A scripted answer: acknowledge every message."""
+    return ok(txnr)
 
 
 def stored_sequences(server: ScriptedRelp) -> Counter[int]:
@@ -436,7 +467,7 @@ def test_a_server_without_the_syslog_command_stops_the_run_at_once(
     tmp_path: Path, scripted: Callable[..., ScriptedRelp]
 ) -> None:
     server = scripted(
-        ok, open_reply=lambda txnr: encode_frame(txnr, "rsp", b"200 OK\nrelp_version=0\n")
+        accept, open_reply=lambda txnr: encode_frame(txnr, "rsp", b"200 OK\nrelp_version=0\n")
     )
     store = make_store(tmp_path / "audit.db", 2)
     export = exporter(
@@ -450,7 +481,7 @@ def test_a_server_without_the_syslog_command_stops_the_run_at_once(
 def test_a_refused_open_is_retried_then_exit_3(
     tmp_path: Path, scripted: Callable[..., ScriptedRelp]
 ) -> None:
-    server = scripted(ok, open_reply=lambda txnr: encode_frame(txnr, "rsp", b"500 busy"))
+    server = scripted(accept, open_reply=lambda txnr: encode_frame(txnr, "rsp", b"500 busy"))
     store = make_store(tmp_path / "audit.db", 2)
     export = exporter(
         tmp_path, store, relp_sink(f"relp://127.0.0.1:{server.port}"), batch=2, retry=BRIEF
@@ -564,3 +595,28 @@ timeout_s = 5
     assert "Traceback" not in result.output
     status = json.loads(run_cli("logs", "export", "status", "--format", "json").stdout)
     assert [(row["sink"], row["cursor"]) for row in status] == [("siem", 5)]
+
+
+def test_a_session_the_server_ended_between_batches_is_replaced_without_a_retry(
+    tmp_path: Path, scripted: Callable[..., ScriptedRelp]
+) -> None:
+    """A collector that restarts while the exporter is between batches (``--follow`` idles
+    for hours) leaves a serverclose and an end of stream on the idle session: the next batch
+    opens a new session rather than failing in the old one and waiting a backoff."""
+    server = scripted(accept)
+    store = make_store(tmp_path / "audit.db", 4)
+    sink = relp_sink(f"relp://127.0.0.1:{server.port}")
+    failures: list[str] = []
+    export = exporter(tmp_path, store, sink, batch=2, retry=BRIEF, failures=failures)
+
+    def end_session_once(stats: RunStats) -> None:
+        if stats.cursor == 2:
+            server.end_sessions()
+            # On loopback the bytes are there at once; wait for them rather than assume it.
+            wait_for(sink.client._ended, "the serverclose reached the client")
+
+    export._on_progress = end_session_once
+    export.run()
+    assert export.position() == 4 and failures == []
+    assert sorted(stored_sequences(server)) == [1, 2, 3, 4]
+    assert server.sessions == 2
