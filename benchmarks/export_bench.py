@@ -1,12 +1,16 @@
 """Events per second shipped from a large audit store to loopback Splunk HEC and Elasticsearch.
 
     python benchmarks/export_bench.py [--events 1000000] [--batch 1000] [--keep DIR]
+                                      [--syslog-events 100000]
 
 Builds a store of N varied call events (reused with --keep), then ships all of it with the
 real runner (cursor, batching, OCSF / ECS rendering, HTTP keep-alive) to two minimal loopback
 servers that accept every request, so the number measures claudesec, not the receiver. A
 third run follows the store (``--follow`` path) while a writer appends, and reports the peak
 RSS growth: memory stays bounded because one batch is in flight at a time.
+With rsyslogd (and its imrelp) installed, the syslog sink ships a second store to one real
+rsyslogd on loopback twice, over plain TCP and over RELP, side by side: there the receiver
+(rsyslog writing each message to a file before it acknowledges) is part of the figure.
 """
 
 from __future__ import annotations
@@ -143,12 +147,46 @@ def follow_memory(store_path: Path, url: str, state: Path, batch: int, extra: in
     )
 
 
+def syslog_side_by_side(workdir: Path, n: int, batch: int) -> dict[str, float]:
+    """Plain TCP and RELP to the same real rsyslogd: events/s of each, one run each."""
+    from claudesec.audit.export import build_sink
+    from claudesec.config import SinkConfig
+    from tests.fixtures.rsyslog import Rsyslog, find_rsyslogd, has_imrelp
+
+    binary = find_rsyslogd()
+    if binary is None or not has_imrelp():
+        print("syslog: skipped (needs rsyslogd and imrelp: apt-get install rsyslog rsyslog-relp)")
+        return {}
+    store = build_store(workdir / "syslog-audit.db", n)
+    directory = Path(tempfile.mkdtemp(prefix="claudesec-rsyslog-"))
+    server = Rsyslog(binary, directory, None, relp=True)
+    server.start()
+    results = {}
+    try:
+        for name, address in (
+            ("syslog_tcp", f"tcp://127.0.0.1:{server.port}"),
+            ("syslog_relp", f"relp://127.0.0.1:{server.relp_port}"),
+        ):
+            sink = build_sink(name, SinkConfig(type="syslog", syslog_address=address))
+            count, elapsed = ship(store, sink, workdir, batch)
+            results[name] = count / elapsed
+            print(
+                f"{address.split(':')[0]:>4} to rsyslogd: {count} events in {elapsed:.1f} s = "
+                f"{count / elapsed:,.0f} ev/s"
+            )
+    finally:
+        server.stop()
+        store.close()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--follow-events", type=int, default=50_000)
     parser.add_argument("--keep", help="directory for the store (reused between runs)")
+    parser.add_argument("--syslog-events", type=int, default=100_000, help="0 = no syslog run")
     args = parser.parse_args()
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="claudesec-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -168,6 +206,8 @@ def main() -> None:
     store.close()
     follow_memory(store_path, url, workdir, args.batch, args.follow_events)
     server.shutdown()
+    if args.syslog_events:
+        results.update(syslog_side_by_side(workdir, args.syslog_events, args.batch))
     print(json.dumps({k: round(v) for k, v in results.items()}))
 
 

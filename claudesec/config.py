@@ -333,7 +333,10 @@ class SinkConfig:
         "", "lake: the source's key prefix in the bucket (empty = ext/<lake_source>/)."
     )
     syslog_address: str = _f(
-        "", "syslog: tls://HOST:PORT (RFC 5425) or tcp://HOST:PORT, octet-counted (RFC 6587)."
+        "",
+        "syslog: tls://HOST:PORT (RFC 5425) or tcp://HOST:PORT, octet-counted (RFC 6587); "
+        "relp://HOST:PORT or relp+tls://HOST:PORT for RELP (per-message acks, no loss across "
+        "collector restarts).",
     )
     syslog_app_name: str = _f("claudesec", "syslog: APP-NAME of each message.")
     aws_region: str = _f(

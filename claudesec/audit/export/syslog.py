@@ -15,8 +15,13 @@ connection (Linux sends RST when a socket is closed with unread data). Only the 
 counts as the ack; anything else is a retry of the whole batch. Delivery is therefore at least
 once, and a duplicate can only come from a batch whose connection failed after the server had
 read part of it: at most one batch per failure, each copy with the same ``metadata.uid``.
-RELP would give per-message acks, but needs a client library Python does not have in a
-maintained form, and many SIEM collectors speak only plain syslog (see docs/export.md).
+That close cannot tell "read and queued" from "read, then stopped before queueing", so plain
+syslog can lose the tail of a batch across a collector restart (docs/export.md).
+
+``relp://`` (and ``relp+tls://``) sends the same messages over RELP (:mod:`.relp`): the
+collector acknowledges each one once it holds it, the session stays open across batches, and
+after a break only the messages not acknowledged are sent again: no loss across a restart,
+and at most a window of duplicates per failure.
 """
 
 from __future__ import annotations
@@ -39,6 +44,12 @@ from claudesec.audit.export.interface import (
     SinkRetry,
     SinkUnavailable,
     dumps,
+)
+from claudesec.audit.export.relp import (
+    DEFAULT_WINDOW,
+    RelpClient,
+    RelpSessionError,
+    RelpUnsupported,
 )
 from claudesec.config import SinkConfig
 
@@ -97,6 +108,10 @@ class SyslogSink(Sink):
         self._origin = f'[origin software="claudesec" swVersion="{_sd_value(__version__)}"]'
 
     def encode(self, item: ExportItem) -> bytes:
+        return frame(self.message(item))
+
+    def message(self, item: ExportItem) -> bytes:
+        """The RFC 5424 message for ``item``, before any transport framing."""
         document = self._render(item)
         severity = _SEVERITY.get(int(document.get("severity_id", 0) or 0), 5)
         header = " ".join(
@@ -110,7 +125,7 @@ class SyslogSink(Sink):
                 self._origin,
             )
         )
-        return frame(header.encode("ascii") + b" " + dumps(document))
+        return header.encode("ascii") + b" " + dumps(document)
 
     def send(self, batch: Sequence[Encoded]) -> Sequence[Rejection]:
         where = f"syslog {self.host}:{self.port}"
@@ -152,13 +167,71 @@ class SyslogSink(Sink):
                 return
 
 
+class RelpSyslogSink(SyslogSink):
+    """The same RFC 5424 messages over RELP: each acknowledged by the collector, one by one."""
+
+    def __init__(
+        self,
+        name: str,
+        render: Render,
+        *,
+        host: str,
+        port: int,
+        tls: ssl.SSLContext | None,
+        app_name: str = "claudesec",
+        timeout_s: float = 10.0,
+        hostname: str = "",
+        window: int = DEFAULT_WINDOW,
+    ) -> None:
+        super().__init__(
+            name,
+            render,
+            host=host,
+            port=port,
+            tls=tls,
+            app_name=app_name,
+            timeout_s=timeout_s,
+            hostname=hostname,
+        )
+        self.client = RelpClient(host, port, tls=tls, timeout_s=timeout_s, window=window)
+
+    def encode(self, item: ExportItem) -> bytes:
+        return self.message(item)  # RELP's own frame carries the length
+
+    def send(self, batch: Sequence[Encoded]) -> Sequence[Rejection]:
+        where = f"relp {self.host}:{self.port}"
+        try:
+            self.client.send([e.payload for e in batch])
+        except ssl.SSLCertVerificationError as exc:
+            raise SinkUnavailable(
+                f"{where}: the server's certificate is not trusted: {exc.verify_message}",
+                hint="set export.sinks.NAME.ca_bundle to the CA that signed it",
+            ) from exc
+        except RelpUnsupported as exc:
+            raise SinkUnavailable(
+                f"{where}: {exc}", hint="point syslog_address at the collector's RELP input"
+            ) from exc
+        except RelpSessionError as exc:
+            # Acknowledged messages are in the collector's queue: only the others go again,
+            # so the cursor never passes an event the collector did not confirm.
+            pending = [e.item.seq for i, e in enumerate(batch) if i not in exc.acked]
+            raise SinkRetry(f"{where}: {exc}", pending=pending) from exc
+        return []
+
+    def close(self) -> None:
+        self.client.close()
+
+
+_DEFAULT_PORTS = {"tcp": 514, "tls": 6514, "relp": 2514, "relp+tls": 2514}
+
+
 def parse_address(address: str) -> tuple[str, str, int]:
-    """``tls://host:port`` or ``tcp://host:port`` as (scheme, host, port)."""
+    """``tls://``, ``tcp://``, ``relp://`` or ``relp+tls://`` ``HOST:PORT`` as (scheme, host,
+    port)."""
     parts = urlsplit(address)
-    if parts.scheme not in ("tls", "tcp") or not parts.hostname:
-        raise ValueError("expected tls://HOST:PORT or tcp://HOST:PORT")
-    default = 6514 if parts.scheme == "tls" else 514
-    return parts.scheme, parts.hostname, parts.port or default
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError("expected tls://, tcp://, relp:// or relp+tls:// then HOST:PORT")
+    return parts.scheme, parts.hostname, parts.port or _DEFAULT_PORTS[parts.scheme]
 
 
 def from_config(name: str, config: SinkConfig) -> SyslogSink:
@@ -173,7 +246,7 @@ def from_config(name: str, config: SinkConfig) -> SyslogSink:
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}, not {config.syslog_address!r}") from None
     context: Any = None
-    if scheme == "tls":
+    if scheme in ("tls", "relp+tls"):
         try:
             context = ssl.create_default_context(cafile=config.ca_bundle or None)
         except (OSError, ssl.SSLError) as exc:
@@ -181,7 +254,8 @@ def from_config(name: str, config: SinkConfig) -> SyslogSink:
                 f"export.sinks.{name}.ca_bundle: cannot load {config.ca_bundle}: {exc}"
             ) from None
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return SyslogSink(
+    kind = RelpSyslogSink if scheme.startswith("relp") else SyslogSink
+    return kind(
         name,
         renderer(config),
         host=host,
