@@ -17,9 +17,32 @@ import math
 import re
 import time
 from collections import Counter
+from typing import Any, cast
 from urllib.parse import unquote_to_bytes
 
 from claudesec.detect.rules import Validator
+
+
+class _LazyPattern:
+    """A module-level regex compiled on first use: most validators never run in a short scan
+    (a pre-commit hook), and compiling every pattern cost each start ~20 ms."""
+
+    __slots__ = ("_args", "_compiled")
+
+    def __init__(self, pattern: bytes, flags: int) -> None:
+        self._args = (pattern, flags)
+        self._compiled: re.Pattern[bytes] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compiled = re.compile(*self._args)
+        return getattr(compiled, name)
+
+
+def _lazy(pattern: bytes, flags: int = 0) -> re.Pattern[bytes]:
+    return cast("re.Pattern[bytes]", _LazyPattern(pattern, flags))
+
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _PLACEHOLDER_WORDS = (
@@ -78,8 +101,8 @@ def shannon_entropy(data: bytes) -> float:
 # Words are no reason to reject a random-format key: "your" alone occurs in ~1 of 10,000
 # random base64 bodies of 93 characters, so placeholder words judge only values a person types
 # (passwords, assignments), never a key of a fixed random format.
-_FILLER_RUN = re.compile(rb"(.)\1{7}")
-_FILLER_SEQUENCE = re.compile(
+_FILLER_RUN = _lazy(rb"(.)\1{7}")
+_FILLER_SEQUENCE = _lazy(
     b"|".join(re.escape(seq[i : i + 8]) for seq in _SEQUENCES for i in range(len(seq) - 7))
 )
 # Every 8-character window of a sequence holds one of its 4-character blocks that start at a
@@ -95,8 +118,8 @@ def _has_filler_sequence(value: bytes) -> bool:
 
 
 # Human-typed values: the old, looser tests (runs of 6, sequences of 6, placeholder words).
-_TYPED_RUN = re.compile(rb"(.)\1{5}")
-_TYPED_SEQUENCE = re.compile(
+_TYPED_RUN = _lazy(rb"(.)\1{5}")
+_TYPED_SEQUENCE = _lazy(
     b"|".join(re.escape(seq[i : i + 6]) for seq in _SEQUENCES for i in range(len(seq) - 5))
 )
 
@@ -145,8 +168,8 @@ _WORDS = frozenset(
     symbol symbols special upper lower case at least contain contains characters text my our
     """.split()
 )
-_WORD_TOKEN = re.compile(rb"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
-_LETTER = re.compile(rb"[A-Za-z]")
+_WORD_TOKEN = _lazy(rb"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+_LETTER = _lazy(rb"[A-Za-z]")
 _LONGEST_WORD = max(len(w) for w in _WORDS)
 
 
@@ -402,11 +425,11 @@ def _signed_with_published_key(header: bytes, payload: bytes, signature: bytes, 
 # filler ("AAAA...", "...", a truncated line) fails. An OpenSSH body always holds runs like
 # `AAAAAA` (big-endian lengths), which is why no randomness test may judge it.
 
-_PEM_LINE_BREAK = re.compile(rb"\\{1,3}[nr]|\s")
-_PEM_HEADER_FIELD = re.compile(rb"(?m)^[ \t]*[A-Za-z-]{2,30}:[^\n\\]*")
-_PEM_ARMOR = re.compile(rb"-----(?:BEGIN|END) ([A-Z0-9 ]*?)PRIVATE KEY(?: BLOCK)?-----")
-_PGP_CHECKSUM = re.compile(rb"(?:\\{1,3}[nr]|\s)=[A-Za-z0-9+/]{4}\s*$")
-_PPK_FIELD = re.compile(rb"(?m)^(Encryption|Private-Lines|Private-MAC):[ \t]*(\S+)")
+_PEM_LINE_BREAK = _lazy(rb"\\{1,3}[nr]|\s")
+_PEM_HEADER_FIELD = _lazy(rb"(?m)^[ \t]*[A-Za-z-]{2,30}:[^\n\\]*")
+_PEM_ARMOR = _lazy(rb"-----(?:BEGIN|END) ([A-Z0-9 ]*?)PRIVATE KEY(?: BLOCK)?-----")
+_PGP_CHECKSUM = _lazy(rb"(?:\\{1,3}[nr]|\s)=[A-Za-z0-9+/]{4}\s*$")
+_PPK_FIELD = _lazy(rb"(?m)^(Encryption|Private-Lines|Private-MAC):[ \t]*(\S+)")
 
 
 def _der_sequence(data: bytes) -> bool:
@@ -528,14 +551,14 @@ def typed_password(value: bytes, user: bytes = b"") -> bool:
 # `TEST_SLACK_API_KEY_SECRET_VERSION_2`, `_IMDSV2_SESSION_TOKEN_TTL`), or a
 # CamelCase type name (`Ec2InstanceMetadata`). Random secrets mix letters and digits inside one
 # group, so they do not take this shape.
-_ID_GROUP = re.compile(rb"[A-Za-z]+[0-9]{0,2}|[0-9]+|[A-Za-z0-9]{1,3}")
-_CAMEL = re.compile(rb"(?:[A-Z][a-z]+[0-9]*){2,}\Z")
+_ID_GROUP = _lazy(rb"[A-Za-z]+[0-9]{0,2}|[0-9]+|[A-Za-z0-9]{1,3}")
+_CAMEL = _lazy(rb"(?:[A-Z][a-z]+[0-9]*){2,}\Z")
 # A lowerCamelCase name (`exchangeRecaptchaV3Token`, `getAccessToken2`): a lower-case word,
 # then humps that are words, a letter with a version number, or a short acronym.
-_LOWER_CAMEL = re.compile(
+_LOWER_CAMEL = _lazy(
     rb"[a-z]{2,}(?:[A-Z][a-z]{2,}[0-9]{0,2}|[A-Z][0-9]{1,2}|[A-Z]{2,4}(?![a-z]))+\Z"
 )
-_CAMEL_WORD = re.compile(rb"[A-Z]?[a-z]+")
+_CAMEL_WORD = _lazy(rb"[A-Z]?[a-z]+")
 
 
 def is_identifier(value: bytes) -> bool:
@@ -609,7 +632,7 @@ def password_value(secret: bytes, match: re.Match[bytes]) -> bool:
 
 
 # Words that make a line a database connection string (JDBC, ODBC, ADO.NET, libpq).
-_CONNECTION_CONTEXT = re.compile(
+_CONNECTION_CONTEXT = _lazy(
     rb"(?i)jdbc:|odbc|driver\s*=|server\s*=|data source\s*=|host\s*=|user ?id\s*=|uid\s*="
     rb"|database\s*=|initial catalog\s*=|dbname\s*="
 )
@@ -709,7 +732,7 @@ def google_api_key(secret: bytes, match: re.Match[bytes]) -> bool:
 
 
 # Domains reserved for documentation (RFC 2606, RFC 6761): credentials for them cannot work.
-_DOC_HOST = re.compile(
+_DOC_HOST = _lazy(
     rb"(?i)(?:[a-z0-9-]+\.)*(?:example(?:\.(?:com|net|org))?|[a-z0-9-]+\.(?:test|invalid))\.?$"
 )
 
@@ -720,10 +743,10 @@ def url_password(secret: bytes, match: re.Match[bytes]) -> bool:
     return typed_password(unquote_to_bytes(secret), unquote_to_bytes(match.group("user")))
 
 
-_LINE_PREFIX = re.compile(
+_LINE_PREFIX = _lazy(
     rb"[ \t]*(?:-[ \t]+)?(?:export[ \t]+|ENV[ \t]+|ARG[ \t]+|set[ \t]+|setx[ \t]+)?[\"']?\Z"
 )
-_CODE_VALUE = re.compile(rb"^(?:[A-Za-z_][A-Za-z0-9_]*\.)+[A-Za-z_][A-Za-z0-9_]*$")
+_CODE_VALUE = _lazy(rb"^(?:[A-Za-z_][A-Za-z0-9_]*\.)+[A-Za-z_][A-Za-z0-9_]*$")
 _NOT_SECRETS = frozenset(
     {b"true", b"false", b"null", b"none", b"undefined", b"required", b"optional", b"string"}
 )
@@ -762,13 +785,11 @@ _OWNED_PREFIXES = (
 )
 # An account or principal (`svc@project.iam.gserviceaccount.com`, URL-encoded `%40` in a
 # signed URL's credential scope): it names who, not the secret.
-_IDENTITY = re.compile(rb"(?:@|%40)[A-Za-z0-9-]+\.[A-Za-z]{2,}")
-_UUID = re.compile(
-    rb"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-)
-_TIMESTAMP = re.compile(rb"^\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d)?")
+_IDENTITY = _lazy(rb"(?:@|%40)[A-Za-z0-9-]+\.[A-Za-z]{2,}")
+_UUID = _lazy(rb"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_TIMESTAMP = _lazy(rb"^\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d)?")
 # Names that contain "token"/"secret"/"key" but hold no credential.
-_NOT_CREDENTIAL_NAMES = re.compile(
+_NOT_CREDENTIAL_NAMES = _lazy(
     rb"(?i)(?:next|page|pagination|continuation|change|client|idempotency|sync|csrf|xsrf|"
     rb"cancel|refresh_?token_?expir|max_?|num_?|n_)_?tokens?$|tokeni[sz]er|token_?type"
     # Paging and concurrency tokens (`nextSequenceToken`, `PolicyUpdateToken`) are cursors.
