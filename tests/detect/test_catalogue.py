@@ -400,3 +400,16 @@ def test_jwt_whose_signature_cannot_be_its_algorithms_is_no_token(engine: Engine
     assert _rules(engine, token) == ["jwt"]
     assert _rules(engine, f"{head}.{payload}.{signature}xy") == []
     assert _rules(engine, f"{head}.{payload}.{signature[:40]}") == []
+
+
+def test_every_lazily_compiled_pattern_compiles() -> None:
+    """Rules and validators compile their regexes on first use (start-up time): a typo in one
+    must still fail here, not in the first scan that reaches it."""
+    import re
+
+    from claudesec.detect import validators
+
+    assert all(isinstance(d.regex, re.Pattern) for d in DETECTORS)
+    lazy = [v for v in vars(validators).values() if isinstance(v, validators._LazyPattern)]
+    assert len(lazy) >= 20
+    assert all(isinstance(p.pattern, bytes) and p.groups >= 0 for p in lazy)
