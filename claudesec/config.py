@@ -13,7 +13,6 @@ import dataclasses
 import difflib
 import os
 import re
-import tomllib
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -796,6 +795,8 @@ def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
             line=raw[: exc.start].count(b"\n") + 1,
             hint="save it as UTF-8 text",
         ) from exc
+    import tomllib  # here: a run with no config file never pays its import (~10 ms)
+
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -864,9 +865,13 @@ def _parse_env_value(value: str, hint: Any) -> Any:
     if origin is tuple:
         stripped = value.strip()
         if stripped.startswith("["):
+            import tomllib
+
             return tomllib.loads(f"v = {stripped}")["v"]
         return [item.strip() for item in stripped.split(",") if item.strip()]
     if origin is dict:
+        import tomllib
+
         return tomllib.loads(f"v = {value}")["v"]
     return value
 

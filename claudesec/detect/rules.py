@@ -123,11 +123,25 @@ class PiiRule:
     max_len: int
     validate: Callable[[bytes], bool] | None = None
     anchor: str = ""
-    regex: re.Pattern[bytes] = field(init=False, repr=False, compare=False)
-    shape_regexes: tuple[re.Pattern[bytes], ...] = field(init=False, repr=False, compare=False)
+    _compiled: tuple[re.Pattern[bytes], tuple[re.Pattern[bytes], ...]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "regex", re.compile(self.pattern.encode("ascii")))
-        object.__setattr__(
-            self, "shape_regexes", tuple(re.compile(s.encode("ascii")) for s in self.shapes)
-        )
+    def _patterns(self) -> tuple[re.Pattern[bytes], tuple[re.Pattern[bytes], ...]]:
+        # Compiled on first use: a secrets-only scan (the pre-commit hook) never needs them.
+        compiled = self._compiled
+        if compiled is None:
+            compiled = (
+                re.compile(self.pattern.encode("ascii")),
+                tuple(re.compile(s.encode("ascii")) for s in self.shapes),
+            )
+            object.__setattr__(self, "_compiled", compiled)
+        return compiled
+
+    @property
+    def regex(self) -> re.Pattern[bytes]:
+        return self._patterns()[0]
+
+    @property
+    def shape_regexes(self) -> tuple[re.Pattern[bytes], ...]:
+        return self._patterns()[1]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -289,6 +288,8 @@ def from_config(
 def from_gitleaks(path: Path, *, _depth: int = 0) -> CustomRules:
     """A gitleaks rule file (``.gitleaks.toml``) as gitleaks reads it."""
     text = _read_text(path)
+    import tomllib  # only when a gitleaks rule file is read
+
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
