@@ -325,8 +325,6 @@ class AdminClient:
         return data if isinstance(data, dict) else {}
 
     def _error(self, answer: _Answer, label: str, retry_after: float | None) -> AnthropicError:
-        error_type, message = _error_fields(answer.body)
-        message = scrub(message, [self._key])
         hint: str | None = None
         if answer.status == 429:
             wait = f"retry after {retry_after:g}s" if retry_after is not None else "retry later"
@@ -335,14 +333,7 @@ class AdminClient:
             hint = "check the Admin API key (anthropic.admin_key_source); it must be an admin key"
         elif answer.status >= 500:
             hint = "Anthropic had a server error; rerun to resume"
-        return AnthropicError(
-            f"Anthropic Admin API {label} failed: {answer.status} {error_type or 'error'}"
-            + (f": {message}" if message else ""),
-            status=answer.status,
-            error_type=error_type,
-            retry_after=retry_after,
-            hint=hint,
-        )
+        return _failure(answer, label, retry_after, self._key, hint)
 
 
 @dataclass(frozen=True)
@@ -409,15 +400,23 @@ def request_json(
                 continue
         if on_error is not None:
             raise on_error(answer, label, retry_after)
-        error_type, message = _error_fields(answer.body)
-        message = scrub(message, [secret])
-        raise AnthropicError(
-            f"Anthropic Admin API {label} failed: {answer.status} {error_type or 'error'}"
-            + (f": {message}" if message else ""),
-            status=answer.status,
-            error_type=error_type,
-            retry_after=retry_after,
-        )
+        raise _failure(answer, label, retry_after, secret)
+
+
+def _failure(
+    answer: _Answer, label: str, retry_after: float | None, secret: str, hint: str | None = None
+) -> AnthropicError:
+    """The error for a non-2xx answer: its type and message, scrubbed of the secret."""
+    error_type, message = _error_fields(answer.body)
+    message = scrub(message, [secret])
+    return AnthropicError(
+        f"Anthropic Admin API {label} failed: {answer.status} {error_type or 'error'}"
+        + (f": {message}" if message else ""),
+        status=answer.status,
+        error_type=error_type,
+        retry_after=retry_after,
+        hint=hint,
+    )
 
 
 def _backoff(attempt: int) -> float:
