@@ -197,9 +197,9 @@ def bench_client(calls: int, warmup: int, in_process: bool, fresh: bool = False)
 
         bare = anthropic.Anthropic(**base)
         floor = anthropic.Anthropic(**base, middleware=[noop])
-        # What a user gets: the store the configuration names, outcomes queued to share the
-        # next call's commit. And the same client handed a plain store (every record
-        # committed on the calling thread, as before 2026-12-04).
+        # What a user gets: the store the configuration names, the admission in the client's
+        # intent journal and the call record committed by the writer thread. And the same
+        # client handed a plain store (admission and outcome committed on the calling thread).
         audited = AuditedAnthropic(user="bench", claudesec_config=config, **base)
         synchronous = AuditedAnthropic(user="bench", claudesec_config=config, store=store, **base)
         clients = {

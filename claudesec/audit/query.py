@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from claudesec.audit.intents import pending_admissions
 from claudesec.audit.store import NS_PER_DAY, AuditStore, StoredEvent, stored_event
 from claudesec.errors import ConfigError, UsageError
 from claudesec.timeparse import format_ns
@@ -135,11 +136,14 @@ INCOMPLETE_SQL = (
 class IncompleteCalls:
     """Admitted calls with no outcome recorded: in flight, or cut off by a crash."""
 
-    count: int
-    seqs: tuple[int, ...]  # the first ones, oldest first
+    count: int  # all of them: admission records, and journal entries not yet imported
+    seqs: tuple[int, ...]  # the first admission records, oldest first
+    # Admissions still in the intent journal of a client that stopped (no record yet: the
+    # next process that opens the store for writing imports them; see audit.intents).
+    journaled: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"count": self.count, "seqs": list(self.seqs)}
+        return {"count": self.count, "seqs": list(self.seqs), "journaled": self.journaled}
 
 
 def incomplete_calls(store: AuditStore, *, show: int = 20) -> IncompleteCalls:
@@ -150,7 +154,10 @@ def incomplete_calls(store: AuditStore, *, show: int = 20) -> IncompleteCalls:
         rows = conn.execute(
             f"SELECT seq FROM events WHERE {INCOMPLETE_SQL} ORDER BY seq"  # noqa: S608 - constant
         ).fetchall()
-    return IncompleteCalls(len(rows), tuple(int(row[0]) for row in rows[:show]))
+    journaled = len(pending_admissions(store))
+    return IncompleteCalls(
+        len(rows) + journaled, tuple(int(row[0]) for row in rows[:show]), journaled
+    )
 
 
 def iter_events(

@@ -134,6 +134,10 @@ CREATE INDEX IF NOT EXISTS events_time ON events (time_ns);
 -- admissions never completed (`logs query --incomplete`) without a scan per admission.
 CREATE INDEX IF NOT EXISTS events_admission ON events (json_extract(body, '$.admission_seq'))
     WHERE json_extract(body, '$.admission_seq') IS NOT NULL;
+-- Records by the call id an audited client's intent journal gave their admission: an import
+-- after a crash skips the calls already recorded, whatever the clock did meanwhile.
+CREATE INDEX IF NOT EXISTS events_call_id ON events (json_extract(body, '$.call_id'))
+    WHERE json_extract(body, '$.call_id') IS NOT NULL;
 CREATE TABLE IF NOT EXISTS checkpoints (
     number INTEGER PRIMARY KEY,
     seq INTEGER NOT NULL,
@@ -245,10 +249,12 @@ class AuditStore:
         signer: Ed25519PrivateKey | None,
         host: str,
         app: str,
+        synchronous: Literal["normal", "full"] = "normal",
     ) -> None:
         self._conn = conn
         self.path = path
         self.readonly = readonly
+        self.synchronous: Literal["normal", "full"] = synchronous
         self.checkpoint_every = checkpoint_every
         self.busy_timeout_ms = busy_timeout_ms
         self._signer = signer
@@ -311,10 +317,16 @@ class AuditStore:
             signer=signer,
             host=socket.gethostname() if host is None else host,
             app=app,
+            synchronous=synchronous,
         )
         try:
             if not readonly:
                 store._initialise()
+                # Calls a killed audited client admitted but never recorded: in the chain
+                # now, as admissions no call completes (see claudesec.audit.intents).
+                from claudesec.audit.intents import import_dead_journals
+
+                import_dead_journals(store)
         except BaseException:
             conn.close()
             raise

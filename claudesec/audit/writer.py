@@ -41,6 +41,7 @@ from claudesec.errors import ClaudesecError, StoreError
 
 if TYPE_CHECKING:
     from claudesec.audit.events import AuditEvent
+    from claudesec.audit.intents import IntentJournal
     from claudesec.audit.store import StoredRecord
 
 log = logging.getLogger("claudesec.audit")
@@ -76,6 +77,7 @@ class BackgroundWriter:
         linger_s: float = DEFAULT_LINGER_S,
         retry_s: float = 1.0,
         owns_store: bool = True,
+        journal: IntentJournal | None = None,
     ) -> None:
         if max_pending < 1 or batch < 1:
             raise ValueError("max_pending and batch must be >= 1")
@@ -85,6 +87,9 @@ class BackgroundWriter:
         self._linger_s = linger_s
         self._retry_s = retry_s
         self._owns_store = owns_store
+        # Admissions made durable in an intent journal: each entry is done once the call
+        # record carrying its call_id commits (see claudesec.audit.intents).
+        self.journal = journal
         self._pending: deque[tuple[AuditEvent, Future[StoredRecord] | None]] = deque()
         self._waiting = 0  # submitted records in the queue: no lingering while there are any
         self._in_flight = 0
@@ -154,6 +159,7 @@ class BackgroundWriter:
             for (_, future), record in zip(batch, records, strict=True):
                 if future is not None:
                     future.set_result(record)
+            self._journal_done(batch)
             self.written += len(batch)
             self._cond.notify_all()  # flush() waiters
             return records[-1]
@@ -222,6 +228,8 @@ class BackgroundWriter:
         self._in_flight = 0
         self._forked = True
         self._closed = True
+        if self.journal is not None:
+            self.journal.forget_after_fork()
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Write what is queued, stop the thread, close the store (if owned). Idempotent."""
@@ -236,6 +244,13 @@ class BackgroundWriter:
             lost = len(self._pending) + self._in_flight
         if lost:
             log.error("claudesec: %d audit record(s) could not be written before shutdown", lost)
+        if self.journal is not None:
+            # Calls admitted and never finished become admissions without an outcome; with
+            # records still queued (a failing store) the journal stays for the next writer.
+            from claudesec.audit.store import AuditStore
+
+            store = self.store if isinstance(self.store, AuditStore) and not lost else None
+            self.journal.close(store)
         if self._owns_store and not self._thread.is_alive():
             self.store.close()
 
@@ -302,7 +317,22 @@ class BackgroundWriter:
         for (_, future), record in zip(batch, records, strict=True):
             if future is not None:
                 future.set_result(record)
+        self._journal_done(batch)
         return ""
+
+    def _journal_done(self, batch: list[tuple[AuditEvent, Future[StoredRecord] | None]]) -> None:
+        if self.journal is None:
+            return
+        from claudesec.audit.events import EventType
+        from claudesec.audit.intents import CALL_ID
+
+        for event, _ in batch:
+            call_id = event.extra.get(CALL_ID)
+            if call_id is not None and event.type != EventType.ADMISSION:
+                try:
+                    self.journal.done(str(call_id))
+                except OSError as exc:  # the entry stays: at worst listed incomplete later
+                    log.warning("claudesec: intent journal not trimmed: %s", exc)
 
 
 _FORKED = (

@@ -220,7 +220,22 @@ def query_command(
         return int(ExitCode.OK)
     with opened:
         _render_events(console, fmt, iter_events(opened, where, limit=limit))
+        if incomplete:
+            from claudesec.audit.intents import pending_admissions
+
+            journaled = len(pending_admissions(opened))
+            if journaled:
+                console.info(_journaled_note(journaled))
     return int(ExitCode.OK)
+
+
+def _journaled_note(count: int) -> str:
+    return (
+        f"note: {count} more call(s) admitted by an audited client that stopped before "
+        "recording them are still in its intent journal (not tampering); they become "
+        "admission records the next time the store is opened for writing (any audited call, "
+        "or `claudesec logs checkpoint`)"
+    )
 
 
 def _field_value(item: str, option: str) -> tuple[str, str]:
@@ -722,15 +737,17 @@ def _render_verify(
         console.json(data)
         return
     _render_verdict(console, report)
-    if pending is not None and pending.count:
+    if pending is not None and pending.count > pending.journaled:
         shown = ", ".join(str(seq) for seq in pending.seqs)
-        left = pending.count - len(pending.seqs)
+        left = pending.count - pending.journaled - len(pending.seqs)
         more = f" and {left} more" if left else ""
         console.info(
-            f"note: {pending.count} call(s) admitted with no outcome recorded (in flight, or "
-            f"cut off by a crash; not tampering): admission record(s) {shown}{more}; list "
-            "them with `logs query --incomplete`"
+            f"note: {pending.count - pending.journaled} call(s) admitted with no outcome "
+            f"recorded (in flight, or cut off by a crash; not tampering): admission record(s) "
+            f"{shown}{more}; list them with `logs query --incomplete`"
         )
+    if pending is not None and pending.journaled:
+        console.info(_journaled_note(pending.journaled))
 
 
 def _render_verdict(console: Console, report: VerifyReport) -> None:

@@ -239,6 +239,9 @@ class Admission:
     extra: Mapping[str, Any] = field(default_factory=dict)
     # The seq of the admission record written ahead of the call (0: none was written).
     admission_seq: int = 0
+    # The id of the admission in the client's intent journal, which its call record carries
+    # ("": not journaled; see claudesec.audit.intents).
+    call_id: str = ""
 
     @property
     def redacted(self) -> bool:

@@ -29,7 +29,10 @@ prompt hash, path, the gateway's request id) before it returns, so before any by
 upstream; :meth:`AuditPipeline.finish` writes the attempt's ``call`` record with
 ``admission_seq`` pointing back at it. Both are in the hash chain. A process killed in between
 leaves an admission without a completion: ``logs query --incomplete`` lists it and
-``logs verify`` counts it (an interrupted call, not tampering). Sampled-out calls write
+``logs verify`` counts it (an interrupted call, not tampering). A store with an intent journal
+(the audited client's own, see :func:`_queued_outcomes`) takes the admission as a journal line
+instead, and the ``call`` record carries its ``call_id``; a crash leaves the line, which the
+next writer imports as the admission record. Sampled-out calls write
 neither record unless their outcome must be kept (errors, DLP). Event loops use
 :meth:`AuditPipeline.admit_async` / :meth:`AuditPipeline.finish_async`, which never wait on
 SQLite on the loop.
@@ -58,10 +61,12 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from claudesec.audit.events import AuditEvent, Decision, EventType
-from claudesec.errors import ClaudesecError
+from claudesec.audit.intents import CALL_ID
+from claudesec.errors import ClaudesecError, StoreError
 from claudesec.guard.dlp import (
     DlpReport,
     DlpScanner,
@@ -88,6 +93,7 @@ from claudesec.guard.model import (
 from claudesec.guard.stream import SseMonitor, finalize_on_collect
 
 if TYPE_CHECKING:
+    from claudesec.audit.intents import IntentJournal
     from claudesec.audit.prompt_vault import PromptVault
     from claudesec.audit.secrets import AuditKeys
     from claudesec.audit.store import StoredRecord
@@ -295,6 +301,8 @@ class AuditPipeline:
         admission = self._judge(caller, request)
         if not admission.sampled:
             return admission
+        if getattr(self.store, "journal", None) is not None:
+            return self._admitted(admission, self._write_ahead(admission))  # one write()
         submit = getattr(self.store, "submit", None)
         if submit is None:
             return await asyncio.to_thread(
@@ -312,7 +320,10 @@ class AuditPipeline:
             record = exc
         return self._admitted(admission, record)
 
-    def _write_ahead(self, admission: Admission) -> StoredRecord | BaseException:
+    def _write_ahead(self, admission: Admission) -> StoredRecord | Admission | BaseException:
+        journal = getattr(self.store, "journal", None)
+        if journal is not None:
+            return self._journal_ahead(admission, journal)
         event = self._admission_event(admission)
         now = getattr(self.store, "append_now", None)
         durable = getattr(self.store, "append_durable", None)
@@ -329,15 +340,34 @@ class AuditPipeline:
             return AuditUnavailable("the record sink cannot write ahead (it only queues)")
         return record
 
-    def _admitted(self, admission: Admission, record: StoredRecord | BaseException) -> Admission:
-        """The admission with its record's seq; or, when the record could not be written,
-        the refusal (fail closed) or the warning (fail open)."""
-        from dataclasses import replace
+    def _journal_ahead(
+        self, admission: Admission, journal: IntentJournal
+    ) -> Admission | BaseException:
+        """The admission made durable in the client's intent journal (one ``write()``, no
+        commit); its call record, queued later, carries the same ``call_id``."""
+        problem = getattr(self.store, "problem", "")
+        if problem:
+            # The store is failing: a journal entry alone would let calls go on unrecorded.
+            return AuditUnavailable(problem)
+        call_id = journal.new_call_id()
+        event = self._admission_event(admission, call_id)
+        try:
+            journal.admit(call_id, event)
+        except OSError as exc:
+            return exc
+        return replace(admission, call_id=call_id)
 
+    def _admitted(
+        self, admission: Admission, record: StoredRecord | Admission | BaseException
+    ) -> Admission:
+        """The admission with its record's seq (or journal call id); or, when the record
+        could not be written, the refusal (fail closed) or the warning (fail open)."""
         if not isinstance(record, BaseException):
             if self._store_broken:
                 with self._lock:
                     self._store_broken = False
+            if isinstance(record, Admission):
+                return record
             return replace(admission, admission_seq=record.seq)
         text = record.message if isinstance(record, ClaudesecError) else type(record).__name__
         with self._lock:
@@ -367,9 +397,11 @@ class AuditPipeline:
         )
         return admission
 
-    def _admission_event(self, admission: Admission) -> AuditEvent:
+    def _admission_event(self, admission: Admission, call_id: str = "") -> AuditEvent:
         request = admission.request
         extra: dict[str, Any] = {"path": request.path, **admission.extra}
+        if call_id:
+            extra[CALL_ID] = call_id
         if request.attempt:
             extra["attempt"] = request.attempt
         if request.origin is not None:
@@ -655,8 +687,6 @@ class AuditPipeline:
         # hold a defined role; the model checks have nothing to look at.
         decision = self.policy.evaluate(identity, PolicyRequest(model=""), role=role)
         if decision.checks and decision.checks[0].passed:
-            from dataclasses import replace
-
             from claudesec.guard.policy import Reason
 
             return replace(decision, allowed=True, reason=Reason.ALLOWED, message="allowed"), model
@@ -667,7 +697,6 @@ class AuditPipeline:
     ) -> tuple[PolicyDecision, str]:
         """Each request of a batch is judged as if sent alone; the first refused one decides,
         named by its ``custom_id``. One record covers the batch (it is one HTTP attempt)."""
-        from dataclasses import replace
 
         from claudesec.guard.policy import Check, PolicyDecision, PolicyRequest, Reason
 
@@ -729,6 +758,8 @@ class AuditPipeline:
         extra: dict[str, Any] = {"path": request.path, **admission.extra, **outcome.extra}
         if admission.admission_seq:
             extra["admission_seq"] = admission.admission_seq
+        if admission.call_id:
+            extra[CALL_ID] = admission.call_id
         if request.attempt:
             extra["attempt"] = request.attempt
         if request.origin is not None:
@@ -995,21 +1026,36 @@ atexit.register(_close_open_writers)
 
 
 def _queued_outcomes(store: RecordSink) -> RecordSink:
-    """The pipeline's own store behind a :class:`BackgroundWriter`.
+    """The pipeline's own store behind a :class:`BackgroundWriter`, admissions journaled.
 
-    Admissions stay synchronous (``append_now`` on the calling thread, write ahead: nothing is
-    sent before one commits), and the outcome that completes an admission is queued: the next
-    call's admission commits it in the same transaction, or the writer thread does after its
-    linger. One commit per call instead of two, and none after the answer has arrived. A
-    crash between the answer and that commit leaves the admission without its outcome, which
-    ``logs verify`` and ``logs query`` show as incomplete: the call is never unrecorded.
+    An admission is made durable in the client's intent journal (one ``write()`` on the
+    calling thread, see :mod:`claudesec.audit.intents`): write ahead without a commit. The
+    call's record, carrying the admission's ``call_id``, is queued and committed by the
+    writer thread while the client does other work (several calls share a commit when they
+    come fast). A crash before that commit leaves the admission in the journal; the next
+    process that opens the store imports it as an admission no call completes, which
+    ``logs verify`` and ``logs query --incomplete`` list: the call is never unrecorded.
+
+    A store with ``synchronous = "full"`` (an fsync per commit) keeps the synchronous
+    admission commit instead: the journal is not fsynced, so it would weaken that promise.
     """
+    from claudesec.audit.intents import IntentJournal
     from claudesec.audit.store import AuditStore
     from claudesec.audit.writer import BackgroundWriter
 
     if not isinstance(store, AuditStore):
         return store
-    writer = BackgroundWriter(store, owns_store=True)
+    journal = None
+    if store.synchronous == "normal":
+        try:
+            journal = IntentJournal.create(store.path)
+        except OSError as exc:
+            store.close()
+            raise StoreError(
+                f"cannot create the intent journal beside {store.path}: {exc.strerror or exc}",
+                hint="the audit store's directory must be writable by this process",
+            ) from None
+    writer = BackgroundWriter(store, owns_store=True, journal=journal)
     _OPEN_WRITERS.add(writer)
     return writer
 

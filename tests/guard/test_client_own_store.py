@@ -1,7 +1,7 @@
 """AuditedAnthropic with the store its configuration names (no ``store=``): the admission is
-committed before anything is sent, the outcome is queued and shares the next call's commit,
-and nothing answered is ever unrecorded: not when the script never closes its client, not
-when the process is killed right after an answer."""
+in the client's intent journal before anything is sent, the call's record is queued and
+committed by the writer thread, and nothing answered is ever unrecorded: not when the script
+never closes its client, not when the process is killed mid-call or right after an answer."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+from claudesec.audit.intents import intents_dir
 from claudesec.audit.query import incomplete_calls
 from claudesec.audit.store import AuditStore
 from claudesec.audit.verify import verify_store
 from claudesec.emulator import Emulator, IssuedKey
+from tests.fixtures.cli import RunCli
 from tests.fixtures.emulator import MODEL
 from tests.guard.test_pipeline import audit_config, open_store, records
 
@@ -73,10 +75,72 @@ def _store(tmp_path: Path) -> AuditStore:
     return AuditStore.open(tmp_path / "audit.db", readonly=True)
 
 
-def test_an_outcome_is_committed_with_the_next_calls_admission(
+def _journal_lines(store_path: Path) -> list[dict[str, object]]:
+    lines: list[dict[str, object]] = []
+    for journal in sorted(intents_dir(store_path).glob("*.jsonl")):
+        lines += [json.loads(line) for line in journal.read_text().splitlines() if line]
+    return lines
+
+
+def test_the_admission_is_journaled_before_the_first_byte_goes_upstream(
     emulator: Emulator, emulator_api_key: IssuedKey, tmp_path: Path
 ) -> None:
+    import httpx2 as httpx  # the SDK's HTTP client
+
     from claudesec import AuditedAnthropic
+    from claudesec.audit.writer import BackgroundWriter
+
+    store_path = tmp_path / "audit.db"
+    seen_at_send: list[list[dict[str, object]]] = []
+
+    class Watching(httpx.HTTPTransport):
+        # The moment the request leaves for the API: what is durable on disk by then.
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            seen_at_send.append(_journal_lines(store_path))
+            return super().handle_request(request)
+
+    config = audit_config(store_path=str(store_path), sample_rates={})
+    client = AuditedAnthropic(
+        user="alice",
+        api_key=emulator_api_key.secret,
+        base_url=emulator.base_url,
+        max_retries=0,
+        claudesec_config=config,
+        http_client=httpx.Client(transport=Watching()),
+    )
+    writer = client.audit_pipeline.store
+    assert isinstance(writer, BackgroundWriter) and writer.journal is not None
+    for n in range(2):
+        client.messages.create(
+            model=MODEL, max_tokens=50, messages=[{"role": "user", "content": f"hi {n}"}]
+        )
+    # Each call's admission was on disk when its request went out, with its call id...
+    assert [len(lines) >= 1 for lines in seen_at_send] == [True, True]
+    sent_ids = [lines[-1]["call_id"] for lines in seen_at_send]
+    assert all(lines[-1]["type"] == "admission" for lines in seen_at_send)
+    assert len(set(sent_ids)) == 2
+    # ...and its call record, once committed, carries the same id (no admission record: the
+    # journal entry is done).
+    assert writer.flush(timeout=30)
+    with open_store(store_path, readonly=True) as store:
+        events = records(store, admissions=True)
+        assert [(e.type, e.extra["call_id"]) for e in events] == [
+            ("call", sent_ids[0]),
+            ("call", sent_ids[1]),
+        ]
+        assert incomplete_calls(store).count == 0
+    client.close()
+    assert not list(intents_dir(store_path).glob("*.jsonl"))  # a clean close leaves none
+    with open_store(store_path, readonly=True) as store:
+        assert [e.type for e in records(store, admissions=True)] == ["call", "call"]
+        assert verify_store(store).ok
+
+
+def test_a_journal_that_cannot_be_written_refuses_the_call_before_sending(
+    emulator: Emulator, emulator_api_key: IssuedKey, tmp_path: Path
+) -> None:
+    from claudesec import AuditedAnthropic, CallDenied
+    from claudesec.audit.intents import IntentJournal
     from claudesec.audit.writer import BackgroundWriter
 
     config = audit_config(store_path=str(tmp_path / "audit.db"), sample_rates={})
@@ -87,22 +151,23 @@ def test_an_outcome_is_committed_with_the_next_calls_admission(
         max_retries=0,
         claudesec_config=config,
     )
-    assert isinstance(client.audit_pipeline.store, BackgroundWriter)
-    for n in range(2):
+    writer = client.audit_pipeline.store
+    assert isinstance(writer, BackgroundWriter) and writer.journal is not None
+    # A full disk, for real: every write() to /dev/full fails with ENOSPC.
+    writer.journal.close(None)
+    writer.journal = IntentJournal(tmp_path / "full.jsonl", os.open("/dev/full", os.O_WRONLY))
+    try:
         client.messages.create(
-            model=MODEL, max_tokens=50, messages=[{"role": "user", "content": f"hi {n}"}]
+            model=MODEL, max_tokens=50, messages=[{"role": "user", "content": "hi"}]
         )
-    with open_store(tmp_path / "audit.db", readonly=True) as store:
-        seen = [(e.type, e.extra.get("admission_seq")) for e in records(store, admissions=True)]
-    # Call 0 complete, and its record committed before call 1's admission: nothing sent for
-    # call 1 before call 0's outcome was durable.
-    assert seen[:3] == [("admission", None), ("call", 1), ("admission", None)]
+    except CallDenied as denied:
+        assert denied.reason == "audit.unavailable", denied
+    else:
+        raise AssertionError("a call went ahead with its admission unrecorded")
+    assert emulator.state.requests(path="/v1/messages") == []  # nothing went upstream
     client.close()
     with open_store(tmp_path / "audit.db", readonly=True) as store:
-        events = records(store, admissions=True)
-        assert [e.type for e in events] == ["admission", "call", "admission", "call"]
-        assert incomplete_calls(store).count == 0
-        assert verify_store(store).ok
+        assert [(e.type, e.reason) for e in records(store)] == [("denial", "audit.unavailable")]
 
 
 def test_a_script_that_never_closes_its_client_loses_no_outcome(
@@ -125,17 +190,92 @@ def test_a_kill_after_the_answer_leaves_the_call_recorded_complete_or_incomplete
     assert done.returncode == -9, done.stderr
     assert done.stdout.count("answered") == 2
     with _store(tmp_path) as store:
-        events = records(store, admissions=True)
-        admitted = [e for e in events if e.type == "admission"]
-        completed = [e for e in events if e.type == "call"]
+        completed = [e for e in records(store, admissions=True) if e.type == "call"]
         pending = incomplete_calls(store)
-        # Two answered calls, two durable admissions; the first is complete (the second's
-        # admission committed its outcome); whatever the kill cut off is listed incomplete.
-        assert len(admitted) == 2
-        assert len(completed) >= 1
+        # Two answered calls: each is either a committed call record or an admission still
+        # in the dead client's journal, counted as incomplete by read-only tools.
         assert len(completed) + pending.count == 2
+        assert pending.journaled == pending.count
+    # The next writer imports what the journal holds, once.
+    AuditStore.open(tmp_path / "audit.db", checkpoint_every=0).close()
+    AuditStore.open(tmp_path / "audit.db", checkpoint_every=0).close()
+    with _store(tmp_path) as store:
+        events = records(store, admissions=True)
+        after = incomplete_calls(store)
+        assert after.count == pending.count and after.journaled == 0
+        assert len([e for e in events if e.type == "admission"]) == pending.count
+        assert verify_store(store).ok
+    assert not list(intents_dir(tmp_path / "audit.db").glob("*.jsonl"))
     summary = json.dumps({"completed": len(completed), "incomplete": pending.count})
     print(textwrap.shorten(summary, 80))
+
+
+# A call cut off mid-stream: the first event has arrived (the request went upstream), then the
+# process is killed before the stream ends.
+MID_CALL_SCRIPT = """\
+import sys, time
+from claudesec import AuditedAnthropic
+
+client = AuditedAnthropic(user="alice", base_url=sys.argv[1], max_retries=0)
+ask = [{"role": "user", "content": "a"}]
+client.messages.create(model=sys.argv[2], max_tokens=50, messages=ask)
+with client.messages.stream(
+    model=sys.argv[2], max_tokens=50, messages=[{"role": "user", "content": "b"}]
+) as stream:
+    for event in stream:
+        print("streaming", flush=True)
+        time.sleep(600)  # killed here by the test
+"""
+
+
+def test_a_kill_mid_call_leaves_the_call_listed_incomplete_never_missing(
+    emulator: Emulator, emulator_api_key: IssuedKey, tmp_path: Path, run_cli: RunCli
+) -> None:
+    store_path = tmp_path / "audit.db"
+    (tmp_path / "claudesec.toml").write_text(CONFIG.format(store=store_path))
+    (tmp_path / "mid_call.py").write_text(MID_CALL_SCRIPT)
+    env = {**os.environ, "ANTHROPIC_API_KEY": emulator_api_key.secret}
+    env.pop("ANTHROPIC_AUTH_TOKEN", None)
+    emulator.state.configure(stream_event_delay_ms=5_000)
+    child = subprocess.Popen(
+        [sys.executable, str(tmp_path / "mid_call.py"), emulator.base_url, MODEL],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "streaming\n"  # the stream's call went upstream
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+    # Read-only tools see it before anything imports it...
+    listed = run_cli("-c", str(tmp_path / "claudesec.toml"), "logs", "verify", "--format", "json")
+    assert listed.exit_code == 0, listed.output
+    report = json.loads(listed.stdout)
+    assert report["incomplete_calls"]["journaled"] == 1
+    assert report["incomplete_calls"]["count"] >= 1
+    queried = run_cli("-c", str(tmp_path / "claudesec.toml"), "logs", "query", "--incomplete")
+    assert queried.exit_code == 0 and "intent journal" in queried.output
+    # ...and once a writer opened the store, it is an admission no call completes.
+    checkpoint = run_cli("-c", str(tmp_path / "claudesec.toml"), "logs", "checkpoint")
+    assert checkpoint.exit_code == 0, checkpoint.output
+    with _store(tmp_path) as store:
+        events = records(store, admissions=True)
+        # The stream is an admission no call completes; the first call (answered) is either
+        # its committed call record or, if the kill came before the writer's commit, an
+        # admission too: two calls, each recorded one way or the other.
+        incomplete = [e for e in events if e.type == "admission"]
+        assert [e for e in incomplete if e.extra.get("stream")] != []
+        assert len(events) == 2 and incomplete_calls(store).count == len(incomplete)
+        assert verify_store(store).ok
+    listed = run_cli(
+        "-c", str(tmp_path / "claudesec.toml"), "logs", "query", "--incomplete", "--format", "json"
+    )
+    rows = json.loads(listed.stdout)
+    assert [row["call_id"] for row in rows] == [e.extra["call_id"] for e in incomplete]
 
 
 FORK_SCRIPT = """\
