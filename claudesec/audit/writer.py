@@ -42,7 +42,7 @@ from claudesec.errors import ClaudesecError, StoreError
 if TYPE_CHECKING:
     from claudesec.audit.events import AuditEvent
     from claudesec.audit.intents import IntentJournal
-    from claudesec.audit.store import StoredRecord
+    from claudesec.audit.store import AuditStore, StoredRecord
 
 log = logging.getLogger("claudesec.audit")
 
@@ -333,6 +333,28 @@ class BackgroundWriter:
                     self.journal.done(str(call_id))
                 except OSError as exc:  # the entry stays: at worst listed incomplete later
                     log.warning("claudesec: intent journal not trimmed: %s", exc)
+
+
+def journaled_writer(store: AuditStore) -> BackgroundWriter:
+    """A writer that owns ``store``, with an intent journal for write-ahead admissions.
+
+    A store with ``synchronous = "full"`` (an fsync per commit) gets none: the journal is not
+    fsynced, so admissions keep being committed there (see :mod:`claudesec.audit.intents`).
+    Raises :class:`StoreError` (and closes the store) when the journal cannot be created.
+    """
+    from claudesec.audit.intents import IntentJournal
+
+    journal = None
+    if store.synchronous == "normal":
+        try:
+            journal = IntentJournal.create(store.path)
+        except OSError as exc:
+            store.close()
+            raise StoreError(
+                f"cannot create the intent journal beside {store.path}: {exc.strerror or exc}",
+                hint="the audit store's directory must be writable by this process",
+            ) from None
+    return BackgroundWriter(store, owns_store=True, journal=journal)
 
 
 _FORKED = (

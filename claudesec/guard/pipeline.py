@@ -66,7 +66,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from claudesec.audit.events import AuditEvent, Decision, EventType
 from claudesec.audit.intents import CALL_ID
-from claudesec.errors import ClaudesecError, StoreError
+from claudesec.errors import ClaudesecError
 from claudesec.guard.dlp import (
     DlpReport,
     DlpScanner,
@@ -1039,23 +1039,12 @@ def _queued_outcomes(store: RecordSink) -> RecordSink:
     A store with ``synchronous = "full"`` (an fsync per commit) keeps the synchronous
     admission commit instead: the journal is not fsynced, so it would weaken that promise.
     """
-    from claudesec.audit.intents import IntentJournal
     from claudesec.audit.store import AuditStore
-    from claudesec.audit.writer import BackgroundWriter
+    from claudesec.audit.writer import journaled_writer
 
     if not isinstance(store, AuditStore):
         return store
-    journal = None
-    if store.synchronous == "normal":
-        try:
-            journal = IntentJournal.create(store.path)
-        except OSError as exc:
-            store.close()
-            raise StoreError(
-                f"cannot create the intent journal beside {store.path}: {exc.strerror or exc}",
-                hint="the audit store's directory must be writable by this process",
-            ) from None
-    writer = BackgroundWriter(store, owns_store=True, journal=journal)
+    writer = journaled_writer(store)
     _OPEN_WRITERS.add(writer)
     return writer
 

@@ -132,11 +132,13 @@ def build_server(
 def _pipeline(config: Config) -> tuple[AuditPipeline, BackgroundWriter]:
     """The shared audit pipeline, its records written off the event loop."""
     from claudesec.audit.store import AuditStore
-    from claudesec.audit.writer import BackgroundWriter
+    from claudesec.audit.writer import journaled_writer
     from claudesec.guard.pipeline import AuditPipeline
 
     # Opened now, so an unwritable store stops the proxy at start, not on the first call.
-    writer = BackgroundWriter(AuditStore.from_config(config.audit))
+    # Admissions go to the intent journal: on disk before anything is forwarded, without
+    # waiting on a commit (see claudesec.audit.intents).
+    writer = journaled_writer(AuditStore.from_config(config.audit))
     try:
         pipeline = AuditPipeline.from_config(config, store=writer)
     except BaseException:
