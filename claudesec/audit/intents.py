@@ -32,16 +32,32 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from claudesec.audit.events import AuditEvent, EventType, InvalidEvent, canonical_dumps
 from claudesec.errors import ClaudesecError
 
 if TYPE_CHECKING:
-    from claudesec.audit.store import AuditStore
+    import sqlite3
+    from contextlib import AbstractContextManager
+
+
+class StoreLike(Protocol):
+    """What the journal needs of :class:`claudesec.audit.store.AuditStore` (which imports this
+    module when it opens, so this one names the store only by its shape)."""
+
+    @property
+    def path(self) -> Path: ...
+
+    def snapshot(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+    def initialised(self, conn: sqlite3.Connection) -> bool: ...
+
+    def append_many(self, events: Iterable[AuditEvent]) -> Any: ...
+
 
 __all__ = [
     "CALL_ID",
@@ -167,7 +183,7 @@ class IntentJournal:
         self._fd = fd
         self._size = len(kept)
 
-    def close(self, store: AuditStore | None) -> None:
+    def close(self, store: StoreLike | None) -> None:
         """Stop journaling. Entries still open (calls admitted and never finished) go into
         ``store`` as admissions without an outcome; the file is then deleted. Without a store,
         or when that write fails, the file stays for the next writer to import."""
@@ -251,7 +267,7 @@ _RECORDED = (
 )
 
 
-def _uncompleted(store: AuditStore, events: list[AuditEvent]) -> list[AuditEvent]:
+def _uncompleted(store: StoreLike, events: list[AuditEvent]) -> list[AuditEvent]:
     """``events`` whose call_id no record in ``store`` carries yet (call or admission)."""
     if not events:
         return []
@@ -270,7 +286,7 @@ def _uncompleted(store: AuditStore, events: list[AuditEvent]) -> list[AuditEvent
     return [event for call_id, event in unique.items() if call_id not in found]
 
 
-def import_dead_journals(store: AuditStore) -> int:
+def import_dead_journals(store: StoreLike) -> int:
     """Append the uncompleted admissions of every dead process's journal to ``store`` (as
     ``admission`` records no call completes) and delete those journals; returns how many."""
     imported = 0
@@ -292,7 +308,7 @@ def import_dead_journals(store: AuditStore) -> int:
     return imported
 
 
-def pending_admissions(store: AuditStore) -> list[AuditEvent]:
+def pending_admissions(store: StoreLike) -> list[AuditEvent]:
     """The admissions in dead processes' journals that the store does not hold yet (for
     read-only tools: the next writer imports them)."""
     pending: list[AuditEvent] = []
