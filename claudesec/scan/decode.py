@@ -31,6 +31,8 @@ _GZIP = b"\x1f\x8b"
 _BZIP2 = b"BZh"
 _XZ = b"\xfd7zXZ\x00"
 _TAR_MAGIC_AT = 257
+# The first byte of every archive kind above but tar (whose magic sits at _TAR_MAGIC_AT).
+_ARCHIVE_FIRST_BYTES = b"P\x1f\xfdB"
 _COMPRESSED_SUFFIX = {"gzip": (".gz", ".tgz"), "bzip2": (".bz2", ".tbz2"), "xz": (".xz", ".txz")}
 
 
@@ -45,6 +47,9 @@ class Limits:
 
 def archive_kind(data: bytes) -> str | None:
     """``zip``, ``gzip``, ``bzip2``, ``xz`` or ``tar`` by content, else None."""
+    # Every file of a scan comes through here: one byte and one slice settle most of them.
+    if data[:1] not in _ARCHIVE_FIRST_BYTES and data[_TAR_MAGIC_AT : _TAR_MAGIC_AT + 5] != b"ustar":
+        return None
     if data.startswith(_ZIP):
         return "zip"
     if data.startswith(_GZIP):
@@ -67,8 +72,20 @@ def utf16_codec(head: bytes) -> str | None:
     if len(head) < 16:
         return None
     head = head[: len(head) // 2 * 2]
-    even, odd = head[0::2], head[1::2]
     half = len(head) // 2
+    # Every binary file skipped comes through here. Its first 512 bytes usually settle it:
+    # the bytes after them can add at most `rest` NULs to a count, and can never take any
+    # away, so when neither byte order can still reach the thresholds below the answer is
+    # None, exactly as from the whole head.
+    probe = head[:512]
+    probe_even, probe_odd = probe[0::2].count(0), probe[1::2].count(0)
+    rest = half - len(probe) // 2
+    if not (
+        (probe_odd + rest > 0.9 * half and probe_even < 0.05 * half)
+        or (probe_even + rest > 0.9 * half and probe_odd < 0.05 * half)
+    ):
+        return None
+    even, odd = head[0::2], head[1::2]
     # UTF-16 text of Latin script: nearly every other byte is NUL, the rest nearly never.
     if odd.count(0) > 0.9 * half and even.count(0) < 0.05 * half:
         return "utf-16-le"

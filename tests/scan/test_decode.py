@@ -11,6 +11,7 @@ import json
 import lzma
 import random
 import string
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -252,3 +253,43 @@ def test_a_notebook_secret_the_raw_scan_sees_is_reported_once(
     (tmp_path / "one.ipynb").write_text(json.dumps(notebook))
     found = report(run_cli("scan", str(tmp_path), "--no-git", "-f", "json"))["findings"]
     assert [(f["path"], f["rule_id"]) for f in found] == [("one.ipynb", "private-key")]
+
+
+def _utf16_codec_whole_head(head: bytes) -> str | None:
+    """The UTF-16 sniff as specified: counted over the whole head, no early exit."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    head = head[:4096]
+    if len(head) < 16:
+        return None
+    head = head[: len(head) // 2 * 2]
+    even, odd = head[0::2], head[1::2]
+    half = len(head) // 2
+    if odd.count(0) > 0.9 * half and even.count(0) < 0.05 * half:
+        return "utf-16-le"
+    if even.count(0) > 0.9 * half and odd.count(0) < 0.05 * half:
+        return "utf-16-be"
+    return None
+
+
+def test_the_utf16_sniffs_early_exit_never_changes_its_answer() -> None:
+    from claudesec.scan.decode import archive_kind, utf16_codec
+
+    rng = random.Random(16)
+    heads: list[bytes] = []
+    for _ in range(4000):
+        size = rng.choice([15, 16, 17, 300, 511, 512, 513, 1000, 4095, 4096, 9000])
+        nul_share = rng.random()
+        heads.append(
+            bytes(0 if rng.random() < nul_share else rng.randrange(1, 256) for _ in range(size))
+        )
+    # UTF-16 text whose first characters are not Latin (no NULs in the probe at all), then
+    # Latin: the whole head must still decide.
+    for codec in ("utf-16-le", "utf-16-be"):
+        for lead in (0, 10, 30, 100, 200, 260):
+            text = "\u4e2d" * lead + "plain ascii text, " * 300
+            heads.append(text.encode(codec))
+    heads += [Path(sys.executable).read_bytes()[:4096], b"\x7fELF" + bytes(5000)]
+    for head in heads:
+        assert utf16_codec(head) == _utf16_codec_whole_head(head), head[:40]
+        assert archive_kind(head) is None or head[:1] in b"P\x1f\xfdB" or head[257:262] == b"ustar"
