@@ -212,3 +212,30 @@ def test_a_synchronous_full_store_keeps_the_committed_admission(tmp_path: Path) 
     finally:
         pipeline.close()
     assert not intents_dir(tmp_path / "audit.db").exists()  # never made for such a store
+
+
+def test_a_writer_far_behind_does_not_make_every_completion_rewrite_the_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 2,000 calls admitted before any is recorded (a store stalled, then back): completing
+    # them one by one must not rewrite the remaining entries each time (quadratic work).
+    monkeypatch.setattr(intents, "_TRUNCATE_AT", 1_000)
+    monkeypatch.setattr(intents, "_REWRITE_AT", 4_000)
+    store = _store(tmp_path)
+    journal = IntentJournal.create(store.path)
+    ids = [journal.new_call_id() for _ in range(2000)]
+    for call_id in ids:
+        journal.admit(call_id, _admission(call_id))
+    last = journal.path.stat().st_ino
+    rewrites = 0
+    for call_id in ids[:-1]:
+        journal.done(call_id)
+        # A rewrite makes the new file while the old one is still open: a different inode.
+        inode = journal.path.stat().st_ino
+        rewrites += inode != last
+        last = inode
+    assert 1 <= rewrites <= 8  # each rewrite keeps a quarter or less of the file
+    left = [json.loads(line)[CALL_ID] for line in journal.path.read_text().splitlines()]
+    assert ids[-1] in left  # the one still open survived every rewrite
+    journal.close(store)
+    store.close()
