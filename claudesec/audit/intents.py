@@ -152,16 +152,6 @@ class IntentJournal:
             elif self._size >= max(_REWRITE_AT, 4 * self._open_bytes):
                 self._rewrite()
 
-    @property
-    def open_entries(self) -> int:
-        with self._lock:
-            return len(self._open)
-
-    def open_events(self) -> list[AuditEvent]:
-        """The admissions not completed yet, oldest first."""
-        with self._lock:
-            return [AuditEvent.from_json(line) for line in self._open.values()]
-
     def _rewrite(self) -> None:
         # Called with the lock held. Truncate, then re-append the open entries: a crash in
         # between loses them from the file, so write them first to a new file and rename it

@@ -345,10 +345,7 @@ class AuditPipeline:
     ) -> Admission | BaseException:
         """The admission made durable in the client's intent journal (one ``write()``, no
         commit); its call record, queued later, carries the same ``call_id``."""
-        problem = getattr(self.store, "problem", "")
-        if problem:
-            # The store is failing: a journal entry alone would let calls go on unrecorded.
-            return AuditUnavailable(problem)
+        # A failing store has refused the call already, in _judge (recording_problem).
         call_id = journal.new_call_id()
         event = self._admission_event(admission, call_id)
         try:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from claudesec.audit.intents import intents_dir
 from claudesec.audit.query import incomplete_calls
@@ -20,6 +21,9 @@ from claudesec.emulator import Emulator, IssuedKey
 from tests.fixtures.cli import RunCli
 from tests.fixtures.emulator import MODEL
 from tests.guard.test_pipeline import audit_config, open_store, records
+
+if TYPE_CHECKING:
+    from claudesec import AuditedAnthropic
 
 CONFIG = """\
 [audit]
@@ -82,12 +86,27 @@ def _journal_lines(store_path: Path) -> list[dict[str, object]]:
     return lines
 
 
+def _own_store_client(
+    tmp_path: Path, emulator: Emulator, key: IssuedKey, **kwargs: Any
+) -> AuditedAnthropic:
+    """A client with the store its configuration names (``tmp_path/audit.db``)."""
+    from claudesec import AuditedAnthropic
+
+    return AuditedAnthropic(
+        user="alice",
+        api_key=key.secret,
+        base_url=emulator.base_url,
+        max_retries=0,
+        claudesec_config=audit_config(store_path=str(tmp_path / "audit.db"), sample_rates={}),
+        **kwargs,
+    )
+
+
 def test_the_admission_is_journaled_before_the_first_byte_goes_upstream(
     emulator: Emulator, emulator_api_key: IssuedKey, tmp_path: Path
 ) -> None:
     import httpx2 as httpx  # the SDK's HTTP client
 
-    from claudesec import AuditedAnthropic
     from claudesec.audit.writer import BackgroundWriter
 
     store_path = tmp_path / "audit.db"
@@ -99,14 +118,8 @@ def test_the_admission_is_journaled_before_the_first_byte_goes_upstream(
             seen_at_send.append(_journal_lines(store_path))
             return super().handle_request(request)
 
-    config = audit_config(store_path=str(store_path), sample_rates={})
-    client = AuditedAnthropic(
-        user="alice",
-        api_key=emulator_api_key.secret,
-        base_url=emulator.base_url,
-        max_retries=0,
-        claudesec_config=config,
-        http_client=httpx.Client(transport=Watching()),
+    client = _own_store_client(
+        tmp_path, emulator, emulator_api_key, http_client=httpx.Client(transport=Watching())
     )
     writer = client.audit_pipeline.store
     assert isinstance(writer, BackgroundWriter) and writer.journal is not None
@@ -139,18 +152,11 @@ def test_the_admission_is_journaled_before_the_first_byte_goes_upstream(
 def test_a_journal_that_cannot_be_written_refuses_the_call_before_sending(
     emulator: Emulator, emulator_api_key: IssuedKey, tmp_path: Path
 ) -> None:
-    from claudesec import AuditedAnthropic, CallDenied
+    from claudesec import CallDenied
     from claudesec.audit.intents import IntentJournal
     from claudesec.audit.writer import BackgroundWriter
 
-    config = audit_config(store_path=str(tmp_path / "audit.db"), sample_rates={})
-    client = AuditedAnthropic(
-        user="alice",
-        api_key=emulator_api_key.secret,
-        base_url=emulator.base_url,
-        max_retries=0,
-        claudesec_config=config,
-    )
+    client = _own_store_client(tmp_path, emulator, emulator_api_key)
     writer = client.audit_pipeline.store
     assert isinstance(writer, BackgroundWriter) and writer.journal is not None
     # A full disk, for real: every write() to /dev/full fails with ENOSPC.
