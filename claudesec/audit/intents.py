@@ -26,7 +26,6 @@ Layout: ``<store>.intents/<pid>-<random>.jsonl``, directory 0700, files 0600.
 
 from __future__ import annotations
 
-import fcntl
 import itertools
 import logging
 import os
@@ -43,6 +42,13 @@ from claudesec.errors import ClaudesecError
 if TYPE_CHECKING:
     import sqlite3
     from contextlib import AbstractContextManager
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so no journal; clients commit the admission instead
+    AVAILABLE = False
+else:
+    AVAILABLE = True
 
 
 class StoreLike(Protocol):
@@ -211,6 +217,8 @@ class _DeadJournal:
 
 def _dead_journals(store_path: Path) -> Iterator[_DeadJournal]:
     """Journals whose process is gone, each locked by us until the caller closes its fd."""
+    if not AVAILABLE:
+        return
     directory = intents_dir(store_path)
     try:
         names = sorted(os.listdir(directory))

@@ -339,13 +339,14 @@ def journaled_writer(store: AuditStore) -> BackgroundWriter:
     """A writer that owns ``store``, with an intent journal for write-ahead admissions.
 
     A store with ``synchronous = "full"`` (an fsync per commit) gets none: the journal is not
-    fsynced, so admissions keep being committed there (see :mod:`claudesec.audit.intents`).
+    fsynced, so admissions keep being committed there (see :mod:`claudesec.audit.intents`);
+    nor does a platform without ``flock`` (Windows).
     Raises :class:`StoreError` (and closes the store) when the journal cannot be created.
     """
-    from claudesec.audit.intents import IntentJournal
+    from claudesec.audit.intents import AVAILABLE, IntentJournal
 
     journal = None
-    if store.synchronous == "normal":
+    if store.synchronous == "normal" and AVAILABLE:
         try:
             journal = IntentJournal.create(store.path)
         except OSError as exc:

@@ -239,3 +239,19 @@ def test_a_writer_far_behind_does_not_make_every_completion_rewrite_the_journal(
     assert ids[-1] in left  # the one still open survived every rewrite
     journal.close(store)
     store.close()
+
+
+def test_without_flock_the_writer_commits_admissions_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Windows has no flock: no journal there, and no import scan either.
+    from claudesec.audit.writer import journaled_writer
+
+    monkeypatch.setattr(intents, "AVAILABLE", False)
+    writer = journaled_writer(_store(tmp_path))
+    try:
+        assert writer.journal is None
+        assert import_dead_journals(writer.store) == 0  # type: ignore[arg-type]
+    finally:
+        writer.close()
+    assert not intents_dir(tmp_path / "audit.db").exists()
