@@ -14,6 +14,7 @@ wins, so a specific rule beats the generic assignment rule that also saw the lin
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -150,6 +151,43 @@ class _HyperscanPrefilter:
             (det_index[i], end - lengths[i] if lengths[i] >= 0 else start) for i, start, end in raw
         ]
 
+    def spans(self, data: bytes) -> list[tuple[int, int]]:
+        """``(start, end)`` of every literal or gate match in ``data``, rule unnamed: what a
+        caller needs to tell which parts of a buffer hold any hit at all."""
+        found: list[tuple[int, int]] = []
+        append = found.append
+        lengths = self._lengths
+
+        def on_match(expr_id: int, start: int, end: int, flags: int, context: Any) -> None:
+            length = lengths[expr_id]
+            append((end - length if length >= 0 else start, end))
+
+        if data:
+            self._db.scan(data, match_event_handler=on_match, scratch=self._scratch())
+        return found
+
+
+def _anchored(pattern: str) -> bool:
+    """Whether a regex anchors to its buffer's start or end: ``^`` or ``$`` outside a
+    character class, ``\\A``, ``\\Z`` or ``\\z``."""
+    escaped = in_class = False
+    for index, char in enumerate(pattern):
+        if escaped:
+            escaped = False
+            if char in "AZz" and not in_class:
+                return True
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            # A "]" right after "[" or "[^" is a literal member, not the end of the class.
+            opened = pattern[index - 1] == "[" or pattern[index - 2 : index] == "[^"
+            in_class = not (char == "]" and not opened)
+        elif char == "[":
+            in_class = True
+        elif char in "^$":
+            return True
+    return False
+
 
 def hyperscan_available() -> bool:
     try:
@@ -203,6 +241,9 @@ class Engine:
         self.max_span = max(
             (d.before + d.after for d in self.detectors if d.scope == "near"), default=0
         )
+        # A gate anchored to the buffer's start or end matches a part alone but not inside a
+        # joined buffer: such an engine scans every part alone (see quiet_parts).
+        self._joinable = not any(_anchored(gate) for _, gate, _ in gates)
 
     # ------------------------------------------------------------------ matching
 
@@ -212,6 +253,32 @@ class Engine:
         For callers that look for keys in text reshaped around these places (DLP joins the
         pieces of a key split by whitespace); ``detectors[index]`` is the rule."""
         return self._prefilter.hits(data) if self.detectors else []
+
+    def quiet_parts(self, parts: Sequence[bytes]) -> list[bool] | None:
+        """For each of ``parts``, True when :meth:`find` is sure to return nothing for it,
+        from one prefilter pass over all of them; None when this engine cannot tell (no
+        hyperscan, or a rule that runs on every buffer).
+
+        The parts are scanned joined by newlines. A match reaching across a join (a gate
+        regex may) marks every part it touches, so a part is called quiet only when no
+        keyword or gate match ends or starts inside it: exactly when its own pass would find
+        no keyword, since a match inside one part is a match in the joined text too.
+        """
+        prefilter = self._prefilter
+        if self._always or not self._joinable or not isinstance(prefilter, _HyperscanPrefilter):
+            return None
+        starts: list[int] = []
+        offset = 0
+        for part in parts:
+            starts.append(offset)
+            offset += len(part) + 1
+        quiet = [True] * len(parts)
+        for start, end in prefilter.spans(b"\n".join(parts)):
+            first = bisect.bisect_right(starts, start) - 1
+            last = bisect.bisect_right(starts, max(start, end - 1)) - 1
+            for index in range(max(first, 0), last + 1):
+                quiet[index] = False
+        return quiet
 
     def find(self, data: bytes) -> list[Hit]:
         """Every validated, non-overlapping match in ``data``, ordered by position."""

@@ -389,3 +389,49 @@ def test_history_reports_each_distinct_secret_once_with_its_lifetime(
     assert "still in HEAD; in 2 commits" in text.stdout
     old = report(run_cli("scan", "--history", path, "--all-occurrences", "-f", "json"))
     assert len(old["findings"]) == 5 and all(f["history"] is None for f in old["findings"])
+
+
+def test_batched_prefiltering_finds_exactly_what_file_by_file_scanning_finds(
+    tmp_path: Path,
+) -> None:
+    """scan_files joins small text files for one prefilter pass: the same findings, skips and
+    counters as scanning each file alone, whatever sits at the edges of the joined parts."""
+    from tests.fixtures.keys import KEY_MAKERS, contexts
+
+    factory = KeyFactory(2026)
+    wrap = contexts()
+    files: list[Path] = []
+
+    def write(name: str, data: bytes) -> None:
+        path = tmp_path / name
+        path.write_bytes(data)
+        files.append(path)
+
+    for n, maker in enumerate(KEY_MAKERS):
+        key = getattr(factory, maker)()
+        for context, wrapper in wrap.items():
+            text = wrapper(key.value)
+            write(f"{n}-{context}.txt", text.encode())
+            # The same secret flush against the start and the end of a file (no newline),
+            # where a match could reach across the join into the next file.
+            write(f"{n}-{context}-bare.txt", text.strip().encode())
+        write(f"{n}-quiet.py", b"def f(x):\n    return x + 1\n" * 50)
+    # Gate rules whose matches may span whitespace: split over two files, and at the edges.
+    write("a-ends-with.txt", b"machine example.com\n")
+    write("b-starts-with.txt", b"login alice password hunter2-but-longer\n")
+    write("auth-at-start.txt", b"Basic " + b"QWxhZGRpbjpvcGVuIHNlc2FtZQ==")
+    write("binary.bin", b"\x7fELF" + bytes(100))
+    write("empty.txt", b"")
+    pairs = [(str(path), path.name) for path in sorted(files)]
+
+    alone = BlobScanner(Engine())
+    expected = [finding for pair in pairs for finding in alone.scan_file(*pair)]
+    batched = BlobScanner(Engine())
+    assert Engine().quiet_parts([b"a", b"b"]) is not None  # the batch path is taken here
+    found = batched.scan_files(pairs)
+    assert sorted(found, key=repr) == sorted(expected, key=repr)
+    assert len(expected) > len(KEY_MAKERS)
+    assert batched.stats.bytes == alone.stats.bytes
+    assert batched.stats.files == alone.stats.files
+    assert batched.stats.skipped == alone.stats.skipped
+    assert batched.stats.held_examples == alone.stats.held_examples

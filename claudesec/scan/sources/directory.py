@@ -64,10 +64,10 @@ class DirectorySource(Source):
         findings: list[Finding] = []
         progress = scanner.progress
         total = len(files)
-        for done, (fs_path, rel) in enumerate(files):
-            if progress is not None and not done % PROGRESS_EVERY:
-                progress(done, total, "files")
-            findings.extend(scanner.scan_file(fs_path, rel))
+        for start in range(0, total, PROGRESS_EVERY):
+            if progress is not None:
+                progress(start, total, "files")
+            findings.extend(scanner.scan_files(files[start : start + PROGRESS_EVERY]))
         if progress is not None:
             progress(total, total, "files")
         findings.sort(key=lambda f: (f.path, f.line, f.column))
@@ -83,8 +83,7 @@ class DirectorySource(Source):
             share = scanner.fresh()
             found: list[Finding] = []
             while (index := claim()) is not None:
-                for fs_path, rel in chunks[index]:
-                    found.extend(share.scan_file(fs_path, rel))
+                found.extend(share.scan_files(chunks[index]))
             return found, share.stats
 
         progress = scanner.progress
