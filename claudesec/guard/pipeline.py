@@ -29,10 +29,11 @@ prompt hash, path, the gateway's request id) before it returns, so before any by
 upstream; :meth:`AuditPipeline.finish` writes the attempt's ``call`` record with
 ``admission_seq`` pointing back at it. Both are in the hash chain. A process killed in between
 leaves an admission without a completion: ``logs query --incomplete`` lists it and
-``logs verify`` counts it (an interrupted call, not tampering). A store with an intent journal
-(the audited client's own, see :func:`_queued_outcomes`) takes the admission as a journal line
-instead, and the ``call`` record carries its ``call_id``; a crash leaves the line, which the
-next writer imports as the admission record. Sampled-out calls write
+``logs verify`` counts it (an interrupted call, not tampering). A writer with an intent journal
+(the audited client's own store and the proxy's, see
+:func:`claudesec.audit.writer.journaled_writer`) takes the admission as a journal line instead,
+and the ``call`` record carries its ``call_id``; a crash leaves the line, which the next writer
+imports as the admission record. Sampled-out calls write
 neither record unless their outcome must be kept (errors, DLP). Event loops use
 :meth:`AuditPipeline.admit_async` / :meth:`AuditPipeline.finish_async`, which never wait on
 SQLite on the loop.
@@ -694,7 +695,6 @@ class AuditPipeline:
     ) -> tuple[PolicyDecision, str]:
         """Each request of a batch is judged as if sent alone; the first refused one decides,
         named by its ``custom_id``. One record covers the batch (it is one HTTP attempt)."""
-
         from claudesec.guard.policy import Check, PolicyDecision, PolicyRequest, Reason
 
         requests = body.get("requests")
