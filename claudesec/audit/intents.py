@@ -80,7 +80,7 @@ CALL_ID = "call_id"
 _SUFFIX = ".jsonl"
 # A journal whose entries are all done is truncated once it holds this much; one with an
 # entry still open (a stream a script never finished reading) is rewritten with only its open
-# entries once it holds eight times as much.
+# entries once it holds eight times as much, and four times what is still open.
 _TRUNCATE_AT = 64 * 1024
 _REWRITE_AT = 8 * _TRUNCATE_AT
 

@@ -137,7 +137,9 @@ class _HyperscanPrefilter:
             scratch = self._local.scratch = self._prototype.clone()
         return scratch
 
-    def hits(self, data: bytes) -> list[tuple[int, int]]:
+    def _matches(self, data: bytes) -> list[tuple[int, int, int]]:
+        """``(expression, start, end)`` of every match; a literal's start is not tracked
+        (hyperscan reports 0), its length gives it."""
         raw: list[tuple[int, int, int]] = []
         append = raw.append
 
@@ -146,25 +148,23 @@ class _HyperscanPrefilter:
 
         if data:
             self._db.scan(data, match_event_handler=on_match, scratch=self._scratch())
+        return raw
+
+    def hits(self, data: bytes) -> list[tuple[int, int]]:
         det_index, lengths = self._det_index, self._lengths
         return [
-            (det_index[i], end - lengths[i] if lengths[i] >= 0 else start) for i, start, end in raw
+            (det_index[i], end - lengths[i] if lengths[i] >= 0 else start)
+            for i, start, end in self._matches(data)
         ]
 
     def spans(self, data: bytes) -> list[tuple[int, int]]:
         """``(start, end)`` of every literal or gate match in ``data``, rule unnamed: what a
         caller needs to tell which parts of a buffer hold any hit at all."""
-        found: list[tuple[int, int]] = []
-        append = found.append
         lengths = self._lengths
-
-        def on_match(expr_id: int, start: int, end: int, flags: int, context: Any) -> None:
-            length = lengths[expr_id]
-            append((end - length if length >= 0 else start, end))
-
-        if data:
-            self._db.scan(data, match_event_handler=on_match, scratch=self._scratch())
-        return found
+        return [
+            (end - lengths[i] if lengths[i] >= 0 else start, end)
+            for i, start, end in self._matches(data)
+        ]
 
 
 def _anchored(pattern: str) -> bool:
@@ -257,7 +257,8 @@ class Engine:
     def quiet_parts(self, parts: Sequence[bytes]) -> list[bool] | None:
         """For each of ``parts``, True when :meth:`find` is sure to return nothing for it,
         from one prefilter pass over all of them; None when this engine cannot tell (no
-        hyperscan, or a rule that runs on every buffer).
+        hyperscan, a rule that runs on every buffer, or a gate anchored to a buffer's start
+        or end).
 
         The parts are scanned joined by newlines. A match reaching across a join (a gate
         regex may) marks every part it touches, so a part is called quiet only when no
