@@ -164,7 +164,11 @@ def register(app: typer.Typer) -> None:
         """Find leaked keys and other secrets. Exit 0 clean, 1 findings, 2 usage, 3 git failed."""
         from claudesec.console import get_console
         from claudesec.scan.command import ScanOptions, execute
+        from claudesec.scan.sources import listing
 
+        if not (staged or history or jobs == 1):
+            # The tree is listed in a forked process while the config and engine load.
+            listing.prefetch(targets or ["."], use_git=not no_git)
         options = ScanOptions(
             targets=tuple(targets or ()) or (".",),
             staged=staged,
@@ -187,4 +191,7 @@ def register(app: typer.Typer) -> None:
             gitleaks_config=gitleaks_config,
             revoke=revoke,
         )
-        return execute(options, load(ctx), get_console())
+        try:
+            return execute(options, load(ctx), get_console())
+        finally:
+            listing.discard()

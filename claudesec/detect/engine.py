@@ -72,7 +72,7 @@ class Located:
 
 def is_binary(data: bytes) -> bool:
     """Binary by content: a NUL byte in the first 8 KB (what git and grep look at)."""
-    return b"\0" in data[:BINARY_SNIFF]
+    return data.find(b"\0", 0, BINARY_SNIFF) >= 0  # no copy of the head, unlike a slice
 
 
 class _PythonPrefilter:

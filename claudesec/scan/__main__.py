@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from claudesec.errors import INTERRUPTED_LINE, ClaudesecError, ExitCode, did_you_mean
+from claudesec.scan.sources import listing
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,12 +58,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from claudesec.scan.command import ScanOptions, execute
-
     args = parser().parse_args(argv)
+    if not (args.staged or args.history or args.jobs == 1):
+        # The tree is listed in a forked process while the engine is imported and built.
+        listing.prefetch(args.targets or ["."], use_git=not args.no_git)
     try:
         from claudesec.config import load_config
         from claudesec.console import get_console
+        from claudesec.scan.command import ScanOptions, execute
 
         loaded = load_config(Path(args.config) if args.config else None)
         options = ScanOptions(
@@ -98,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return int(ExitCode.OK)
+    finally:
+        listing.discard()
 
 
 if __name__ == "__main__":

@@ -281,11 +281,15 @@ class BlobScanner:
                     # Most bytes of a source tree are binaries (shared objects, wheels, images):
                     # judge by the head before reading the rest.
                     head = os.read(fd, BINARY_SNIFF)
-                    if b"\0" in head and not decode.worth_decoding(head):
-                        self.stats.skipped.append(Skipped(rel_path, SkipReason.BINARY))
-                        return []
+                    if is_binary(head) and not decode.worth_decoding(head):
+                        return self._binary(rel_path)
                     return head + _read_all(fd, size - len(head))
-                return _read_all(fd, size)
+                data = _read_all(fd, size)
+                # Settled here, as a larger file's head is above: what _scan would decide after
+                # three more calls (a third of a tree's files are binaries).
+                if is_binary(data) and not decode.worth_decoding(data):
+                    return self._binary(rel_path)
+                return data
             if decode.archive_kind(os.pread(fd, BINARY_SNIFF, 0)) is not None:
                 return _read_all(fd, size)
             with os.fdopen(fd, "rb", closefd=False) as handle:
@@ -295,6 +299,11 @@ class BlobScanner:
             return []
         finally:
             os.close(fd)
+
+    def _binary(self, rel_path: str) -> list[Finding]:
+        """A binary file not worth decoding: skipped, though a path-only rule still fires."""
+        self.stats.skipped.append(Skipped(rel_path, SkipReason.BINARY))
+        return self._path_findings(rel_path, None) if self.path_rules else []
 
     def _unreadable(self, rel_path: str, exc: OSError) -> None:
         self.stats.skipped.append(Skipped(rel_path, SkipReason.UNREADABLE))

@@ -1,21 +1,21 @@
 """A directory tree (or single file) on disk.
 
-Inside a git work tree the file list comes from ``git ls-files -co --exclude-standard`` so
-``.gitignore`` is respected; ``--no-git`` (or no repository) walks every file instead. Symlinks
-are never followed. Large trees are shared between forked processes (:mod:`parallel`): forking
-costs a few ms, so small scans stay in-process.
+Which files are read is :mod:`listing`'s job (``git ls-files`` in a work tree, else a walk that
+never follows symlinks; possibly already made while the scan was starting). Large trees are
+shared between forked processes (:mod:`parallel`): forking costs a few ms, so small scans stay
+in-process.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from claudesec.scan import parallel
 from claudesec.scan.model import Finding, ScanStats
 from claudesec.scan.paths import path_matches
 from claudesec.scan.scanner import BlobScanner
-from claudesec.scan.sources._git import repo_top, run_git
+from claudesec.scan.sources import listing
 from claudesec.scan.sources.interface import Source
 
 # Below this many files forking costs more than it saves.
@@ -40,9 +40,9 @@ class DirectorySource(Source):
         root = self.root
         if os.path.isfile(root) or os.path.islink(root):
             return [] if os.path.islink(root) else [(root, root)]
-        listed = self._git_files() if self.use_git else None
+        listed = listing.take(root, use_git=self.use_git)
         if listed is None:
-            listed = list(_walk(root))
+            listed = listing.list_files(root, use_git=self.use_git)
         exclude = self.exclude
         # os.path.join per file costs ~1 us, 5% of a 50,000-file walk that runs before any
         # worker starts: join by concatenation (same result for these relative paths).
@@ -50,12 +50,6 @@ class DirectorySource(Source):
         return [
             (prefix + rel, rel) for rel in listed if not (exclude and path_matches(rel, exclude))
         ]
-
-    def _git_files(self) -> list[str] | None:
-        if repo_top(self.root) is None:
-            return None
-        out = run_git(["ls-files", "-co", "--exclude-standard", "-z"], self.root)
-        return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
 
     def scan(self, scanner: BlobScanner, *, jobs: int = 1) -> list[Finding]:
         files = self.files()
@@ -101,25 +95,3 @@ class DirectorySource(Source):
             progress(total, total, "files")
         findings.sort(key=lambda f: (f.path, f.line, f.column))
         return findings
-
-
-def _walk(root: str) -> Iterator[str]:
-    """Relative posix paths of the files below ``root``; symlinks are listed, never entered."""
-    stack = [""]
-    while stack:
-        rel_dir = stack.pop()
-        try:
-            entries = os.scandir(os.path.join(root, rel_dir) if rel_dir else root)
-        except OSError:
-            continue
-        with entries:
-            for entry in entries:
-                rel = rel_dir + entry.name
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        if entry.name != ".git":
-                            stack.append(rel + "/")
-                        continue
-                except OSError:
-                    continue
-                yield rel

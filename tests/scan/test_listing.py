@@ -1,0 +1,165 @@
+"""The file list a directory scan reads, made early in a forked process: the same list, the
+same errors, nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from claudesec.scan.sources import listing
+from tests.fixtures.git import GitRepo
+from tests.fixtures.keys import KeyFactory
+
+pytestmark = pytest.mark.skipif(
+    not (hasattr(os, "memfd_create") and sys.platform == "linux"), reason="forks on Linux only"
+)
+
+# Run in a fresh interpreter: a fork is only made when no other thread runs, and a test
+# process may hold threads other tests started.
+COMPARE = """
+import json, sys
+from claudesec.scan.sources import listing
+root, use_git = sys.argv[1], sys.argv[2] == "git"
+listing.prefetch([root], use_git=use_git)
+pending = (root, use_git) in listing._pending
+early = listing.take(root, use_git=use_git)
+now = listing.list_files(root, use_git=use_git)
+print(json.dumps({"pending": pending, "same": early == now, "count": len(now)}))
+"""
+
+
+def _tree(root: Path) -> None:
+    (root / "a" / "b" / "c").mkdir(parents=True)
+    (root / "a" / "b" / "c" / "deep.txt").write_text("x\n")
+    (root / "top.txt").write_text("x\n")
+    (root / "a" / "one.py").write_text("x\n")
+    (root / ".git").mkdir()  # not a repository: a walk skips the folder all the same
+    (root / ".git" / "config").write_text("x\n")
+    outside = root.parent / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("x\n")
+    (root / "link-to-outside").symlink_to(outside, target_is_directory=True)
+    # A name that is not UTF-8 comes back exactly (surrogate escapes both ways).
+    (root / os.fsdecode(b"caf\xe9.txt")).write_text("x\n")
+    (root / "empty").mkdir()
+
+
+def _compare(root: Path, mode: str) -> dict[str, object]:
+    proc = subprocess.run(
+        [sys.executable, "-c", COMPARE, str(root), mode],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    result: dict[str, object] = json.loads(proc.stdout)
+    return result
+
+
+def test_the_early_list_is_the_list_a_walk_gives(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    root.mkdir()
+    _tree(root)
+    assert _compare(root, "walk") == {"pending": True, "same": True, "count": 5}
+    assert sorted(listing.walk(str(root))) == sorted(
+        ["top.txt", "a/one.py", "a/b/c/deep.txt", "link-to-outside", os.fsdecode(b"caf\xe9.txt")]
+    )
+
+
+def test_the_early_list_is_what_git_lists(git_repo: GitRepo) -> None:
+    git_repo.write(".gitignore", "build/\n")
+    git_repo.write("build/out.txt", "x\n")
+    git_repo.write("src/app.py", "x\n")
+    git_repo.add()
+    git_repo.commit("first")
+    git_repo.write("src/untracked.txt", "x\n")
+    assert _compare(git_repo.path, "git") == {"pending": True, "same": True, "count": 3}
+
+
+def test_an_empty_tree_lists_nothing(tmp_path: Path) -> None:
+    assert _compare(tmp_path, "walk") == {"pending": True, "same": True, "count": 0}
+
+
+def test_a_failing_git_listing_fails_as_it_does_without_the_early_list(
+    git_repo: GitRepo,
+) -> None:
+    # git rev-parse still finds the work tree, git ls-files cannot read the index: the forked
+    # listing fails, and the scan must fail with git's own error, not fall back to a walk.
+    git_repo.commit_file("app.py", "x\n", "first")
+    (git_repo.path / ".git" / "index").write_bytes(b"DIRC" + os.urandom(64))
+    runs = [
+        subprocess.run(
+            [sys.executable, "-m", "claudesec.scan", str(git_repo.path), *jobs],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        for jobs in ([], ["-j", "1"])
+    ]
+    assert [r.returncode for r in runs] == [3, 3]
+    assert runs[0].stderr == runs[1].stderr
+    assert runs[0].stderr.startswith("claudesec: error: git ls-files failed")
+
+
+def test_a_scan_with_the_early_list_reports_what_one_process_reports(tmp_path: Path) -> None:
+    factory = KeyFactory(81)
+    for i in range(1600):  # over PARALLEL_MIN_FILES: the forked workers share the list
+        folder = tmp_path / f"pkg{i % 37}"
+        folder.mkdir(exist_ok=True)
+        text = f"KEY={factory.anthropic_api().value}\n" if i % 151 == 0 else f"x = {i}\n"
+        (folder / f"m{i}.py").write_text(text)
+    (tmp_path / "lib.so").write_bytes(b"\x7fELF\0" + os.urandom(70_000))
+    reports = [
+        subprocess.run(
+            [sys.executable, "-m", "claudesec.scan", str(tmp_path), "--no-git", "-f", "json", *j],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        for j in ([], ["-j", "1"])
+    ]
+    assert [r.returncode for r in reports] == [1, 1]
+    early, serial = (json.loads(r.stdout) for r in reports)
+    assert early["findings"] == serial["findings"] and len(early["findings"]) == 11
+    for summary in (early["summary"], serial["summary"]):
+        del summary["duration_s"]
+    assert (early["summary"], early["skipped"]) == (serial["summary"], serial["skipped"])
+
+
+def test_listings_not_taken_are_stopped_and_reaped(tmp_path: Path) -> None:
+    if threading.active_count() > 1:
+        pytest.skip("another test left a thread running: this process must not fork")
+    listing.prefetch([str(tmp_path)], use_git=False)
+    (pending,) = listing._pending.values()
+    listing.discard()
+    assert not listing._pending
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pending.pid, os.WNOHANG)
+
+
+def test_nothing_is_forked_while_another_thread_runs(tmp_path: Path) -> None:
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        listing.prefetch([str(tmp_path)], use_git=False)
+        assert not listing._pending
+    finally:
+        stop.set()
+        other.join()
+    assert listing.take(str(tmp_path), use_git=False) is None
+
+
+def test_files_symlinks_and_missing_paths_are_not_prefetched(tmp_path: Path) -> None:
+    (tmp_path / "file.txt").write_text("x\n")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "dir", target_is_directory=True)
+    roots = [str(tmp_path / name) for name in ("file.txt", "link", "missing")]
+    listing.prefetch(roots, use_git=False)
+    assert not listing._pending
