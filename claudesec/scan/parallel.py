@@ -65,25 +65,47 @@ def share(
         raw = os.read(read_end, _INDEX_BYTES)
         return int.from_bytes(raw, "little") if len(raw) == _INDEX_BYTES else None
 
+    def started() -> Callable[[], None] | None:
+        if on_claimed is None:
+            return None
+        return _ClaimWatcher(read_end, chunks, on_claimed).stop
+
+    try:
+        return run(min(jobs, chunks), lambda: work(claim), started)
+    finally:
+        os.close(read_end)
+
+
+def run(
+    processes: int,
+    work: Callable[[], R],
+    started: Callable[[], Callable[[], None] | None] | None = None,
+) -> list[R]:
+    """Run ``work()`` in this process and ``processes - 1`` forked children, the parent's
+    result first; ``work`` takes its share from some source all of them read (a pipe).
+
+    ``started``, when given, is called in the parent once the children are forked (a thread
+    may be started then, never before a fork) and may return what stops it afterwards.
+    """
     # Objects alive now are only read by the children: keep the collector from walking (and
     # so copying) every page of them in each child.
     gc.freeze()
     children: list[tuple[int, int]] = []
     try:
-        for _ in range(max(0, min(jobs, chunks) - 1)):
+        for _ in range(max(0, processes - 1)):
             result_read, result_write = os.pipe()
             pid = os.fork()
             if pid == 0:  # pragma: no cover - runs in the child; its result is what is tested
                 os.close(result_read)
-                _child(work, claim, result_write)
+                _child(work, result_write)
             os.close(result_write)
             children.append((pid, result_read))
-        watcher = _ClaimWatcher(read_end, chunks, on_claimed) if on_claimed else None
+        stop = started() if started is not None else None
         try:
-            results = [work(claim)]
+            results = [work()]
         finally:
-            if watcher is not None:
-                watcher.stop()
+            if stop is not None:
+                stop()
         while children:
             pid, fd = children.pop(0)
             results.append(cast(R, _collect(pid, fd)))
@@ -92,7 +114,6 @@ def share(
         for pid, fd in children:  # only after an error: do not leave workers behind
             _stop(pid)
             os.close(fd)
-        os.close(read_end)
         gc.unfreeze()
 
 
@@ -127,10 +148,10 @@ class _ClaimWatcher:
         self._thread.join()
 
 
-def _child(work: Callable[[Claim], R], claim: Claim, out: int) -> None:  # pragma: no cover
+def _child(work: Callable[[], R], out: int) -> None:  # pragma: no cover - a forked child
     code = 0
     try:
-        payload = pickle.dumps((True, work(claim)), protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps((True, work()), protocol=pickle.HIGHEST_PROTOCOL)
     except BaseException as exc:
         payload = pickle.dumps((False, f"{type(exc).__name__}: {exc}"))
         code = 1

@@ -132,6 +132,52 @@ def test_a_scan_with_the_early_list_reports_what_one_process_reports(tmp_path: P
     assert (early["summary"], early["skipped"]) == (serial["summary"], serial["skipped"])
 
 
+# The child lists 2,000 paths, then fails: the scan must not report that part of the tree as
+# the whole. It lists again in-process and scans everything once.
+BROKEN_MIDWAY = """
+import json, os, sys
+from claudesec.detect.engine import Engine
+from claudesec.scan.scanner import BlobScanner
+from claudesec.scan.sources import listing
+from claudesec.scan.sources.directory import DirectorySource
+
+parent, real_walk = os.getpid(), listing.walk
+def walk(root):
+    for n, path in enumerate(real_walk(root)):
+        if n == 2000 and os.getpid() != parent:
+            raise OSError("the disk went away")
+        yield path
+listing.walk = walk
+root = sys.argv[1]
+listing.prefetch([root], use_git=False)
+scanner = BlobScanner(Engine())
+found = DirectorySource(root, use_git=False).scan(scanner, jobs=2)
+print(json.dumps({"findings": [f.path for f in found], "files": scanner.stats.files}))
+"""
+
+
+def test_a_listing_that_fails_midway_is_made_again_and_nothing_counted_twice(
+    tmp_path: Path,
+) -> None:
+    factory = KeyFactory(82)
+    for i in range(3000):
+        folder = tmp_path / f"d{i % 50}"
+        folder.mkdir(exist_ok=True)
+        (folder / f"f{i}.txt").write_text(
+            f"K={factory.anthropic_api().value}\n" if i % 500 else "x\n"
+        )
+    proc = subprocess.run(
+        [sys.executable, "-c", BROKEN_MIDWAY, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    result = json.loads(proc.stdout)
+    assert result["files"] == 3000
+    assert len(result["findings"]) == 3000 - 6
+
+
 def test_listings_not_taken_are_stopped_and_reaped(tmp_path: Path) -> None:
     if threading.active_count() > 1:
         pytest.skip("another test left a thread running: this process must not fork")
