@@ -278,7 +278,7 @@ def test_the_utf16_sniffs_early_exit_never_changes_its_answer() -> None:
     rng = random.Random(16)
     heads: list[bytes] = []
     for _ in range(4000):
-        size = rng.choice([15, 16, 17, 300, 511, 512, 513, 1000, 4095, 4096, 9000])
+        size = rng.choice([15, 16, 17, 300, 511, 512, 513, 1000, 2048, 4095, 4096, 4097, 9000])
         nul_share = rng.random()
         heads.append(
             bytes(0 if rng.random() < nul_share else rng.randrange(1, 256) for _ in range(size))
@@ -286,10 +286,15 @@ def test_the_utf16_sniffs_early_exit_never_changes_its_answer() -> None:
     # UTF-16 text whose first characters are not Latin (no NULs in the probe at all), then
     # Latin: the whole head must still decide.
     for codec in ("utf-16-le", "utf-16-be"):
-        for lead in (0, 10, 30, 100, 200, 260):
+        for lead in (0, 10, 30, 100, 200, 260, 600, 1000, 1900):
             text = "\u4e2d" * lead + "plain ascii text, " * 300
             heads.append(text.encode(codec))
     heads += [Path(sys.executable).read_bytes()[:4096], b"\x7fELF" + bytes(5000)]
+    # Real binaries of the kinds a tree holds most: bytecode and shared objects.
+    stdlib, venv = Path(json.__file__).parents[1], Path(sys.executable).parents[1]
+    real = sorted(stdlib.glob("*/__pycache__/*.pyc"))[:1500] + sorted(venv.glob("lib/**/*.so"))
+    heads += [path.read_bytes()[:8192] for path in real]
+    assert len(real) > 100
     for head in heads:
         assert utf16_codec(head) == _utf16_codec_whole_head(head), head[:40]
         assert archive_kind(head) is None or head[:1] in b"P\x1f\xfdB" or head[257:262] == b"ustar"
