@@ -47,6 +47,7 @@ def _tree(root: Path) -> None:
     (root / "link-to-outside").symlink_to(outside, target_is_directory=True)
     # A name that is not UTF-8 comes back exactly (surrogate escapes both ways).
     (root / os.fsdecode(b"caf\xe9.txt")).write_text("x\n")
+    (root / "line\nbreak.txt").write_text("x\n")
     (root / "empty").mkdir()
 
 
@@ -66,9 +67,16 @@ def test_the_early_list_is_the_list_a_walk_gives(tmp_path: Path) -> None:
     root = tmp_path / "tree"
     root.mkdir()
     _tree(root)
-    assert _compare(root, "walk") == {"pending": True, "same": True, "count": 5}
+    assert _compare(root, "walk") == {"pending": True, "same": True, "count": 6}
     assert sorted(listing.walk(str(root))) == sorted(
-        ["top.txt", "a/one.py", "a/b/c/deep.txt", "link-to-outside", os.fsdecode(b"caf\xe9.txt")]
+        [
+            "top.txt",
+            "a/one.py",
+            "a/b/c/deep.txt",
+            "link-to-outside",
+            os.fsdecode(b"caf\xe9.txt"),
+            "line\nbreak.txt",
+        ]
     )
 
 
@@ -115,18 +123,23 @@ def test_a_scan_with_the_early_list_reports_what_one_process_reports(tmp_path: P
         text = f"KEY={factory.anthropic_api().value}\n" if i % 151 == 0 else f"x = {i}\n"
         (folder / f"m{i}.py").write_text(text)
     (tmp_path / "lib.so").write_bytes(b"\x7fELF\0" + os.urandom(70_000))
+    # Exclusions apply to each chunk as it is claimed: pkg3 holds one of the keys.
+    config = tmp_path.parent / f"{tmp_path.name}.toml"
+    config.write_text('[scan]\nexclude_paths = ["pkg3/**"]\n')
+    command = [sys.executable, "-m", "claudesec.scan", str(tmp_path), "--no-git", "-f", "json"]
     reports = [
         subprocess.run(
-            [sys.executable, "-m", "claudesec.scan", str(tmp_path), "--no-git", "-f", "json", *j],
+            [*command, "--config", str(config), "-j", jobs],
             capture_output=True,
             text=True,
             check=False,
         )
-        for j in ([], ["-j", "1"])
+        for jobs in ("2", "1")
     ]
     assert [r.returncode for r in reports] == [1, 1]
     early, serial = (json.loads(r.stdout) for r in reports)
-    assert early["findings"] == serial["findings"] and len(early["findings"]) == 11
+    assert early["findings"] == serial["findings"] and len(early["findings"]) == 10
+    assert not any(f["path"].startswith("pkg3/") for f in early["findings"])
     for summary in (early["summary"], serial["summary"]):
         del summary["duration_s"]
     assert (early["summary"], early["skipped"]) == (serial["summary"], serial["skipped"])
@@ -141,10 +154,12 @@ from claudesec.scan.scanner import BlobScanner
 from claudesec.scan.sources import listing
 from claudesec.scan.sources.directory import DirectorySource
 
-parent, real_walk = os.getpid(), listing.walk
+parent, real_walk, how = os.getpid(), listing.walk, sys.argv[2]
 def walk(root):
     for n, path in enumerate(real_walk(root)):
         if n == 2000 and os.getpid() != parent:
+            if how == "killed":
+                os.kill(os.getpid(), 9)
             raise OSError("the disk went away")
         yield path
 listing.walk = walk
@@ -156,8 +171,9 @@ print(json.dumps({"findings": [f.path for f in found], "files": scanner.stats.fi
 """
 
 
+@pytest.mark.parametrize("how", ["raises", "killed"])
 def test_a_listing_that_fails_midway_is_made_again_and_nothing_counted_twice(
-    tmp_path: Path,
+    tmp_path: Path, how: str
 ) -> None:
     factory = KeyFactory(82)
     for i in range(3000):
@@ -167,7 +183,7 @@ def test_a_listing_that_fails_midway_is_made_again_and_nothing_counted_twice(
             f"K={factory.anthropic_api().value}\n" if i % 500 else "x\n"
         )
     proc = subprocess.run(
-        [sys.executable, "-c", BROKEN_MIDWAY, str(tmp_path)],
+        [sys.executable, "-c", BROKEN_MIDWAY, str(tmp_path), how],
         capture_output=True,
         text=True,
         check=True,
