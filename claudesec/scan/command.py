@@ -405,7 +405,7 @@ def execute(
             console.env.stdout.write(text)
     console.info(summary(result))
     if options.show_skipped:
-        for skipped in result.stats.skipped:
+        for skipped in sorted(result.stats.skipped, key=lambda s: (s.path, s.reason)):
             console.info(f"  skipped ({skipped.reason}): {skipped.path}")
     if result.failing:
         console.info("  " + accept_hint(options, loaded))

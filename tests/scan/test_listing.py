@@ -123,6 +123,8 @@ def test_a_scan_with_the_early_list_reports_what_one_process_reports(tmp_path: P
         text = f"KEY={factory.anthropic_api().value}\n" if i % 151 == 0 else f"x = {i}\n"
         (folder / f"m{i}.py").write_text(text)
     (tmp_path / "lib.so").write_bytes(b"\x7fELF\0" + os.urandom(70_000))
+    for i in range(40):  # binaries all over: each process skips some, the report lists all
+        (tmp_path / f"pkg{i % 37}" / f"b{i}.so").write_bytes(b"\x7fELF\0" + os.urandom(100))
     # Exclusions apply to each chunk as it is claimed: pkg3 holds one of the keys.
     config = tmp_path.parent / f"{tmp_path.name}.toml"
     config.write_text('[scan]\nexclude_paths = ["pkg3/**"]\n')
@@ -143,6 +145,8 @@ def test_a_scan_with_the_early_list_reports_what_one_process_reports(tmp_path: P
     for summary in (early["summary"], serial["summary"]):
         del summary["duration_s"]
     assert (early["summary"], early["skipped"]) == (serial["summary"], serial["skipped"])
+    skipped = [(s["path"], s["reason"]) for s in early["skipped"]]
+    assert skipped == sorted(skipped)
 
 
 # The child lists 2,000 paths, then fails: the scan must not report that part of the tree as

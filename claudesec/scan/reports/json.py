@@ -92,7 +92,12 @@ class JsonFormat(ReportFormat):
             "root": result.root,
             "summary": summary_dict(result),
             "findings": [finding_dict(f) for f in result.findings],
-            "skipped": [{"path": s.path, "reason": s.reason} for s in stats.skipped],
-            "warnings": list(stats.warnings),
+            # In path order: processes that share a tree finish their parts in any order, and
+            # two runs over the same tree should give the same report.
+            "skipped": [
+                {"path": s.path, "reason": s.reason}
+                for s in sorted(stats.skipped, key=lambda s: (s.path, s.reason))
+            ],
+            "warnings": sorted(stats.warnings),
         }
         return json.dumps(document, indent=2) + "\n"
