@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,16 +52,21 @@ def _tree(root: Path) -> None:
     (root / "empty").mkdir()
 
 
-def _compare(root: Path, mode: str) -> dict[str, object]:
+def _python(script: str, *args: str) -> dict[str, Any]:
+    """What ``script`` prints as JSON, run by a fresh interpreter in the repository."""
     proc = subprocess.run(
-        [sys.executable, "-c", COMPARE, str(root), mode],
+        [sys.executable, "-c", script, *args],
         capture_output=True,
         text=True,
         check=True,
         cwd=Path(__file__).resolve().parents[2],
     )
-    result: dict[str, object] = json.loads(proc.stdout)
+    result: dict[str, Any] = json.loads(proc.stdout)
     return result
+
+
+def _compare(root: Path, mode: str) -> dict[str, Any]:
+    return _python(COMPARE, str(root), mode)
 
 
 def test_the_early_list_is_the_list_a_walk_gives(tmp_path: Path) -> None:
@@ -186,14 +192,7 @@ def test_a_listing_that_fails_midway_is_made_again_and_nothing_counted_twice(
         (folder / f"f{i}.txt").write_text(
             f"K={factory.anthropic_api().value}\n" if i % 500 else "x\n"
         )
-    proc = subprocess.run(
-        [sys.executable, "-c", BROKEN_MIDWAY, str(tmp_path), how],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    result = json.loads(proc.stdout)
+    result = _python(BROKEN_MIDWAY, str(tmp_path), how)
     assert result["files"] == 3000
     assert len(result["findings"]) == 3000 - 6
 
