@@ -41,6 +41,8 @@ def _f(default: Any, help: str, *, secret: bool = False, positive: bool = False)
 
 @dataclass(frozen=True)
 class AnthropicConfig:
+    """``[anthropic]``: where the Anthropic API is, where the Admin key comes from, timeouts."""
+
     base_url: str = _f("https://api.anthropic.com", "Anthropic API base URL (tests: the emulator).")
     admin_key_source: str = _f(
         "env:ANTHROPIC_ADMIN_KEY",
@@ -61,6 +63,8 @@ class AnthropicConfig:
 
 @dataclass(frozen=True)
 class ScanConfig:
+    """``[scan]``: what ``claudesec scan`` reads, skips, reports and does with live keys."""
+
     exclude_paths: tuple[str, ...] = _f(
         (), "Glob patterns of paths never scanned (matched against repo-relative paths)."
     )
@@ -107,6 +111,9 @@ class ScanConfig:
 
 @dataclass(frozen=True)
 class AuditConfig:
+    """``[audit]``: the local audit store: where it is, how often it is checkpointed, how long
+    records are kept."""
+
     store_path: str = _f(
         "",
         "Audit store SQLite file (empty = audit.db in CLAUDESEC_HOME; a relative path is "
@@ -148,6 +155,8 @@ class AuditConfig:
 
 @dataclass(frozen=True)
 class KeysConfig:
+    """``[keys]``: where managed keys are stored and how they are rotated and retired."""
+
     store: Literal["secretsmanager", "keyring"] = _f(
         "secretsmanager", "Where managed keys live: AWS Secrets Manager or the OS keyring."
     )
@@ -203,6 +212,8 @@ class KeysConfig:
 
 @dataclass(frozen=True)
 class RoleConfig:
+    """``[policy.roles.NAME]``: what one role may call, and how much."""
+
     models: tuple[str, ...] = _f((), "Model globs this role may call (e.g. 'claude-haiku-*').")
     max_tokens: int = _f(4096, "Largest max_tokens a request may ask for.", positive=True)
     max_input_tokens: int = _f(100_000, "Largest estimated prompt size, in tokens.", positive=True)
@@ -235,12 +246,16 @@ class RoleConfig:
 
 @dataclass(frozen=True)
 class PolicyConfig:
+    """``[policy]``: which user has which role."""
+
     users: dict[str, str] = _f({}, "User id -> role for trusted back-ends.")
     roles: dict[str, RoleConfig] = _f({}, "Roles by name; anything not listed is denied.")
 
 
 @dataclass(frozen=True)
 class IdentityConfig:
+    """``[identity]``: how callers prove who they are (OIDC tokens)."""
+
     issuer: str = _f(
         "", "OIDC issuer URL whose JWTs identify callers (empty = plain user ids only)."
     )
@@ -276,6 +291,8 @@ class IdentityConfig:
 
 @dataclass(frozen=True)
 class SinkConfig:
+    """``[export.sinks.NAME]``: one destination for audit events."""
+
     type: Literal[
         "jsonl", "splunk", "elastic", "datadog", "kafka", "cloudwatch", "s3", "lake", "syslog"
     ] = _f(
@@ -349,6 +366,8 @@ class SinkConfig:
 
 @dataclass(frozen=True)
 class ExportConfig:
+    """``[export]``: the sinks audit events are exported to, and how."""
+
     sinks: dict[str, SinkConfig] = _f({}, "Sinks by name: [export.sinks.NAME].")
     batch_size: int = _f(500, "Events per request to a sink.", positive=True)
     max_attempts: int = _f(
@@ -364,6 +383,8 @@ class ExportConfig:
 
 @dataclass(frozen=True)
 class AlertTargetConfig:
+    """``[alerts.targets.NAME]``: one place alerts are sent."""
+
     type: Literal["slack", "webhook"] = _f("webhook", "slack (incoming webhook) or webhook (JSON).")
     url_source: str = _f(
         "",
@@ -379,6 +400,8 @@ class AlertTargetConfig:
 
 @dataclass(frozen=True)
 class AlertsConfig:
+    """``[alerts]``: where alerts go and what raises one."""
+
     targets: dict[str, AlertTargetConfig] = _f({}, "Alert targets by name: [alerts.targets.NAME].")
     window: str = _f("1h", "How far back `logs alerts` looks by default.")
     prompt_tokens_over: int = _f(10_000, "Alert on a prompt larger than this, in tokens (0 = off).")
@@ -401,6 +424,9 @@ class AlertsConfig:
 
 @dataclass(frozen=True)
 class ArchiveConfig:
+    """``[archive]``: where audit archives are written (a directory or S3), and how they are
+    encrypted and locked."""
+
     directory: str = _f("", "Where archives are written (empty = archive/ in CLAUDESEC_HOME).")
     kek_source: str = _f(
         "file",
@@ -420,6 +446,8 @@ class ArchiveConfig:
 
 @dataclass(frozen=True)
 class PromptVaultConfig:
+    """``[prompt_vault]``: whether and where prompts are kept, encrypted."""
+
     enabled: bool = _f(
         False,
         "Keep the text of each recorded call, encrypted, in a separate vault file (for teams "
@@ -452,6 +480,8 @@ class PromptVaultConfig:
 
 @dataclass(frozen=True)
 class DlpConfig:
+    """``[dlp]``: what is found in prompts and answers, and what is done with it."""
+
     custom_patterns: dict[str, str] = _f(
         {},
         "Extra DLP detectors: kind -> Python regex, e.g. employee-id = 'EMP-[0-9]{6}'. The kind "
@@ -486,6 +516,8 @@ class DlpConfig:
 
 @dataclass(frozen=True)
 class ProxyConfig:
+    """``[proxy]``: the gateway's address, its upstream, and the credential it calls with."""
+
     listen: str = _f("127.0.0.1:8788", "HOST:PORT `claudesec proxy` listens on.")
     upstream: str = _f("", "Anthropic API the proxy forwards to (empty = anthropic.base_url).")
     key_source: str = _f(
@@ -573,6 +605,8 @@ class ProxyConfig:
 
 @dataclass(frozen=True)
 class FederationConfig:
+    """``[federation]``: workload identity federation as code."""
+
     # Tables checked by claudesec.federation.spec (presets, references, file lines).
     issuers: tuple[dict[str, Any], ...] = _f(
         (),
@@ -595,6 +629,8 @@ class FederationConfig:
 
 @dataclass(frozen=True)
 class OrgSuppressionConfig:
+    """``[[org.suppress]]``: one accepted finding of ``org check``."""
+
     check: str = _f("", "Check id to suppress (e.g. ORG-KEY-002).")
     resource: str = _f("*", "Resource id or glob the suppression covers ('*' = every resource).")
     reason: str = _f(
@@ -607,6 +643,8 @@ class OrgSuppressionConfig:
 
 @dataclass(frozen=True)
 class OrgConfig:
+    """``[org]``: the thresholds and exceptions of ``org check``."""
+
     key_max_age_days: int = _f(90, "`org check`: an active API key older than this is flagged.")
     key_unused_days: int = _f(
         30,
@@ -653,6 +691,8 @@ class OrgConfig:
 
 @dataclass(frozen=True)
 class Config:
+    """The whole configuration: one attribute per section."""
+
     anthropic: AnthropicConfig = field(default_factory=AnthropicConfig)
     scan: ScanConfig = field(default_factory=ScanConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
@@ -878,6 +918,9 @@ def _parse_env_value(value: str, hint: Any) -> Any:
 
 @dataclass
 class _Context:
+    """What one load has read: the file and its text, where each value came from, and the
+    problems found."""
+
     path: Path | None
     text: str
     sources: dict[str, str]
