@@ -13,16 +13,24 @@ import sys
 def run(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     args = sys.argv[1:] if argv is None else argv
-    scan_args = plain_scan_args(args)
-    if scan_args is not None:
-        # claudesec.scan's own stdlib parser: no Typer app is built (~40-60 ms saved). Help,
-        # completion and every other command go through Typer.
-        from claudesec.scan.__main__ import main as scan_main
+    try:
+        scan_args = plain_scan_args(args)
+        if scan_args is not None:
+            # claudesec.scan's own stdlib parser: no Typer app is built (~40-60 ms saved).
+            # Help, completion and every other command go through Typer.
+            from claudesec.scan.__main__ import main as scan_main
 
-        _exit(scan_main(scan_args))
-    from claudesec.cli.main import invoke
+            code = scan_main(scan_args)
+        else:
+            from claudesec.cli.main import invoke
 
-    _exit(invoke(args))
+            code = invoke(args)
+    except KeyboardInterrupt:
+        # Ctrl-C in the first tens of milliseconds, while modules are still being imported and
+        # before a command's own handler is in place: the same line as later, no traceback.
+        sys.stderr.write("claudesec: error: interrupted\n")
+        code = 130  # ExitCode.INTERRUPTED, not imported: the import may be what was cut short
+    _exit(code)
 
 
 def _exit(code: int) -> None:

@@ -12,7 +12,13 @@ import typer
 from claudesec import __version__
 from claudesec.cli import main as app_module
 from claudesec.cli.main import invoke
-from claudesec.errors import CheckFailed, ExitCode, ExternalServiceError, PartialFailure
+from claudesec.errors import (
+    INTERRUPTED_LINE,
+    CheckFailed,
+    ExitCode,
+    ExternalServiceError,
+    PartialFailure,
+)
 from tests.fixtures.cli import REPO_ROOT, RunCli
 
 HEAVY = ("boto3", "botocore", "anthropic", "keyring", "rich")
@@ -319,3 +325,36 @@ def test_a_missing_extra_is_one_clear_line_with_the_install_command(
         f"claudesec: error: claudesec {argv[0]} needs the optional '{extra}' dependencies "
         f"({missing} is not installed) (pip install 'claudesec[{extra}]')"
     ]
+
+
+# Ctrl-C lands while a module is still being imported (the first tens of milliseconds), before
+# any command has its own handler: a finder that raises it stands in for the keypress.
+INTERRUPTED_IMPORT = """
+import sys
+from importlib.abc import MetaPathFinder
+
+class Interrupted(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == sys.argv[1]:
+            raise KeyboardInterrupt
+        return None
+
+sys.meta_path.insert(0, Interrupted())
+from claudesec.cli.entry import run
+run(sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "argv"),
+    [("claudesec.scan.__main__", ["scan", "."]), ("claudesec.cli.main", ["config", "show"])],
+)
+def test_ctrl_c_during_start_up_is_one_line_and_exit_130(module: str, argv: list[str]) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_IMPORT, module, *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO_ROOT,
+    )
+    assert (proc.returncode, proc.stderr) == (ExitCode.INTERRUPTED, INTERRUPTED_LINE + "\n")
