@@ -68,7 +68,7 @@ def share(
     def started() -> Callable[[], None] | None:
         if on_claimed is None:
             return None
-        return _ClaimWatcher(read_end, chunks, on_claimed).stop
+        return Ticker(lambda: on_claimed(_claimed(read_end, chunks))).stop
 
     try:
         return run(min(jobs, chunks), lambda: work(claim), started)
@@ -117,35 +117,37 @@ def run(
         gc.unfreeze()
 
 
-class _ClaimWatcher:
-    """A thread of the parent, started after the forks (a thread must never be forked), that
-    turns the pipe's unread byte count into claimed chunks."""
+class Ticker:
+    """A thread of the parent that calls ``tick()`` a few times a second until stopped: to
+    redraw progress. Started after the forks (a thread must never be forked); a timer, not
+    synchronisation: no process waits on it."""
 
-    def __init__(self, fd: int, chunks: int, report: Callable[[int], None]) -> None:
-        self._fd = fd
-        self._chunks = chunks
-        self._report = report
+    def __init__(self, tick: Callable[[], None]) -> None:
+        self._tick = tick
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="scan-progress", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        import fcntl  # POSIX only, as the forking that needs this thread
-        import termios
-
-        buffer = bytearray(4)
-        # A redraw timer, not synchronisation: the scan never waits on this thread.
         while not self._done.wait(0.2):
             try:
-                fcntl.ioctl(self._fd, termios.FIONREAD, buffer)
+                self._tick()
             except OSError:
                 return
-            left = int.from_bytes(buffer, "little") // _INDEX_BYTES
-            self._report(self._chunks - left)
 
     def stop(self) -> None:
         self._done.set()
         self._thread.join()
+
+
+def _claimed(fd: int, chunks: int) -> int:
+    """How many of ``chunks`` indices have been read from the pipe ``fd``."""
+    import fcntl  # POSIX only, as the forking that shares the pipe
+    import termios
+
+    buffer = bytearray(4)
+    fcntl.ioctl(fd, termios.FIONREAD, buffer)
+    return chunks - int.from_bytes(buffer, "little") // _INDEX_BYTES
 
 
 def _child(work: Callable[[], R], out: int) -> None:  # pragma: no cover - a forked child

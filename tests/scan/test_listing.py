@@ -3,6 +3,7 @@ same errors, nothing left behind."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -236,3 +237,60 @@ def test_files_symlinks_and_missing_paths_are_not_prefetched(tmp_path: Path) -> 
     roots = [str(tmp_path / name) for name in ("file.txt", "link", "missing")]
     listing.prefetch(roots, use_git=False)
     assert not listing._pending
+
+
+TALLY = """
+import json, sys
+from claudesec.scan.sources import listing
+root = sys.argv[1]
+listing.prefetch([root], use_git=False)
+growing = listing.take_stream(root, use_git=False)
+seen = []
+with growing:
+    assert growing.completed()  # 200 paths: 4 notes, the child never waits for a reader
+    seen.append(growing.tally())
+    growing.claim(), growing.claim()
+    seen.append(growing.tally())
+    while growing.claim() is not None:
+        pass
+    seen.append(growing.tally())
+print(json.dumps({"seen": seen}))
+"""
+
+
+def test_a_growing_listing_tallies_what_is_claimed_of_what_is_listed(tmp_path: Path) -> None:
+    for i in range(200):
+        (tmp_path / f"f{i}.txt").write_text("x\n")
+    assert _python(TALLY, str(tmp_path)) == {"seen": [[0, 200], [128, 200], [200, 200]]}
+
+
+PROGRESS = """
+import json, sys
+from claudesec.detect.engine import Engine
+from claudesec.scan.scanner import BlobScanner
+from claudesec.scan.sources import listing
+from claudesec.scan.sources.directory import DirectorySource
+root = sys.argv[1]
+listing.prefetch([root], use_git=False)
+calls = []
+scanner = BlobScanner(Engine())
+scanner.progress = lambda done, total, unit: calls.append((done, total, unit))
+found = DirectorySource(root, use_git=False).scan(scanner, jobs=2)
+print(json.dumps({"calls": calls, "found": len(found), "files": scanner.stats.files}))
+"""
+
+
+def test_a_scan_of_a_growing_listing_offers_progress_to_the_total(tmp_path: Path) -> None:
+    factory = KeyFactory(83)
+    for i in range(2500):
+        folder = tmp_path / f"d{i % 40}"
+        folder.mkdir(exist_ok=True)
+        text = f"K={factory.anthropic_api().value}\n" if i % 250 == 0 else "x\n"
+        (folder / f"f{i}.txt").write_text(text)
+    result = _python(PROGRESS, str(tmp_path))
+    assert (result["found"], result["files"]) == (10, 2500)
+    calls = [tuple(call) for call in result["calls"]]
+    assert calls[-1] == (2500, 2500, "files")
+    assert all(done <= total for done, total, _ in calls)
+    for earlier, later in itertools.pairwise(calls):
+        assert later[0] >= earlier[0] and later[1] >= earlier[1]

@@ -2,14 +2,15 @@
 
 Which files are read is :mod:`listing`'s job (``git ls-files`` in a work tree, else a walk that
 never follows symlinks; often started while the scan itself was starting, and still growing
-when the scan begins). Large trees are shared between forked processes (:mod:`parallel`):
-forking costs a few ms, so small scans stay in-process.
+when the scan begins: a progress line then counts against the paths listed so far). Large trees
+are shared between forked processes (:mod:`parallel`): forking costs a few ms, so small scans
+stay in-process.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from claudesec.scan import parallel
 from claudesec.scan.model import Finding, ScanStats
@@ -63,9 +64,7 @@ class DirectorySource(Source):
         return [rel for rel in listed if not path_matches(rel, exclude)] if exclude else listed
 
     def scan(self, scanner: BlobScanner, *, jobs: int = 1) -> list[Finding]:
-        if jobs > 1 and scanner.progress is None and parallel.can_fork():
-            # A progress bar needs the total first; without one the scan can start on the
-            # first files listed.
+        if jobs > 1 and parallel.can_fork():
             growing = listing.take_stream(self.root, use_git=self.use_git)
             if growing is not None:
                 with growing:
@@ -125,8 +124,7 @@ class DirectorySource(Source):
         if len(first) < PARALLEL_MIN_FILES:  # the listing ended: a small tree
             if not growing.completed():
                 return None
-            share = scanner.fresh()
-            return [(self._scan_serial(prefix, self._kept(first), share), share.stats)]
+            return [(self._scan_serial(prefix, self._kept(first), scanner), ScanStats())]
         parent = os.getpid()
 
         def work() -> tuple[list[Finding], ScanStats]:
@@ -136,8 +134,21 @@ class DirectorySource(Source):
                 found.extend(_scan(share, prefix, self._kept(chunk)))
             return found, share.stats
 
-        results = parallel.run(jobs, work)
-        return results if growing.completed() else None
+        progress = scanner.progress
+
+        def started() -> Callable[[], None] | None:
+            # Of the paths listed so far: the total grows until the listing ends.
+            if progress is None:
+                return None
+            return parallel.Ticker(lambda: progress(*growing.tally(), "files")).stop
+
+        results = parallel.run(jobs, work, started)
+        if not growing.completed():
+            return None
+        if progress is not None:
+            _, total = growing.tally()
+            progress(total, total, "files")
+        return results
 
 
 def _scan(scanner: BlobScanner, prefix: str, paths: Iterable[str]) -> list[Finding]:

@@ -33,6 +33,8 @@ _ENCODING, _ERRORS = "utf-8", "surrogateescape"
 # A note in the pipe: where a chunk starts in the file, and its length. 16 bytes: a pipe's
 # pages hold whole notes, and a read of one note is atomic.
 _NOTE = struct.Struct("<QQ")
+# The file's head: paths listed, notes written (what a progress line reads).
+_HEADER = struct.Struct("<QQ")
 CHUNK_FILES = 64
 
 
@@ -79,7 +81,8 @@ class Listing:
     anonymous file, and after each chunk writes a 16-byte note (offset, length) into a pipe.
     Any process holding the pipe (forked scan workers too) claims the next chunk by reading one
     note: reads that small from a pipe are atomic, so every chunk is claimed once. The pipe
-    ends when the child exits; :meth:`completed` says whether it listed everything.
+    ends when the child exits; :meth:`completed` says whether it listed everything. The file's
+    first 16 bytes count the paths listed and the notes written so far (:meth:`tally`).
     """
 
     def __init__(self, pid: int, data_fd: int, notes_fd: int) -> None:
@@ -95,6 +98,19 @@ class Listing:
             return None
         offset, length = _NOTE.unpack(raw)
         return os.pread(self._data_fd, length, offset).decode(_ENCODING, _ERRORS).split(_SEP)
+
+    def tally(self) -> tuple[int, int]:
+        """About how many paths have been claimed, and how many listed so far: what a
+        progress line shows while the tree is still being listed and scanned at once."""
+        import fcntl  # POSIX only, as the forking that makes a listing
+        import termios
+
+        head = os.pread(self._data_fd, _HEADER.size, 0)
+        listed, notes = _HEADER.unpack(head) if len(head) == _HEADER.size else (0, 0)
+        unread = bytearray(4)
+        fcntl.ioctl(self._notes_fd, termios.FIONREAD, unread)
+        left = int.from_bytes(unread, "little") // _NOTE.size
+        return min(max(notes - left, 0) * CHUNK_FILES, listed), listed
 
     def completed(self) -> bool:
         """Whether the child listed the whole tree (waits for it to end)."""
@@ -172,12 +188,15 @@ def _child(root: str, use_git: bool, data_fd: int, notes_fd: int) -> None:  # pr
     try:
         paths = git_files(root) if use_git else None
         source = walk(root) if paths is None else iter(paths)
-        offset = 0
+        offset = _HEADER.size
+        listed = notes = 0
         while chunk := list(itertools.islice(source, CHUNK_FILES)):
             data = _SEP.join(chunk).encode(_ENCODING, _ERRORS)
             view = memoryview(data)
             while view:
-                view = view[os.write(data_fd, view) :]
+                view = view[os.pwrite(data_fd, view, offset + len(data) - len(view)) :]
+            listed, notes = listed + len(chunk), notes + 1
+            os.pwrite(data_fd, _HEADER.pack(listed, notes), 0)
             os.write(notes_fd, _NOTE.pack(offset, len(data)))
             offset += len(data)
         code = 0
