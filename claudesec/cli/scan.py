@@ -166,9 +166,10 @@ def register(app: typer.Typer) -> None:
         from claudesec.scan.command import ScanOptions, execute
         from claudesec.scan.sources import listing
 
-        if not (staged or history or jobs == 1):
-            # The tree is listed in a forked process while the config and engine load.
-            listing.prefetch(targets or ["."], use_git=not no_git)
+        # The tree is listed in a forked process while the config and engine load.
+        listing.prefetch_for_scan(
+            targets or [], staged=staged, history=history, no_git=no_git, jobs=jobs
+        )
         options = ScanOptions(
             targets=tuple(targets or ()) or (".",),
             staged=staged,

@@ -59,9 +59,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if not (args.staged or args.history or args.jobs == 1):
-        # The tree is listed in a forked process while the engine is imported and built.
-        listing.prefetch(args.targets or ["."], use_git=not args.no_git)
+    # The tree is listed in a forked process while the engine is imported and built.
+    listing.prefetch_for_scan(
+        args.targets, staged=args.staged, history=args.history, no_git=args.no_git, jobs=args.jobs
+    )
     try:
         from claudesec.config import load_config
         from claudesec.console import get_console

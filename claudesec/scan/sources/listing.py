@@ -22,7 +22,7 @@ import os
 import signal
 import struct
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from claudesec.scan.sources._git import repo_top, run_git
 
@@ -40,8 +40,13 @@ CHUNK_FILES = 64
 
 def list_files(root: str, *, use_git: bool) -> list[str]:
     """Relative posix paths of the files to scan under the directory ``root``."""
+    return list(files(root, use_git=use_git))
+
+
+def files(root: str, *, use_git: bool) -> Iterator[str]:
+    """:func:`list_files` as it is made: git's whole list at once, or a walk's as it goes."""
     listed = git_files(root) if use_git else None
-    return list(walk(root)) if listed is None else listed
+    return walk(root) if listed is None else iter(listed)
 
 
 def git_files(root: str) -> list[str] | None:
@@ -49,7 +54,7 @@ def git_files(root: str) -> list[str] | None:
     if repo_top(root) is None:
         return None
     out = run_git(["ls-files", "-co", "--exclude-standard", "-z"], root)
-    return [p for p in out.decode("utf-8", "surrogateescape").split(_SEP) if p]
+    return [p for p in out.decode(_ENCODING, _ERRORS).split(_SEP) if p]
 
 
 def walk(root: str) -> Iterator[str]:
@@ -102,14 +107,11 @@ class Listing:
     def tally(self) -> tuple[int, int]:
         """About how many paths have been claimed, and how many listed so far: what a
         progress line shows while the tree is still being listed and scanned at once."""
-        import fcntl  # POSIX only, as the forking that makes a listing
-        import termios
+        from claudesec.scan.parallel import unread
 
         head = os.pread(self._data_fd, _HEADER.size, 0)
         listed, notes = _HEADER.unpack(head) if len(head) == _HEADER.size else (0, 0)
-        unread = bytearray(4)
-        fcntl.ioctl(self._notes_fd, termios.FIONREAD, unread)
-        left = int.from_bytes(unread, "little") // _NOTE.size
+        left = unread(self._notes_fd) // _NOTE.size
         return min(max(notes - left, 0) * CHUNK_FILES, listed), listed
 
     def completed(self) -> bool:
@@ -183,11 +185,19 @@ def prefetch(roots: Iterable[str], *, use_git: bool) -> None:
         _pending[key] = Listing(pid, data_fd, notes_read)
 
 
+def prefetch_for_scan(
+    targets: Sequence[str], *, staged: bool, history: bool, no_git: bool, jobs: int | None
+) -> None:
+    """:func:`prefetch` for the targets of a ``claudesec scan`` call: not for ``--staged`` or
+    ``--history`` (they read git's objects), nor with ``-j 1`` (one process, listing included)."""
+    if not (staged or history or jobs == 1):
+        prefetch(targets or ["."], use_git=not no_git)
+
+
 def _child(root: str, use_git: bool, data_fd: int, notes_fd: int) -> None:  # pragma: no cover
     code = 1
     try:
-        paths = git_files(root) if use_git else None
-        source = walk(root) if paths is None else iter(paths)
+        source = files(root, use_git=use_git)
         offset = _HEADER.size
         listed = notes = 0
         while chunk := list(itertools.islice(source, CHUNK_FILES)):
