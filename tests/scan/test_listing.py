@@ -294,3 +294,27 @@ def test_a_scan_of_a_growing_listing_offers_progress_to_the_total(tmp_path: Path
     assert all(done <= total for done, total, _ in calls)
     for earlier, later in itertools.pairwise(calls):
         assert later[0] >= earlier[0] and later[1] >= earlier[1]
+
+
+REFUSED = """
+import errno, json, os, sys
+from claudesec.scan.sources import listing
+def refuse(*_args, **_kwargs):
+    raise OSError(errno.EMFILE, "Too many open files")
+setattr(os, sys.argv[2], refuse)
+from claudesec.scan.__main__ import main
+code = main([sys.argv[1], "--no-git", "-f", "json", "-o", sys.argv[3]])
+print(json.dumps({"code": code, "pending": len(listing._pending)}))
+"""
+
+
+@pytest.mark.parametrize("call", ["memfd_create", "pipe", "fork"])
+def test_a_system_that_refuses_the_early_listing_still_gets_its_scan(
+    tmp_path: Path, call: str
+) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "app.py").write_text(f"KEY = '{KeyFactory(84).anthropic_api().value}'\n")
+    report = tmp_path / "report.json"
+    assert _python(REFUSED, str(tree), call, str(report)) == {"code": 1, "pending": 0}
+    assert [f["path"] for f in json.loads(report.read_text())["findings"]] == ["app.py"]

@@ -166,15 +166,20 @@ def prefetch(roots: Iterable[str], *, use_git: bool) -> None:
         key = (root, use_git)
         if key in _pending or os.path.islink(root) or not os.path.isdir(root):
             continue
-        data_fd = os.memfd_create("claudesec-listing", os.MFD_CLOEXEC)
-        notes_read, notes_write = os.pipe()
-        with contextlib.suppress(OSError):
-            # Room for 65,536 notes (4 million paths) before the child waits for a reader.
-            fcntl.fcntl(notes_write, fcntl.F_SETPIPE_SZ, 1 << 20)
+        # An early listing only saves time: when the system refuses any part of it (no file
+        # descriptors left, a sandbox without memfd, no process to spare) the scan lists the
+        # tree itself, as it would without one.
+        opened: list[int] = []
         try:
+            opened.append(os.memfd_create("claudesec-listing", os.MFD_CLOEXEC))
+            opened.extend(os.pipe())
+            data_fd, notes_read, notes_write = opened
+            with contextlib.suppress(OSError):
+                # Room for 65,536 notes (4 million paths) before the child waits for a reader.
+                fcntl.fcntl(notes_write, fcntl.F_SETPIPE_SZ, 1 << 20)
             pid = os.fork()
         except OSError:
-            for fd in (data_fd, notes_read, notes_write):
+            for fd in opened:
                 os.close(fd)
             return
         if pid == 0:  # pragma: no cover - runs in the child; what it writes is what is tested
