@@ -96,7 +96,14 @@ def run(
     try:
         for _ in range(max(0, processes - 1)):
             result_read, result_write = os.pipe()
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:
+                # No process to spare (a container's pid limit): the work is claimed, not
+                # assigned, so the processes already running take all of it.
+                os.close(result_read)
+                os.close(result_write)
+                break
             if pid == 0:  # pragma: no cover - runs in the child; its result is what is tested
                 os.close(result_read)
                 _child(work, result_write)

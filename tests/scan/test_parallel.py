@@ -64,3 +64,15 @@ def test_a_worker_killed_outright_is_reported() -> None:
 def test_too_many_chunks_is_refused() -> None:
     with pytest.raises(ValueError):
         parallel.share(parallel.MAX_CHUNKS + 1, 2, _claim_all)
+
+
+def test_no_process_to_spare_means_the_parent_claims_everything(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")  # fork's EAGAIN
+
+    monkeypatch.setattr(os, "fork", refuse)
+    results = parallel.share(300, 4, _claim_all)
+    assert [pid for pid, _ in results] == [os.getpid()]
+    assert sorted(results[0][1]) == list(range(300))
