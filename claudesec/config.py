@@ -19,24 +19,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
+from claudesec.config_scan import (
+    ENV_PREFIX,
+    RESERVED_ENV,
+    ScanConfig,
+    find_config_file,
+)
+from claudesec.config_scan import config_field as _f
 from claudesec.errors import ConfigError
-
-CONFIG_FILENAMES = ("claudesec.toml", ".claudesec.toml")
-ENV_PREFIX = "CLAUDESEC_"
-# Environment variables with a meaning of their own, not config overrides.
-RESERVED_ENV = frozenset({"CLAUDESEC_HOME", "CLAUDESEC_CONFIG", "CLAUDESEC_DEBUG"})
-
-
-def _f(default: Any, help: str, *, secret: bool = False, positive: bool = False) -> Any:
-    """A field with help text; mutable defaults are passed as factories.
-
-    No count, size or duration here is negative, so numbers must be >= 0; fields where 0 means
-    nothing useful (a timeout, a cap, a batch size) say ``positive=True`` and must be > 0.
-    """
-    meta = {"help": help, "secret": secret, "positive": positive}
-    if isinstance(default, (dict, list)):
-        return field(default_factory=lambda: type(default)(default), metadata=meta)
-    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -58,54 +48,6 @@ class AnthropicConfig:
         "anthropic SDK profile (`ant auth login --scope org:admin`) holding the org:admin "
         "OAuth token that federation and service-account commands need (empty = the SDK's "
         "own credential chain: ANTHROPIC_PROFILE, ANTHROPIC_AUTH_TOKEN, the active profile).",
-    )
-
-
-@dataclass(frozen=True)
-class ScanConfig:
-    """``[scan]``: what ``claudesec scan`` reads, skips, reports and does with live keys."""
-
-    exclude_paths: tuple[str, ...] = _f(
-        (), "Glob patterns of paths never scanned (matched against repo-relative paths)."
-    )
-    allow_paths: tuple[str, ...] = _f(
-        (), "Glob patterns of paths whose findings are suppressed (fixtures, docs)."
-    )
-    disabled_rules: tuple[str, ...] = _f((), "Detector rule ids that are switched off.")
-    baseline: str = _f("", "Baseline file of known findings (relative to the config file).")
-    max_file_size_mb: int = _f(
-        256,
-        "Files larger than this are skipped with a warning (0 = no limit).",
-        positive=True,
-    )
-    jobs: int = _f(0, "Worker processes for large trees (0 = one per core).")
-    verify_timeout_s: float = _f(
-        5.0, "Timeout of each --verify request, in seconds.", positive=True
-    )
-    verify_concurrency: int = _f(8, "How many --verify requests may run at once.", positive=True)
-    sts_endpoint_url: str = _f("", "AWS STS endpoint used by --verify (empty = AWS default).")
-    archive_max_depth: int = _f(4, "How deep archives inside archives are opened.")
-    archive_max_mb: int = _f(
-        256, "Most bytes one file's archives may expand to; beyond, it is skipped (limit hit)."
-    )
-    rules: tuple[dict[str, str | float | bool | tuple[str, ...]], ...] = _f(
-        (),
-        "Custom rules, one [[scan.rules]] table each: id, regex, keywords, secret_group, "
-        "entropy, severity, description, paths, allow_paths, allow_values, allow_stopwords.",
-    )
-    gitleaks_config: str = _f(
-        "", "A gitleaks rule file used as is (relative to the config file), e.g. .gitleaks.toml."
-    )
-    examples: Literal["hold", "report"] = _f(
-        "hold",
-        "Name-based findings (generic assignments, passwords in URLs, Basic/Bearer headers, an "
-        "AWS key id alone) in tests, fixtures and docs: 'hold' counts them in the summary, "
-        "'report' reports them. Format-recognised keys are reported everywhere.",
-    )
-    on_live_key: Literal["report", "revoke"] = _f(
-        "report",
-        "What `scan --verify` does with a live Anthropic key: 'report' it, or 'revoke' it "
-        "through the Admin API at once (as `--revoke`; for CI).",
     )
 
 
@@ -730,28 +672,6 @@ class LoadedConfig:
 
 
 # --------------------------------------------------------------------------- discovery
-
-
-def find_config_file(start: Path) -> Path | None:
-    """The nearest config file from ``start`` upwards: claudesec.toml, .claudesec.toml, or a
-    pyproject.toml with a ``[tool.claudesec]`` table."""
-    for directory in (start, *start.parents):
-        for name in CONFIG_FILENAMES:
-            candidate = directory / name
-            if candidate.is_file():
-                return candidate
-        pyproject = directory / "pyproject.toml"
-        if pyproject.is_file() and _has_tool_table(pyproject):
-            return pyproject
-    return None
-
-
-def _has_tool_table(pyproject: Path) -> bool:
-    try:
-        text = pyproject.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
-    return re.search(r"^\s*\[tool\.claudesec[\].]", text, re.MULTILINE) is not None
 
 
 # --------------------------------------------------------------------------- loading

@@ -8,7 +8,8 @@ import tomlkit
 from hypothesis import given
 from hypothesis import strategies as st
 
-from claudesec.config import Config, find_config_file, load_config, template
+from claudesec.config import Config, load_config, template
+from claudesec.config_scan import find_config_file
 from claudesec.errors import ConfigError, ExitCode
 from tests.fixtures.cli import RunCli
 

@@ -19,7 +19,7 @@ from claudesec.errors import ConfigError, UsageError, did_you_mean
 from claudesec.scan.model import Finding, ScanResult, ScanStats
 
 if TYPE_CHECKING:
-    from claudesec.config import LoadedConfig
+    from claudesec.config import Config, LoadedConfig
     from claudesec.console import Console
     from claudesec.scan.baseline import Baseline
     from claudesec.scan.custom_rules import CustomRules
@@ -162,19 +162,20 @@ def run_scan(
     """Scan and filter. Returns the result and, separately, every finding before the
     baseline was applied (what ``--write-baseline`` records). ``progress`` is told how far
     a directory or history scan has got."""
-    from claudesec.config import Config
+    from claudesec.config_scan import ScanConfig
     from claudesec.detect.engine import default_engine
     from claudesec.scan import custom_rules, decode
     from claudesec.scan.scanner import BlobScanner
 
     validate(options)
-    config = loaded.config if loaded is not None else Config()
-    scan_config = config.scan
+    # No configuration loaded: the defaults, without building every other section for a scan
+    # that reads only this one (claudesec.config_scan).
+    scan_config = loaded.config.scan if loaded is not None else ScanConfig()
     revoke = options.revoke if options.revoke is not None else scan_config.on_live_key == "revoke"
     if revoke and not options.write_baseline:
         from claudesec.scan.respond import require_admin
 
-        require_admin(config)  # fail closed before scanning, not after finding a live key
+        require_admin(_whole(loaded))  # fail closed before scanning, not after finding a live key
     _check_rules(scan_config.disabled_rules, "scan.disabled_rules")
     custom = _custom_rules(options, loaded)
     started = time.perf_counter()
@@ -224,7 +225,7 @@ def run_scan(
         findings = verify_findings(
             findings,
             VerifySettings(
-                anthropic_base_url=config.anthropic.base_url,
+                anthropic_base_url=_whole(loaded).anthropic.base_url,
                 sts_endpoint_url=scan_config.sts_endpoint_url,
                 timeout_s=scan_config.verify_timeout_s,
                 concurrency=scan_config.verify_concurrency,
@@ -233,7 +234,7 @@ def run_scan(
         if revoke:
             from claudesec.scan.respond import respond
 
-            findings, alert_warnings = respond(findings, config, revoke=True)
+            findings, alert_warnings = respond(findings, _whole(loaded), revoke=True)
             scanner.stats.warnings.extend(alert_warnings)
         if options.only_verified:
             findings = [f for f in findings if f.verification == "live"]
@@ -248,6 +249,15 @@ def run_scan(
         fail_on=options.fail_verdicts(),
     )
     return result, unfiltered
+
+
+def _whole(loaded: LoadedConfig | None) -> Config:
+    """The whole configuration, for what reaches past ``[scan]`` (--verify, --revoke)."""
+    if loaded is not None:
+        return loaded.config
+    from claudesec.config import Config
+
+    return Config()
 
 
 def load_custom_rules(loaded: LoadedConfig | None) -> CustomRules:

@@ -20,6 +20,7 @@ from claudesec.errors import (
     PartialFailure,
 )
 from tests.fixtures.cli import REPO_ROOT, RunCli
+from tests.fixtures.keys import KeyFactory
 
 HEAVY = ("boto3", "botocore", "anthropic", "keyring", "rich")
 
@@ -358,3 +359,46 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130(module: str, argv: list
         cwd=REPO_ROOT,
     )
     assert (proc.returncode, proc.stderr) == (ExitCode.INTERRUPTED, INTERRUPTED_LINE + "\n")
+
+
+# A scan with nothing to load (no --config, no CLAUDESEC_CONFIG, no file found, no override)
+# takes [scan]'s defaults without building the whole configuration; anything to load, loads.
+LOADED_FOR_A_SCAN = """
+import json, sys
+from claudesec.scan.__main__ import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "config": "claudesec.config" in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("config", "env", "loads", "code"),
+    [
+        (None, {}, False, 1),
+        ("claudesec.toml", {}, True, 0),  # its exclude_paths hides the key
+        ("pyproject.toml", {}, True, 0),
+        (None, {"CLAUDESEC_SCAN_EXCLUDE_PATHS": '["*.env"]'}, True, 0),
+        (None, {"CLAUDESEC_DEBUG": "1"}, False, 1),  # not an override
+    ],
+)
+def test_a_scan_loads_the_configuration_only_when_there_is_one(
+    tmp_path: Path, config: str | None, env: dict[str, str], loads: bool, code: int
+) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "app.env").write_text("TOKEN=" + KeyFactory(85).npm().value + "\n")
+    table = '[scan]\nexclude_paths = ["*.env"]\n'
+    if config == "pyproject.toml":
+        (tree / config).write_text("[project]\nname = 'x'\n\n[tool.claudesec." + table[1:])
+    elif config is not None:
+        (tree / config).write_text(table)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CLAUDESEC_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", LOADED_FOR_A_SCAN, ".", "--no-git"],
+        capture_output=True,
+        text=True,
+        cwd=tree,
+        env={**environ, **env, "PYTHONPATH": str(REPO_ROOT)},
+        check=False,
+    )
+    assert json.loads(proc.stdout.splitlines()[-1]) == {"code": code, "config": loads}, proc.stderr
