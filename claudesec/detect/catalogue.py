@@ -611,6 +611,12 @@ def detector_ids() -> tuple[str, ...]:
 
 # --------------------------------------------------------------------------- personal data
 
+# Number-shaped rules take a value only when it stands apart: no letter, digit or underscore
+# before it, none after it (a phone number may run on into an extension: "x204"), and no dashed
+# groups going on either side. Digits glued to letters are part of an identifier (a hex device
+# id, a hash, a UUID, "v10.0.0.1"), whatever checksum they pass: 1 in 303 of Claude Code's
+# device-id metadata held a Luhn-valid card-shaped run before this rule, and its calls were
+# refused wherever DLP blocked (tests/guard/test_dlp_identifiers.py).
 PII_RULES: tuple[PiiRule, ...] = (
     PiiRule(
         id="email",
@@ -625,7 +631,7 @@ PII_RULES: tuple[PiiRule, ...] = (
     PiiRule(
         id="us-ssn",
         label="US social security number",
-        pattern=r"\d(?<![\d-]\d)\d{2}-\d{2}-\d{4}(?![\d-])",
+        pattern=r"\d(?<![\w-]\d)\d{2}-\d{2}-\d{4}(?![\w-])",
         shapes=(r"\d{3}-\d{2}-\d{4}",),
         max_len=11,
         validate=ssn_valid,
@@ -633,7 +639,7 @@ PII_RULES: tuple[PiiRule, ...] = (
     PiiRule(
         id="payment-card",
         label="payment card number",
-        pattern=r"\d(?<![\d.-]\d)(?:[ -]?\d){12,18}(?!\d)",
+        pattern=r"\d(?<![\w.-]\d)(?:[ -]?\d){12,18}(?!\w|-\d)",
         shapes=(r"\d(?:[ -]?\d){12}",),
         max_len=40,
         validate=card_valid,
@@ -641,8 +647,8 @@ PII_RULES: tuple[PiiRule, ...] = (
     PiiRule(
         id="iban",
         label="IBAN",
-        pattern=r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?"
-        r"(?![A-Za-z0-9])",
+        pattern=r"[A-Z](?<![\w-][A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?"
+        r"(?![\w-])",
         shapes=(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2}",),
         max_len=44,
         validate=iban_bytes_valid,
@@ -664,7 +670,7 @@ PII_RULES: tuple[PiiRule, ...] = (
     PiiRule(
         id="ip-address",
         label="IPv4 address",
-        pattern=r"\d(?<![\d.]\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?!\d|\.\d)",
+        pattern=r"\d(?<![\w.]\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?!\w|\.\d)",
         shapes=(r"\d\.\d{1,3}\.\d{1,3}\.\d",),
         max_len=15,
         validate=ipv4_valid,

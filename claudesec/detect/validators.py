@@ -885,13 +885,52 @@ def card_valid(value: bytes) -> bool:
         return False  # a run of one digit is filler
     if b" " in value and b"-" in value:
         return False  # "1234-5678 9012 3456" is a list of numbers, not a card
+    if not _card_layout(value):
+        return False
     return luhn_valid(digits)
 
 
+# How issuers print grouped numbers: fours (the last group shorter on 13- and 19-digit cards),
+# or Amex's and Diners' 4-6-5 and 4-6-4. Any other grouping is something else: "12345678-
+# 1234-1234" is the head of a UUID, "672 4902271607" two numbers side by side.
+_WIDE_LAYOUTS = frozenset({(4, 6, 5), (4, 6, 4)})
+
+
+def _card_layout(value: bytes) -> bool:
+    groups = [len(group) for group in value.replace(b"-", b" ").split(b" ")]
+    if len(groups) == 1:
+        return True
+    if tuple(groups) in _WIDE_LAYOUTS:
+        return True
+    return all(size == 4 for size in groups[:-1]) and 1 <= groups[-1] <= 4
+
+
+# Each country's IBAN length, from SWIFT's IBAN registry (as of 2025), and the national
+# IBAN-format numbers of the countries that use them without being in it yet (Nordea's list).
+# An IBAN has exactly its country's length: with the mod-97 check, this is what tells one from
+# a run of upper-case hex digits (a "DE90..." inside a hash passes mod 97 one time in 97).
+_IBAN_REGISTRY = """
+AD24 AE23 AL28 AT20 AZ28 BA20 BE16 BG22 BH22 BI27 BR29 BY28 CH21 CR22 CY28 CZ24
+DE22 DJ27 DK18 DO28 EE20 EG29 ES24 FI18 FK18 FO18 FR27 GB22 GE22 GI23 GL18 GR27
+GT28 HN28 HR21 HU28 IE22 IL23 IQ23 IS26 IT27 JO30 KW30 KZ20 LB28 LC32 LI21 LT20
+LU20 LV21 LY25 MC27 MD24 ME22 MK19 MN20 MR27 MT31 MU30 NI28 NL18 NO15 OM23 PK24
+PL28 PS29 PT25 QA29 RO24 RS22 RU33 SA24 SC31 SD18 SE24 SI19 SK24 SM27 SO23 ST25
+SV28 TL23 TN24 TR26 UA29 VA22 VG24 XK20 YE30
+"""
+_IBAN_NATIONAL = """
+AO25 BF28 BJ28 CF27 CG27 CI28 CM27 CV25 DZ26 GA27 GQ27 GW25 IR26 KM27 MA28 MG27
+ML28 MZ25 NE28 SN28 TD27 TG28
+"""  # not (yet) in the registry: IBAN-format numbers in use
+IBAN_LENGTHS: dict[str, int] = {
+    entry[:2]: int(entry[2:]) for entry in (_IBAN_REGISTRY + _IBAN_NATIONAL).split()
+}
+
+
 def iban_valid(value: str) -> bool:
-    """ISO 13616: move the first four characters to the end, letters to 10..35, mod 97 == 1."""
+    """ISO 13616: the country's length, then the first four characters moved to the end,
+    letters to 10..35, mod 97 == 1."""
     compact = value.replace(" ", "").upper()
-    if not 15 <= len(compact) <= 34 or not compact[:2].isalpha() or not compact[2:4].isdigit():
+    if IBAN_LENGTHS.get(compact[:2]) != len(compact) or not compact[2:4].isdigit():
         return False
     rearranged = compact[4:] + compact[:4]
     number = "".join(str(int(c, 36)) for c in rearranged)

@@ -4,10 +4,13 @@ blocked as the role says, every call is audited, and nothing leaves loopback."""
 
 from __future__ import annotations
 
+import json
+import secrets
 from pathlib import Path
 from typing import Any
 
 import pytest
+from faker import Faker
 
 from claudesec.emulator import Emulator, generate_secret
 from claudesec.guard.dlp import placeholder
@@ -27,10 +30,14 @@ def claude(
     *,
     role: str = "dev",
     extra: tuple[str, ...] = (),
+    device_id: str = "",
 ) -> dict[str, Any]:
     home, project = tmp_path / "cc-home", tmp_path / "project"
     home.mkdir(exist_ok=True)
     project.mkdir(exist_ok=True)
+    if device_id:
+        # Where Claude Code keeps the device id it sends as metadata.user_id's device_id.
+        (home / ".claude.json").write_text(json.dumps({"userID": device_id}), encoding="utf-8")
     env = loopback_env(
         home,
         sentinel,
@@ -64,6 +71,24 @@ def test_a_first_call_works_with_the_claude_code_preset(
     assert all(r.body["max_tokens"] <= 32_000 for r in sent)
     assert any("max_tokens_clamped" in e.extra for e in recorded)
     assert sentinel.seen == []  # nothing tried to leave loopback
+
+
+def test_a_device_id_whose_digits_pass_a_card_check_is_not_blocked(
+    npm_clients: NpmClients,
+    preset_proxy: RunningProxy,
+    emulator: Emulator,
+    sentinel: Sentinel,
+    tmp_path: Path,
+) -> None:
+    # 1 machine in 440 has such an id; every call from it was refused as holding a card number.
+    fake = Faker()
+    fake.seed_instance(secrets.randbits(32))
+    device_id = ("f" + fake.credit_card_number("visa16") + "e" + secrets.token_hex(32))[:64]
+    result = claude(npm_clients, preset_proxy, sentinel, tmp_path, "say hi", device_id=device_id)
+    assert result["is_error"] is False, result
+    sent = emulator.state.requests(path="/v1/messages")
+    assert device_id in sent[0].body["metadata"]["user_id"]  # the id went out, unchanged
+    assert all(e.type == "call" for e in proxied_calls(preset_proxy))
 
 
 def test_a_tool_using_turn_completes(

@@ -3,8 +3,10 @@ shell steps with bash, Claude Code from npm and the emulator standing in for the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +26,20 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def proxy_records(home: Path) -> str:
+    """What the proxy recorded (decision, reason, status of each), for a failure's message."""
+    if not (home / "audit.db").exists():
+        return "(no audit store)"
+    with AuditStore.open(home / "audit.db", readonly=True) as store:
+        records = [store.get(seq) for seq in range(1, store.head().seq + 1)]
+    return "\n".join(
+        f"{r.event.type} {r.event.decision} {r.event.reason} {r.event.extra.get('http_status')}"
+        f" {r.event.extra.get('error', '')}"
+        for r in records
+        if r is not None
+    )
 
 
 def test_the_five_minute_session_works_and_is_audited(
@@ -46,19 +62,35 @@ def test_the_five_minute_session_works_and_is_audited(
         CLAUDESEC_ANTHROPIC_BASE_URL=emulator.base_url,
         REAL_ANTHROPIC_KEY=emulator.state.add_key("api", name="real").secret,
     )
-    done = subprocess.run(
-        ["bash", "-e", "-c", steps],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    # Output goes to files and bash leads its own process group: when a step fails, `bash -e`
+    # exits with the proxy still running in the background, and that proxy must neither hold a
+    # pipe open (the run would hang to its timeout) nor outlive the test.
+    out, err = tmp_path / "steps.out", tmp_path / "steps.err"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        steps_run = subprocess.Popen(
+            ["bash", "-e", "-c", steps],
+            env=env,
+            cwd=tmp_path,
+            stdout=stdout,
+            stderr=stderr,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            returncode = steps_run.wait(timeout=300)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(steps_run.pid, signal.SIGKILL)
+            steps_run.wait()
+    printed, complained = out.read_text(), err.read_text()
+    assert returncode == 0, (
+        f"stdout:\n{printed[-3000:]}\nstderr:\n{complained[-3000:]}\n"
+        f"proxy records:\n{proxy_records(claudesec_home)}\n"
+        f"upstream saw: {[(r.method, r.path, r.status) for r in emulator.state.requests()]}"
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = next(json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"'))
+    result = next(json.loads(line) for line in printed.splitlines() if line.startswith('{"'))
     assert result["is_error"] is False and result["result"] == "Emulated reply to: say hello"
-    assert "alice" in done.stdout  # logs query printed the session's records
+    assert "alice" in printed  # logs query printed the session's records
     with AuditStore.open(claudesec_home / "audit.db", readonly=True) as store:
         records = [store.get(seq) for seq in range(1, store.head().seq + 1)]
     proxied = [r.event for r in records if r is not None and r.event.extra.get("via") == "proxy"]

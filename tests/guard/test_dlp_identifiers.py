@@ -1,0 +1,186 @@
+"""Random machine identifiers are not personal data.
+
+Clients put random identifiers in every request: Claude Code sends a 64-hex-digit device id and
+a session UUID in ``metadata.user_id`` of each call, tools carry ids and content hashes. A
+digit run inside one of them can pass a card number's Luhn check: 1 device id in 440 did (226
+of 100,000), and Claude Code behind a ``dlp = "block"`` role was then refused on every call
+from that machine. Others look like an IBAN. These tests make the identifiers the way their
+tools do (``uuid``, ``secrets``, ``hashlib``, ``base64``) from a fixed seed, many thousands
+per shape, and require no finding (personal data or secret) in any of them, in both backends.
+Real values next to them are still found, and so is every card number and IBAN Faker makes
+(an outside source of real formats), compact and grouped as issuers and banks print them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+import uuid
+from collections.abc import Callable
+
+import pytest
+from faker import Faker
+
+from claudesec.detect.validators import IBAN_LENGTHS
+from claudesec.guard.dlp import DlpScanner
+
+BACKENDS = ["hyperscan", "python"]
+PER_SHAPE = 20_000
+
+# Built from parts: no PII-shaped literal in the source.
+CARD = "4111" + "1111" + "1111" + "1111"
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def scanner(request: pytest.FixtureRequest) -> DlpScanner:
+    return DlpScanner(backend=request.param)
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _hex(length: int) -> Callable[[random.Random], str]:
+    return lambda rng: (
+        rng.getrandbits(length * 4).to_bytes(length * 4 // 8 + 1, "big").hex()[-length:]
+    )
+
+
+def _device_metadata(rng: random.Random) -> str:
+    # Claude Code's metadata.user_id, as it serialises it.
+    return json.dumps(
+        {"device_id": _hex(64)(rng), "account_uuid": "", "session_id": _uuid(rng)},
+        separators=(",", ":"),
+    )
+
+
+SHAPES: dict[str, Callable[[random.Random], str]] = {
+    "uuid4": _uuid,
+    "uuid4 upper": lambda rng: _uuid(rng).upper(),
+    "uuid without dashes": lambda rng: _uuid(rng).replace("-", ""),
+    "hex 12": _hex(12),
+    "hex 24": _hex(24),
+    "git sha-1": lambda rng: hashlib.sha1(rng.randbytes(16)).hexdigest(),
+    "sha-256": lambda rng: "sha256:" + hashlib.sha256(rng.randbytes(16)).hexdigest(),
+    "sha-256 upper": lambda rng: hashlib.sha256(rng.randbytes(16)).hexdigest().upper(),
+    "md5": lambda rng: hashlib.md5(rng.randbytes(16)).hexdigest(),
+    "base64": lambda rng: base64.b64encode(rng.randbytes(48)).decode(),
+    "base64url": lambda rng: base64.urlsafe_b64encode(rng.randbytes(32)).decode().rstrip("="),
+    "claude code metadata.user_id": _device_metadata,
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_random_identifiers_hold_no_personal_data(scanner: DlpScanner, shape: str) -> None:
+    rng = random.Random(f"claudesec-dlp-{shape}")
+    made = [SHAPES[shape](rng) for _ in range(PER_SHAPE)]
+    # As a client sends them: JSON strings, and the same values in prose and in a path.
+    text = json.dumps(made) + "\n" + " ".join(made) + "\n" + "/".join(made)
+    findings = scanner.scan_bytes(text.encode())
+    data = text.encode()
+    assert [(f.kind, data[f.start : f.end].decode()) for f in findings][:5] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        (f'{{"card":"{CARD}","device_id":"{"ab" * 32}"}}', "payment-card"),
+        (f"card {CARD[:4]}-{CARD[4:8]}-{CARD[8:12]}-{CARD[12:]} id {_uuid(random.Random(1))}",
+         "payment-card"),
+        ("call 415-555-0132, session " + _uuid(random.Random(2)), "phone"),
+        ("host 10.20.30.40 request " + "0f" * 20, "ip-address"),
+    ],
+)  # fmt: skip
+def test_real_values_next_to_identifiers_are_still_found(
+    scanner: DlpScanner, text: str, kind: str
+) -> None:
+    assert scanner.scan(text).counts == {kind: 1}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"id a{CARD}b",  # glued to letters: part of an identifier
+        f"id {CARD}f00d",
+        f"build v{CARD}",
+        # A UUID whose first three groups are digits: 8-4-4 is not a card layout.
+        f"session {CARD[:8]}-{CARD[8:12]}-{CARD[12:]}-a000-000000000000",
+        f"ticket {CARD[:4]}-{CARD[4:8]}-{CARD[8:12]}-{CARD[12:]}-2",  # a longer dashed number
+        "release v10.20.30.40",
+        "file_415-555-0132.txt",
+    ],
+)
+def test_digits_that_are_part_of_a_longer_identifier_are_not_personal_data(
+    scanner: DlpScanner, text: str
+) -> None:
+    assert not scanner.scan(text), text
+
+
+# ------------------------------------------------------------------ recall: real formats
+
+# Faker's issuers with the grouping each prints on the card. Not covered, by design: 12-digit
+# Maestro (the shortest card taken is 13 digits) and JCB's legacy 1800 range (a 13-19 digit
+# number starting with 1 is far more often a millisecond timestamp or a snowflake id).
+CARD_LAYOUTS: dict[str, tuple[int, ...]] = {
+    "visa13": (4, 4, 4, 1),
+    "visa16": (4, 4, 4, 4),
+    "visa19": (4, 4, 4, 4, 3),
+    "mastercard": (4, 4, 4, 4),
+    "discover": (4, 4, 4, 4),
+    "jcb16": (4, 4, 4, 4),
+    "amex": (4, 6, 5),
+    "diners": (4, 6, 4),
+}
+
+
+def _grouped(number: str, layout: tuple[int, ...], separator: str) -> str:
+    groups, at = [], 0
+    for size in layout:
+        groups.append(number[at : at + size])
+        at += size
+    assert at == len(number), (number, layout)
+    return separator.join(groups)
+
+
+def _found(scanner: DlpScanner, values: list[str], kind: str) -> list[str]:
+    """The values not found as ``kind``, each alone in a sentence and in a JSON string."""
+    missed = []
+    for value in values:
+        for text in (f"please charge {value} today", json.dumps({"value": value})):
+            if scanner.scan(text).counts != {kind: 1}:
+                missed.append(text)
+    return missed
+
+
+@pytest.mark.parametrize("issuer", sorted(CARD_LAYOUTS))
+def test_every_card_faker_makes_is_found_compact_and_grouped(
+    scanner: DlpScanner, issuer: str
+) -> None:
+    fake = Faker()
+    fake.seed_instance(f"cards-{issuer}")
+    numbers = [fake.credit_card_number(issuer) for _ in range(300)]
+    layout = CARD_LAYOUTS[issuer]
+    written = numbers + [_grouped(n, layout, " ") for n in numbers]
+    written += [_grouped(n, layout, "-") for n in numbers]
+    assert _found(scanner, written, "payment-card") == []
+
+
+BANK_LOCALES = [
+    "az_AZ", "cs_CZ", "da_DK", "de_AT", "de_CH", "de_DE", "el_GR", "en_GB", "en_IE", "es_ES",
+    "fa_IR", "fi_FI", "fr_FR", "it_IT", "mk_MK", "nl_BE", "nl_NL", "no_NO", "pl_PL", "pt_BR",
+    "pt_PT", "ro_RO", "ru_RU", "sk_SK", "tr_TR", "uk_UA",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("locale", BANK_LOCALES)
+def test_every_iban_faker_makes_is_found_compact_and_in_fours(
+    scanner: DlpScanner, locale: str
+) -> None:
+    fake = Faker(locale)
+    fake.seed_instance(f"iban-{locale}")
+    ibans = [fake.iban() for _ in range(200)]
+    assert {len(iban) for iban in ibans} == {IBAN_LENGTHS[ibans[0][:2]]}
+    written = ibans + [" ".join(iban[i : i + 4] for i in range(0, len(iban), 4)) for iban in ibans]
+    assert _found(scanner, written, "iban") == []
