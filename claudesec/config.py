@@ -10,21 +10,15 @@ Every problem is a :class:`~claudesec.errors.ConfigError` naming the file, the l
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import re
-import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from claudesec.config_scan import (
-    ENV_PREFIX,
-    RESERVED_ENV,
-    ScanConfig,
-    find_config_file,
-)
+from claudesec.config_load import Context, apply_env, build, config_file, read_toml
+from claudesec.config_scan import ScanConfig
 from claudesec.config_scan import config_field as _f
 from claudesec.errors import ConfigError
 
@@ -670,6 +664,13 @@ class LoadedConfig:
     # defaults in ``config``); empty when the file is valid. Otherwise the first one is raised.
     problems: tuple[ConfigError, ...] = ()
 
+    @property
+    def scan(self) -> ScanConfig:
+        return self.config.scan
+
+    def whole(self) -> Config:
+        return self.config
+
 
 # --------------------------------------------------------------------------- discovery
 
@@ -692,32 +693,20 @@ def load_config(
     raising the first (``config validate``); unreadable TOML is still raised at once.
     """
     env = os.environ if environ is None else environ
-    if path is None and env.get("CLAUDESEC_CONFIG"):
-        path = Path(env["CLAUDESEC_CONFIG"])
-        if not path.is_file():
-            raise ConfigError(
-                "CLAUDESEC_CONFIG names a file that does not exist",
-                path=str(path),
-                hint="unset CLAUDESEC_CONFIG or point it at a claudesec.toml",
-            )
-    elif path is not None and not path.is_file():
-        raise ConfigError("config file not found", path=str(path), hint="check the --config path")
-    if path is None:
-        path = find_config_file(cwd or Path.cwd())
-
+    path = config_file(path, cwd=cwd, environ=env)
     data: dict[str, Any] = {}
     text = ""
     if path is not None:
-        text, data = _read_toml(path)
+        text, data = read_toml(path)
     sources: dict[str, str] = {}
-    _apply_env(data, env, sources)
-    ctx = _Context(path, text, sources, collecting=collect)
-    config = _build(Config, data, "", ctx)
+    apply_env(data, env, sources, SECTIONS)
+    ctx = Context(path, text, sources, collecting=collect)
+    config = build(Config, data, "", ctx)
     _check_patterns(config, ctx)
     return LoadedConfig(config=config, path=path, sources=sources, problems=tuple(ctx.problems))
 
 
-def _check_patterns(config: Config, ctx: _Context) -> None:
+def _check_patterns(config: Config, ctx: Context) -> None:
     """Regular expressions in the config compile, or the key that holds a bad one is named."""
     lists = [("dlp.allow_patterns", config.dlp.allow_patterns)]
     lists += [
@@ -735,328 +724,6 @@ def _check_patterns(config: Config, ctx: _Context) -> None:
             if problem:
                 path, line = ctx.where(dotted)
                 ctx.problem(ConfigError(f"'{dotted}': {problem}", path=path, line=line))
-
-
-def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read config file: {exc.strerror or exc}",
-            path=str(path),
-            hint="check its permissions",
-        ) from exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            "config file is not valid UTF-8",
-            path=str(path),
-            line=raw[: exc.start].count(b"\n") + 1,
-            hint="save it as UTF-8 text",
-        ) from exc
-    import tomllib  # here: a run with no config file never pays its import (~10 ms)
-
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        # tomllib puts the position only in the message: "... (at line 3, column 9)".
-        found = re.search(r"line (\d+)", str(exc))
-        line: int | None = int(found.group(1)) if found else None
-        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        raise ConfigError(
-            f"invalid TOML: {message}",
-            path=str(path),
-            line=line,
-            hint="fix the syntax; `claudesec config validate` re-checks it",
-        ) from exc
-    if path.name == "pyproject.toml":
-        tool = document.get("tool", {})
-        section = tool.get("claudesec", {}) if isinstance(tool, dict) else {}
-        return text, section if isinstance(section, dict) else {}
-    return text, document
-
-
-def _apply_env(data: dict[str, Any], env: Mapping[str, str], sources: dict[str, str]) -> None:
-    """Fold ``CLAUDESEC_<SECTION>_<KEY>`` variables into ``data``."""
-    for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or name in RESERVED_ENV:
-            continue
-        rest = name[len(ENV_PREFIX) :].lower()
-        section = next((s for s in SECTIONS if rest.startswith(s + "_")), None)
-        if section is None:
-            continue
-        key = rest[len(section) + 1 :]
-        hints = get_type_hints(SECTIONS[section])
-        if key not in hints:
-            known = [f"{ENV_PREFIX}{section.upper()}_{k.upper()}" for k in hints]
-            close = difflib.get_close_matches(name, known, n=1)
-            raise ConfigError(
-                f"unknown environment override {name}",
-                hint=f"did you mean {close[0]}?" if close else "unset it",
-            )
-        try:
-            parsed = _parse_env_value(value, hints[key])
-        except ValueError as exc:
-            raise ConfigError(
-                f"{name}: expected {_describe(hints[key])}, got {value!r}",
-                hint="fix or unset the variable",
-            ) from exc
-        data.setdefault(section, {})
-        if not isinstance(data[section], dict):
-            data[section] = {}
-        data[section][key] = parsed
-        sources[f"{section}.{key}"] = f"env {name}"
-
-
-def _parse_env_value(value: str, hint: Any) -> Any:
-    origin = get_origin(hint)
-    if hint is bool:
-        lowered = value.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(value)
-    if hint is int:
-        return int(value)
-    if hint is float:
-        return float(value)
-    if origin is tuple:
-        stripped = value.strip()
-        if stripped.startswith("["):
-            import tomllib
-
-            return tomllib.loads(f"v = {stripped}")["v"]
-        return [item.strip() for item in stripped.split(",") if item.strip()]
-    if origin is dict:
-        import tomllib
-
-        return tomllib.loads(f"v = {value}")["v"]
-    return value
-
-
-@dataclass
-class _Context:
-    """What one load has read: the file and its text, where each value came from, and the
-    problems found."""
-
-    path: Path | None
-    text: str
-    sources: dict[str, str]
-    collecting: bool = False
-    problems: list[ConfigError] = field(default_factory=list)
-
-    def problem(self, error: ConfigError) -> None:
-        """Raise ``error``, or note it and go on when collecting every problem."""
-        if not self.collecting:
-            raise error
-        self.problems.append(error)
-
-    def where(self, dotted: str) -> tuple[str | None, int | None]:
-        if self.path is None:
-            return None, None
-        return str(self.path), _locate(self.text, dotted, self.path.name == "pyproject.toml")
-
-
-def _locate(text: str, dotted: str, in_pyproject: bool) -> int | None:
-    """Best-effort line number of ``dotted`` (``section.key``) in the TOML text."""
-    parts = dotted.split(".")
-    if in_pyproject:
-        parts = ["tool", "claudesec", *parts]
-    table: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        header = re.match(r"^\[\[?\s*([^\]]+?)\s*\]\]?", stripped)
-        if header:
-            table = [p.strip().strip("\"'") for p in header.group(1).split(".")]
-            if table == parts:
-                return number
-            continue
-        assign = re.match(r"^([A-Za-z0-9_.\"'-]+)\s*=", stripped)
-        if assign:
-            key = [p.strip().strip("\"'") for p in assign.group(1).split(".")]
-            if table + key == parts or (len(key) > 1 and key == parts[-len(key) :]):
-                return number
-    return None
-
-
-def _build(cls: type[Any], data: Any, prefix: str, ctx: _Context) -> Any:
-    label = prefix or "top level"
-    if not isinstance(data, dict):
-        path, line = ctx.where(prefix)
-        raise ConfigError(f"'{label}' must be a table, got {_kind(data)}", path=path, line=line)
-    if cls is RoleConfig and "preset" in data:
-        data = _with_preset(data, prefix, ctx)
-    hints = get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in known:
-            dotted = f"{prefix}.{key}" if prefix else key
-            path, line = ctx.where(dotted)
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            ctx.problem(
-                ConfigError(
-                    f"unknown key '{dotted}'",
-                    path=path,
-                    line=line,
-                    hint=f"did you mean '{close[0]}'?"
-                    if close
-                    else f"known keys: {', '.join(sorted(known))}",
-                )
-            )
-    values: dict[str, Any] = {}
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for name, spec in fields.items():  # declaration order: problems come in a stable order
-        if name not in data:
-            continue
-        dotted = f"{prefix}.{name}" if prefix else name
-        try:
-            values[name] = _convert(hints[name], data[name], dotted, ctx)
-            _check_domain(values[name], spec, dotted, ctx)
-        except ConfigError as exc:
-            values.pop(name, None)  # the default stands in while other keys are checked
-            ctx.problem(exc)
-            continue
-        if dataclasses.is_dataclass(hints[name]):
-            continue
-        if dotted not in ctx.sources:
-            path, line = ctx.where(dotted)
-            ctx.sources[dotted] = f"{path}:{line}" if line else str(path)
-    return cls(**values)
-
-
-def _with_preset(data: dict[str, Any], prefix: str, ctx: _Context) -> dict[str, Any]:
-    """A role's table with its preset's values under the ones it sets itself."""
-    from claudesec.role_presets import PRESETS
-
-    name = data["preset"]
-    if not isinstance(name, str) or not name:
-        return data  # _convert names the wrong type; an empty preset means none
-    preset = PRESETS.get(name)
-    if preset is None:
-        path, line = ctx.where(f"{prefix}.preset")
-        close = difflib.get_close_matches(name, sorted(PRESETS), n=1)
-        ctx.problem(
-            ConfigError(
-                f"unknown preset {name!r} in '{prefix}.preset'",
-                path=path,
-                line=line,
-                hint=f"did you mean {close[0]!r}?"
-                if close
-                else f"presets: {', '.join(sorted(PRESETS))}",
-            )
-        )
-        return data
-    for key in preset.settings:
-        if key not in data:
-            ctx.sources.setdefault(f"{prefix}.{key}", f"preset {name}")
-    return {**preset.values(), **data}
-
-
-def _check_domain(value: Any, spec: dataclasses.Field[Any], dotted: str, ctx: _Context) -> None:
-    """A negative number, or 0 where the field must be positive, names the key and the bound."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return
-    positive = bool(spec.metadata.get("positive"))
-    if value < 0 or (positive and value == 0):
-        path, line = ctx.where(dotted)
-        bound = "greater than 0" if positive else "0 or more"
-        raise ConfigError(f"'{dotted}' must be {bound}, got {value!r}", path=path, line=line)
-
-
-def _convert(hint: Any, value: Any, dotted: str, ctx: _Context) -> Any:
-    origin = get_origin(hint)
-    args = get_args(hint)
-
-    def wrong() -> ConfigError:
-        path, line = ctx.where(dotted)
-        return ConfigError(
-            f"'{dotted}' must be {_describe(hint)}, got {_kind(value)}",
-            path=path,
-            line=line,
-        )
-
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, dotted, ctx)  # type: ignore[arg-type]
-    if hint is Any:  # a table whose own checker validates it (federation)
-        return value
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise wrong()
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise wrong()
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise wrong()
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise wrong()
-        return value
-    if origin is Literal:
-        if value not in args:
-            raise wrong()
-        return value
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise wrong()
-        return tuple(_convert(args[0], item, dotted, ctx) for item in value)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise wrong()
-        return {str(k): _convert(args[1], v, f"{dotted}.{k}", ctx) for k, v in value.items()}
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        trial = dataclasses.replace(ctx, collecting=False, problems=[])
-        for option in args:
-            try:
-                return _convert(option, value, dotted, trial)
-            except ConfigError:
-                continue
-        raise wrong()
-    raise TypeError(f"unsupported config type {hint!r}")  # a bug in the schema, not user input
-
-
-def _describe(hint: Any) -> str:
-    origin = get_origin(hint)
-    if hint is bool:
-        return "true or false"
-    if hint is int:
-        return "an integer"
-    if hint is float:
-        return "a number"
-    if hint is str:
-        return "a string"
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in get_args(hint))
-    if origin is tuple:
-        return f"an array of {_describe(get_args(hint)[0]).removeprefix('a ').removeprefix('an ')}s"
-    if origin is dict:
-        return "a table"
-    if dataclasses.is_dataclass(hint):
-        return "a table"
-    return str(hint)
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if isinstance(value, int):
-        return f"integer {value}"
-    if isinstance(value, float):
-        return f"number {value}"
-    if isinstance(value, str):
-        return f"string {value!r}" if len(value) <= 40 else "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    return type(value).__name__
 
 
 # --------------------------------------------------------------------------- presenting

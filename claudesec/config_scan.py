@@ -1,27 +1,39 @@
-"""What a scan needs of the configuration before the rest of it: where a config file is,
-whether a load would read anything at all, and the ``[scan]`` section's schema.
+"""What a scan needs of the configuration: the ``[scan]`` section's schema, and a load of that
+section alone.
 
 Building :class:`claudesec.config.Config` means creating 21 frozen dataclasses at import, 17 ms
-that Python 3.11 spends compiling their methods: a sixth of a pre-commit hook's run. With no
-file and no ``CLAUDESEC_*`` override there is nothing to load, and a scan takes
-:class:`ScanConfig`'s defaults from here (:func:`nothing_to_load`); anything else loads the
-whole configuration as before. :mod:`claudesec.config` imports everything here, so the schema
-and discovery have one definition.
+that Python 3.11 spends compiling their methods: a sixth of a pre-commit hook's run. A scan
+reads only ``[scan]``. With no file and no ``CLAUDESEC_*`` override there is nothing to load
+and it takes :class:`ScanConfig`'s defaults (:func:`claudesec.config_load.nothing_to_load`);
+with a file it builds its one section through the same checks as every other
+(:func:`load_scan_config`), and names an unknown top-level table as the whole load would.
+Problems in another section are for the commands that read it; ``--verify`` and ``--revoke``,
+which reach past ``[scan]`` for the Admin key, load the whole file. :mod:`claudesec.config`
+takes the section's schema from here, so it has one definition.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-CONFIG_FILENAMES = ("claudesec.toml", ".claudesec.toml")
-ENV_PREFIX = "CLAUDESEC_"
-# Environment variables with a meaning of their own, not config overrides.
-RESERVED_ENV = frozenset({"CLAUDESEC_HOME", "CLAUDESEC_CONFIG", "CLAUDESEC_DEBUG"})
+from claudesec.config_load import (
+    Context,
+    apply_env,
+    build,
+    check_sections,
+    config_file,
+    read_toml,
+)
+
+# The top-level tables of claudesec.config.Config, in its order (a test keeps them equal).
+SECTION_NAMES = (
+    "anthropic", "scan", "audit", "keys", "policy", "identity", "dlp", "export", "alerts",
+    "archive", "prompt_vault", "proxy", "federation", "org",
+)  # fmt: skip
 
 
 def config_field(default: Any, help: str, *, secret: bool = False, positive: bool = False) -> Any:
@@ -90,40 +102,50 @@ class ScanConfig:
     )
 
 
-def find_config_file(start: Path) -> Path | None:
-    """The nearest config file from ``start`` upwards: claudesec.toml, .claudesec.toml, or a
-    pyproject.toml with a ``[tool.claudesec]`` table."""
-    for directory in (start, *start.parents):
-        for name in CONFIG_FILENAMES:
-            candidate = directory / name
-            if candidate.is_file():
-                return candidate
-        pyproject = directory / "pyproject.toml"
-        if pyproject.is_file() and _has_tool_table(pyproject):
-            return pyproject
-    return None
+if TYPE_CHECKING:
+
+    class ScanSettings(Protocol):
+        """What a scan reads of a load: a :class:`LoadedScanConfig` or a whole
+        :class:`claudesec.config.LoadedConfig` (``--verify`` and ``--revoke``, which reach
+        past ``[scan]``, load the whole file from ``path`` when given the first)."""
+
+        @property
+        def scan(self) -> ScanConfig: ...
+
+        @property
+        def path(self) -> Path | None: ...
 
 
-def _has_tool_table(pyproject: Path) -> bool:
-    try:
-        text = pyproject.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
-    return re.search(r"^\s*\[tool\.claudesec[\].]", text, re.MULTILINE) is not None
+class LoadedScanConfig:
+    """The ``[scan]`` section in effect and the file it came from (None: defaults only).
+
+    A plain class: a dataclass here would cost every scan ~0.5 ms to create at import."""
+
+    __slots__ = ("path", "scan")
+
+    def __init__(self, scan: ScanConfig, path: Path | None) -> None:
+        self.scan = scan
+        self.path = path
 
 
-def nothing_to_load(
+def load_scan_config(
     path: Path | None = None,
     *,
     cwd: Path | None = None,
     environ: Mapping[str, str] | None = None,
-) -> bool:
-    """Whether :func:`claudesec.config.load_config` would return the embedded defaults:
-    no ``--config``, no ``CLAUDESEC_CONFIG``, no file found from ``cwd`` upwards and no
-    ``CLAUDESEC_*`` override in the environment."""
+) -> LoadedScanConfig:
+    """``[scan]`` as :func:`claudesec.config.load_config` would build it, from the same file
+    and ``CLAUDESEC_SCAN_*`` overrides, with the same errors; no other section is built."""
+
     env = os.environ if environ is None else environ
-    if path is not None or env.get("CLAUDESEC_CONFIG"):
-        return False
-    if any(name.startswith(ENV_PREFIX) and name not in RESERVED_ENV for name in env):
-        return False
-    return find_config_file(cwd or Path.cwd()) is None
+    found = config_file(path, cwd=cwd, environ=env)
+    data: dict[str, Any] = {}
+    text = ""
+    if found is not None:
+        text, data = read_toml(found)
+    sources: dict[str, str] = {}
+    apply_env(data, env, sources, {"scan": ScanConfig})
+    ctx = Context(found, text, sources)
+    check_sections(data, SECTION_NAMES, ctx)
+    scan = build(ScanConfig, data.get("scan", {}), "scan", ctx)
+    return LoadedScanConfig(scan=scan, path=found)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from claudesec.config import Config, load_config, template
-from claudesec.config_scan import find_config_file
+from claudesec.config_load import find_config_file
 from claudesec.errors import ConfigError, ExitCode
 from tests.fixtures.cli import RunCli
 

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
 if TYPE_CHECKING:
     from claudesec.audit.store import AuditStore
     from claudesec.config import AuditConfig, LoadedConfig
+    from claudesec.config_scan import ScanSettings
     from claudesec.console import Console
 
 
@@ -31,6 +32,17 @@ def load(ctx: typer.Context) -> LoadedConfig:
         cached = load_config(config_path(ctx))
         root.meta["claudesec.config"] = cached
     return cached
+
+
+def load_scan(ctx: typer.Context) -> ScanSettings:
+    """What a scan reads of the configuration: ``[scan]`` alone, unless this invocation has
+    already loaded the whole of it."""
+    cached = ctx.find_root().meta.get("claudesec.config")
+    if cached is not None:
+        return cast("LoadedConfig", cached)
+    from claudesec.config_scan import load_scan_config
+
+    return load_scan_config(config_path(ctx))
 
 
 # --------------------------------------------------------------------------- table or json

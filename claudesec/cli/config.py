@@ -114,7 +114,7 @@ def validate(ctx: typer.Context) -> int:
 @app.command("path")
 def path_cmd(ctx: typer.Context) -> int:
     """Print the config file in effect (nothing, exit 1, when defaults are used)."""
-    from claudesec.config_scan import find_config_file
+    from claudesec.config_load import find_config_file
 
     explicit = config_path(ctx)
     found = explicit or find_config_file(Path.cwd())

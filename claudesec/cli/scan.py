@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from claudesec.cli._common import load
+from claudesec.cli._common import load_scan
 
 
 def register(app: typer.Typer) -> None:
@@ -193,6 +193,6 @@ def register(app: typer.Typer) -> None:
             revoke=revoke,
         )
         try:
-            return execute(options, load(ctx), get_console())
+            return execute(options, load_scan(ctx), get_console())
         finally:
             listing.discard()

@@ -64,16 +64,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.targets, staged=args.staged, history=args.history, no_git=args.no_git, jobs=args.jobs
     )
     try:
-        from claudesec.config_scan import nothing_to_load
+        from claudesec.config_load import nothing_to_load
         from claudesec.console import get_console
         from claudesec.scan.command import ScanOptions, execute
 
         path = Path(args.config) if args.config else None
         loaded = None
         if not nothing_to_load(path):
-            from claudesec.config import load_config
+            from claudesec.config_scan import load_scan_config
 
-            loaded = load_config(path)
+            loaded = load_scan_config(path)
         options = ScanOptions(
             targets=tuple(args.targets) or (".",),
             staged=args.staged,

@@ -7,6 +7,7 @@ Both front ends call :func:`execute`: the Typer command (``claudesec scan``) and
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import shlex
 import time
@@ -19,7 +20,8 @@ from claudesec.errors import ConfigError, UsageError, did_you_mean
 from claudesec.scan.model import Finding, ScanResult, ScanStats
 
 if TYPE_CHECKING:
-    from claudesec.config import Config, LoadedConfig
+    from claudesec.config import Config
+    from claudesec.config_scan import ScanSettings
     from claudesec.console import Console
     from claudesec.scan.baseline import Baseline
     from claudesec.scan.custom_rules import CustomRules
@@ -154,7 +156,7 @@ def _sources(options: ScanOptions, exclude: Sequence[str], stdin: BinaryIO | Non
 
 def run_scan(
     options: ScanOptions,
-    loaded: LoadedConfig | None = None,
+    loaded: ScanSettings | None = None,
     *,
     stdin: BinaryIO | None = None,
     progress: ProgressFn | None = None,
@@ -170,12 +172,13 @@ def run_scan(
     validate(options)
     # No configuration loaded: the defaults, without building every other section for a scan
     # that reads only this one (claudesec.config_scan).
-    scan_config = loaded.config.scan if loaded is not None else ScanConfig()
+    scan_config = loaded.scan if loaded is not None else ScanConfig()
+    whole = functools.cache(lambda: _whole(loaded))  # loaded once, if at all
     revoke = options.revoke if options.revoke is not None else scan_config.on_live_key == "revoke"
     if revoke and not options.write_baseline:
         from claudesec.scan.respond import require_admin
 
-        require_admin(_whole(loaded))  # fail closed before scanning, not after finding a live key
+        require_admin(whole())  # fail closed before scanning, not after finding a live key
     _check_rules(scan_config.disabled_rules, "scan.disabled_rules")
     custom = _custom_rules(options, loaded)
     started = time.perf_counter()
@@ -225,7 +228,7 @@ def run_scan(
         findings = verify_findings(
             findings,
             VerifySettings(
-                anthropic_base_url=_whole(loaded).anthropic.base_url,
+                anthropic_base_url=whole().anthropic.base_url,
                 sts_endpoint_url=scan_config.sts_endpoint_url,
                 timeout_s=scan_config.verify_timeout_s,
                 concurrency=scan_config.verify_concurrency,
@@ -234,7 +237,7 @@ def run_scan(
         if revoke:
             from claudesec.scan.respond import respond
 
-            findings, alert_warnings = respond(findings, _whole(loaded), revoke=True)
+            findings, alert_warnings = respond(findings, whole(), revoke=True)
             scanner.stats.warnings.extend(alert_warnings)
         if options.only_verified:
             findings = [f for f in findings if f.verification == "live"]
@@ -251,21 +254,24 @@ def run_scan(
     return result, unfiltered
 
 
-def _whole(loaded: LoadedConfig | None) -> Config:
-    """The whole configuration, for what reaches past ``[scan]`` (--verify, --revoke)."""
-    if loaded is not None:
+def _whole(loaded: ScanSettings | None) -> Config:
+    """The whole configuration, for what reaches past ``[scan]`` (--verify, --revoke): the
+    one loaded, else the file ``[scan]`` came from, loaded now with all its checks."""
+    from claudesec.config import Config, LoadedConfig, load_config
+
+    if loaded is None:
+        return Config()
+    if isinstance(loaded, LoadedConfig):
         return loaded.config
-    from claudesec.config import Config
-
-    return Config()
+    return load_config(loaded.path).config
 
 
-def load_custom_rules(loaded: LoadedConfig | None) -> CustomRules:
+def load_custom_rules(loaded: ScanSettings | None) -> CustomRules:
     """The config's custom rules, checked (``config validate`` and every scan)."""
     return _custom_rules(ScanOptions(), loaded)
 
 
-def _custom_rules(options: ScanOptions, loaded: LoadedConfig | None) -> CustomRules:
+def _custom_rules(options: ScanOptions, loaded: ScanSettings | None) -> CustomRules:
     """``[[scan.rules]]``, the config's gitleaks file, then the one --gitleaks-config names."""
     from pathlib import Path
 
@@ -273,7 +279,7 @@ def _custom_rules(options: ScanOptions, loaded: LoadedConfig | None) -> CustomRu
 
     custom = custom_rules.CustomRules()
     if loaded is not None:
-        scan_config = loaded.config.scan
+        scan_config = loaded.scan
         if scan_config.rules:
             in_pyproject = loaded.path is not None and loaded.path.name == "pyproject.toml"
             custom = custom_rules.from_config(scan_config.rules, loaded.path, in_pyproject)
@@ -288,7 +294,7 @@ def _custom_rules(options: ScanOptions, loaded: LoadedConfig | None) -> CustomRu
 
 
 def baseline_path(
-    options: ScanOptions, loaded: LoadedConfig | None, source: Source | None = None
+    options: ScanOptions, loaded: ScanSettings | None, source: Source | None = None
 ) -> tuple[str | None, bool]:
     """The baseline a scan applies, and whether the user named it (--baseline).
 
@@ -297,8 +303,8 @@ def baseline_path(
     """
     if options.baseline:
         return options.baseline, True
-    if loaded is not None and loaded.config.scan.baseline:
-        configured = loaded.config.scan.baseline
+    if loaded is not None and loaded.scan.baseline:
+        configured = loaded.scan.baseline
         if loaded.path is not None and not os.path.isabs(configured):
             configured = os.path.join(os.path.dirname(str(loaded.path)), configured)
         return configured, False
@@ -320,7 +326,7 @@ def _default_root(options: ScanOptions, source: Source | None) -> str | None:
 
 
 def _load_baseline(
-    options: ScanOptions, loaded: LoadedConfig | None, stats: ScanStats, source: Source
+    options: ScanOptions, loaded: ScanSettings | None, stats: ScanStats, source: Source
 ) -> Baseline | None:
     path, explicit = baseline_path(options, loaded, source)
     if path is None:
@@ -328,13 +334,13 @@ def _load_baseline(
     from claudesec.scan.baseline import load_baseline
 
     if not explicit and not os.path.exists(path):
-        if loaded is not None and loaded.config.scan.baseline:
+        if loaded is not None and loaded.scan.baseline:
             stats.warnings.append(f"scan.baseline {path} does not exist yet; nothing suppressed")
         return None
     return load_baseline(path)
 
 
-def accept_hint(options: ScanOptions, loaded: LoadedConfig | None) -> str:
+def accept_hint(options: ScanOptions, loaded: ScanSettings | None) -> str:
     """The one command that accepts the current findings, so the next run (the pre-commit
     hook included) passes: it writes the very baseline every scan reads."""
     path, _ = baseline_path(dataclasses.replace(options, baseline=None), loaded)
@@ -358,7 +364,7 @@ def accept_hint(options: ScanOptions, loaded: LoadedConfig | None) -> str:
 
 def execute(
     options: ScanOptions,
-    loaded: LoadedConfig | None,
+    loaded: ScanSettings | None,
     console: Console,
     *,
     stdin: BinaryIO | None = None,
