@@ -512,9 +512,20 @@ def staged_benchmark(base: Path, corpus: Path, tools: dict[str, str]) -> list[Ru
         (repo / "f0.py").read_text() + f'\nK = "{KeyFactory(5).anthropic_api().value}"\n'
     )
     git(repo, "add", ".", env=env)
+    # The same repository with a team's claudesec.toml beside it (not staged): a scan then
+    # loads [scan] from the file, as most teams' hooks will.
+    configured = base / "staged-repo-with-config"
+    if configured.exists():
+        shutil.rmtree(configured)
+    shutil.copytree(repo, configured, symlinks=True)
+    (configured / "claudesec.toml").write_text(
+        '[scan]\nallow_paths = ["docs/**"]\nexclude_paths = ["vendor/**"]\n\n'
+        '[proxy]\nlisten = "127.0.0.1:8788"\n'
+    )
     commands = {
         "claudesec (console script)": [*CLAUDESEC, "scan", "--staged"],
         "claudesec (hook: python -m claudesec.scan)": [*CLAUDESEC_HOOK, "--staged"],
+        "claudesec (hook, with a claudesec.toml)": [*CLAUDESEC_HOOK, "--staged"],
     }
     if "gitleaks" in tools:
         commands["gitleaks git --staged"] = [
@@ -537,8 +548,9 @@ def staged_benchmark(base: Path, corpus: Path, tools: dict[str, str]) -> list[Ru
         ]
     runs = []
     for name, cmd in commands.items():
-        timed(cmd, repo)  # warm up
-        samples = [timed(cmd, repo) for _ in range(7)]
+        where = configured if "claudesec.toml" in name else repo
+        timed(cmd, where)  # warm up
+        samples = [timed(cmd, where) for _ in range(7)]
         walls = [s[0] for s in samples]
         runs.append(Run(name, statistics.median(walls), max(s[1] for s in samples), samples[0][2]))
     return runs
