@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from claudesec.config_load import Context, apply_env, build, config_file, read_toml
+from claudesec.config_load import Context, build, open_config
 from claudesec.config_scan import ScanConfig
 from claudesec.config_scan import config_field as _f
 from claudesec.errors import ConfigError
@@ -693,17 +693,12 @@ def load_config(
     raising the first (``config validate``); unreadable TOML is still raised at once.
     """
     env = os.environ if environ is None else environ
-    path = config_file(path, cwd=cwd, environ=env)
-    data: dict[str, Any] = {}
-    text = ""
-    if path is not None:
-        text, data = read_toml(path)
-    sources: dict[str, str] = {}
-    apply_env(data, env, sources, SECTIONS)
-    ctx = Context(path, text, sources, collecting=collect)
+    data, ctx = open_config(path, cwd=cwd, environ=env, sections=SECTIONS, collect=collect)
     config = build(Config, data, "", ctx)
     _check_patterns(config, ctx)
-    return LoadedConfig(config=config, path=path, sources=sources, problems=tuple(ctx.problems))
+    return LoadedConfig(
+        config=config, path=ctx.path, sources=ctx.sources, problems=tuple(ctx.problems)
+    )
 
 
 def _check_patterns(config: Config, ctx: Context) -> None:

@@ -13,7 +13,7 @@ import dataclasses
 import os
 import re
 import types
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
@@ -93,16 +93,38 @@ def config_file(
     return path
 
 
-def check_sections(data: Mapping[str, Any], known: tuple[str, ...], ctx: Context) -> None:
-    """Every top-level table is a known section, or the unknown one is named."""
+def open_config(
+    path: Path | None,
+    *,
+    cwd: Path | None,
+    environ: Mapping[str, str],
+    sections: Mapping[str, type[Any]],
+    collect: bool = False,
+) -> tuple[dict[str, Any], Context]:
+    """The tables a load builds from (the file's, with the overrides for ``sections`` folded
+    in) and the context its checks report through."""
+    found = config_file(path, cwd=cwd, environ=environ)
+    data: dict[str, Any] = {}
+    text = ""
+    if found is not None:
+        text, data = read_toml(found)
+    sources: dict[str, str] = {}
+    apply_env(data, environ, sources, sections)
+    return data, Context(found, text, sources, collecting=collect)
+
+
+def check_keys(data: Mapping[str, Any], known: Collection[str], prefix: str, ctx: Context) -> None:
+    """Every key of the table at ``prefix`` ("" for the top level) is known, or each unknown one
+    is named, with the closest known one."""
     for key in data:
         if key not in known:
-            where, line = ctx.where(key)
+            dotted = f"{prefix}.{key}" if prefix else key
+            path, line = ctx.where(dotted)
             close = _close_matches(key, sorted(known), n=1)
             ctx.problem(
                 ConfigError(
-                    f"unknown key '{key}'",
-                    path=where,
+                    f"unknown key '{dotted}'",
+                    path=path,
                     line=line,
                     hint=f"did you mean '{close[0]}'?"
                     if close
@@ -269,22 +291,7 @@ def build(cls: type[Any], data: Any, prefix: str, ctx: Context) -> Any:
     if "preset" in data and cls.__name__ == "RoleConfig":
         data = _with_preset(data, prefix, ctx)
     hints = get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in known:
-            dotted = f"{prefix}.{key}" if prefix else key
-            path, line = ctx.where(dotted)
-            close = _close_matches(key, sorted(known), n=1)
-            ctx.problem(
-                ConfigError(
-                    f"unknown key '{dotted}'",
-                    path=path,
-                    line=line,
-                    hint=f"did you mean '{close[0]}'?"
-                    if close
-                    else f"known keys: {', '.join(sorted(known))}",
-                )
-            )
+    check_keys(data, {f.name for f in dataclasses.fields(cls)}, prefix, ctx)
     values: dict[str, Any] = {}
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for name, spec in fields.items():  # declaration order: problems come in a stable order

@@ -20,14 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from claudesec.config_load import (
-    Context,
-    apply_env,
-    build,
-    check_sections,
-    config_file,
-    read_toml,
-)
+from claudesec.config_load import build, check_keys, open_config
 
 # The top-level tables of claudesec.config.Config, in its order (a test keeps them equal).
 SECTION_NAMES = (
@@ -138,14 +131,7 @@ def load_scan_config(
     and ``CLAUDESEC_SCAN_*`` overrides, with the same errors; no other section is built."""
 
     env = os.environ if environ is None else environ
-    found = config_file(path, cwd=cwd, environ=env)
-    data: dict[str, Any] = {}
-    text = ""
-    if found is not None:
-        text, data = read_toml(found)
-    sources: dict[str, str] = {}
-    apply_env(data, env, sources, {"scan": ScanConfig})
-    ctx = Context(found, text, sources)
-    check_sections(data, SECTION_NAMES, ctx)
+    data, ctx = open_config(path, cwd=cwd, environ=env, sections={"scan": ScanConfig})
+    check_keys(data, SECTION_NAMES, "", ctx)
     scan = build(ScanConfig, data.get("scan", {}), "scan", ctx)
-    return LoadedScanConfig(scan=scan, path=found)
+    return LoadedScanConfig(scan=scan, path=ctx.path)
