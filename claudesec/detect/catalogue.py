@@ -658,12 +658,33 @@ PII_RULES: tuple[PiiRule, ...] = (
         label="phone number",
         # Every pattern here starts with a character class, not a lookbehind, so that ``re``
         # skips to candidate characters in C; the boundary check follows the first character.
-        pattern=r"""(?x)[+(2-9](?<![\w+][+(2-9])(?:
+        pattern=r"""(?x)[+(02-9](?<![\w+][+(02-9])(?:
             (?<=\+)[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}
           | (?<=\()[2-9]\d{2}\)[ .-]?\d{3}[ .-]\d{4}
-          | (?<=[2-9])\d{2}[ .-]\d{3}[ .-]\d{4}
+          | (?<=\()0[1-9]\d{1,3}\)[ ]?\d{2,4}[ -]?\d{3,4}
+          | (?<=[2-9])\d{2}([ .-])\d{3}\1\d{4}
+          | (?<=0)(?<![\d.][ ]0)(?:
+                [1-9]\d{1,3}([ -])\d{5,8}
+              | [1-9]\d{1,2}[ ]\d{3,4}[ ]\d{4}
+              | [1-9]([ .])\d{2}(?:\3\d{2}){3}(?!\3\d)
+                (?: (?<![ ][0-9A-Fa-f]{2}[ ]0[1-9](?:[ ]\d\d){4})
+                  | (?!(?:[ ][0-9A-Fa-f]{2}){2}(?:\s|$)) )
+            )(?![ .]\d)
         )(?![\d-])""",
-        shapes=(r"\+\d(?:[ .()-]{0,2}\d){7}", r"\d{3}\)?[ .-]?\d{3}[ .-]\d{4}"),
+        # National forms start with the trunk prefix 0: "(0161) 496 0066", "0191 4960657",
+        # "020 7946 0958", "01 23 45 67 89" (France: five pairs, one separator throughout);
+        # one written among other numbers ("1304 01303 021302") is a list, and five pairs with
+        # a hex byte before and two after are a hex dump ("4c 01 23 45 67 89 ab cd"), not a
+        # phone number.
+        # A number with no separator at all, national or not, is any other number too.
+        shapes=(
+            r"\+\d(?:[ .()-]{0,2}\d){7}",
+            r"\d{3}\)?[ .-]?\d{3}[ .-]\d{4}",
+            r"\(0[1-9]\d{1,3}\) ?\d{2}",
+            r"0[1-9]\d{1,3}[ -]\d{5}",
+            r"0[1-9]\d{1,2} \d{3,4} \d{4}",
+            r"0[1-9][ .]\d\d[ .]\d\d[ .]\d\d[ .]\d\d",
+        ),
         max_len=32,
         validate=phone_valid,
     ),

@@ -941,8 +941,13 @@ def iban_bytes_valid(value: bytes) -> bool:
     return iban_valid(value.decode("ascii"))
 
 
+_DECIMAL = re.compile(rb"\+\d{1,3}\.\d{5}")
+
+
 def phone_valid(value: bytes) -> bool:
     digits = sum(48 <= c <= 57 for c in value)
+    if _DECIMAL.match(value):
+        return False  # "+1.4142135623731" is a number with a fraction, not +1 414 213 5623
     return 8 <= digits <= 15
 
 

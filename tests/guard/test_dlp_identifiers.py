@@ -184,3 +184,53 @@ def test_every_iban_faker_makes_is_found_compact_and_in_fours(
     assert {len(iban) for iban in ibans} == {IBAN_LENGTHS[ibans[0][:2]]}
     written = ibans + [" ".join(iban[i : i + 4] for i in range(0, len(iban), 4)) for iban in ibans]
     assert _found(scanner, written, "iban") == []
+
+
+# Faker's phone formats per country. Not covered, by design: digits with no separator at all
+# ("0232781286", "9127157314"), which are any other number too, so these are floors, not 100%.
+PHONE_FLOORS = {
+    "en_US": 0.90, "en_CA": 0.88, "en_GB": 0.90, "de_DE": 0.75, "fr_FR": 0.72, "nl_NL": 0.80,
+    "es_ES": 0.99,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("locale", sorted(PHONE_FLOORS))
+def test_phone_numbers_in_each_countrys_own_format_are_found(
+    scanner: DlpScanner, locale: str
+) -> None:
+    fake = Faker(locale)
+    fake.seed_instance(f"phones-{locale}")
+    numbers = [fake.phone_number() for _ in range(500)]
+    found = [n for n in numbers if scanner.scan(f"call {n} now").counts == {"phone": 1}]
+    assert len(found) >= PHONE_FLOORS[locale] * len(numbers), sorted(set(numbers) - set(found))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "call (0161) 496 0066 now",
+        "call (03449) 78690 now",
+        "call 0191 4960657 now",
+        "call 020 7946 0958 now",
+        "call 0134-626802 now",
+        "appelez le 01 23 45 67 89",
+        "appelez le 01.23.45.67.89",
+        "numéro de 01 23 45 67 89 de 9h à 18h",
+    ],
+)
+def test_national_formats_with_the_trunk_prefix_are_found(scanner: DlpScanner, text: str) -> None:
+    assert scanner.scan(text).counts == {"phone": 1}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x = 1304 01303 021302 03130 0412",  # a list of numbers
+        "0412 1204 1302 0130 03120",
+        "assert abs(x + 1.4142135623731*I) <= 1e-9",  # +1.41421...: a fraction
+        "Math. Monthly 77, 259-264 1970.",  # a page range and a year
+        "00000010: 4c 01 23 45 67 89 ab cd  L.#Eg...",  # a hex dump's pairs
+    ],
+)
+def test_numbers_among_numbers_are_not_phone_numbers(scanner: DlpScanner, text: str) -> None:
+    assert not scanner.scan(text), text
