@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, Literal, get_args, get_origin, get_type_hints
 
 from claudesec.config_load import Context, build, open_config
 from claudesec.config_scan import ScanConfig
@@ -149,6 +149,9 @@ class KeysConfig:
 @dataclass(frozen=True)
 class RoleConfig:
     """``[policy.roles.NAME]``: what one role may call, and how much."""
+
+    # Its table may name a client preset whose settings fill in what it leaves unset.
+    takes_preset: ClassVar[bool] = True
 
     models: tuple[str, ...] = _f((), "Model globs this role may call (e.g. 'claude-haiku-*').")
     max_tokens: int = _f(4096, "Largest max_tokens a request may ask for.", positive=True)
@@ -667,9 +670,6 @@ class LoadedConfig:
     @property
     def scan(self) -> ScanConfig:
         return self.config.scan
-
-    def whole(self) -> Config:
-        return self.config
 
 
 # --------------------------------------------------------------------------- discovery

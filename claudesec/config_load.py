@@ -288,7 +288,7 @@ def build(cls: type[Any], data: Any, prefix: str, ctx: Context) -> Any:
     if not isinstance(data, dict):
         path, line = ctx.where(prefix)
         raise ConfigError(f"'{label}' must be a table, got {_kind(data)}", path=path, line=line)
-    if "preset" in data and cls.__name__ == "RoleConfig":
+    if "preset" in data and getattr(cls, "takes_preset", False):
         data = _with_preset(data, prefix, ctx)
     hints = get_type_hints(cls)
     check_keys(data, {f.name for f in dataclasses.fields(cls)}, prefix, ctx)
