@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,58 @@ def proxy_records(home: Path) -> str:
     )
 
 
+@dataclass(frozen=True)
+class StepsRun:
+    returncode: int
+    printed: str
+    complained: str
+    left_running: bool  # a process of the steps' group outlived bash
+
+
+def run_steps(steps: str, env: dict[str, str], cwd: Path) -> StepsRun:
+    """The steps with ``bash -e``, output to files, bash leading its own process group: a step
+    that fails must neither leave the proxy holding a pipe (the run would hang to its timeout)
+    nor leave it running. Whatever is left is killed, after noting that it was."""
+    out, err = cwd / "steps.out", cwd / "steps.err"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        steps_run = subprocess.Popen(
+            ["bash", "-e", "-c", steps],
+            env=env,
+            cwd=cwd,
+            stdout=stdout,
+            stderr=stderr,
+            text=True,
+            start_new_session=True,
+        )
+        left_running = True
+        try:
+            returncode = steps_run.wait(timeout=300)
+            try:
+                os.killpg(steps_run.pid, 0)
+            except ProcessLookupError:
+                left_running = False
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(steps_run.pid, signal.SIGKILL)
+            steps_run.wait()
+    return StepsRun(returncode, out.read_text(), err.read_text(), left_running)
+
+
+def session_env(
+    npm_clients: NpmClients, emulator: Emulator, sentinel: Sentinel, tmp_path: Path, home: Path
+) -> dict[str, str]:
+    bins = f"{npm_clients.claude.parent}{os.pathsep}{Path(sys.executable).parent}"
+    return loopback_env(
+        tmp_path / "home",
+        sentinel,
+        PATH=f"{bins}{os.pathsep}{os.environ['PATH']}",
+        CLAUDESEC_HOME=str(home),
+        # The emulator stands in for api.anthropic.com, with a key it issued as the real one.
+        CLAUDESEC_ANTHROPIC_BASE_URL=emulator.base_url,
+        REAL_ANTHROPIC_KEY=emulator.state.add_key("api", name="real").secret,
+    )
+
+
 def test_the_five_minute_session_works_and_is_audited(
     npm_clients: NpmClients,
     emulator: Emulator,
@@ -52,37 +105,9 @@ def test_the_five_minute_session_works_and_is_audited(
     (tmp_path / "claudesec.toml").write_text(marked("claude-code-config"), encoding="utf-8")
     port = free_port()
     steps = marked("claude-code-session").replace("127.0.0.1:8788", f"127.0.0.1:{port}")
-    bins = f"{npm_clients.claude.parent}{os.pathsep}{Path(sys.executable).parent}"
-    env = loopback_env(
-        tmp_path / "home",
-        sentinel,
-        PATH=f"{bins}{os.pathsep}{os.environ['PATH']}",
-        CLAUDESEC_HOME=str(claudesec_home),
-        # The emulator stands in for api.anthropic.com, with a key it issued as the real one.
-        CLAUDESEC_ANTHROPIC_BASE_URL=emulator.base_url,
-        REAL_ANTHROPIC_KEY=emulator.state.add_key("api", name="real").secret,
-    )
-    # Output goes to files and bash leads its own process group: when a step fails, `bash -e`
-    # exits with the proxy still running in the background, and that proxy must neither hold a
-    # pipe open (the run would hang to its timeout) nor outlive the test.
-    out, err = tmp_path / "steps.out", tmp_path / "steps.err"
-    with out.open("w") as stdout, err.open("w") as stderr:
-        steps_run = subprocess.Popen(
-            ["bash", "-e", "-c", steps],
-            env=env,
-            cwd=tmp_path,
-            stdout=stdout,
-            stderr=stderr,
-            text=True,
-            start_new_session=True,
-        )
-        try:
-            returncode = steps_run.wait(timeout=300)
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(steps_run.pid, signal.SIGKILL)
-            steps_run.wait()
-    printed, complained = out.read_text(), err.read_text()
+    env = session_env(npm_clients, emulator, sentinel, tmp_path, claudesec_home)
+    done = run_steps(steps, env, tmp_path)
+    printed, complained, returncode = done.printed, done.complained, done.returncode
     assert returncode == 0, (
         f"stdout:\n{printed[-3000:]}\nstderr:\n{complained[-3000:]}\n"
         f"proxy records:\n{proxy_records(claudesec_home)}\n"
@@ -103,3 +128,42 @@ def test_the_five_minute_session_works_and_is_audited(
     assert len(calls) == len(sent) >= 1
     assert {(c.type, c.user, c.role) for c in calls} == {("call", "alice", "dev")}
     assert sentinel.seen == []
+    assert not done.left_running
+
+
+def test_a_failing_step_stops_the_proxy_with_it(
+    npm_clients: NpmClients,
+    emulator: Emulator,
+    sentinel: Sentinel,
+    tmp_path: Path,
+    claudesec_home: Path,
+) -> None:
+    (tmp_path / "claudesec.toml").write_text(marked("claude-code-config"), encoding="utf-8")
+    port = free_port()
+    steps = marked("claude-code-session").replace("127.0.0.1:8788", f"127.0.0.1:{port}")
+    steps = steps.replace('claude -p "say hello" --output-format json', "false  # claude failed")
+    done = run_steps(
+        steps, session_env(npm_clients, emulator, sentinel, tmp_path, claudesec_home), tmp_path
+    )
+    assert done.returncode != 0
+    assert not done.left_running, done.complained  # the steps' trap stopped the proxy
+
+
+def test_a_proxy_that_cannot_start_ends_the_steps_instead_of_waiting_forever(
+    npm_clients: NpmClients,
+    emulator: Emulator,
+    sentinel: Sentinel,
+    tmp_path: Path,
+    claudesec_home: Path,
+) -> None:
+    (tmp_path / "claudesec.toml").write_text(marked("claude-code-config"), encoding="utf-8")
+    with socket.socket() as taken:  # the port is someone else's: the proxy cannot listen
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        steps = marked("claude-code-session").replace("127.0.0.1:8788", f"127.0.0.1:{port}")
+        env = session_env(npm_clients, emulator, sentinel, tmp_path, claudesec_home)
+        done = run_steps(steps, env, tmp_path)
+    assert done.returncode != 0
+    assert "127.0.0.1" in done.complained and "Traceback" not in done.complained
+    assert not done.left_running
