@@ -60,6 +60,30 @@ def test_every_relative_link_resolves(doc: Path) -> None:
     assert broken == []
 
 
+def shell_commands(line: str) -> list[str]:
+    """The commands of one shell line: split at ``;``, ``&``, ``|``, ``&&`` and ``||`` outside
+    quotes (``trap 'kill %1 && wait' EXIT`` is one command)."""
+    parts: list[str] = []
+    current: list[str] = []
+    quote = ""
+    at = 0
+    while at < len(line):
+        char = line[at]
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in ";&|":
+            parts.append("".join(current).strip())
+            current = []
+            at += 2 if line[at + 1 : at + 2] in ("&", "|") else 1
+            continue
+        current.append(char)
+        at += 1
+    parts.append("".join(current).strip())
+    return [part for part in parts if part]
+
+
 def command_lines(doc: Path) -> list[list[str]]:
     """Each ``claudesec ...`` invocation in the document's shell blocks, as argv."""
     found: list[list[str]] = []
@@ -68,7 +92,7 @@ def command_lines(doc: Path) -> list[list[str]]:
             continue
         for raw in body.replace("\\\n", " ").splitlines():
             line = raw.strip().removeprefix("$ ")
-            for part in re.split(r"\s*(?:\|\||&&|\||;|&)\s*", line):
+            for part in shell_commands(line):
                 words = shlex.split(part, comments=True) if part else []
                 # Redirections (`> token.txt`, `2>/dev/null`) are the shell's, not the command's.
                 words = [
