@@ -80,33 +80,47 @@ def run_steps(steps: str, env: dict[str, str], cwd: Path) -> StepsRun:
     return StepsRun(returncode, out.read_text(), err.read_text(), left_running)
 
 
-def session_env(
-    npm_clients: NpmClients, emulator: Emulator, sentinel: Sentinel, tmp_path: Path, home: Path
-) -> dict[str, str]:
-    bins = f"{npm_clients.claude.parent}{os.pathsep}{Path(sys.executable).parent}"
-    return loopback_env(
-        tmp_path / "home",
-        sentinel,
-        PATH=f"{bins}{os.pathsep}{os.environ['PATH']}",
-        CLAUDESEC_HOME=str(home),
-        # The emulator stands in for api.anthropic.com, with a key it issued as the real one.
-        CLAUDESEC_ANTHROPIC_BASE_URL=emulator.base_url,
-        REAL_ANTHROPIC_KEY=emulator.state.add_key("api", name="real").secret,
-    )
+@dataclass(frozen=True)
+class Session:
+    """The documented claudesec.toml in place and the environment the steps run in."""
+
+    env: dict[str, str]
+    cwd: Path
+
+    def run(self, port: int, replace: tuple[tuple[str, str], ...] = ()) -> StepsRun:
+        """The documented steps with the proxy on ``port``, each ``(old, new)`` replaced."""
+        steps = marked("claude-code-session").replace("127.0.0.1:8788", f"127.0.0.1:{port}")
+        for old, new in replace:
+            steps = steps.replace(old, new)
+        return run_steps(steps, self.env, self.cwd)
 
 
-def test_the_five_minute_session_works_and_is_audited(
+@pytest.fixture
+def session(
     npm_clients: NpmClients,
     emulator: Emulator,
     sentinel: Sentinel,
     tmp_path: Path,
     claudesec_home: Path,
-) -> None:
+) -> Session:
     (tmp_path / "claudesec.toml").write_text(marked("claude-code-config"), encoding="utf-8")
-    port = free_port()
-    steps = marked("claude-code-session").replace("127.0.0.1:8788", f"127.0.0.1:{port}")
-    env = session_env(npm_clients, emulator, sentinel, tmp_path, claudesec_home)
-    done = run_steps(steps, env, tmp_path)
+    bins = f"{npm_clients.claude.parent}{os.pathsep}{Path(sys.executable).parent}"
+    env = loopback_env(
+        tmp_path / "home",
+        sentinel,
+        PATH=f"{bins}{os.pathsep}{os.environ['PATH']}",
+        CLAUDESEC_HOME=str(claudesec_home),
+        # The emulator stands in for api.anthropic.com, with a key it issued as the real one.
+        CLAUDESEC_ANTHROPIC_BASE_URL=emulator.base_url,
+        REAL_ANTHROPIC_KEY=emulator.state.add_key("api", name="real").secret,
+    )
+    return Session(env, tmp_path)
+
+
+def test_the_five_minute_session_works_and_is_audited(
+    session: Session, emulator: Emulator, sentinel: Sentinel, claudesec_home: Path
+) -> None:
+    done = session.run(free_port())
     printed, complained, returncode = done.printed, done.complained, done.returncode
     assert returncode == 0, (
         f"stdout:\n{printed[-3000:]}\nstderr:\n{complained[-3000:]}\n"
@@ -131,39 +145,20 @@ def test_the_five_minute_session_works_and_is_audited(
     assert not done.left_running
 
 
-def test_a_failing_step_stops_the_proxy_with_it(
-    npm_clients: NpmClients,
-    emulator: Emulator,
-    sentinel: Sentinel,
-    tmp_path: Path,
-    claudesec_home: Path,
-) -> None:
-    (tmp_path / "claudesec.toml").write_text(marked("claude-code-config"), encoding="utf-8")
-    port = free_port()
-    steps = marked("claude-code-session").replace("127.0.0.1:8788", f"127.0.0.1:{port}")
-    steps = steps.replace('claude -p "say hello" --output-format json', "false  # claude failed")
-    done = run_steps(
-        steps, session_env(npm_clients, emulator, sentinel, tmp_path, claudesec_home), tmp_path
-    )
+def test_a_failing_step_stops_the_proxy_with_it(session: Session) -> None:
+    claude_fails = ('claude -p "say hello" --output-format json', "false  # claude failed")
+    done = session.run(free_port(), replace=(claude_fails,))
     assert done.returncode != 0
     assert not done.left_running, done.complained  # the steps' trap stopped the proxy
 
 
 def test_a_proxy_that_cannot_start_ends_the_steps_instead_of_waiting_forever(
-    npm_clients: NpmClients,
-    emulator: Emulator,
-    sentinel: Sentinel,
-    tmp_path: Path,
-    claudesec_home: Path,
+    session: Session,
 ) -> None:
-    (tmp_path / "claudesec.toml").write_text(marked("claude-code-config"), encoding="utf-8")
     with socket.socket() as taken:  # the port is someone else's: the proxy cannot listen
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        port = taken.getsockname()[1]
-        steps = marked("claude-code-session").replace("127.0.0.1:8788", f"127.0.0.1:{port}")
-        env = session_env(npm_clients, emulator, sentinel, tmp_path, claudesec_home)
-        done = run_steps(steps, env, tmp_path)
+        done = session.run(taken.getsockname()[1])
     assert done.returncode != 0
     assert "127.0.0.1" in done.complained and "Traceback" not in done.complained
     assert not done.left_running
