@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -35,11 +35,7 @@ def load(ctx: typer.Context) -> LoadedConfig:
 
 
 def load_scan(ctx: typer.Context) -> ScanSettings:
-    """What a scan reads of the configuration: ``[scan]`` alone, unless this invocation has
-    already loaded the whole of it."""
-    cached = ctx.find_root().meta.get("claudesec.config")
-    if cached is not None:
-        return cast("LoadedConfig", cached)
+    """What a scan reads of the configuration: ``[scan]`` alone."""
     from claudesec.config_scan import load_scan_config
 
     return load_scan_config(config_path(ctx))
