@@ -665,10 +665,15 @@ class ProxyServer:
         request_id = str(upstream.headers.get("request-id", ""))
         outcome, _ = self._pipeline.response_outcome(admission, status, request_id, None)
         response = web.StreamResponse(status=status, headers=self._response_headers(upstream, info))
+        recorded = False
         try:
             await _to_client(response.prepare(request))
             async for chunk in upstream.content.iter_any():
                 await _to_client(response.write(chunk))
+            # Recorded before the last chunk: a client that has its whole answer can count
+            # on the record being queued (a flush then finds it).
+            recorded = True
+            self._finish(admission, outcome)
             await _to_client(response.write_eof())
         except _ClientGone:
             _log_hang_up(info, upstream)
@@ -677,7 +682,8 @@ class ProxyServer:
             log.warning("upstream broke mid-response: %s", exc)
             outcome = replace(outcome, error="upstream.failed")
         finally:
-            self._finish(admission, outcome)
+            if not recorded:
+                self._finish(admission, outcome)
         return response
 
     async def _relay_stream(
@@ -701,6 +707,8 @@ class ProxyServer:
                 # the events it leaves alone go out before it decodes the rest of the chunk.
                 for out in monitor.feed_parts(chunk):
                     await _to_client(response.write(out))
+            # Recorded before the last chunk, as in _relay_through (a second finish is a no-op).
+            _finish_stream(monitor, how, error)
             await _to_client(response.write_eof())
         except _ClientGone:
             # The client hung up: its side, not the upstream's, and no traceback for it.

@@ -55,8 +55,15 @@ def events(proxy: RunningProxy, *, admissions: bool = False) -> list[Any]:
         return records(store, admissions=admissions)
 
 
+def answered_call(proxy: RunningProxy) -> Any:
+    """The last call record, read at once: a client holding its whole answer can count on it."""
+    calls = [e for e in events(proxy) if e.type == "call"]
+    assert calls, "the client has its answer but no call record is queued"
+    return calls[-1]
+
+
 def wait_for_call(proxy: RunningProxy) -> Any:
-    # The record is written as the stream ends, a moment after the client has read it.
+    # A client that hung up mid-answer: the proxy records the call when it notices.
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         calls = [e for e in events(proxy) if e.type == "call"]
@@ -87,6 +94,42 @@ def test_sdk_call_goes_through_with_the_injected_key(
     assert [c.user for c in calls] == ["alice"] * 3
     assert calls[0].identity_source == "proxy_token"
     assert calls[0].output_tokens > 0
+
+
+def test_every_answer_a_client_holds_is_already_recorded(proxy: RunningProxy) -> None:
+    """Model lists and streams are relayed as they arrive; their record used to be queued
+    after the last byte, so a client (or a drill) reading the log at once missed about one
+    call in ten. Each answer is read whole, then the log is read straight away."""
+    token = proxy.token()
+    headers = {"x-api-key": token, "anthropic-version": API_VERSION}
+    stream = json.dumps({**MESSAGE, "stream": True})
+    connection = http.client.HTTPConnection(proxy.host, proxy.port, timeout=10)
+    store = AuditStore.open(default_store_path(proxy.config.audit), readonly=True)
+    missing: list[str] = []  # stays empty or holds the first shortfall
+    try:
+        for answered in range(1, 201):
+            if answered % 2:
+                connection.request("GET", "/v1/models", headers=headers)
+            else:
+                connection.request(
+                    "POST",
+                    "/v1/messages",
+                    body=stream,
+                    headers={**headers, "content-type": "application/json"},
+                )
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200
+            assert proxy.handle.server.flush_audit(5)
+            found = [store.get(seq) for seq in range(1, store.head().seq + 1)]
+            calls = sum(1 for f in found if f is not None and f.event.type == "call")
+            if calls < answered:
+                missing.append(f"after answer {answered}: {calls} call records")
+                break
+    finally:
+        connection.close()
+        store.close()
+    assert missing == []
 
 
 def test_plain_http_client_with_x_api_key(proxy: RunningProxy, emulator: Emulator) -> None:
@@ -200,7 +243,7 @@ def test_streaming_passes_events_through_as_they_arrive(
     # only arrive with the last.
     assert total > 0.5
     assert first_at < total / 2, (first_at, total)
-    call = wait_for_call(proxy)
+    call = answered_call(proxy)
     assert call.output_tokens > 0 and call.stop_reason == "end_turn"
 
 
@@ -437,7 +480,7 @@ def test_a_secret_split_across_two_sse_events_is_redacted(tmp_path: Any) -> None
                 {**MESSAGE, "stream": True},
                 {"x-api-key": running.token()},
             )
-            call = wait_for_call(running)
+            call = answered_call(running)
     finally:
         upstream.shutdown()
         del os.environ[KEY_VAR]
