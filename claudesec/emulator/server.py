@@ -54,7 +54,12 @@ from claudesec.emulator.oauth import (
     is_oauth_token,
     parse_exchange_body,
 )
-from claudesec.emulator.state import AuthResult, EmulatorState, UsageRecord
+from claudesec.emulator.state import (
+    STREAM_HOLD_LIMIT_S,
+    AuthResult,
+    EmulatorState,
+    UsageRecord,
+)
 from claudesec.emulator.wire import (
     ApiError,
     Query,
@@ -783,6 +788,11 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         chunks = [_chunk(sse_frame(name, data)) for name, data in events]
         cut = fault is not None and fault.kind is FaultKind.STREAM_CUT
         ending = b"" if cut else b"0\r\n\r\n"
+        hold = self.server.state.stream_hold()
+        if hold is not None and chunks:
+            self.wfile.write(head + chunks[0])
+            head, chunks = b"", chunks[1:]
+            hold.wait(STREAM_HOLD_LIMIT_S)
         if delay_ms <= 0:
             self.wfile.write(head + b"".join(chunks) + ending)
         else:

@@ -39,6 +39,9 @@ DEFAULT_RETRY_AFTER_S = 1.0
 DEFAULT_REQUEST_LOG_LIMIT = 10_000
 DEFAULT_USAGE_LOG_LIMIT = 100_000
 _MAX_FAULTS = 100_000
+# A held stream gives up waiting after this long, so a test that fails before releasing it
+# cannot leave a server thread blocked for good.
+STREAM_HOLD_LIMIT_S = 60.0
 
 
 class TransitionError(ValueError):
@@ -164,6 +167,7 @@ class EmulatorState:
         self._models: list[ModelSpec] = default_models()
         self._faults: deque[Fault] = deque()
         self._settings = Settings(open_mode=open_mode)
+        self._stream_hold: threading.Event | None = None
         self._requests: deque[RequestRecord] = deque(maxlen=request_log_limit)
         self._usage: deque[UsageRecord] = deque(maxlen=DEFAULT_USAGE_LOG_LIMIT)
         self._counters = _Counters()
@@ -219,6 +223,9 @@ class EmulatorState:
             self._models = default_models()
             self._faults.clear()
             self._settings = Settings(open_mode=self._initial_open_mode)
+            if self._stream_hold is not None:
+                self._stream_hold.set()  # let any held stream finish
+            self._stream_hold = None
             self._requests.clear()
             self._usage.clear()
             self._counters = _Counters()
@@ -446,6 +453,28 @@ class EmulatorState:
                 open_mode=current.open_mode if open_mode is None else bool(open_mode),
             )
             return self._settings
+
+    def hold_streams(self) -> threading.Event:
+        """From now on send each stream's first event, then hold the rest until the returned
+        event is set (it stays set: later streams run straight through).
+
+        A stream in progress without timing: a test reads the first event (through the SDK, a
+        plain client or the proxy), does what it tests while the stream is open (a second
+        stream, a shutdown, a signal), then releases it. A held stream gives up waiting after
+        :data:`STREAM_HOLD_LIMIT_S`.
+        """
+        gate = threading.Event()
+        with self._lock:
+            if self._stream_hold is not None:
+                self._stream_hold.set()
+            self._stream_hold = gate
+        return gate
+
+    def stream_hold(self) -> threading.Event | None:
+        """The gate set by :meth:`hold_streams`, while it still holds streams."""
+        with self._lock:
+            gate = self._stream_hold
+        return gate if gate is not None and not gate.is_set() else None
 
     def inject_fault(
         self,

@@ -125,7 +125,7 @@ def test_serve_and_sigterm_finish_the_stream(
     config_file: Path, emulator: Emulator, tmp_path: Path
 ) -> None:
     upstream = emulator.state.add_key("api")
-    emulator.state.configure(stream_event_delay_ms=80)
+    release = emulator.state.hold_streams()  # the stream is open when SIGTERM comes
     env = dict(os.environ)
     env.update(
         PYTHONPATH=str(REPO_ROOT),
@@ -159,10 +159,27 @@ def test_serve_and_sigterm_finish_the_stream(
         assert response.status == 200
         response.readline()
         process.send_signal(signal.SIGTERM)
+        # Shutting down stops the listener first, then waits for the held stream.
+        deadline = time.monotonic() + 10
+        while _accepts(port) and time.monotonic() < deadline:
+            time.sleep(0.01)  # polling a condition, with a deadline
+        assert not _accepts(port)
+        release.set()
         body: Any = response.read()
         assert b"message_stop" in body
         assert process.wait(timeout=15) == 0
     finally:
+        release.set()
         if process.poll() is None:
             process.kill()
         time.sleep(0)
+
+
+def _accepts(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError:
+        return False
+    return True

@@ -187,3 +187,50 @@ def test_refused_streaming_request_does_not_use_up_a_stream_fault(
         )
 
     assert [f.kind.value for f in emulator.state.pending_faults()] == ["stream_cut"]
+
+
+def test_held_streams_send_the_first_event_then_wait_for_the_release(
+    emulator: Emulator, emulator_client: anthropic.Anthropic, emulator_api_key: IssuedKey
+) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    release = emulator.state.hold_streams()
+    address = urlsplit(emulator.base_url)
+    body = json.dumps(
+        {"model": MODEL, "max_tokens": 200, "stream": True, "messages": USER_TURN}
+    ).encode()
+    with socket.create_connection((address.hostname, address.port), timeout=10) as client:
+        client.sendall(
+            b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"x-api-key: {emulator_api_key.secret}\r\nanthropic-version: 2023-06-01\r\n".encode()
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        received = b""
+        while b"message_start" not in received or not received.endswith(b"\n\n\r\n"):
+            chunk = client.recv(65536)
+            assert chunk, "the emulator closed before the first event"
+            received += chunk
+        assert b"content_block" not in received
+        client.setblocking(False)
+        # Held: the first event was sent, and nothing else is on the wire.
+        with pytest.raises(BlockingIOError):
+            client.recv(65536)
+        client.setblocking(True)
+        release.set()
+        while b"message_stop" not in received:
+            chunk = client.recv(65536)
+            assert chunk, "the emulator closed before the last event"
+            received += chunk
+    # Released for good: the next stream runs straight through.
+    assert emulator.state.stream_hold() is None
+    with emulator_client.messages.stream(model=MODEL, max_tokens=200, messages=USER_TURN) as s:
+        assert s.get_final_message().stop_reason == "end_turn"
+
+
+def test_reset_lets_a_held_stream_finish(emulator: Emulator) -> None:
+    release = emulator.state.hold_streams()
+    emulator.state.reset()
+    assert release.is_set()
+    assert emulator.state.stream_hold() is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,16 @@ def start_proxy(
     yield start
     for handle in started:
         handle.stop()
+
+
+@pytest.fixture
+def held_stream(emulator: Emulator) -> Iterator[threading.Event]:
+    """Streams send their first event and hold the rest until this is set: a stream in
+    progress, without timing. Set at teardown too, so a failing test cannot leave the
+    proxy's shutdown waiting on a held stream (request it after the proxy fixtures)."""
+    release = emulator.state.hold_streams()
+    yield release
+    release.set()
 
 
 @pytest.fixture

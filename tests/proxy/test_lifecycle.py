@@ -43,9 +43,11 @@ def test_tls_with_a_certificate_made_at_run_time(
     plain.close()
 
 
-def test_shutdown_lets_an_in_flight_stream_finish(start_proxy: Any, emulator: Emulator) -> None:
+def test_shutdown_lets_an_in_flight_stream_finish(
+    start_proxy: Any, held_stream: threading.Event
+) -> None:
     proxy = start_proxy()
-    emulator.state.configure(stream_event_delay_ms=60)
+    release = held_stream  # the stream stays open until released
     token = proxy.token()
     result: dict[str, Any] = {}
     first = threading.Event()
@@ -67,11 +69,20 @@ def test_shutdown_lets_an_in_flight_stream_finish(start_proxy: Any, emulator: Em
     client = threading.Thread(target=stream)
     client.start()
     assert first.wait(5)
-    stopped_at = time.perf_counter()
-    proxy.handle.stop()  # what SIGTERM/SIGINT trigger in `claudesec proxy`
+    # What SIGTERM/SIGINT trigger in `claudesec proxy`, while the upstream holds the stream.
+    stopper = threading.Thread(target=proxy.handle.stop)
+    stopper.start()
+    deadline = time.monotonic() + 10
+    while not proxy.handle.server.draining and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling a condition, with a deadline
+    assert proxy.handle.server.draining
+    assert stopper.is_alive()  # waiting for the stream
+    release.set()
+    stopper.join(10)
     client.join(10)
+    assert not stopper.is_alive()
+    # Had the shutdown cut the stream, the rest (held upstream until now) would be missing.
     assert b"message_stop" in result["body"]
-    assert time.perf_counter() - stopped_at > 0.1  # it waited for the stream
     refused = http.client.HTTPConnection(proxy.host, proxy.port, timeout=2)
     with pytest.raises(OSError):
         refused.request("GET", "/healthz")
