@@ -626,6 +626,7 @@ PII_RULES: tuple[PiiRule, ...] = (
         pattern=r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,24}",
         shapes=(),
         max_len=318,
+        skip_in_hex_dumps=True,
         anchor="@",
     ),
     PiiRule(
@@ -643,6 +644,7 @@ PII_RULES: tuple[PiiRule, ...] = (
         shapes=(r"\d(?:[ -]?\d){12}",),
         max_len=40,
         validate=card_valid,
+        skip_in_hex_dumps=True,
     ),
     PiiRule(
         id="iban",
@@ -652,6 +654,7 @@ PII_RULES: tuple[PiiRule, ...] = (
         shapes=(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2}",),
         max_len=44,
         validate=iban_bytes_valid,
+        skip_in_hex_dumps=True,
     ),
     PiiRule(
         id="phone",
@@ -661,12 +664,13 @@ PII_RULES: tuple[PiiRule, ...] = (
         pattern=r"""(?x)[+(02-9](?<![\w+][+(02-9])(?:
             (?<=\+)[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}
           | (?<=\()[2-9]\d{2}\)[ .-]?\d{3}[ .-]\d{4}
-          | (?<=\()0[1-9]\d{1,3}\)[ ]?\d{2,4}[ -]?\d{3,4}
+          | (?<=\()0[1-9]\d{0,3}\)[ ]?\d{2,4}[ -]?\d{3,4}
           | (?<=[2-9])\d{2}([ .-])\d{3}\1\d{4}
           | (?<=0)(?<![\d.][ ]0)(?:
                 [1-9]\d{1,3}([ -])\d{5,8}
-              | [1-9]\d{1,2}[ ]\d{3,4}[ ]\d{4}
-              | [1-9]([ .])\d{2}(?:\3\d{2}){3}(?!\3\d)
+              | [1-9]\d{0,2}([ -])\d{3,4}\3\d{4}
+              | 4\d{2}([ -])\d{3}\4\d{3}
+              | [1-9]([ .])\d{2}(?:\5\d{2}){3}(?!\5\d)
                 (?: (?<![ ][0-9A-Fa-f]{2}[ ]0[1-9](?:[ ]\d\d){4})
                   | (?!(?:[ ][0-9A-Fa-f]{2}){2}(?:\s|$)) )
             )(?![ .]\d)
@@ -680,13 +684,15 @@ PII_RULES: tuple[PiiRule, ...] = (
         shapes=(
             r"\+\d(?:[ .()-]{0,2}\d){7}",
             r"\d{3}\)?[ .-]?\d{3}[ .-]\d{4}",
-            r"\(0[1-9]\d{1,3}\) ?\d{2}",
+            r"\(0[1-9]\d{0,3}\) ?\d{2}",
             r"0[1-9]\d{1,3}[ -]\d{5}",
-            r"0[1-9]\d{1,2} \d{3,4} \d{4}",
+            r"0[1-9]\d{0,2}[ -]\d{3,4}[ -]\d{4}",
+            r"04\d\d[ -]\d{3}[ -]\d{3}",
             r"0[1-9][ .]\d\d[ .]\d\d[ .]\d\d[ .]\d\d",
         ),
         max_len=32,
         validate=phone_valid,
+        skip_in_hex_dumps=True,
     ),
     PiiRule(
         id="ip-address",
@@ -694,6 +700,7 @@ PII_RULES: tuple[PiiRule, ...] = (
         pattern=r"\d(?<![\w.]\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?!\w|\.\d)",
         shapes=(r"\d\.\d{1,3}\.\d{1,3}\.\d",),
         max_len=15,
+        skip_in_hex_dumps=True,
         validate=ipv4_valid,
     ),
     PiiRule(

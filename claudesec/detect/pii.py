@@ -22,7 +22,7 @@ from typing import Any
 
 from claudesec.detect.catalogue import PII_KIND_ALIASES, PII_RULES
 from claudesec.detect.rules import PiiRule
-from claudesec.detect.validators import card_valid
+from claudesec.detect.validators import card_valid, in_hex_dump
 
 # Local parts may be UTF-8 (RFC 6531: "jürgen@..."); domains are matched in their ASCII form.
 _EMAIL_LOCAL = re.compile(rb"[A-Za-z0-9._%+\x80-\xff-]{1,64}\Z")
@@ -88,6 +88,7 @@ class PiiMatcher:
 
     def __init__(self, rules: Sequence[PiiRule] = PII_RULES, *, hyperscan: bool = False) -> None:
         self._email = any(rule.anchor == "@" for rule in rules)
+        self._email_skips_dumps = any(r.anchor == "@" and r.skip_in_hex_dumps for r in rules)
         self._rules: tuple[PiiRule, ...] = tuple(rule for rule in rules if not rule.anchor)
         self._shapes = _Shapes(self._rules) if self._rules and hyperscan else None
 
@@ -117,7 +118,8 @@ class PiiMatcher:
                     start += 1
                 if start < at:
                     last_end = domain.end()
-                    yield PiiHit("email", start, last_end)
+                    if not (self._email_skips_dumps and in_hex_dump(data, start, last_end)):
+                        yield PiiHit("email", start, last_end)
             at = find(b"@", max(at + 1, last_end))
 
     def _number_shaped(self, data: bytes) -> Iterator[PiiHit]:
@@ -158,6 +160,13 @@ class PiiMatcher:
 
     @staticmethod
     def _match_at(detector: PiiRule, data: bytes, start: int) -> PiiHit | None:
+        hit = PiiMatcher._value_at(detector, data, start)
+        if hit is not None and detector.skip_in_hex_dumps and in_hex_dump(data, hit.start, hit.end):
+            return None
+        return hit
+
+    @staticmethod
+    def _value_at(detector: PiiRule, data: bytes, start: int) -> PiiHit | None:
         kind = PII_KIND_ALIASES.get(detector.id, detector.id)
         match = detector.regex.match(data, start)
         if match is not None and (detector.validate is None or detector.validate(match.group())):

@@ -942,6 +942,64 @@ def iban_bytes_valid(value: bytes) -> bool:
 
 
 _DECIMAL = re.compile(rb"\+\d{1,3}\.\d{5}")
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
+_HEX_GROUP_WIDTHS = (2, 4, 8)
+# How far along its line a value's neighbours are looked at (a hex dump line is under 100).
+_LINE_REACH = 160
+
+
+# A dump row: an offset (xxd's "00000010:", od's octal "0000020", WinDbg's "00000000`00401000"),
+# then four or more hex groups of one width; the ASCII column, if any, follows.
+_DUMP_ROW = re.compile(
+    rb"[ \t]*(?:[0-9A-Fa-f]{8}`)?[0-9A-Fa-f]{4,16}:?[ \t]+"
+    rb"((?P<w>[0-9A-Fa-f]{2}|[0-9A-Fa-f]{4}|[0-9A-Fa-f]{8})[ \t]+"
+    rb"(?:[0-9A-Fa-f]{2}[ \t]+|[0-9A-Fa-f]{4}[ \t]+|[0-9A-Fa-f]{8}[ \t]+){3,})"
+)
+
+
+def in_hex_dump(data: bytes, start: int, end: int) -> bool:
+    """Whether ``data[start:end]`` is part of a hex dump (``xxd``, ``hexdump -C``, ``od -x``, a
+    debugger's memory view) rather than a value someone wrote.
+
+    Random bytes shown as hex hold, per MB of dump, 5 to 20 all-decimal stretches shaped like a
+    phone or card number, and their ASCII column the odd "J@hx.VRK" or "94.7.4.0": a developer
+    pasting a dump into a prompt was refused for "personal data". Either test suffices:
+
+    * the value is on a dump row (an offset, then four or more hex groups with a letter among
+      them), in the groups or in the ASCII column after them;
+    * the value's own digit groups stand in a row of same-width hex groups, at least three
+      besides its own and one with a letter (a dump pasted without offsets).
+
+    A row of 16 random bytes is all decimal digits with probability (10/16)**32, about 3e-7:
+    the share of real dump rows this cannot tell. The cost on real values: one written among
+    three same-width groups, one of them a hex word ("0958 cafe babe beef").
+    """
+    line_start = data.rfind(b"\n", max(0, start - _LINE_REACH), start) + 1
+    if line_start == 0 and start > _LINE_REACH:
+        line_start = start - _LINE_REACH
+    line_end = data.find(b"\n", end, end + _LINE_REACH)
+    if line_end == -1:
+        line_end = min(len(data), end + _LINE_REACH)
+    row = _DUMP_ROW.match(data, line_start, line_end)
+    if (
+        row is not None
+        and start >= row.start(1)
+        and not row.group(1).replace(b" ", b"").replace(b"\t", b"").isdigit()
+    ):
+        return True
+    groups = data[start:end].replace(b"-", b" ").split()
+    width = len(groups[-1]) if groups else 0
+    if width not in _HEX_GROUP_WIDTHS or any(len(g) != width for g in groups):
+        return False
+    neighbours = 0
+    lettered = False
+    for side in (reversed(data[line_start:start].split()), data[end:line_end].split()):
+        for token in side:
+            if len(token) != width or token.strip(_HEX_DIGITS):
+                break
+            neighbours += 1
+            lettered = lettered or not token.isdigit()
+    return lettered and neighbours >= 3
 
 
 def phone_valid(value: bytes) -> bool:
