@@ -36,6 +36,7 @@ from claudesec.detect.validators import (
     jwt,
     kubeconfig_key,
     kubernetes_secret,
+    labelled_phone_valid,
     mixed_case_random,
     npmrc_auth,
     password_value,
@@ -695,6 +696,29 @@ PII_RULES: tuple[PiiRule, ...] = (
         skip_in_hex_dumps=True,
     ),
     PiiRule(
+        id="phone-labelled",
+        label="phone number (labelled)",
+        # Digits with no separator ("0232781286", Italy's "3715260189") or local forms
+        # ("9487.5749") are any other number too, unless a label right before them says what
+        # they are: "Tel.: 0232781286", "phone": "3715260189", <fax>0585004747</fax>,
+        # Telefon 03512345678. Then any separators go, and an extension may follow ("x256"),
+        # as for the forms above. Only the number (group v) is the value; "call" is not a
+        # label ("call 1234567890 times"), nor is one inside a word ("hotel", "telemetry").
+        pattern=r"""(?x)(?<![A-Za-z])(?i:
+            phone|telephone|tel|t\xc3\xa9l|t\xc3\xa9l\xc3\xa9phone|telefon|telefono
+          | tel\xc3\xa9fono|telefoon|mobile|mobil|mobiel|cell|cellphone|cellulare|celular
+          | movil|m\xc3\xb3vil|handy|fax|whatsapp|sms|gsm
+        )(?i:[ _-]?(?:no|nr|num|number|nummer|numero|n\xc3\xbamero|num\xc3\xa9ro))?
+        [.\"'\s:=>#]{0,6}(?P<v>\+?\(?\d(?:[ ().\/-]{0,2}\d){7,14})(?![\d-]|[ .\/-]\d)""",
+        shapes=(
+            r"(?i)(?:phone|tel|t\xc3\xa9l|mobi|cell|celular|movil|m\xc3\xb3vil|handy"
+            r"|fax|whatsapp|sms|gsm)[^\n]{0,16}\d(?:[ ().\/-]{0,2}\d){7}",
+        ),
+        max_len=48,
+        skip_in_hex_dumps=True,
+        validate=labelled_phone_valid,
+    ),
+    PiiRule(
         id="ip-address",
         label="IPv4 address",
         pattern=r"\d(?<![\w.]\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?!\w|\.\d)",
@@ -713,5 +737,6 @@ PII_RULES: tuple[PiiRule, ...] = (
     ),
 )
 PII_KINDS: tuple[str, ...] = tuple(rule.id for rule in PII_RULES)
-# ipv6 is reported and switched off under the ip-address kind: users think of "IP addresses".
-PII_KIND_ALIASES: dict[str, str] = {"ipv6-address": "ip-address"}
+# ipv6 is reported and switched off under the ip-address kind (users think of "IP addresses"),
+# labelled phone numbers under phone.
+PII_KIND_ALIASES: dict[str, str] = {"ipv6-address": "ip-address", "phone-labelled": "phone"}

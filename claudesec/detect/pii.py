@@ -169,8 +169,11 @@ class PiiMatcher:
     def _value_at(detector: PiiRule, data: bytes, start: int) -> PiiHit | None:
         kind = PII_KIND_ALIASES.get(detector.id, detector.id)
         match = detector.regex.match(data, start)
-        if match is not None and (detector.validate is None or detector.validate(match.group())):
-            return PiiHit(kind, match.start(), match.end())
+        if match is not None:
+            # A rule whose pattern includes context (a label) names its value group "v".
+            value = "v" if "v" in detector.regex.groupindex else 0
+            if detector.validate is None or detector.validate(match.group(value)):
+                return PiiHit(kind, match.start(value), match.end(value))
         if detector.id == "payment-card" and match is not None:
             # "Order 12 4111 1111 1111 1111": the number may start at a later group.
             for group in list(_CARD_GROUP.finditer(data, match.start(), match.end()))[:4]:

@@ -1009,6 +1009,14 @@ def phone_valid(value: bytes) -> bool:
     return 8 <= digits <= 15
 
 
+_LONE_FRACTION = re.compile(rb"\+?\d{1,4}\.\d{5,}")
+
+
+def labelled_phone_valid(value: bytes) -> bool:
+    """A labelled number in any form, but not a decimal ("cell: 0.5772156649")."""
+    return phone_valid(value) and _LONE_FRACTION.fullmatch(value) is None
+
+
 def ipv4_valid(value: bytes) -> bool:
     parts = value.split(b".")
     return len(parts) == 4 and all(int(p) <= 255 and (p == b"0" or p[:1] != b"0") for p in parts)

@@ -17,6 +17,7 @@ import base64
 import hashlib
 import json
 import random
+import re
 import uuid
 from collections.abc import Callable
 
@@ -280,3 +281,42 @@ def test_hex_dumps_hold_no_personal_data(scanner: DlpScanner, tool: str) -> None
 )
 def test_a_number_beside_a_hex_word_is_still_found(scanner: DlpScanner, text: str) -> None:
     assert scanner.scan(text), text
+
+
+LABELLED = ["Tel.: {}", '{{"phone": "{}"}}', "<fax>{}</fax>", "Telefono {}", "phone_number = '{}'"]
+
+
+@pytest.mark.parametrize("locale", sorted({*PHONE_FLOORS, "it_IT"}))
+def test_every_labelled_phone_number_is_found_whatever_its_form(
+    scanner: DlpScanner, locale: str
+) -> None:
+    """A label says what digits are, so forms with no separator ("0232781286", Italy's
+    "3715260189") or local ones ("9487.5749") count there, and only the number is redacted."""
+    fake = Faker(locale)
+    fake.seed_instance(f"labelled-{locale}")
+    for template in LABELLED:
+        numbers = [fake.phone_number() for _ in range(100)]
+        for number in numbers:
+            text = template.format(number)
+            redacted, report = scanner.redact(text)
+            assert report.counts == {"phone": 1}, text
+            # The label stays; an extension ("x256") may too, as it does unlabelled.
+            head, tail = template.format("\0").split("\0")
+            left = redacted.removeprefix(head).removesuffix(tail)
+            assert redacted.startswith(head) and left.startswith("[REDACTED:phone]"), redacted
+            assert re.fullmatch(r"(?:\s*(?:x|ext\.?)\s*\d{1,5})?", left[16:]), redacted
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "call 1234567890 times",  # "call" is not a label
+        "hotel 0232781286",  # a label inside a word is not one
+        "telemetry 1234567890",
+        "SMS_TIMEOUT = 1000000000",
+        "phone: 12345",  # too short for a number
+        "cell: 0.5772156649",  # a decimal
+    ],
+)
+def test_digits_without_a_label_are_not_phone_numbers(scanner: DlpScanner, text: str) -> None:
+    assert not scanner.scan(text), text
