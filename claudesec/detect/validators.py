@@ -949,11 +949,10 @@ _LINE_REACH = 160
 
 
 # A dump row: an offset (xxd's "00000010:", od's octal "0000020", WinDbg's "00000000`00401000"),
-# then four or more hex groups of one width; the ASCII column, if any, follows.
+# then four or more hex groups of 2, 4 or 8 digits (group 1); the ASCII column, if any, follows.
 _DUMP_ROW = re.compile(
     rb"[ \t]*(?:[0-9A-Fa-f]{8}`)?[0-9A-Fa-f]{4,16}:?[ \t]+"
-    rb"((?P<w>[0-9A-Fa-f]{2}|[0-9A-Fa-f]{4}|[0-9A-Fa-f]{8})[ \t]+"
-    rb"(?:[0-9A-Fa-f]{2}[ \t]+|[0-9A-Fa-f]{4}[ \t]+|[0-9A-Fa-f]{8}[ \t]+){3,})"
+    rb"((?:(?:[0-9A-Fa-f]{2}|[0-9A-Fa-f]{4}|[0-9A-Fa-f]{8})[ \t]+){4,})"
 )
 
 

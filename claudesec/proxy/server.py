@@ -672,8 +672,8 @@ class ProxyServer:
                 await _to_client(response.write(chunk))
             # Recorded before the last chunk: a client that has its whole answer can count
             # on the record being queued (a flush then finds it).
-            recorded = True
             self._finish(admission, outcome)
+            recorded = True
             await _to_client(response.write_eof())
         except _ClientGone:
             _log_hang_up(info, upstream)
