@@ -707,12 +707,12 @@ PII_RULES: tuple[PiiRule, ...] = (
         pattern=r"""(?x)(?<![A-Za-z])(?i:
             phone|telephone|tel|t\xc3\xa9l|t\xc3\xa9l\xc3\xa9phone|telefon|telefono
           | tel\xc3\xa9fono|telefoon|mobile|mobil|mobiel|cell|cellphone|cellulare|celular
-          | movil|m\xc3\xb3vil|handy|fax|whatsapp|sms|gsm
+          | movil|m\xc3\xb3vil|handy|fax|whatsapp|sms
         )(?i:[ _-]?(?:no|nr|num|number|nummer|numero|n\xc3\xbamero|num\xc3\xa9ro))?
         [.\"'\s:=>#]{0,6}(?P<v>\+?\(?\d(?:[ ().\/-]{0,2}\d){7,14})(?![\d-]|[ .\/-]\d)""",
         shapes=(
             r"(?i)(?:phone|tel|t\xc3\xa9l|mobi|cell|celular|movil|m\xc3\xb3vil|handy"
-            r"|fax|whatsapp|sms|gsm)[^\n]{0,16}\d(?:[ ().\/-]{0,2}\d){7}",
+            r"|fax|whatsapp|sms)[^\n]{0,16}\d(?:[ ().\/-]{0,2}\d){7}",
         ),
         max_len=48,
         skip_in_hex_dumps=True,

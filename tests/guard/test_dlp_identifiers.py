@@ -316,6 +316,8 @@ def test_every_labelled_phone_number_is_found_whatever_its_form(
         "SMS_TIMEOUT = 1000000000",
         "phone: 12345",  # too short for a number
         "cell: 0.5772156649",  # a decimal
+        "GSM 850/900/1800/1900 MHz",  # frequency bands: GSM is not a label
+        "GSM 900 1800 1900",
     ],
 )
 def test_digits_without_a_label_are_not_phone_numbers(scanner: DlpScanner, text: str) -> None:
