@@ -31,6 +31,8 @@ from claudesec.detect.validators import (
     encrypted_private_key,
     google_api_key,
     iban_bytes_valid,
+    in_hex_dump,
+    in_number_run,
     ipv4_valid,
     ipv6_valid,
     jwt,
@@ -627,7 +629,7 @@ PII_RULES: tuple[PiiRule, ...] = (
         pattern=r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,24}",
         shapes=(),
         max_len=318,
-        skip_in_hex_dumps=True,
+        unless=(in_hex_dump,),
         anchor="@",
     ),
     PiiRule(
@@ -641,11 +643,13 @@ PII_RULES: tuple[PiiRule, ...] = (
     PiiRule(
         id="payment-card",
         label="payment card number",
-        pattern=r"\d(?<![\w.-]\d)(?:[ -]?\d){12,18}(?!\w|-\d)",
+        # Nor an operand ("120352542776360960*x", "2**61") or a decimal's integer part: a card
+        # number is never multiplied, raised or followed by a fraction.
+        pattern=r"\d(?<![\w.*^-]\d)(?:[ -]?\d){12,18}(?![\w*^]|[-.]\d)",
         shapes=(r"\d(?:[ -]?\d){12}",),
         max_len=40,
         validate=card_valid,
-        skip_in_hex_dumps=True,
+        unless=(in_hex_dump, in_number_run),
     ),
     PiiRule(
         id="iban",
@@ -655,7 +659,7 @@ PII_RULES: tuple[PiiRule, ...] = (
         shapes=(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2}",),
         max_len=44,
         validate=iban_bytes_valid,
-        skip_in_hex_dumps=True,
+        unless=(in_hex_dump,),
     ),
     PiiRule(
         id="phone",
@@ -693,7 +697,7 @@ PII_RULES: tuple[PiiRule, ...] = (
         ),
         max_len=32,
         validate=phone_valid,
-        skip_in_hex_dumps=True,
+        unless=(in_hex_dump,),
     ),
     PiiRule(
         id="phone-labelled",
@@ -715,7 +719,7 @@ PII_RULES: tuple[PiiRule, ...] = (
             r"|fax|whatsapp|sms)[^\n]{0,16}\d(?:[ ().\/-]{0,2}\d){7}",
         ),
         max_len=48,
-        skip_in_hex_dumps=True,
+        unless=(in_hex_dump,),
         validate=labelled_phone_valid,
     ),
     PiiRule(
@@ -724,7 +728,7 @@ PII_RULES: tuple[PiiRule, ...] = (
         pattern=r"\d(?<![\w.]\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?!\w|\.\d)",
         shapes=(r"\d\.\d{1,3}\.\d{1,3}\.\d",),
         max_len=15,
-        skip_in_hex_dumps=True,
+        unless=(in_hex_dump,),
         validate=ipv4_valid,
     ),
     PiiRule(

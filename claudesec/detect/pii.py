@@ -22,7 +22,7 @@ from typing import Any
 
 from claudesec.detect.catalogue import PII_KIND_ALIASES, PII_RULES
 from claudesec.detect.rules import PiiRule
-from claudesec.detect.validators import card_valid, in_hex_dump
+from claudesec.detect.validators import card_valid
 
 # Local parts may be UTF-8 (RFC 6531: "jürgen@..."); domains are matched in their ASCII form.
 _EMAIL_LOCAL = re.compile(rb"[A-Za-z0-9._%+\x80-\xff-]{1,64}\Z")
@@ -88,7 +88,7 @@ class PiiMatcher:
 
     def __init__(self, rules: Sequence[PiiRule] = PII_RULES, *, hyperscan: bool = False) -> None:
         self._email = any(rule.anchor == "@" for rule in rules)
-        self._email_skips_dumps = any(r.anchor == "@" and r.skip_in_hex_dumps for r in rules)
+        self._email_unless = next((r.unless for r in rules if r.anchor == "@"), ())
         self._rules: tuple[PiiRule, ...] = tuple(rule for rule in rules if not rule.anchor)
         self._shapes = _Shapes(self._rules) if self._rules and hyperscan else None
 
@@ -118,7 +118,7 @@ class PiiMatcher:
                     start += 1
                 if start < at:
                     last_end = domain.end()
-                    if not (self._email_skips_dumps and in_hex_dump(data, start, last_end)):
+                    if not any(check(data, start, last_end) for check in self._email_unless):
                         yield PiiHit("email", start, last_end)
             at = find(b"@", max(at + 1, last_end))
 
@@ -161,7 +161,7 @@ class PiiMatcher:
     @staticmethod
     def _match_at(detector: PiiRule, data: bytes, start: int) -> PiiHit | None:
         hit = PiiMatcher._value_at(detector, data, start)
-        if hit is not None and detector.skip_in_hex_dumps and in_hex_dump(data, hit.start, hit.end):
+        if hit is not None and any(check(data, hit.start, hit.end) for check in detector.unless):
             return None
         return hit
 

@@ -123,9 +123,9 @@ class PiiRule:
     max_len: int
     validate: Callable[[bytes], bool] | None = None
     anchor: str = ""
-    # Values that random bytes make by chance in a hex dump (validators.in_hex_dump): not taken
-    # inside one.
-    skip_in_hex_dumps: bool = False
+    # Contexts where a match is not this kind of value, each ``(data, start, end) -> bool``: a
+    # hex dump, a run of number groups (validators.in_hex_dump, in_number_run).
+    unless: tuple[Callable[[bytes, int, int], bool], ...] = ()
     _compiled: tuple[re.Pattern[bytes], tuple[re.Pattern[bytes], ...]] | None = field(
         default=None, init=False, repr=False, compare=False
     )

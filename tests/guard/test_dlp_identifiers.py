@@ -322,3 +322,33 @@ def test_every_labelled_phone_number_is_found_whatever_its_form(
 )
 def test_digits_without_a_label_are_not_phone_numbers(scanner: DlpScanner, text: str) -> None:
     assert not scanner.scan(text), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "h = 120352542776360960*x + 1",  # an operand (found in sympy's tests)
+        "x**30 - 1749695026860*x**29",
+        "2**4111111111111111",
+        "assert ae(v.real, 287512180321448.45408)",  # a decimal's integer part
+        "archived at https://web.archive.org/web/20160313023044/",  # a timestamp: no issuer
+        "S(517091313866043)/11",  # 15 digits from Mastercard's range, which issues 16
+        "6098 6135 6171 6208 6245 6282 6319",  # a run of number groups (PostScript widths)
+        "widths 1983 2002 " + " ".join([CARD[i : i + 4] for i in range(0, 16, 4)]),
+    ],
+)
+def test_numbers_that_are_not_card_numbers(scanner: DlpScanner, text: str) -> None:
+    assert "payment-card" not in scanner.scan(text).counts, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "card " + " ".join([CARD[i : i + 4] for i in range(0, 16, 4)]) + " 1225 123",
+        "Order 12 " + " ".join([CARD[i : i + 4] for i in range(0, 16, 4)]),
+        CARD + " 1225 123",
+        "(" + " ".join([CARD[i : i + 4] for i in range(0, 16, 4)]) + ")",
+    ],
+)
+def test_a_card_number_beside_other_numbers_is_still_found(scanner: DlpScanner, text: str) -> None:
+    assert scanner.scan(text).counts.get("payment-card") == 1, text
