@@ -991,6 +991,20 @@ _DUMP_ROW = re.compile(
 )
 
 
+def _line_around(data: bytes, start: int, end: int) -> tuple[int, int]:
+    """Where the line holding ``data[start:end]`` starts and ends, within :data:`_LINE_REACH`.
+
+    A line ends at a newline or at a JSON-escaped one (the two characters ``\\n``): a dump
+    pasted into a tool's JSON input is scanned as that text too.
+    """
+    low = max(0, start - _LINE_REACH)
+    escaped = data.rfind(b"\\n", low, start)
+    line_start = max(data.rfind(b"\n", low, start) + 1, escaped + 2 if escaped != -1 else 0, low)
+    high = min(len(data), end + _LINE_REACH)
+    ends = [at for at in (data.find(b"\n", end, high), data.find(b"\\n", end, high)) if at != -1]
+    return line_start, min(ends, default=high)
+
+
 def in_hex_dump(data: bytes, start: int, end: int) -> bool:
     """Whether ``data[start:end]`` is part of a hex dump (``xxd``, ``hexdump -C``, ``od -x``, a
     debugger's memory view) rather than a value someone wrote.
@@ -1008,12 +1022,7 @@ def in_hex_dump(data: bytes, start: int, end: int) -> bool:
     the share of real dump rows this cannot tell. The cost on real values: one written among
     three same-width groups, one of them a hex word ("0958 cafe babe beef").
     """
-    line_start = data.rfind(b"\n", max(0, start - _LINE_REACH), start) + 1
-    if line_start == 0 and start > _LINE_REACH:
-        line_start = start - _LINE_REACH
-    line_end = data.find(b"\n", end, end + _LINE_REACH)
-    if line_end == -1:
-        line_end = min(len(data), end + _LINE_REACH)
+    line_start, line_end = _line_around(data, start, end)
     row = _DUMP_ROW.match(data, line_start, line_end)
     if (
         row is not None
@@ -1052,10 +1061,7 @@ def in_number_run(data: bytes, start: int, end: int) -> bool:
     if len(groups) < 2:
         return False
     width = len(groups[0])
-    line_start = data.rfind(b"\n", max(0, start - _LINE_REACH), start) + 1
-    line_end = data.find(b"\n", end, end + _LINE_REACH)
-    if line_end == -1:
-        line_end = min(len(data), end + _LINE_REACH)
+    line_start, line_end = _line_around(data, start, end)
     before = _GROUP_SEPARATORS.split(data[line_start:start])
     after = _GROUP_SEPARATORS.split(data[end:line_end])
     beyond = 0

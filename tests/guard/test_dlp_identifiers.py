@@ -352,3 +352,20 @@ def test_numbers_that_are_not_card_numbers(scanner: DlpScanner, text: str) -> No
 )
 def test_a_card_number_beside_other_numbers_is_still_found(scanner: DlpScanner, text: str) -> None:
     assert scanner.scan(text).counts.get("payment-card") == 1, text
+
+
+def test_a_hex_dump_inside_json_holds_no_personal_data(scanner: DlpScanner) -> None:
+    """A dump in a tool's JSON input is scanned as JSON text too: its lines end at \\n escapes."""
+    import shutil
+    import subprocess
+
+    if shutil.which("xxd") is None:
+        pytest.skip("xxd is not installed")
+    data = random.Random("dump-in-json").randbytes(256 * 1024)
+    dump = subprocess.run(["xxd"], input=data, capture_output=True, check=True).stdout
+    assert not scanner.scan(json.dumps({"dump": dump.decode("latin-1")})).counts
+
+
+def test_a_value_at_the_very_start_is_judged_on_its_own_line(scanner: DlpScanner) -> None:
+    assert scanner.scan("0430 166 131 is my number").counts == {"phone": 1}
+    assert scanner.scan("bob@example.com wrote").counts == {"email": 1}
