@@ -33,6 +33,7 @@ from claudesec.detect.validators import (
     iban_bytes_valid,
     in_hex_dump,
     in_number_run,
+    in_url_path,
     ipv4_valid,
     ipv6_valid,
     jwt,
@@ -649,7 +650,7 @@ PII_RULES: tuple[PiiRule, ...] = (
         shapes=(r"\d(?:[ -]?\d){12}",),
         max_len=40,
         validate=card_valid,
-        unless=(in_hex_dump, in_number_run),
+        unless=(in_hex_dump, in_number_run, in_url_path),
     ),
     PiiRule(
         id="iban",

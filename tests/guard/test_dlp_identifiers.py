@@ -335,6 +335,8 @@ def test_digits_without_a_label_are_not_phone_numbers(scanner: DlpScanner, text:
         "S(517091313866043)/11",  # 15 digits from Mastercard's range, which issues 16
         "6098 6135 6171 6208 6245 6282 6319",  # a run of number groups (PostScript widths)
         "widths 1983 2002 " + " ".join([CARD[i : i + 4] for i in range(0, 16, 4)]),
+        f"Fixes https://oss-fuzz.com/testcase-detail/{CARD}.",  # a record's id in a URL path
+        f"([feature](https://chromestatus.com/feature/{CARD}))",
     ],
 )
 def test_numbers_that_are_not_card_numbers(scanner: DlpScanner, text: str) -> None:
@@ -348,6 +350,8 @@ def test_numbers_that_are_not_card_numbers(scanner: DlpScanner, text: str) -> No
         "Order 12 " + " ".join([CARD[i : i + 4] for i in range(0, 16, 4)]),
         CARD + " 1225 123",
         "(" + " ".join([CARD[i : i + 4] for i in range(0, 16, 4)]) + ")",
+        f"GET https://shop.example/pay?card={CARD}",  # a URL's query, not its path
+        f"saved to /tmp/{CARD}",  # a file path, not a URL
     ],
 )
 def test_a_card_number_beside_other_numbers_is_still_found(scanner: DlpScanner, text: str) -> None:
