@@ -288,7 +288,7 @@ def test_a_lock_held_elsewhere_times_out_with_a_clear_error(tmp_path: Path) -> N
         started = time.monotonic()
         with pytest.raises(StoreError, match="locked by another process") as caught:
             store.append(event(4))
-        assert 0.1 < time.monotonic() - started < 30  # waited its 150 ms, and gave up
+        assert time.monotonic() - started >= 0.1  # it waited out its 150 ms busy timeout first
         assert caught.value.exit_code == ExitCode.EXTERNAL
         other.execute("ROLLBACK")
     assert store.append(event(4)).seq == 4
