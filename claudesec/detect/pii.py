@@ -154,30 +154,29 @@ class PiiMatcher:
             for match in detector.regex.finditer(data, lo, stop):
                 if match.end() >= stop and stop < size:
                     continue
-                found = self._match_at(detector, data, match.start())
-                if found is not None:
+                found = self._value_at(detector, data, match.start())
+                # Context checks run on hits only (most candidates fail their validator).
+                if found is not None and not (
+                    detector.unless
+                    and any(check(data, found.start, found.end) for check in detector.unless)
+                ):
                     yield found
 
     @staticmethod
-    def _match_at(detector: PiiRule, data: bytes, start: int) -> PiiHit | None:
-        hit = PiiMatcher._value_at(detector, data, start)
-        if hit is not None and any(check(data, hit.start, hit.end) for check in detector.unless):
-            return None
-        return hit
-
-    @staticmethod
     def _value_at(detector: PiiRule, data: bytes, start: int) -> PiiHit | None:
+        regex = detector.regex
+        match = regex.match(data, start)
+        if match is None:
+            return None
         kind = PII_KIND_ALIASES.get(detector.id, detector.id)
-        match = detector.regex.match(data, start)
-        if match is not None:
-            # A rule whose pattern includes context (a label) names its value group "v".
-            value = "v" if "v" in detector.regex.groupindex else 0
-            if detector.validate is None or detector.validate(match.group(value)):
-                return PiiHit(kind, match.start(value), match.end(value))
-        if detector.id == "payment-card" and match is not None:
+        # A rule whose pattern includes context (a label) names its value group "v".
+        value = "v" if "v" in regex.groupindex else 0
+        if detector.validate is None or detector.validate(match.group(value)):
+            return PiiHit(kind, match.start(value), match.end(value))
+        if detector.id == "payment-card":
             # "Order 12 4111 1111 1111 1111": the number may start at a later group.
             for group in list(_CARD_GROUP.finditer(data, match.start(), match.end()))[:4]:
-                inner = detector.regex.match(data, group.end())
+                inner = regex.match(data, group.end())
                 if inner is not None and card_valid(inner.group()):
                     return PiiHit(kind, inner.start(), inner.end())
         return None
