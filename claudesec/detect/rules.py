@@ -124,7 +124,8 @@ class PiiRule:
     validate: Callable[[bytes], bool] | None = None
     anchor: str = ""
     # Contexts where a match is not this kind of value, each ``(data, start, end) -> bool``: a
-    # hex dump, a run of number groups (validators.in_hex_dump, in_number_run).
+    # hex dump, a run of number groups, a URL's path (validators.in_hex_dump, in_number_run,
+    # in_url_path).
     unless: tuple[Callable[[bytes, int, int], bool], ...] = ()
     _compiled: tuple[re.Pattern[bytes], tuple[re.Pattern[bytes], ...]] | None = field(
         default=None, init=False, repr=False, compare=False

@@ -187,8 +187,9 @@ def test_every_iban_faker_makes_is_found_compact_and_in_fours(
     assert _found(scanner, written, "iban") == []
 
 
-# Faker's phone formats per country. Not covered, by design: digits with no separator at all
-# ("0232781286", "9127157314"), which are any other number too, so these are floors, not 100%.
+# Faker's phone formats per country, unlabelled. Not covered there, by design: digits with no
+# separator ("0232781286", "9127157314"), which are any other number too unless a label says
+# otherwise (test_every_labelled_phone_number_is_found...), so these are floors, not 100%.
 PHONE_FLOORS = {
     "en_US": 0.90, "en_CA": 0.88, "en_GB": 0.90, "de_DE": 0.75, "fr_FR": 0.72, "nl_NL": 0.80,
     "es_ES": 0.99, "en_AU": 0.55,
